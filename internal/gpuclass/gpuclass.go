@@ -62,8 +62,8 @@ const (
 	// element's 254 bits).
 	PRGBytesPerHash = 31
 	// CellsPerLeaf is how many int32 result cells are packed into one
-	// Merkle leaf field element (7 × 32 = 224 bits < 254).
-	CellsPerLeaf = 7
+	// Merkle leaf field element (prover.CellsPerWord: 4 × 32 = 128 bits).
+	CellsPerLeaf = 4
 )
 
 // NamePattern matches an NVML product name (nvmlDeviceGetName). A name
