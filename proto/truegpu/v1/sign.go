@@ -1,0 +1,70 @@
+package truegpuv1
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/sha3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// SignatureField is the name of the field that carries a request's
+// signature; it is cleared before the request is hashed for signing.
+const SignatureField = "signature"
+
+// ErrNotSignable is returned for a message type that has no signature field.
+var ErrNotSignable = errors.New("truegpuv1: message has no signature field")
+
+// SigningDigest returns the 32-byte digest a node signs for a request
+// (RegisterNodeRequest, StreamChallengesRequest, PollChallengesRequest,
+// SubmitCommitmentRequest, SubmitProofRequest):
+//
+//	keccak256("truegpu.v1 signed request\x00" || full message name || "\x00" ||
+//	          deterministic protobuf encoding of the request with signature cleared)
+//
+// The message name separates domains, so a signature over one request type
+// is never valid for another. The node signs the digest directly with its
+// secp256k1 key (65 bytes r||s||v); the oracle recovers the address from it
+// and compares it with the request's address field.
+func SigningDigest(m proto.Message) ([32]byte, error) {
+	var out [32]byte
+	if m == nil {
+		return out, fmt.Errorf("truegpuv1: nil message")
+	}
+	refl := m.ProtoReflect()
+	fd := refl.Descriptor().Fields().ByName(SignatureField)
+	if fd == nil || fd.Kind() != protoreflect.BytesKind {
+		return out, fmt.Errorf("%w: %s", ErrNotSignable, refl.Descriptor().FullName())
+	}
+	c := proto.Clone(m)
+	c.ProtoReflect().Clear(fd)
+	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+	if err != nil {
+		return out, fmt.Errorf("truegpuv1: encode %s for signing: %w", refl.Descriptor().FullName(), err)
+	}
+	h := sha3.NewLegacyKeccak256()
+	h.Write([]byte("truegpu.v1 signed request\x00"))
+	h.Write([]byte(refl.Descriptor().FullName()))
+	h.Write([]byte{0})
+	h.Write(body)
+	h.Sum(out[:0])
+	return out, nil
+}
+
+// ChallengeID returns the 32-byte challenge id for a nonce, node address and
+// device index: keccak256("truegpu.v1 challenge\x00" || nonce || address ||
+// uint32be(device)). Every replica derives the same id from the command.
+func ChallengeID(nonce []byte, address []byte, device uint32) [32]byte {
+	var out [32]byte
+	var idx [4]byte
+	binary.BigEndian.PutUint32(idx[:], device)
+	h := sha3.NewLegacyKeccak256()
+	h.Write([]byte("truegpu.v1 challenge\x00"))
+	h.Write(nonce)
+	h.Write(address)
+	h.Write(idx[:])
+	h.Sum(out[:0])
+	return out
+}
