@@ -100,11 +100,11 @@ func TestExpectedMillis(t *testing.T) {
 	}{
 		{"empty", h100, 0, 0, 0, 0},
 		// cpu: 2·64·64·64 = 524288 ops at 2 GOPS·100% = 2e6 ops/ms → 1 ms;
-		// hashes: ceil(8192/31)=265 + 2·4096/4=2048 → 2313 at 100/ms → 24 ms.
-		{"cpu 64 cube", cpu, 64, 64, 64, 1 + 24},
+		// hashes: 128·ceil(64/31)=384 + 4096/4=1024 → 1408 at 100/ms → 15 ms.
+		{"cpu 64 cube", cpu, 64, 64, 64, 1 + 15},
 		// H100: 2·8192³ = 1.0995e12 ops at 1979000·60·1e4 = 1.1874e12 ops/s·1e-3 → 1 ms;
-		// hashes: 2·8192²/31 = 4329604 + 2·8192²/4 = 33554432 → 37884036 at 4e5 per ms → 95 ms.
-		{"h100 8192 cube", h100, 8192, 8192, 8192, 1 + 95},
+		// hashes: 16384·265 = 4341760 + 8192²/4 = 16777216 → 21118976 at 4e5 per ms → 53 ms.
+		{"h100 8192 cube", h100, 8192, 8192, 8192, 1 + 53},
 		{"saturates", h100, math.MaxInt, math.MaxInt, math.MaxInt, math.MaxUint64},
 	}
 	for _, tc := range tests {
