@@ -1059,12 +1059,569 @@ func (x *RemoveMemberCommand) GetId() string {
 	return ""
 }
 
+// NodeRecord is a registered node.
+type NodeRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 20-byte node address.
+	Address []byte `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	// Registered devices.
+	Devices []*Device `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`
+	// Registration time (leader's clock), unix milliseconds.
+	RegisteredAtUnixMs int64 `protobuf:"varint,3,opt,name=registered_at_unix_ms,json=registeredAtUnixMs,proto3" json:"registered_at_unix_ms,omitempty"`
+	// Time of the last change (leader's clock), unix milliseconds.
+	UpdatedAtUnixMs int64 `protobuf:"varint,4,opt,name=updated_at_unix_ms,json=updatedAtUnixMs,proto3" json:"updated_at_unix_ms,omitempty"`
+	// Raft index of the registration.
+	RegisteredIndex uint64 `protobuf:"varint,5,opt,name=registered_index,json=registeredIndex,proto3" json:"registered_index,omitempty"`
+	// Reputation state as encoded by package reputation.
+	Reputation []byte `protobuf:"bytes,6,opt,name=reputation,proto3" json:"reputation,omitempty"`
+	// Lifetime counters.
+	Counters *NodeCounters `protobuf:"bytes,7,opt,name=counters,proto3" json:"counters,omitempty"`
+	// Status derived from the reputation state.
+	Status NodeStatus `protobuf:"varint,8,opt,name=status,proto3,enum=truegpu.v1.NodeStatus" json:"status,omitempty"`
+	// Overall score in basis points.
+	ScoreBp uint32 `protobuf:"varint,9,opt,name=score_bp,json=scoreBp,proto3" json:"score_bp,omitempty"`
+	// Scores by dimension.
+	Dimensions *Dimensions `protobuf:"bytes,10,opt,name=dimensions,proto3" json:"dimensions,omitempty"`
+	// Reasons behind penalties, newest first, bounded.
+	Reasons []*Reason `protobuf:"bytes,11,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	// Recent challenges, newest first, bounded.
+	RecentChallenges []*ChallengeRecord `protobuf:"bytes,12,rep,name=recent_challenges,json=recentChallenges,proto3" json:"recent_challenges,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *NodeRecord) Reset() {
+	*x = NodeRecord{}
+	mi := &file_truegpu_v1_command_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeRecord) ProtoMessage() {}
+
+func (x *NodeRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_truegpu_v1_command_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
+func (*NodeRecord) Descriptor() ([]byte, []int) {
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *NodeRecord) GetAddress() []byte {
+	if x != nil {
+		return x.Address
+	}
+	return nil
+}
+
+func (x *NodeRecord) GetDevices() []*Device {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *NodeRecord) GetRegisteredAtUnixMs() int64 {
+	if x != nil {
+		return x.RegisteredAtUnixMs
+	}
+	return 0
+}
+
+func (x *NodeRecord) GetUpdatedAtUnixMs() int64 {
+	if x != nil {
+		return x.UpdatedAtUnixMs
+	}
+	return 0
+}
+
+func (x *NodeRecord) GetRegisteredIndex() uint64 {
+	if x != nil {
+		return x.RegisteredIndex
+	}
+	return 0
+}
+
+func (x *NodeRecord) GetReputation() []byte {
+	if x != nil {
+		return x.Reputation
+	}
+	return nil
+}
+
+func (x *NodeRecord) GetCounters() *NodeCounters {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
+}
+
+func (x *NodeRecord) GetStatus() NodeStatus {
+	if x != nil {
+		return x.Status
+	}
+	return NodeStatus_NODE_STATUS_UNSPECIFIED
+}
+
+func (x *NodeRecord) GetScoreBp() uint32 {
+	if x != nil {
+		return x.ScoreBp
+	}
+	return 0
+}
+
+func (x *NodeRecord) GetDimensions() *Dimensions {
+	if x != nil {
+		return x.Dimensions
+	}
+	return nil
+}
+
+func (x *NodeRecord) GetReasons() []*Reason {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *NodeRecord) GetRecentChallenges() []*ChallengeRecord {
+	if x != nil {
+		return x.RecentChallenges
+	}
+	return nil
+}
+
+// ChallengeState is a challenge and its progress.
+type ChallengeState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The challenge as issued.
+	Challenge *IssuedChallenge `protobuf:"bytes,1,opt,name=challenge,proto3" json:"challenge,omitempty"`
+	// "pending", "committed", "accepted", "rejected" or "missed".
+	Outcome string `protobuf:"bytes,2,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// Committed root (32 bytes), once committed.
+	Root []byte `protobuf:"bytes,3,opt,name=root,proto3" json:"root,omitempty"`
+	// Commitment arrival on the leader's clock, unix milliseconds.
+	ReceivedAtUnixMs int64 `protobuf:"varint,4,opt,name=received_at_unix_ms,json=receivedAtUnixMs,proto3" json:"received_at_unix_ms,omitempty"`
+	// Verdict, once decided.
+	Verdict *VerdictRecord `protobuf:"bytes,5,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	// Raft index of the verdict.
+	VerdictIndex uint64 `protobuf:"varint,6,opt,name=verdict_index,json=verdictIndex,proto3" json:"verdict_index,omitempty"`
+	// Epoch in which the verdict was applied.
+	Epoch         uint64 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChallengeState) Reset() {
+	*x = ChallengeState{}
+	mi := &file_truegpu_v1_command_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChallengeState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChallengeState) ProtoMessage() {}
+
+func (x *ChallengeState) ProtoReflect() protoreflect.Message {
+	mi := &file_truegpu_v1_command_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChallengeState.ProtoReflect.Descriptor instead.
+func (*ChallengeState) Descriptor() ([]byte, []int) {
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ChallengeState) GetChallenge() *IssuedChallenge {
+	if x != nil {
+		return x.Challenge
+	}
+	return nil
+}
+
+func (x *ChallengeState) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *ChallengeState) GetRoot() []byte {
+	if x != nil {
+		return x.Root
+	}
+	return nil
+}
+
+func (x *ChallengeState) GetReceivedAtUnixMs() int64 {
+	if x != nil {
+		return x.ReceivedAtUnixMs
+	}
+	return 0
+}
+
+func (x *ChallengeState) GetVerdict() *VerdictRecord {
+	if x != nil {
+		return x.Verdict
+	}
+	return nil
+}
+
+func (x *ChallengeState) GetVerdictIndex() uint64 {
+	if x != nil {
+		return x.VerdictIndex
+	}
+	return 0
+}
+
+func (x *ChallengeState) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+// MetaState holds cluster-wide counters of the state machine.
+type MetaState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Open epoch.
+	CurrentEpoch uint64 `protobuf:"varint,1,opt,name=current_epoch,json=currentEpoch,proto3" json:"current_epoch,omitempty"`
+	// Newest epoch whose report has threshold signatures; 0 if none.
+	LastCompleteEpoch uint64 `protobuf:"varint,2,opt,name=last_complete_epoch,json=lastCompleteEpoch,proto3" json:"last_complete_epoch,omitempty"`
+	// Verdicts applied in total.
+	TotalVerdicts uint64 `protobuf:"varint,3,opt,name=total_verdicts,json=totalVerdicts,proto3" json:"total_verdicts,omitempty"`
+	// Leader time when the open epoch started, unix milliseconds.
+	EpochOpenedAtUnixMs int64 `protobuf:"varint,4,opt,name=epoch_opened_at_unix_ms,json=epochOpenedAtUnixMs,proto3" json:"epoch_opened_at_unix_ms,omitempty"`
+	// Registered nodes.
+	NodeCount     uint32 `protobuf:"varint,5,opt,name=node_count,json=nodeCount,proto3" json:"node_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetaState) Reset() {
+	*x = MetaState{}
+	mi := &file_truegpu_v1_command_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetaState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetaState) ProtoMessage() {}
+
+func (x *MetaState) ProtoReflect() protoreflect.Message {
+	mi := &file_truegpu_v1_command_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetaState.ProtoReflect.Descriptor instead.
+func (*MetaState) Descriptor() ([]byte, []int) {
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *MetaState) GetCurrentEpoch() uint64 {
+	if x != nil {
+		return x.CurrentEpoch
+	}
+	return 0
+}
+
+func (x *MetaState) GetLastCompleteEpoch() uint64 {
+	if x != nil {
+		return x.LastCompleteEpoch
+	}
+	return 0
+}
+
+func (x *MetaState) GetTotalVerdicts() uint64 {
+	if x != nil {
+		return x.TotalVerdicts
+	}
+	return 0
+}
+
+func (x *MetaState) GetEpochOpenedAtUnixMs() int64 {
+	if x != nil {
+		return x.EpochOpenedAtUnixMs
+	}
+	return 0
+}
+
+func (x *MetaState) GetNodeCount() uint32 {
+	if x != nil {
+		return x.NodeCount
+	}
+	return 0
+}
+
+// EpochLeaf is one (address, score, status) leaf of an epoch's tree.
+type EpochLeaf struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 20-byte node address.
+	Address []byte `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	// Score in basis points.
+	ScoreBp uint32 `protobuf:"varint,2,opt,name=score_bp,json=scoreBp,proto3" json:"score_bp,omitempty"`
+	// Status.
+	Status        NodeStatus `protobuf:"varint,3,opt,name=status,proto3,enum=truegpu.v1.NodeStatus" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EpochLeaf) Reset() {
+	*x = EpochLeaf{}
+	mi := &file_truegpu_v1_command_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EpochLeaf) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EpochLeaf) ProtoMessage() {}
+
+func (x *EpochLeaf) ProtoReflect() protoreflect.Message {
+	mi := &file_truegpu_v1_command_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EpochLeaf.ProtoReflect.Descriptor instead.
+func (*EpochLeaf) Descriptor() ([]byte, []int) {
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *EpochLeaf) GetAddress() []byte {
+	if x != nil {
+		return x.Address
+	}
+	return nil
+}
+
+func (x *EpochLeaf) GetScoreBp() uint32 {
+	if x != nil {
+		return x.ScoreBp
+	}
+	return 0
+}
+
+func (x *EpochLeaf) GetStatus() NodeStatus {
+	if x != nil {
+		return x.Status
+	}
+	return NodeStatus_NODE_STATUS_UNSPECIFIED
+}
+
+// EpochState is a closed epoch: its report and the leaves behind it.
+type EpochState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The report with the signatures collected so far.
+	Report *EpochReport `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	// Leaves in tree order.
+	Leaves []*EpochLeaf `protobuf:"bytes,2,rep,name=leaves,proto3" json:"leaves,omitempty"`
+	// Challenge ids of the verdicts applied in the epoch, in apply order;
+	// members re-verify their proofs before signing.
+	VerdictChallengeIds [][]byte `protobuf:"bytes,3,rep,name=verdict_challenge_ids,json=verdictChallengeIds,proto3" json:"verdict_challenge_ids,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *EpochState) Reset() {
+	*x = EpochState{}
+	mi := &file_truegpu_v1_command_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EpochState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EpochState) ProtoMessage() {}
+
+func (x *EpochState) ProtoReflect() protoreflect.Message {
+	mi := &file_truegpu_v1_command_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EpochState.ProtoReflect.Descriptor instead.
+func (*EpochState) Descriptor() ([]byte, []int) {
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *EpochState) GetReport() *EpochReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+func (x *EpochState) GetLeaves() []*EpochLeaf {
+	if x != nil {
+		return x.Leaves
+	}
+	return nil
+}
+
+func (x *EpochState) GetVerdictChallengeIds() [][]byte {
+	if x != nil {
+		return x.VerdictChallengeIds
+	}
+	return nil
+}
+
+// SubmitReportSignatureRequest carries one member's report signature.
+type SubmitReportSignatureRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Epoch.
+	Epoch uint64 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The signature.
+	Signature     *MemberSignature `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitReportSignatureRequest) Reset() {
+	*x = SubmitReportSignatureRequest{}
+	mi := &file_truegpu_v1_command_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitReportSignatureRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitReportSignatureRequest) ProtoMessage() {}
+
+func (x *SubmitReportSignatureRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_truegpu_v1_command_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitReportSignatureRequest.ProtoReflect.Descriptor instead.
+func (*SubmitReportSignatureRequest) Descriptor() ([]byte, []int) {
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SubmitReportSignatureRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *SubmitReportSignatureRequest) GetSignature() *MemberSignature {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// SubmitReportSignatureResponse acknowledges a signature.
+type SubmitReportSignatureResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Raft index at which the signature was applied.
+	AppliedIndex  uint64 `protobuf:"varint,1,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitReportSignatureResponse) Reset() {
+	*x = SubmitReportSignatureResponse{}
+	mi := &file_truegpu_v1_command_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitReportSignatureResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitReportSignatureResponse) ProtoMessage() {}
+
+func (x *SubmitReportSignatureResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_truegpu_v1_command_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitReportSignatureResponse.ProtoReflect.Descriptor instead.
+func (*SubmitReportSignatureResponse) Descriptor() ([]byte, []int) {
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SubmitReportSignatureResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
 var File_truegpu_v1_command_proto protoreflect.FileDescriptor
 
 const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"\x18truegpu/v1/command.proto\x12\n" +
-	"truegpu.v1\x1a\x17truegpu/v1/common.proto\x1a\x15truegpu/v1/feed.proto\"\x94\a\n" +
+	"truegpu.v1\x1a\x17truegpu/v1/common.proto\x1a\x15truegpu/v1/feed.proto\x1a\x1btruegpu/v1/reputation.proto\"\x94\a\n" +
 	"\aCommand\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12-\n" +
@@ -1134,7 +1691,57 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\x0esigner_address\x18\x04 \x01(\fR\rsignerAddress\x12!\n" +
 	"\fraft_address\x18\x05 \x01(\tR\vraftAddress\"%\n" +
 	"\x13RemoveMemberCommand\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02idB7Z5github.com/truegpu/truegpu/proto/truegpu/v1;truegpuv1b\x06proto3"
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xb0\x04\n" +
+	"\n" +
+	"NodeRecord\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\fR\aaddress\x12,\n" +
+	"\adevices\x18\x02 \x03(\v2\x12.truegpu.v1.DeviceR\adevices\x121\n" +
+	"\x15registered_at_unix_ms\x18\x03 \x01(\x03R\x12registeredAtUnixMs\x12+\n" +
+	"\x12updated_at_unix_ms\x18\x04 \x01(\x03R\x0fupdatedAtUnixMs\x12)\n" +
+	"\x10registered_index\x18\x05 \x01(\x04R\x0fregisteredIndex\x12\x1e\n" +
+	"\n" +
+	"reputation\x18\x06 \x01(\fR\n" +
+	"reputation\x124\n" +
+	"\bcounters\x18\a \x01(\v2\x18.truegpu.v1.NodeCountersR\bcounters\x12.\n" +
+	"\x06status\x18\b \x01(\x0e2\x16.truegpu.v1.NodeStatusR\x06status\x12\x19\n" +
+	"\bscore_bp\x18\t \x01(\rR\ascoreBp\x126\n" +
+	"\n" +
+	"dimensions\x18\n" +
+	" \x01(\v2\x16.truegpu.v1.DimensionsR\n" +
+	"dimensions\x12,\n" +
+	"\areasons\x18\v \x03(\v2\x12.truegpu.v1.ReasonR\areasons\x12H\n" +
+	"\x11recent_challenges\x18\f \x03(\v2\x1b.truegpu.v1.ChallengeRecordR\x10recentChallenges\"\x98\x02\n" +
+	"\x0eChallengeState\x129\n" +
+	"\tchallenge\x18\x01 \x01(\v2\x1b.truegpu.v1.IssuedChallengeR\tchallenge\x12\x18\n" +
+	"\aoutcome\x18\x02 \x01(\tR\aoutcome\x12\x12\n" +
+	"\x04root\x18\x03 \x01(\fR\x04root\x12-\n" +
+	"\x13received_at_unix_ms\x18\x04 \x01(\x03R\x10receivedAtUnixMs\x123\n" +
+	"\averdict\x18\x05 \x01(\v2\x19.truegpu.v1.VerdictRecordR\averdict\x12#\n" +
+	"\rverdict_index\x18\x06 \x01(\x04R\fverdictIndex\x12\x14\n" +
+	"\x05epoch\x18\a \x01(\x04R\x05epoch\"\xdc\x01\n" +
+	"\tMetaState\x12#\n" +
+	"\rcurrent_epoch\x18\x01 \x01(\x04R\fcurrentEpoch\x12.\n" +
+	"\x13last_complete_epoch\x18\x02 \x01(\x04R\x11lastCompleteEpoch\x12%\n" +
+	"\x0etotal_verdicts\x18\x03 \x01(\x04R\rtotalVerdicts\x124\n" +
+	"\x17epoch_opened_at_unix_ms\x18\x04 \x01(\x03R\x13epochOpenedAtUnixMs\x12\x1d\n" +
+	"\n" +
+	"node_count\x18\x05 \x01(\rR\tnodeCount\"p\n" +
+	"\tEpochLeaf\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\fR\aaddress\x12\x19\n" +
+	"\bscore_bp\x18\x02 \x01(\rR\ascoreBp\x12.\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x16.truegpu.v1.NodeStatusR\x06status\"\xa0\x01\n" +
+	"\n" +
+	"EpochState\x12/\n" +
+	"\x06report\x18\x01 \x01(\v2\x17.truegpu.v1.EpochReportR\x06report\x12-\n" +
+	"\x06leaves\x18\x02 \x03(\v2\x15.truegpu.v1.EpochLeafR\x06leaves\x122\n" +
+	"\x15verdict_challenge_ids\x18\x03 \x03(\fR\x13verdictChallengeIds\"o\n" +
+	"\x1cSubmitReportSignatureRequest\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x129\n" +
+	"\tsignature\x18\x02 \x01(\v2\x1b.truegpu.v1.MemberSignatureR\tsignature\"D\n" +
+	"\x1dSubmitReportSignatureResponse\x12#\n" +
+	"\rapplied_index\x18\x01 \x01(\x04R\fappliedIndex2}\n" +
+	"\rMemberService\x12l\n" +
+	"\x15SubmitReportSignature\x12(.truegpu.v1.SubmitReportSignatureRequest\x1a).truegpu.v1.SubmitReportSignatureResponseB7Z5github.com/truegpu/truegpu/proto/truegpu/v1;truegpuv1b\x06proto3"
 
 var (
 	file_truegpu_v1_command_proto_rawDescOnce sync.Once
@@ -1148,23 +1755,36 @@ func file_truegpu_v1_command_proto_rawDescGZIP() []byte {
 	return file_truegpu_v1_command_proto_rawDescData
 }
 
-var file_truegpu_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_truegpu_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_truegpu_v1_command_proto_goTypes = []any{
-	(*Command)(nil),                   // 0: truegpu.v1.Command
-	(*CommandBatch)(nil),              // 1: truegpu.v1.CommandBatch
-	(*RegisterNodeCommand)(nil),       // 2: truegpu.v1.RegisterNodeCommand
-	(*IssuedChallenge)(nil),           // 3: truegpu.v1.IssuedChallenge
-	(*IssueChallengesCommand)(nil),    // 4: truegpu.v1.IssueChallengesCommand
-	(*RecordCommitmentCommand)(nil),   // 5: truegpu.v1.RecordCommitmentCommand
-	(*VerdictRecord)(nil),             // 6: truegpu.v1.VerdictRecord
-	(*RecordVerdictsCommand)(nil),     // 7: truegpu.v1.RecordVerdictsCommand
-	(*ExpireChallengesCommand)(nil),   // 8: truegpu.v1.ExpireChallengesCommand
-	(*CloseEpochCommand)(nil),         // 9: truegpu.v1.CloseEpochCommand
-	(*AddReportSignatureCommand)(nil), // 10: truegpu.v1.AddReportSignatureCommand
-	(*SetMemberCommand)(nil),          // 11: truegpu.v1.SetMemberCommand
-	(*RemoveMemberCommand)(nil),       // 12: truegpu.v1.RemoveMemberCommand
-	(*Device)(nil),                    // 13: truegpu.v1.Device
-	(*MemberSignature)(nil),           // 14: truegpu.v1.MemberSignature
+	(*Command)(nil),                       // 0: truegpu.v1.Command
+	(*CommandBatch)(nil),                  // 1: truegpu.v1.CommandBatch
+	(*RegisterNodeCommand)(nil),           // 2: truegpu.v1.RegisterNodeCommand
+	(*IssuedChallenge)(nil),               // 3: truegpu.v1.IssuedChallenge
+	(*IssueChallengesCommand)(nil),        // 4: truegpu.v1.IssueChallengesCommand
+	(*RecordCommitmentCommand)(nil),       // 5: truegpu.v1.RecordCommitmentCommand
+	(*VerdictRecord)(nil),                 // 6: truegpu.v1.VerdictRecord
+	(*RecordVerdictsCommand)(nil),         // 7: truegpu.v1.RecordVerdictsCommand
+	(*ExpireChallengesCommand)(nil),       // 8: truegpu.v1.ExpireChallengesCommand
+	(*CloseEpochCommand)(nil),             // 9: truegpu.v1.CloseEpochCommand
+	(*AddReportSignatureCommand)(nil),     // 10: truegpu.v1.AddReportSignatureCommand
+	(*SetMemberCommand)(nil),              // 11: truegpu.v1.SetMemberCommand
+	(*RemoveMemberCommand)(nil),           // 12: truegpu.v1.RemoveMemberCommand
+	(*NodeRecord)(nil),                    // 13: truegpu.v1.NodeRecord
+	(*ChallengeState)(nil),                // 14: truegpu.v1.ChallengeState
+	(*MetaState)(nil),                     // 15: truegpu.v1.MetaState
+	(*EpochLeaf)(nil),                     // 16: truegpu.v1.EpochLeaf
+	(*EpochState)(nil),                    // 17: truegpu.v1.EpochState
+	(*SubmitReportSignatureRequest)(nil),  // 18: truegpu.v1.SubmitReportSignatureRequest
+	(*SubmitReportSignatureResponse)(nil), // 19: truegpu.v1.SubmitReportSignatureResponse
+	(*Device)(nil),                        // 20: truegpu.v1.Device
+	(*MemberSignature)(nil),               // 21: truegpu.v1.MemberSignature
+	(*NodeCounters)(nil),                  // 22: truegpu.v1.NodeCounters
+	(NodeStatus)(0),                       // 23: truegpu.v1.NodeStatus
+	(*Dimensions)(nil),                    // 24: truegpu.v1.Dimensions
+	(*Reason)(nil),                        // 25: truegpu.v1.Reason
+	(*ChallengeRecord)(nil),               // 26: truegpu.v1.ChallengeRecord
+	(*EpochReport)(nil),                   // 27: truegpu.v1.EpochReport
 }
 var file_truegpu_v1_command_proto_depIdxs = []int32{
 	2,  // 0: truegpu.v1.Command.register_node:type_name -> truegpu.v1.RegisterNodeCommand
@@ -1178,15 +1798,29 @@ var file_truegpu_v1_command_proto_depIdxs = []int32{
 	12, // 8: truegpu.v1.Command.remove_member:type_name -> truegpu.v1.RemoveMemberCommand
 	1,  // 9: truegpu.v1.Command.batch:type_name -> truegpu.v1.CommandBatch
 	0,  // 10: truegpu.v1.CommandBatch.commands:type_name -> truegpu.v1.Command
-	13, // 11: truegpu.v1.RegisterNodeCommand.devices:type_name -> truegpu.v1.Device
+	20, // 11: truegpu.v1.RegisterNodeCommand.devices:type_name -> truegpu.v1.Device
 	3,  // 12: truegpu.v1.IssueChallengesCommand.challenges:type_name -> truegpu.v1.IssuedChallenge
 	6,  // 13: truegpu.v1.RecordVerdictsCommand.verdicts:type_name -> truegpu.v1.VerdictRecord
-	14, // 14: truegpu.v1.AddReportSignatureCommand.signature:type_name -> truegpu.v1.MemberSignature
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	21, // 14: truegpu.v1.AddReportSignatureCommand.signature:type_name -> truegpu.v1.MemberSignature
+	20, // 15: truegpu.v1.NodeRecord.devices:type_name -> truegpu.v1.Device
+	22, // 16: truegpu.v1.NodeRecord.counters:type_name -> truegpu.v1.NodeCounters
+	23, // 17: truegpu.v1.NodeRecord.status:type_name -> truegpu.v1.NodeStatus
+	24, // 18: truegpu.v1.NodeRecord.dimensions:type_name -> truegpu.v1.Dimensions
+	25, // 19: truegpu.v1.NodeRecord.reasons:type_name -> truegpu.v1.Reason
+	26, // 20: truegpu.v1.NodeRecord.recent_challenges:type_name -> truegpu.v1.ChallengeRecord
+	3,  // 21: truegpu.v1.ChallengeState.challenge:type_name -> truegpu.v1.IssuedChallenge
+	6,  // 22: truegpu.v1.ChallengeState.verdict:type_name -> truegpu.v1.VerdictRecord
+	23, // 23: truegpu.v1.EpochLeaf.status:type_name -> truegpu.v1.NodeStatus
+	27, // 24: truegpu.v1.EpochState.report:type_name -> truegpu.v1.EpochReport
+	16, // 25: truegpu.v1.EpochState.leaves:type_name -> truegpu.v1.EpochLeaf
+	21, // 26: truegpu.v1.SubmitReportSignatureRequest.signature:type_name -> truegpu.v1.MemberSignature
+	18, // 27: truegpu.v1.MemberService.SubmitReportSignature:input_type -> truegpu.v1.SubmitReportSignatureRequest
+	19, // 28: truegpu.v1.MemberService.SubmitReportSignature:output_type -> truegpu.v1.SubmitReportSignatureResponse
+	28, // [28:29] is the sub-list for method output_type
+	27, // [27:28] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_truegpu_v1_command_proto_init() }
@@ -1196,6 +1830,7 @@ func file_truegpu_v1_command_proto_init() {
 	}
 	file_truegpu_v1_common_proto_init()
 	file_truegpu_v1_feed_proto_init()
+	file_truegpu_v1_reputation_proto_init()
 	file_truegpu_v1_command_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_RegisterNode)(nil),
 		(*Command_IssueChallenges)(nil),
@@ -1214,9 +1849,9 @@ func file_truegpu_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_truegpu_v1_command_proto_rawDesc), len(file_truegpu_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   20,
 			NumExtensions: 0,
-			NumServices:   0,
+			NumServices:   1,
 		},
 		GoTypes:           file_truegpu_v1_command_proto_goTypes,
 		DependencyIndexes: file_truegpu_v1_command_proto_depIdxs,
