@@ -1,0 +1,59 @@
+package attest
+
+import (
+	"context"
+	"errors"
+
+	"github.com/truegpu/truegpu/prover"
+)
+
+// Identity is the identity half of a Device: fingerprint and telemetry.
+// NVML devices implement it; they cannot run work themselves. Its methods
+// follow the concurrency contract of Device.
+type Identity interface {
+	Fingerprint(ctx context.Context) (Fingerprint, error)
+	Telemetry(ctx context.Context) (Telemetry, error)
+	Close() error
+}
+
+// Executor is the compute half of a Device: it runs workloads and holds
+// their results. Its methods follow the concurrency contract of Device.
+type Executor interface {
+	Run(ctx context.Context, w Workload) (Commitment, error)
+	Results(nonce prover.Nonce) ([]int32, error)
+	Close() error
+}
+
+// Combine returns a Device that reports id's fingerprint and telemetry and
+// runs workloads on ex: for example an NVML-identified GPU whose work runs
+// through the CUDA backend. Close closes both. If ex claims a class (see
+// ClassClaimer) the combined device does not: the class of a combined
+// device comes from the identity's product name.
+func Combine(id Identity, ex Executor) Device {
+	return &combined{id: id, ex: ex}
+}
+
+type combined struct {
+	id Identity
+	ex Executor
+}
+
+func (c *combined) Fingerprint(ctx context.Context) (Fingerprint, error) {
+	return c.id.Fingerprint(ctx)
+}
+
+func (c *combined) Telemetry(ctx context.Context) (Telemetry, error) {
+	return c.id.Telemetry(ctx)
+}
+
+func (c *combined) Run(ctx context.Context, w Workload) (Commitment, error) {
+	return c.ex.Run(ctx, w)
+}
+
+func (c *combined) Results(nonce prover.Nonce) ([]int32, error) {
+	return c.ex.Results(nonce)
+}
+
+func (c *combined) Close() error {
+	return errors.Join(c.ex.Close(), c.id.Close())
+}

@@ -1,0 +1,125 @@
+package attest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/truegpu/truegpu/prover"
+)
+
+// Sentinel errors of package attest and of its device backends. Compare
+// with errors.Is; backends wrap them with the detail a user can act on.
+var (
+	// ErrClosed reports a call on a device after Close.
+	ErrClosed = errors.New("attest: device closed")
+	// ErrNoResults reports Results for a nonce whose results the device
+	// does not hold (never run, or evicted by later runs).
+	ErrNoResults = errors.New("attest: no results held for nonce")
+	// ErrNoDevice reports that the requested device does not exist or no
+	// backend could open one.
+	ErrNoDevice = errors.New("attest: no such device")
+	// ErrUnavailable reports a device that is temporarily unable to run
+	// work (busy, lost, or, for simulated devices, modelled downtime).
+	ErrUnavailable = errors.New("attest: device unavailable")
+	// ErrNotSupported reports an operation the backend cannot perform.
+	ErrNotSupported = errors.New("attest: not supported by this device")
+	// ErrBadWorkload reports a workload with a missing or invalid profile.
+	ErrBadWorkload = errors.New("attest: invalid workload")
+)
+
+// Workload is one challenge for a device: the parameter profile and the
+// nonce that seeds the matrices.
+type Workload struct {
+	Profile *prover.Profile
+	Nonce   prover.Nonce
+}
+
+// Validate reports a workload that no device can run.
+func (w Workload) Validate() error {
+	if w.Profile == nil {
+		return fmt.Errorf("%w: no profile", ErrBadWorkload)
+	}
+	if err := w.Profile.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadWorkload, err)
+	}
+	return nil
+}
+
+// Commitment is what a device returns for a workload: the Poseidon2 Merkle
+// root over its results, and the time the device spent from the start of
+// Run to holding the root (informational; the oracle measures arrival on
+// its own clock).
+type Commitment struct {
+	Root    [32]byte
+	Elapsed time.Duration
+}
+
+// Device is one accelerator as the attestor sees it: its identity, its
+// telemetry, and the ability to run a seeded workload, commit to the
+// results and hold them for the proof.
+//
+// Concurrency: Fingerprint, Telemetry and Results may be called
+// concurrently with each other and with Run. Run may be called
+// concurrently; an implementation that models one physical accelerator
+// may serialize runs (a GPU answers one challenge at a time, which is what
+// storms measure), so a Run can block while another is in progress until
+// its context is done. Close may be called concurrently with every other
+// method; calls that start after Close return an error wrapping ErrClosed,
+// and a Run in progress is cancelled or allowed to finish. Close is
+// idempotent.
+//
+// Results: after Run returns a commitment for a nonce, Results(nonce)
+// returns the cells the commitment was computed over until at least
+// MinHeldResults later runs have completed; implementations may keep
+// more. The returned slice must not be modified by the caller.
+type Device interface {
+	// Fingerprint returns the device's identity. It is stable for the
+	// lifetime of the device; fields the hardware does not report are
+	// empty and named in Fingerprint.Unsupported.
+	Fingerprint(ctx context.Context) (Fingerprint, error)
+	// Telemetry returns the device's current sensors.
+	Telemetry(ctx context.Context) (Telemetry, error)
+	// Run computes the workload, commits to the results and returns the
+	// commitment. It honours ctx cancellation and returns an error
+	// wrapping ctx.Err() when cancelled.
+	Run(ctx context.Context, w Workload) (Commitment, error)
+	// Results returns the cells (row-major M·N int32) of the most recent
+	// run with this nonce, or an error wrapping ErrNoResults.
+	Results(nonce prover.Nonce) ([]int32, error)
+	// Close releases the device.
+	Close() error
+}
+
+// MinHeldResults is how many completed runs every Device keeps results
+// for. Proving follows the commitment closely, so a few suffice.
+const MinHeldResults = 4
+
+// ClassClaimer is implemented by devices that know which class from the
+// gpuclass table they claim (simulated devices, and backends configured
+// with an explicit class). For other devices the attestor derives the
+// class from the fingerprint's product name.
+type ClassClaimer interface {
+	ClaimedClass() string
+}
+
+// ProofSource is implemented by devices that produce their own proofs
+// instead of the attestor's honest prover. Only adversarial simulations
+// implement it, to model nodes that replay old proofs or send garbage;
+// the oracle must reject what they send.
+type ProofSource interface {
+	Proof(ctx context.Context, w Workload, node prover.Address) ([]byte, error)
+}
+
+// Telemetry is a device's current sensor readings. Readings the device
+// does not report are zero and named in Unsupported.
+type Telemetry struct {
+	TemperatureC       uint32   `json:"temperature_c"`
+	PowerMilliwatts    uint32   `json:"power_mw"`
+	SMClockMHz         uint32   `json:"sm_clock_mhz"`
+	MemoryClockMHz     uint32   `json:"memory_clock_mhz"`
+	UtilizationPercent uint32   `json:"utilization_percent"`
+	MemoryUsedBytes    uint64   `json:"memory_used_bytes"`
+	Unsupported        []string `json:"unsupported,omitempty"`
+}
