@@ -332,6 +332,11 @@ type Params struct {
 	RejectRateBP uint32
 	// RejectMinNeg in milli-events. Default 3 events.
 	RejectMinNeg uint64
+	// RejectCorrectnessBP is the stricter reject bar of the correctness
+	// dimension: an exact integer workload never yields an invalid proof on
+	// honest hardware, so failing half the time is disqualifying.
+	// Default 5000.
+	RejectCorrectnessBP uint32
 	// MaxPenalties bounds the penalty log kept per node (most recent kept).
 	// Default 32.
 	MaxPenalties uint32
@@ -353,6 +358,7 @@ func DefaultParams() Params {
 		SuspectMinNeg:       1 * Unit,
 		RejectRateBP:        3000,
 		RejectMinNeg:        3 * Unit,
+		RejectCorrectnessBP: 5000,
 		MaxPenalties:        32,
 	}
 }
@@ -384,13 +390,16 @@ func (p *Params) Validate() error {
 	if p.SlackBP > 10*MaxBP {
 		bad("SlackBP must be at most %d, got %d", 10*MaxBP, p.SlackBP)
 	}
-	for name, v := range map[string]uint32{"TrustedScoreBP": p.TrustedScoreBP, "TrustedConfidenceBP": p.TrustedConfidenceBP, "SuspectRateBP": p.SuspectRateBP, "RejectRateBP": p.RejectRateBP} {
+	for name, v := range map[string]uint32{"TrustedScoreBP": p.TrustedScoreBP, "TrustedConfidenceBP": p.TrustedConfidenceBP, "SuspectRateBP": p.SuspectRateBP, "RejectRateBP": p.RejectRateBP, "RejectCorrectnessBP": p.RejectCorrectnessBP} {
 		if v > MaxBP {
 			bad("%s must be at most %d, got %d", name, MaxBP, v)
 		}
 	}
 	if p.RejectRateBP > p.SuspectRateBP {
 		bad("RejectRateBP (%d) must not exceed SuspectRateBP (%d)", p.RejectRateBP, p.SuspectRateBP)
+	}
+	if p.RejectCorrectnessBP < p.RejectRateBP {
+		bad("RejectCorrectnessBP (%d) must not be below RejectRateBP (%d)", p.RejectCorrectnessBP, p.RejectRateBP)
 	}
 	if p.MaxPenalties == 0 || p.MaxPenalties > 1024 {
 		bad("MaxPenalties must be in 1..1024, got %d", p.MaxPenalties)
@@ -670,7 +679,7 @@ func (m *Model) compareAnchors(st *NodeState, devs []Device, ev Event) {
 	if len(gone) > 0 {
 		refs := evidenceRefs(&ev)
 		for _, u := range gone {
-			if len(refs) < maxEvidenceRefs {
+			if len(refs) < maxEvidenceRefs && !slices.Contains(refs, refDevice+u) {
 				refs = append(refs, refDevice+u)
 			}
 		}
@@ -775,7 +784,11 @@ func (m *Model) View(st NodeState, at uint64) View {
 	var failing, weak []Dimension
 	for d := range NumDimensions {
 		e := v.Dimensions[d]
-		if e.Neg >= m.p.RejectMinNeg && e.Rate < m.p.RejectRateBP {
+		rejectBelow := m.p.RejectRateBP
+		if d == Correctness {
+			rejectBelow = m.p.RejectCorrectnessBP
+		}
+		if e.Neg >= m.p.RejectMinNeg && e.Rate < rejectBelow {
 			failing = append(failing, d)
 		} else if e.Neg >= m.p.SuspectMinNeg && e.Rate < m.p.SuspectRateBP {
 			weak = append(weak, d)
@@ -828,22 +841,24 @@ func (m *Model) View(st NodeState, at uint64) View {
 	return v
 }
 
-// dimensionFinding lists the most recent penalties of dimension d (newest
-// first, up to maxEvidenceRefs references) under the penalty's own reasons.
+// maxFindingRefs bounds the references of one finding.
+const maxFindingRefs = 24
+
+// dimensionFinding lists the most recent penalties of dimension d, newest
+// first, each as "penalty:<REASON>" followed by its references, as many
+// whole penalties as fit in maxFindingRefs references.
 func (m *Model) dimensionFinding(st *NodeState, d Dimension, status Reason) Finding {
 	f := Finding{Dimension: d, Reason: status}
-	for i := len(st.Penalties) - 1; i >= 0 && len(f.Evidence) < maxEvidenceRefs; i-- {
+	for i := len(st.Penalties) - 1; i >= 0; i-- {
 		p := st.Penalties[i]
 		if p.Dimension != d {
 			continue
 		}
-		f.Evidence = append(f.Evidence, "penalty:"+string(p.Reason))
-		for _, r := range p.Evidence {
-			if len(f.Evidence) == maxEvidenceRefs {
-				break
-			}
-			f.Evidence = append(f.Evidence, r)
+		if len(f.Evidence)+1+len(p.Evidence) > maxFindingRefs {
+			break
 		}
+		f.Evidence = append(f.Evidence, "penalty:"+string(p.Reason))
+		f.Evidence = append(f.Evidence, p.Evidence...)
 	}
 	return f
 }
