@@ -1,0 +1,938 @@
+package fsm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/truegpu/truegpu/internal/ethcrypto"
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/reputation"
+)
+
+// Outcomes of a challenge, as stored and served.
+const (
+	OutcomePending   = "pending"
+	OutcomeCommitted = "committed"
+	OutcomeAccepted  = "accepted"
+	OutcomeRejected  = "rejected"
+	OutcomeMissed    = "missed"
+)
+
+// Key layout. Every key of the state starts with one of these prefixes;
+// fixed-width integers are big-endian so keys sort numerically.
+var (
+	keyApplied      = []byte("\x00applied")
+	keyMeta         = []byte("\x00meta")
+	prefixNode      = []byte("n/") // n/<addr20> -> NodeRecord
+	prefixIdentity  = []byte("i/") // i/<identity>\x00<addr20> -> ""
+	prefixChallenge = []byte("c/") // c/<id32> -> ChallengeState
+	prefixOpen      = []byte("p/") // p/<addr20><id32> -> ""
+	prefixDeadline  = []byte("d/") // d/<be64 ms><id32> -> ""
+	prefixEpoch     = []byte("e/") // e/<be64 epoch> -> EpochState
+	prefixEpochVerd = []byte("v/") // v/<be64 epoch><be64 index><be32 seq> -> id32
+	prefixMember    = []byte("m/") // m/<id> -> SetMemberCommand
+)
+
+func key(prefix []byte, parts ...[]byte) []byte {
+	k := slices.Clone(prefix)
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	return k
+}
+
+func be64(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+func be32(v uint32) []byte {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], v)
+	return b[:]
+}
+
+// txn applies commands to an indexed batch. Each command's writes are
+// staged in an overlay and reach the batch only if the command succeeds,
+// so a failing command leaves no trace.
+type txn struct {
+	f       *FSM
+	b       *pebble.Batch
+	index   uint64
+	at      int64
+	overlay map[string][]byte // nil value: deleted
+	seq     uint32
+	note    Notification
+	pending Notification
+}
+
+func (t *txn) get(k []byte) ([]byte, bool, error) {
+	if v, ok := t.overlay[string(k)]; ok {
+		return v, v != nil, nil
+	}
+	v, closer, err := t.b.Get(k)
+	if err == pebble.ErrNotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("fsm: read state: %w", err)
+	}
+	out := slices.Clone(v)
+	closer.Close()
+	return out, true, nil
+}
+
+func (t *txn) set(k, v []byte) {
+	if v == nil {
+		v = []byte{}
+	}
+	t.overlay[string(k)] = v
+}
+
+func (t *txn) del(k []byte) { t.overlay[string(k)] = nil }
+
+func (t *txn) getMsg(k []byte, m proto.Message) (bool, error) {
+	v, ok, err := t.get(k)
+	if err != nil || !ok {
+		return ok, err
+	}
+	if err := proto.Unmarshal(v, m); err != nil {
+		return false, fmt.Errorf("fsm: corrupt record %q: %w", k, err)
+	}
+	return true, nil
+}
+
+func (t *txn) putMsg(k []byte, m proto.Message) {
+	v, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("fsm: encode record %q: %v", k, err))
+	}
+	t.set(k, v)
+}
+
+// scan visits the committed-batch keys with prefix (not the overlay of the
+// running command); handlers scan before they write.
+func (t *txn) scan(prefix []byte, fn func(k, v []byte) error) error {
+	it, err := t.b.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		if err := fn(it.Key(), it.Value()); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return err
+	}
+	return it.Close()
+}
+
+func prefixEnd(p []byte) []byte {
+	end := slices.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func (t *txn) meta() (*truegpuv1.MetaState, error) {
+	m := &truegpuv1.MetaState{}
+	ok, err := t.getMsg(keyMeta, m)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		m.CurrentEpoch = 1
+	}
+	return m, nil
+}
+
+// applyCommand applies one (non-batch) command atomically.
+func (t *txn) applyCommand(c *truegpuv1.Command) error {
+	if c.Version != CommandVersion {
+		return fmt.Errorf("%w: version %d, this member applies %d", ErrUnsupportedVersion, c.Version, CommandVersion)
+	}
+	t.at = c.LeaderTimeUnixMs
+	t.overlay = map[string][]byte{}
+	t.pending = Notification{}
+	var err error
+	switch body := c.Body.(type) {
+	case *truegpuv1.Command_RegisterNode:
+		err = t.registerNode(body.RegisterNode)
+	case *truegpuv1.Command_IssueChallenges:
+		err = t.issueChallenges(body.IssueChallenges)
+	case *truegpuv1.Command_RecordCommitment:
+		err = t.recordCommitment(body.RecordCommitment)
+	case *truegpuv1.Command_RecordVerdicts:
+		err = t.recordVerdicts(body.RecordVerdicts)
+	case *truegpuv1.Command_ExpireChallenges:
+		err = t.expireChallenges(body.ExpireChallenges)
+	case *truegpuv1.Command_CloseEpoch:
+		err = t.closeEpoch(body.CloseEpoch)
+	case *truegpuv1.Command_AddReportSignature:
+		err = t.addReportSignature(body.AddReportSignature)
+	case *truegpuv1.Command_SetMember:
+		err = t.setMember(body.SetMember)
+	case *truegpuv1.Command_RemoveMember:
+		err = t.removeMember(body.RemoveMember)
+	case *truegpuv1.Command_Batch:
+		err = fmt.Errorf("%w: nested batch", ErrInvalidCommand)
+	default:
+		if c.IgnoreIfUnknown {
+			return nil
+		}
+		return fmt.Errorf("%w (unknown fields %d bytes); upgrade this member", ErrUnknownCommand, len(c.ProtoReflect().GetUnknown()))
+	}
+	if err != nil {
+		return err
+	}
+	// Keys are written in sorted order so the batch is identical however
+	// the map iterates.
+	keys := make([]string, 0, len(t.overlay))
+	for k := range t.overlay {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := t.overlay[k]
+		var werr error
+		if v == nil {
+			werr = t.b.Delete([]byte(k), nil)
+		} else {
+			werr = t.b.Set([]byte(k), v, nil)
+		}
+		if werr != nil {
+			panic(fmt.Sprintf("fsm: stage write: %v", werr))
+		}
+	}
+	t.note.ScoreChanges = append(t.note.ScoreChanges, t.pending.ScoreChanges...)
+	t.note.Issued = append(t.note.Issued, t.pending.Issued...)
+	if t.pending.EpochClosed != 0 {
+		t.note.EpochClosed = t.pending.EpochClosed
+	}
+	return nil
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidCommand, fmt.Sprintf(format, args...))
+}
+
+// FingerprintDigest is the digest of a device's stable fingerprint fields
+// (those that do not change with a driver update or clock settings).
+func FingerprintDigest(fp *truegpuv1.DeviceFingerprint) [32]byte {
+	if fp == nil {
+		return ethcrypto.Keccak256(nil)
+	}
+	stable := &truegpuv1.DeviceFingerprint{
+		Uuid: fp.Uuid, Serial: fp.Serial, BoardPartNumber: fp.BoardPartNumber, BoardId: fp.BoardId,
+		PciDeviceId: fp.PciDeviceId, PciSubsystemId: fp.PciSubsystemId, Name: fp.Name,
+		MemoryTotalBytes: fp.MemoryTotalBytes, VbiosVersion: fp.VbiosVersion,
+		ComputeCapabilityMajor: fp.ComputeCapabilityMajor, ComputeCapabilityMinor: fp.ComputeCapabilityMinor,
+	}
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(stable)
+	return ethcrypto.Keccak256([]byte("truegpu.v1 fingerprint\x00"), b)
+}
+
+// identities returns the identity strings a device presents: its UUID and,
+// when reported, its serial.
+func identities(d *truegpuv1.Device) []string {
+	fp := d.GetFingerprint()
+	out := []string{"uuid:" + fp.GetUuid()}
+	if s := fp.GetSerial(); s != "" {
+		out = append(out, "serial:"+s)
+	}
+	return out
+}
+
+func (t *txn) node(addr []byte) (*truegpuv1.NodeRecord, error) {
+	rec := &truegpuv1.NodeRecord{}
+	ok, err := t.getMsg(key(prefixNode, addr), rec)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: node %s", ErrNotFound, addrString(addr))
+	}
+	return rec, nil
+}
+
+func addrString(a []byte) string {
+	if len(a) != 20 {
+		return "0x" + hex.EncodeToString(a)
+	}
+	return ethcrypto.Address(a).String()
+}
+
+// IDString is the API form of a challenge id.
+func IDString(id []byte) string { return "0x" + hex.EncodeToString(id) }
+
+// event applies a reputation event to rec and refreshes its view.
+func (t *txn) event(rec *truegpuv1.NodeRecord, ev reputation.Event) error {
+	var st reputation.NodeState
+	if len(rec.Reputation) > 0 {
+		if err := st.UnmarshalBinary(rec.Reputation); err != nil {
+			return fmt.Errorf("fsm: node %s: %w", addrString(rec.Address), err)
+		}
+	}
+	ev.At = uint64(max(t.at, 0))
+	next, err := t.f.cfg.Model.Apply(st, ev)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidCommand, err)
+	}
+	enc, err := next.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("fsm: encode reputation: %w", err)
+	}
+	oldStatus, oldScore := rec.Status, rec.ScoreBp
+	rec.Reputation = enc
+	t.f.fillView(rec, next, ev.At)
+	rec.UpdatedAtUnixMs = t.at
+	if rec.Status != oldStatus || rec.ScoreBp != oldScore {
+		reason := ""
+		if ev.Reason != "" {
+			reason = string(ev.Reason)
+		}
+		t.pending.ScoreChanges = append(t.pending.ScoreChanges, &truegpuv1.ScoreChange{
+			Address: addrString(rec.Address), OldScoreBp: oldScore, NewScoreBp: rec.ScoreBp,
+			OldStatus: oldStatus, NewStatus: rec.Status, Reason: reason, AtUnixMs: t.at, AppliedIndex: t.index,
+		})
+	}
+	return nil
+}
+
+// fillView sets the derived fields of rec from the model's view at time at.
+func (f *FSM) fillView(rec *truegpuv1.NodeRecord, st reputation.NodeState, at uint64) {
+	v := f.cfg.Model.View(st, at)
+	rec.Status = truegpuv1.NodeStatus(v.Status)
+	rec.ScoreBp = v.Score
+	ds := func(d reputation.Dimension) *truegpuv1.DimensionScore {
+		return &truegpuv1.DimensionScore{ScoreBp: v.Dimensions[d].Score, ConfidenceBp: v.Dimensions[d].Confidence}
+	}
+	rec.Dimensions = &truegpuv1.Dimensions{
+		Identity: ds(reputation.Identity), Capacity: ds(reputation.Capacity),
+		Liveness: ds(reputation.Liveness), Correctness: ds(reputation.Correctness),
+	}
+	var reasons []*truegpuv1.Reason
+	for _, fd := range v.Findings {
+		reasons = append(reasons, &truegpuv1.Reason{Code: string(fd.Reason), Detail: fd.Dimension.String(), Evidence: evidence(fd.Evidence, 0, 0)})
+	}
+	for i := len(st.Penalties) - 1; i >= 0 && len(reasons) < f.cfg.MaxReasons; i-- {
+		p := st.Penalties[i]
+		reasons = append(reasons, &truegpuv1.Reason{Code: string(p.Reason), Detail: p.Dimension.String() + " penalty", Evidence: evidence(p.Evidence, 0, int64(p.At))})
+	}
+	if len(reasons) > f.cfg.MaxReasons {
+		reasons = reasons[:f.cfg.MaxReasons]
+	}
+	rec.Reasons = reasons
+}
+
+func evidence(refs []string, index uint64, at int64) []*truegpuv1.Evidence {
+	var out []*truegpuv1.Evidence
+	var related []string
+	for _, r := range refs {
+		switch {
+		case strings.HasPrefix(r, "challenge:"):
+			out = append(out, &truegpuv1.Evidence{ChallengeId: strings.TrimPrefix(r, "challenge:"), AppliedIndex: index, AtUnixMs: at})
+		case strings.HasPrefix(r, "node:"):
+			related = append(related, strings.TrimPrefix(r, "node:"))
+		}
+	}
+	if len(related) > 0 {
+		out = append(out, &truegpuv1.Evidence{RelatedAddresses: related, AppliedIndex: index, AtUnixMs: at})
+	}
+	return out
+}
+
+func (t *txn) registerNode(c *truegpuv1.RegisterNodeCommand) error {
+	if len(c.Address) != 20 {
+		return invalid("register: address must be 20 bytes, got %d", len(c.Address))
+	}
+	if len(c.Devices) == 0 {
+		return invalid("register: no devices")
+	}
+	seen := map[string]bool{}
+	var devs []reputation.Device
+	for i, d := range c.Devices {
+		if d.GetFingerprint().GetUuid() == "" {
+			return invalid("register: device %d has no UUID", i)
+		}
+		if d.Index != uint32(i) {
+			return invalid("register: device %d has index %d; devices are listed by index from 0", i, d.Index)
+		}
+		for _, id := range identities(d) {
+			if seen[id] {
+				return invalid("register: identity %s listed twice", id)
+			}
+			seen[id] = true
+		}
+		devs = append(devs, reputation.Device{UUID: d.Fingerprint.Uuid, Fingerprint: FingerprintDigest(d.Fingerprint)})
+	}
+	rec := &truegpuv1.NodeRecord{}
+	existed, err := t.getMsg(key(prefixNode, c.Address), rec)
+	if err != nil {
+		return err
+	}
+	meta, err := t.meta()
+	if err != nil {
+		return err
+	}
+	oldIDs := map[string]bool{}
+	if existed {
+		for _, d := range rec.Devices {
+			for _, id := range identities(d) {
+				oldIDs[id] = true
+			}
+		}
+	} else {
+		rec = &truegpuv1.NodeRecord{
+			Address: c.Address, RegisteredAtUnixMs: t.at, RegisteredIndex: t.index,
+			Counters: &truegpuv1.NodeCounters{},
+		}
+		meta.NodeCount++
+		t.putMsg(keyMeta, meta)
+	}
+	rec.Devices = c.Devices
+	if err := t.event(rec, reputation.Event{Kind: reputation.EventRegistered, Devices: devs}); err != nil {
+		return err
+	}
+	// Identity index: find other holders of each identity before writing.
+	self := ethcrypto.Address(c.Address)
+	type dup struct {
+		id    string
+		nodes []ethcrypto.Address
+	}
+	var dups []dup
+	var resolved []dup
+	ids := make([]string, 0, len(seen))
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		holders, err := t.identityHolders(id)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(holders, self) {
+			holders = append(holders, self)
+			slices.SortFunc(holders, func(a, b ethcrypto.Address) int { return bytes.Compare(a[:], b[:]) })
+		}
+		if len(holders) > 1 {
+			dups = append(dups, dup{id, holders})
+		}
+		t.set(key(prefixIdentity, []byte(id), []byte{0}, c.Address), nil)
+	}
+	var gone []string
+	for id := range oldIDs {
+		if !seen[id] {
+			gone = append(gone, id)
+		}
+	}
+	sort.Strings(gone)
+	for _, id := range gone {
+		holders, err := t.identityHolders(id)
+		if err != nil {
+			return err
+		}
+		t.del(key(prefixIdentity, []byte(id), []byte{0}, c.Address))
+		rest := slices.DeleteFunc(holders, func(a ethcrypto.Address) bool { return a == self })
+		resolved = append(resolved, dup{id, rest})
+		if err := t.event(rec, reputation.Event{Kind: reputation.EventDuplicateResolved, Identity: id}); err != nil {
+			return err
+		}
+	}
+	// Records of other nodes touched by this registration.
+	others := map[ethcrypto.Address]*truegpuv1.NodeRecord{}
+	other := func(a ethcrypto.Address) (*truegpuv1.NodeRecord, error) {
+		if r, ok := others[a]; ok {
+			return r, nil
+		}
+		r, err := t.node(a[:])
+		if err != nil {
+			return nil, err
+		}
+		others[a] = r
+		return r, nil
+	}
+	for _, d := range dups {
+		ev := reputation.Event{Kind: reputation.EventDuplicateIdentity, Identity: d.id, Nodes: d.nodes}
+		if len(ev.Nodes) > 16 {
+			ev.Nodes = ev.Nodes[:16]
+		}
+		for _, a := range d.nodes {
+			target := rec
+			if a != self {
+				if target, err = other(a); err != nil {
+					return err
+				}
+			}
+			if err := t.event(target, ev); err != nil {
+				return err
+			}
+		}
+	}
+	for _, d := range resolved {
+		if len(d.nodes) == 1 {
+			target, err := other(d.nodes[0])
+			if err != nil {
+				return err
+			}
+			if err := t.event(target, reputation.Event{Kind: reputation.EventDuplicateResolved, Identity: d.id}); err != nil {
+				return err
+			}
+		}
+	}
+	for a, r := range others {
+		t.putMsg(key(prefixNode, a[:]), r)
+	}
+	t.putMsg(key(prefixNode, c.Address), rec)
+	return nil
+}
+
+func (t *txn) identityHolders(id string) ([]ethcrypto.Address, error) {
+	var out []ethcrypto.Address
+	p := key(prefixIdentity, []byte(id), []byte{0})
+	err := t.scan(p, func(k, _ []byte) error {
+		if len(k) == len(p)+20 {
+			out = append(out, ethcrypto.Address(k[len(p):]))
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (t *txn) challenge(id []byte) (*truegpuv1.ChallengeState, error) {
+	cs := &truegpuv1.ChallengeState{}
+	ok, err := t.getMsg(key(prefixChallenge, id), cs)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: challenge %s", ErrNotFound, IDString(id))
+	}
+	return cs, nil
+}
+
+func (t *txn) issueChallenges(c *truegpuv1.IssueChallengesCommand) error {
+	if len(c.Challenges) == 0 {
+		return invalid("issue: no challenges")
+	}
+	nodes := map[string]*truegpuv1.NodeRecord{}
+	ids := map[string]bool{}
+	for i, ch := range c.Challenges {
+		if len(ch.Nonce) != 32 || len(ch.Address) != 20 {
+			return invalid("issue: challenge %d: nonce must be 32 bytes and address 20", i)
+		}
+		want := truegpuv1.ChallengeID(ch.Nonce, ch.Address, ch.DeviceIndex)
+		if !bytes.Equal(ch.Id, want[:]) {
+			return invalid("issue: challenge %d: id does not match (nonce, address, device)", i)
+		}
+		if ch.CommitDeadlineUnixMs <= ch.IssuedAtUnixMs || ch.ProofDeadlineUnixMs < ch.CommitDeadlineUnixMs {
+			return invalid("issue: challenge %d: deadlines must follow issue", i)
+		}
+		if ids[string(ch.Id)] {
+			return invalid("issue: challenge %s listed twice", IDString(ch.Id))
+		}
+		ids[string(ch.Id)] = true
+		if _, ok, err := t.get(key(prefixChallenge, ch.Id)); err != nil {
+			return err
+		} else if ok {
+			return fmt.Errorf("%w: challenge %s already issued", ErrConflict, IDString(ch.Id))
+		}
+		rec, ok := nodes[string(ch.Address)]
+		if !ok {
+			var err error
+			if rec, err = t.node(ch.Address); err != nil {
+				return err
+			}
+			nodes[string(ch.Address)] = rec
+		}
+		if int(ch.DeviceIndex) >= len(rec.Devices) {
+			return invalid("issue: node %s has no device %d", addrString(ch.Address), ch.DeviceIndex)
+		}
+	}
+	for _, ch := range c.Challenges {
+		rec := nodes[string(ch.Address)]
+		t.putMsg(key(prefixChallenge, ch.Id), &truegpuv1.ChallengeState{Challenge: ch, Outcome: OutcomePending})
+		t.set(key(prefixOpen, ch.Address, ch.Id), nil)
+		t.set(key(prefixDeadline, be64(uint64(ch.CommitDeadlineUnixMs)), ch.Id), nil)
+		rec.Counters.Issued++
+		rec.RecentChallenges = append([]*truegpuv1.ChallengeRecord{{
+			ChallengeId: IDString(ch.Id), DeviceIndex: ch.DeviceIndex, Profile: ch.Profile,
+			IssuedAtUnixMs: ch.IssuedAtUnixMs, CommitDeadlineUnixMs: ch.CommitDeadlineUnixMs,
+			ExpectedLatencyMs: ch.ExpectedLatencyMs, Outcome: OutcomePending, StormId: ch.StormId,
+		}}, rec.RecentChallenges...)
+		if len(rec.RecentChallenges) > t.f.cfg.RecentChallenges {
+			rec.RecentChallenges = rec.RecentChallenges[:t.f.cfg.RecentChallenges]
+		}
+		t.pending.Issued = append(t.pending.Issued, ch)
+	}
+	for a, rec := range nodes {
+		t.putMsg(key(prefixNode, []byte(a)), rec)
+	}
+	return nil
+}
+
+func updateRecent(rec *truegpuv1.NodeRecord, id []byte, fn func(*truegpuv1.ChallengeRecord)) {
+	s := IDString(id)
+	for _, r := range rec.RecentChallenges {
+		if r.ChallengeId == s {
+			fn(r)
+			return
+		}
+	}
+}
+
+func (t *txn) recordCommitment(c *truegpuv1.RecordCommitmentCommand) error {
+	if len(c.Root) != 32 {
+		return invalid("commitment: root must be 32 bytes, got %d", len(c.Root))
+	}
+	cs, err := t.challenge(c.ChallengeId)
+	if err != nil {
+		return err
+	}
+	if cs.Outcome != OutcomePending {
+		return fmt.Errorf("%w: challenge %s is %s", ErrConflict, IDString(c.ChallengeId), cs.Outcome)
+	}
+	ch := cs.Challenge
+	if c.ReceivedAtUnixMs > ch.CommitDeadlineUnixMs {
+		return fmt.Errorf("%w: commitment for %s arrived %d ms after its deadline", ErrLate, IDString(c.ChallengeId), c.ReceivedAtUnixMs-ch.CommitDeadlineUnixMs)
+	}
+	rec, err := t.node(ch.Address)
+	if err != nil {
+		return err
+	}
+	cs.Outcome, cs.Root, cs.ReceivedAtUnixMs = OutcomeCommitted, c.Root, c.ReceivedAtUnixMs
+	t.putMsg(key(prefixChallenge, c.ChallengeId), cs)
+	t.del(key(prefixDeadline, be64(uint64(ch.CommitDeadlineUnixMs)), ch.Id))
+	t.set(key(prefixDeadline, be64(uint64(ch.ProofDeadlineUnixMs)), ch.Id), nil)
+	updateRecent(rec, ch.Id, func(r *truegpuv1.ChallengeRecord) {
+		r.Outcome = OutcomeCommitted
+		r.CommitLatencyMs = latency(ch.IssuedAtUnixMs, c.ReceivedAtUnixMs)
+	})
+	t.putMsg(key(prefixNode, ch.Address), rec)
+	return nil
+}
+
+func latency(from, to int64) uint64 {
+	if to <= from {
+		return 0
+	}
+	return uint64(to - from)
+}
+
+func (t *txn) closeChallenge(cs *truegpuv1.ChallengeState) {
+	ch := cs.Challenge
+	t.del(key(prefixOpen, ch.Address, ch.Id))
+	dl := ch.CommitDeadlineUnixMs
+	if cs.Outcome == OutcomeCommitted {
+		dl = ch.ProofDeadlineUnixMs
+	}
+	t.del(key(prefixDeadline, be64(uint64(dl)), ch.Id))
+}
+
+func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
+	if len(c.Verdicts) == 0 {
+		return invalid("verdicts: none")
+	}
+	meta, err := t.meta()
+	if err != nil {
+		return err
+	}
+	type item struct {
+		v  *truegpuv1.VerdictRecord
+		cs *truegpuv1.ChallengeState
+	}
+	items := make([]item, 0, len(c.Verdicts))
+	seen := map[string]bool{}
+	for _, v := range c.Verdicts {
+		if seen[string(v.ChallengeId)] {
+			return invalid("verdicts: challenge %s listed twice", IDString(v.ChallengeId))
+		}
+		seen[string(v.ChallengeId)] = true
+		cs, err := t.challenge(v.ChallengeId)
+		if err != nil {
+			return err
+		}
+		switch {
+		case cs.Outcome != OutcomePending && cs.Outcome != OutcomeCommitted:
+			return fmt.Errorf("%w: challenge %s already %s", ErrConflict, IDString(v.ChallengeId), cs.Outcome)
+		case v.Accepted && cs.Outcome != OutcomeCommitted:
+			return fmt.Errorf("%w: challenge %s accepted without a commitment", ErrConflict, IDString(v.ChallengeId))
+		case !v.Accepted && !reputation.Reason(v.Reason).Valid():
+			return invalid("verdicts: rejection of %s needs a reason code, got %q", IDString(v.ChallengeId), v.Reason)
+		}
+		items = append(items, item{v, cs})
+	}
+	nodes := map[string]*truegpuv1.NodeRecord{}
+	var order []string
+	for i, it := range items {
+		ch := it.cs.Challenge
+		rec, ok := nodes[string(ch.Address)]
+		if !ok {
+			if rec, err = t.node(ch.Address); err != nil {
+				return err
+			}
+			nodes[string(ch.Address)] = rec
+			order = append(order, string(ch.Address))
+		}
+		t.closeChallenge(it.cs)
+		lat := latency(ch.IssuedAtUnixMs, it.cs.ReceivedAtUnixMs)
+		dev := ""
+		if int(ch.DeviceIndex) < len(rec.Devices) {
+			dev = rec.Devices[ch.DeviceIndex].GetFingerprint().GetUuid()
+		}
+		ev := reputation.Event{Challenge: IDString(ch.Id), Verdict: fmt.Sprintf("%d/%d", t.index, i), Device: dev}
+		if it.v.Accepted {
+			it.cs.Outcome = OutcomeAccepted
+			rec.Counters.Accepted++
+			ev.Kind, ev.ElapsedMs, ev.ExpectedMs = reputation.EventVerdictAccepted, lat, max(ch.ExpectedLatencyMs, 1)
+		} else {
+			it.cs.Outcome = OutcomeRejected
+			rec.Counters.Rejected++
+			ev.Kind, ev.Reason = reputation.EventVerdictRejected, reputation.Reason(it.v.Reason)
+		}
+		if err := t.event(rec, ev); err != nil {
+			return err
+		}
+		it.cs.Verdict, it.cs.VerdictIndex, it.cs.Epoch = it.v, t.index, meta.CurrentEpoch
+		t.putMsg(key(prefixChallenge, ch.Id), it.cs)
+		updateRecent(rec, ch.Id, func(r *truegpuv1.ChallengeRecord) {
+			r.Outcome, r.Reason, r.CommitLatencyMs = it.cs.Outcome, it.v.Reason, lat
+		})
+		t.set(key(prefixEpochVerd, be64(meta.CurrentEpoch), be64(t.index), be32(t.seq)), ch.Id)
+		t.seq++
+		meta.TotalVerdicts++
+	}
+	for _, a := range order {
+		t.putMsg(key(prefixNode, []byte(a)), nodes[a])
+	}
+	t.putMsg(keyMeta, meta)
+	return nil
+}
+
+func (t *txn) expireChallenges(c *truegpuv1.ExpireChallengesCommand) error {
+	nodes := map[string]*truegpuv1.NodeRecord{}
+	var order []string
+	for _, id := range c.ChallengeIds {
+		cs, err := t.challenge(id)
+		if err != nil {
+			return err
+		}
+		ch := cs.Challenge
+		due := (cs.Outcome == OutcomePending && t.at > ch.CommitDeadlineUnixMs) ||
+			(cs.Outcome == OutcomeCommitted && t.at > ch.ProofDeadlineUnixMs)
+		if !due {
+			continue // decided meanwhile, or not yet due: nothing to do
+		}
+		rec, ok := nodes[string(ch.Address)]
+		if !ok {
+			if rec, err = t.node(ch.Address); err != nil {
+				return err
+			}
+			nodes[string(ch.Address)] = rec
+			order = append(order, string(ch.Address))
+		}
+		t.closeChallenge(cs)
+		cs.Outcome = OutcomeMissed
+		rec.Counters.Missed++
+		dev := ""
+		if int(ch.DeviceIndex) < len(rec.Devices) {
+			dev = rec.Devices[ch.DeviceIndex].GetFingerprint().GetUuid()
+		}
+		if err := t.event(rec, reputation.Event{Kind: reputation.EventChallengeMissed, Challenge: IDString(ch.Id), Device: dev}); err != nil {
+			return err
+		}
+		t.putMsg(key(prefixChallenge, ch.Id), cs)
+		updateRecent(rec, ch.Id, func(r *truegpuv1.ChallengeRecord) {
+			r.Outcome, r.Reason = OutcomeMissed, string(reputation.ReasonLivenessMissed)
+		})
+	}
+	for _, a := range order {
+		t.putMsg(key(prefixNode, []byte(a)), nodes[a])
+	}
+	return nil
+}
+
+// signers returns the members' signer addresses, sorted.
+func (t *txn) signers() ([]ethcrypto.Address, error) {
+	var out []ethcrypto.Address
+	err := t.scan(prefixMember, func(_, v []byte) error {
+		var m truegpuv1.SetMemberCommand
+		if err := proto.Unmarshal(v, &m); err != nil {
+			return fmt.Errorf("fsm: corrupt member record: %w", err)
+		}
+		if len(m.SignerAddress) == 20 {
+			out = append(out, ethcrypto.Address(m.SignerAddress))
+		}
+		return nil
+	})
+	return reputation.SortedMembers(out), err
+}
+
+// Threshold is the number of report signatures needed from n signers: a
+// majority.
+func Threshold(n int) int { return n/2 + 1 }
+
+func (t *txn) closeEpoch(c *truegpuv1.CloseEpochCommand) error {
+	meta, err := t.meta()
+	if err != nil {
+		return err
+	}
+	if c.Epoch != meta.CurrentEpoch {
+		return fmt.Errorf("%w: close of epoch %d, open epoch is %d", ErrStaleEpoch, c.Epoch, meta.CurrentEpoch)
+	}
+	signers, err := t.signers()
+	if err != nil {
+		return err
+	}
+	var cfgDigest [32]byte
+	threshold := 0
+	if len(signers) > 0 {
+		threshold = Threshold(len(signers))
+		cfgDigest = reputation.ConfigDigest(signers, threshold, t.f.cfg.ParamsDigest)
+	}
+	at := uint64(max(t.at, 0))
+	var entries []reputation.Entry
+	err = t.scan(prefixNode, func(_, v []byte) error {
+		var rec truegpuv1.NodeRecord
+		if err := proto.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("fsm: corrupt node record: %w", err)
+		}
+		var st reputation.NodeState
+		if err := st.UnmarshalBinary(rec.Reputation); err != nil {
+			return fmt.Errorf("fsm: node %s: %w", addrString(rec.Address), err)
+		}
+		view := t.f.cfg.Model.View(st, at)
+		score := view.Score
+		if view.Status == reputation.StatusRejected {
+			score = 0
+		}
+		entries = append(entries, reputation.Entry{Address: ethcrypto.Address(rec.Address), Score: score, Status: view.Status})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	report, _, err := reputation.CloseEpoch(cfgDigest, c.Epoch, t.index, at/1000, entries)
+	if err != nil {
+		return fmt.Errorf("%w: close epoch %d: %w", ErrInvalidCommand, c.Epoch, err)
+	}
+	digest := reputation.ReportDigest(t.f.cfg.Domain, report)
+	dom := t.f.cfg.Domain
+	es := &truegpuv1.EpochState{Report: &truegpuv1.EpochReport{
+		Epoch: report.Epoch, Round: report.Round, Timestamp: report.Timestamp,
+		ConfigDigest: report.ConfigDigest[:], Root: report.Root[:], Count: report.Count, Digest: digest[:],
+		Domain: &truegpuv1.Eip712Domain{Name: dom.Name, Version: dom.Version, ChainId: dom.ChainID, VerifyingContract: dom.VerifyingContract.String()},
+		Threshold: uint32(threshold),
+	}}
+	for _, s := range signers {
+		es.Report.Signers = append(es.Report.Signers, s.String())
+	}
+	for _, e := range entries {
+		es.Leaves = append(es.Leaves, &truegpuv1.EpochLeaf{Address: e.Address[:], ScoreBp: e.Score, Status: truegpuv1.NodeStatus(e.Status)})
+	}
+	vp := key(prefixEpochVerd, be64(c.Epoch))
+	err = t.scan(vp, func(k, v []byte) error {
+		es.VerdictChallengeIds = append(es.VerdictChallengeIds, slices.Clone(v))
+		t.del(slices.Clone(k))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	t.putMsg(key(prefixEpoch, be64(c.Epoch)), es)
+	meta.CurrentEpoch++
+	meta.EpochOpenedAtUnixMs = t.at
+	t.putMsg(keyMeta, meta)
+	t.pending.EpochClosed = c.Epoch
+	return nil
+}
+
+func (t *txn) addReportSignature(c *truegpuv1.AddReportSignatureCommand) error {
+	sig := c.Signature
+	if sig == nil || len(sig.Signature) != ethcrypto.SignatureLen {
+		return invalid("report signature: want %d signature bytes", ethcrypto.SignatureLen)
+	}
+	es := &truegpuv1.EpochState{}
+	ok, err := t.getMsg(key(prefixEpoch, be64(c.Epoch)), es)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: epoch %d has no report", ErrNotFound, c.Epoch)
+	}
+	signer, err := ethcrypto.ParseAddress(sig.SignerAddress)
+	if err != nil {
+		return invalid("report signature: signer: %v", err)
+	}
+	if !slices.Contains(es.Report.Signers, signer.String()) {
+		return fmt.Errorf("%w: %s is not a signer of epoch %d", ErrBadSignature, signer, c.Epoch)
+	}
+	got, err := ethcrypto.RecoverAddress([32]byte(es.Report.Digest), sig.Signature)
+	if err != nil || got != signer {
+		return fmt.Errorf("%w: signature for epoch %d does not recover to %s", ErrBadSignature, c.Epoch, signer)
+	}
+	for _, s := range es.Report.Signatures {
+		if s.SignerAddress == signer.String() {
+			return fmt.Errorf("%w: %s already signed epoch %d", ErrConflict, signer, c.Epoch)
+		}
+	}
+	es.Report.Signatures = append(es.Report.Signatures, &truegpuv1.MemberSignature{
+		MemberId: sig.MemberId, SignerAddress: signer.String(), Signature: sig.Signature,
+	})
+	slices.SortFunc(es.Report.Signatures, func(a, b *truegpuv1.MemberSignature) int {
+		x, _ := ethcrypto.ParseAddress(a.SignerAddress)
+		y, _ := ethcrypto.ParseAddress(b.SignerAddress)
+		return bytes.Compare(x[:], y[:])
+	})
+	if !es.Report.Complete && es.Report.Threshold > 0 && len(es.Report.Signatures) >= int(es.Report.Threshold) {
+		es.Report.Complete = true
+		meta, err := t.meta()
+		if err != nil {
+			return err
+		}
+		if c.Epoch > meta.LastCompleteEpoch {
+			meta.LastCompleteEpoch = c.Epoch
+			t.putMsg(keyMeta, meta)
+		}
+	}
+	t.putMsg(key(prefixEpoch, be64(c.Epoch)), es)
+	return nil
+}
+
+func (t *txn) setMember(c *truegpuv1.SetMemberCommand) error {
+	if c.Id == "" || len(c.Id) > 128 {
+		return invalid("member: id must be 1..128 bytes")
+	}
+	if len(c.SignerAddress) != 0 && len(c.SignerAddress) != 20 {
+		return invalid("member %s: signer address must be 20 bytes", c.Id)
+	}
+	t.putMsg(key(prefixMember, []byte(c.Id)), c)
+	return nil
+}
+
+func (t *txn) removeMember(c *truegpuv1.RemoveMemberCommand) error {
+	if _, ok, err := t.get(key(prefixMember, []byte(c.Id))); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("%w: member %q", ErrNotFound, c.Id)
+	}
+	t.del(key(prefixMember, []byte(c.Id)))
+	return nil
+}

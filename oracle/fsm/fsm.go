@@ -1,0 +1,263 @@
+// Package fsm owns the oracle's replicated state machine: the Raft FSM whose
+// state lives in Pebble. Apply decodes a versioned truegpu.v1.Command envelope
+// and dispatches it to a handler; every applied log entry writes its state
+// changes and the last applied index in one Pebble batch, so a restart never
+// applies an entry twice. Snapshots stream a consistent Pebble snapshot as
+// checksummed records; Restore replaces the whole state in one atomic batch.
+//
+// Determinism: nothing here reads a clock, a random source, the network or
+// floating point. Time comes from the command's leader_time_unix_ms, nonces
+// from the issued challenges, and scores from package reputation's integer
+// model. The package does not verify proofs (the leader did, and members
+// audit outside Apply) and does not schedule anything: it records.
+package fsm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/truegpu/truegpu/internal/ethcrypto"
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/reputation"
+)
+
+// CommandVersion is the envelope version this state machine applies.
+const CommandVersion = 1
+
+// Errors of the state machine. Compare with errors.Is. A command that fails
+// leaves the state unchanged; the error is returned to the proposer in the
+// command's Result.
+var (
+	// ErrUnknownCommand reports an envelope whose body type this member does
+	// not know and that does not carry ignore_if_unknown.
+	ErrUnknownCommand = errors.New("fsm: unknown command type")
+	// ErrUnsupportedVersion reports an envelope version other than
+	// CommandVersion.
+	ErrUnsupportedVersion = errors.New("fsm: unsupported command version")
+	// ErrInvalidCommand reports a command with missing or malformed fields.
+	ErrInvalidCommand = errors.New("fsm: invalid command")
+	// ErrNotFound reports a node, challenge, epoch or member that does not
+	// exist.
+	ErrNotFound = errors.New("fsm: not found")
+	// ErrConflict reports a command that contradicts the state: a challenge
+	// issued twice, a commitment or verdict for a challenge already past that
+	// step, a signature added twice.
+	ErrConflict = errors.New("fsm: conflicts with state")
+	// ErrLate reports a commitment that arrived after its deadline.
+	ErrLate = errors.New("fsm: after deadline")
+	// ErrStaleEpoch reports a close for an epoch that is not the open one.
+	ErrStaleEpoch = errors.New("fsm: not the open epoch")
+	// ErrBadSignature reports a report signature that does not recover to
+	// a member's signer.
+	ErrBadSignature = errors.New("fsm: bad report signature")
+	// ErrBadSnapshot reports snapshot bytes that are not a valid stream.
+	ErrBadSnapshot = errors.New("fsm: malformed snapshot")
+)
+
+// Config configures the state machine. Every replica must use equal values:
+// they decide scores and report digests.
+type Config struct {
+	// Model is the reputation model. Default: reputation.DefaultParams().
+	Model *reputation.Model
+	// Domain is the EIP-712 domain of epoch reports. Default: chain id 0 and
+	// the zero contract.
+	Domain reputation.Domain
+	// RecentChallenges bounds the challenges kept per node record.
+	// Default 16.
+	RecentChallenges int
+	// MaxReasons bounds the reasons kept per node record. Default 8.
+	MaxReasons int
+	// ParamsDigest binds the workload parameters into the report's config
+	// digest (e.g. the profile digest). Default zero.
+	ParamsDigest [32]byte
+}
+
+func (c *Config) ensureDefaults() error {
+	if c.Model == nil {
+		m, err := reputation.NewModel(reputation.DefaultParams())
+		if err != nil {
+			return err
+		}
+		c.Model = m
+	}
+	if c.Domain.Name == "" {
+		c.Domain = reputation.NewDomain(0, ethcrypto.Address{})
+	}
+	if c.RecentChallenges <= 0 {
+		c.RecentChallenges = 16
+	}
+	if c.MaxReasons <= 0 {
+		c.MaxReasons = 8
+	}
+	return nil
+}
+
+// Result is what Apply returns for one log entry: the entry's index and one
+// error per command (a CommandBatch holds several; any other command one).
+// A nil error means the command was applied.
+type Result struct {
+	Index uint64
+	Errs  []error
+}
+
+// Notification describes what one applied batch of entries changed, for
+// watchers (challenge streams, score watches). It is delivered after the
+// state is committed.
+type Notification struct {
+	Index        uint64
+	ScoreChanges []*truegpuv1.ScoreChange
+	Issued       []*truegpuv1.IssuedChallenge
+	EpochClosed  uint64
+}
+
+// FSM is the oracle state machine. It implements raft.BatchingFSM. Apply,
+// Snapshot and Restore are called by Raft, one at a time; the read methods
+// are safe to call concurrently with them.
+type FSM struct {
+	db      *pebble.DB
+	cfg     Config
+	applied atomic.Uint64
+
+	subMu sync.Mutex
+	subs  map[int]chan Notification
+	subID int
+}
+
+var (
+	_ raft.BatchingFSM = (*FSM)(nil)
+)
+
+// Open opens (or creates) the state in dir.
+func Open(dir string, cfg Config) (*FSM, error) {
+	if err := cfg.ensureDefaults(); err != nil {
+		return nil, err
+	}
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("fsm: open state in %s: %w", dir, err)
+	}
+	f := &FSM{db: db, cfg: cfg, subs: map[int]chan Notification{}}
+	idx, err := f.readApplied(db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	f.applied.Store(idx)
+	return f, nil
+}
+
+// Close closes the state.
+func (f *FSM) Close() error { return f.db.Close() }
+
+// AppliedIndex returns the index of the last applied log entry.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+
+// Subscribe returns a channel of notifications. Slow subscribers miss
+// notifications (the channel is never blocked on); cancel releases it.
+func (f *FSM) Subscribe(buffer int) (<-chan Notification, func()) {
+	ch := make(chan Notification, buffer)
+	f.subMu.Lock()
+	id := f.subID
+	f.subID++
+	f.subs[id] = ch
+	f.subMu.Unlock()
+	return ch, func() {
+		f.subMu.Lock()
+		if _, ok := f.subs[id]; ok {
+			delete(f.subs, id)
+			close(ch)
+		}
+		f.subMu.Unlock()
+	}
+}
+
+func (f *FSM) publish(n Notification) {
+	f.subMu.Lock()
+	defer f.subMu.Unlock()
+	for _, ch := range f.subs {
+		select {
+		case ch <- n:
+		default:
+		}
+	}
+}
+
+// Apply applies one log entry.
+func (f *FSM) Apply(l *raft.Log) interface{} {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch applies committed entries in order, writing all their changes
+// and the last applied index in one Pebble batch. Entries at or below the
+// applied index (replayed after a restart) are skipped.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	b := f.db.NewIndexedBatch()
+	defer b.Close()
+	tx := &txn{f: f, b: b}
+	last := f.applied.Load()
+	for i, l := range logs {
+		if l.Index <= last {
+			out[i] = &Result{Index: l.Index, Errs: []error{fmt.Errorf("%w: entry %d already applied", ErrConflict, l.Index)}}
+			continue
+		}
+		last = l.Index
+		if l.Type != raft.LogCommand {
+			out[i] = &Result{Index: l.Index}
+			continue
+		}
+		tx.index, tx.seq = l.Index, 0
+		out[i] = &Result{Index: l.Index, Errs: tx.applyEntry(l.Data)}
+	}
+	if last == f.applied.Load() {
+		return out
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], last)
+	if err := b.Set(keyApplied, v[:], nil); err != nil {
+		panic(fmt.Sprintf("fsm: write applied index: %v", err))
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		// The replica cannot continue with a state that diverges from its
+		// log; stopping is the only safe outcome.
+		panic(fmt.Sprintf("fsm: commit state at index %d: %v", last, err))
+	}
+	f.applied.Store(last)
+	if tx.note.ScoreChanges != nil || tx.note.Issued != nil || tx.note.EpochClosed != 0 {
+		tx.note.Index = last
+		f.publish(tx.note)
+	}
+	return out
+}
+
+// applyEntry decodes one entry and applies its command(s).
+func (t *txn) applyEntry(data []byte) []error {
+	var cmd truegpuv1.Command
+	if err := proto.Unmarshal(data, &cmd); err != nil {
+		return []error{fmt.Errorf("%w: decode envelope: %v", ErrInvalidCommand, err)}
+	}
+	if b := cmd.GetBatch(); b != nil && cmd.Version == CommandVersion {
+		errs := make([]error, len(b.Commands))
+		for i, c := range b.Commands {
+			if c.GetBatch() != nil {
+				errs[i] = fmt.Errorf("%w: nested batch", ErrInvalidCommand)
+				continue
+			}
+			errs[i] = t.applyCommand(c)
+		}
+		return errs
+	}
+	return []error{t.applyCommand(&cmd)}
+}
+
+// Encode marshals a command deterministically for proposing.
+func Encode(c *truegpuv1.Command) ([]byte, error) {
+	return proto.MarshalOptions{Deterministic: true}.Marshal(c)
+}

@@ -1,0 +1,476 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/truegpu/truegpu/internal/ethcrypto"
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/reputation"
+)
+
+func openFSM(t testing.TB) *FSM {
+	t.Helper()
+	f, err := Open(t.TempDir(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// gen produces a plausible command stream: registrations (some sharing
+// device identities), challenges, commitments (some late), verdicts,
+// expiries, epoch closes, member changes and report signatures, plus
+// some commands that must fail.
+type gen struct {
+	rng     *rand.Rand
+	now     int64
+	nodes   [][]byte
+	open    [][]byte // issued, not yet decided (as the generator believes)
+	members []*ethcrypto.PrivateKey
+	epoch   uint64
+}
+
+func newGen(seed uint64) *gen {
+	g := &gen{rng: rand.New(rand.NewPCG(seed, 1)), now: 1_700_000_000_000, epoch: 1}
+	for i := range 3 {
+		g.members = append(g.members, ethcrypto.KeyFromSeed([]byte(fmt.Sprintf("member-%d", i))))
+	}
+	return g
+}
+
+func device(i int, uuid string) *truegpuv1.Device {
+	return &truegpuv1.Device{Index: uint32(i), ClaimedClass: "H100-SXM", Fingerprint: &truegpuv1.DeviceFingerprint{Uuid: uuid, Name: "NVIDIA H100 80GB HBM3", MemoryTotalBytes: 80 << 30}}
+}
+
+func (g *gen) cmd(body func(*truegpuv1.Command)) *truegpuv1.Command {
+	g.now += int64(g.rng.IntN(500))
+	c := &truegpuv1.Command{Version: CommandVersion, LeaderTimeUnixMs: g.now}
+	body(c)
+	return c
+}
+
+func (g *gen) next() *truegpuv1.Command {
+	switch r := g.rng.IntN(100); {
+	case r < 3 && len(g.members) > 0:
+		i := g.rng.IntN(len(g.members))
+		k := g.members[i]
+		a := k.Address()
+		return g.cmd(func(c *truegpuv1.Command) {
+			c.Body = &truegpuv1.Command_SetMember{SetMember: &truegpuv1.SetMemberCommand{Id: fmt.Sprintf("m%d", i), SignerAddress: a[:], GrpcAddress: "127.0.0.1:1"}}
+		})
+	case r < 15 || len(g.nodes) == 0:
+		k := ethcrypto.KeyFromSeed([]byte(fmt.Sprintf("node-%d", g.rng.IntN(40))))
+		a := k.Address()
+		uuid := fmt.Sprintf("GPU-%d", g.rng.IntN(50)) // collisions make duplicates
+		g.nodes = append(g.nodes, a[:])
+		return g.cmd(func(c *truegpuv1.Command) {
+			c.Body = &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, uuid)}}}
+		})
+	case r < 40:
+		var chs []*truegpuv1.IssuedChallenge
+		for range 1 + g.rng.IntN(3) {
+			a := g.nodes[g.rng.IntN(len(g.nodes))]
+			var nonce [32]byte
+			for i := range nonce {
+				nonce[i] = byte(g.rng.Uint32())
+			}
+			id := truegpuv1.ChallengeID(nonce[:], a, 0)
+			chs = append(chs, &truegpuv1.IssuedChallenge{Id: id[:], Address: a, Nonce: nonce[:], Profile: "test/v1", ClaimedClass: "H100-SXM",
+				IssuedAtUnixMs: g.now, CommitDeadlineUnixMs: g.now + 2000, ProofDeadlineUnixMs: g.now + 60000, ExpectedLatencyMs: 800})
+			g.open = append(g.open, id[:])
+		}
+		return g.cmd(func(c *truegpuv1.Command) {
+			c.Body = &truegpuv1.Command_IssueChallenges{IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: chs}}
+		})
+	case r < 60 && len(g.open) > 0:
+		id := g.open[g.rng.IntN(len(g.open))]
+		root := bytes.Repeat([]byte{byte(g.rng.IntN(256))}, 32)
+		return g.cmd(func(c *truegpuv1.Command) {
+			c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: id, Root: root, ReceivedAtUnixMs: g.now}}
+		})
+	case r < 80 && len(g.open) > 0:
+		i := g.rng.IntN(len(g.open))
+		id := g.open[i]
+		g.open = append(g.open[:i], g.open[i+1:]...)
+		v := &truegpuv1.VerdictRecord{ChallengeId: id, Accepted: g.rng.IntN(3) > 0, DecidedAtUnixMs: g.now, Proof: []byte{1, 2, 3}}
+		if !v.Accepted {
+			v.Reason = string(reputation.ReasonProofInvalid)
+		}
+		return g.cmd(func(c *truegpuv1.Command) {
+			c.Body = &truegpuv1.Command_RecordVerdicts{RecordVerdicts: &truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{v}}}
+		})
+	case r < 88 && len(g.open) > 0:
+		g.now += 3000
+		return g.cmd(func(c *truegpuv1.Command) {
+			c.Body = &truegpuv1.Command_ExpireChallenges{ExpireChallenges: &truegpuv1.ExpireChallengesCommand{ChallengeIds: g.open[:min(len(g.open), 3)]}}
+		})
+	case r < 93:
+		e := g.epoch
+		g.epoch++
+		return g.cmd(func(c *truegpuv1.Command) {
+			c.Body = &truegpuv1.Command_CloseEpoch{CloseEpoch: &truegpuv1.CloseEpochCommand{Epoch: e}}
+		})
+	default:
+		return g.cmd(func(c *truegpuv1.Command) { c.Version = 99 }) // must fail, change nothing but the index
+	}
+}
+
+// signCmd returns report-signature commands for the newest closed epoch,
+// computed from replica f (the report digest is state).
+func signCmds(t testing.TB, f *FSM, g *gen) []*truegpuv1.Command {
+	es, err := f.LatestEpoch(false)
+	if err != nil {
+		return nil
+	}
+	var out []*truegpuv1.Command
+	for i, k := range g.members {
+		sig, err := k.SignHash([32]byte(es.Report.Digest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, g.cmd(func(c *truegpuv1.Command) {
+			c.Body = &truegpuv1.Command_AddReportSignature{AddReportSignature: &truegpuv1.AddReportSignatureCommand{Epoch: es.Report.Epoch,
+				Signature: &truegpuv1.MemberSignature{MemberId: fmt.Sprintf("m%d", i), SignerAddress: k.Address().String(), Signature: sig[:]}}}
+		}))
+	}
+	return out
+}
+
+func entry(t testing.TB, index uint64, c *truegpuv1.Command) *raft.Log {
+	b, err := Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: b}
+}
+
+func snapshotBytes(t testing.TB, f *FSM) []byte {
+	t.Helper()
+	s, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	var buf bytes.Buffer
+	if err := writeSnapshot(s.(*snapshot).snap, &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func mustHash(t testing.TB, f *FSM) [32]byte {
+	h, err := f.StateHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestDeterminism applies one command stream to several replicas with
+// different batch boundaries, restoring replicas from snapshots of others at
+// random points, and requires identical state hashes at the end and at
+// every restore.
+func TestDeterminism(t *testing.T) {
+	for _, seed := range []uint64{1, 2, 3} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			g := newGen(seed)
+			var logs []*raft.Log
+			ref := openFSM(t) // applies one entry at a time, builds the stream
+			for i := range 600 {
+				cmds := []*truegpuv1.Command{g.next()}
+				if i%60 == 59 {
+					cmds = append(cmds, signCmds(t, ref, g)...)
+				}
+				for _, c := range cmds {
+					l := entry(t, uint64(len(logs)+1), c)
+					logs = append(logs, l)
+					ref.Apply(l)
+				}
+			}
+			rng := rand.New(rand.NewPCG(seed, 2))
+			replicas := []*FSM{openFSM(t), openFSM(t), openFSM(t)}
+			for ri, f := range replicas {
+				for i := 0; i < len(logs); {
+					n := 1 + rng.IntN(1+ri*20)
+					end := min(i+n, len(logs))
+					f.ApplyBatch(logs[i:end])
+					i = end
+					if rng.IntN(20) == 0 {
+						// Restore a fresh replica from this one's snapshot and
+						// carry on with it.
+						snap := snapshotBytes(t, f)
+						fresh := openFSM(t)
+						if err := fresh.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
+							t.Fatal(err)
+						}
+						if mustHash(t, fresh) != mustHash(t, f) || fresh.AppliedIndex() != f.AppliedIndex() {
+							t.Fatalf("replica %d: restored state differs at index %d", ri, f.AppliedIndex())
+						}
+						f = fresh
+						replicas[ri] = f
+					}
+				}
+			}
+			want := mustHash(t, ref)
+			for i, f := range replicas {
+				if got := mustHash(t, f); got != want {
+					t.Fatalf("replica %d: state hash %x, reference %x", i, got, want)
+				}
+				if f.AppliedIndex() != uint64(len(logs)) {
+					t.Fatalf("replica %d applied %d of %d", i, f.AppliedIndex(), len(logs))
+				}
+			}
+			// The stream exercised the interesting paths.
+			meta, _ := ref.Meta()
+			es, err := ref.LatestEpoch(true)
+			if meta.TotalVerdicts == 0 || meta.NodeCount == 0 || err != nil || len(es.Report.Signatures) < int(es.Report.Threshold) {
+				t.Fatalf("stream too thin: meta %v, complete epoch %v, %v", meta, es, err)
+			}
+		})
+	}
+}
+
+// TestReplaySkipped: entries at or below the applied index (replayed by
+// Raft after a restart) do not change the state.
+func TestReplaySkipped(t *testing.T) {
+	dir := t.TempDir()
+	f, err := Open(dir, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGen(7)
+	var logs []*raft.Log
+	for i := range 50 {
+		logs = append(logs, entry(t, uint64(i+1), g.next()))
+	}
+	f.ApplyBatch(logs)
+	h := mustHash(t, f)
+	f.Close()
+	f, err = Open(dir, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.AppliedIndex() != 50 {
+		t.Fatalf("applied index after reopen = %d, want 50", f.AppliedIndex())
+	}
+	res := f.ApplyBatch(logs[40:])
+	if mustHash(t, f) != h {
+		t.Fatal("replayed entries changed the state")
+	}
+	if r := res[0].(*Result); !errors.Is(r.Errs[0], ErrConflict) {
+		t.Fatalf("replayed entry result = %v, want ErrConflict", r.Errs)
+	}
+}
+
+func apply1(t *testing.T, f *FSM, c *truegpuv1.Command) error {
+	t.Helper()
+	r := f.Apply(entry(t, f.AppliedIndex()+1, c)).(*Result)
+	return r.Errs[0]
+}
+
+func TestCommandErrors(t *testing.T) {
+	f := openFSM(t)
+	k := ethcrypto.KeyFromSeed([]byte("n"))
+	a := k.Address()
+	now := int64(1_700_000_000_000)
+	mk := func(body any) *truegpuv1.Command {
+		c := &truegpuv1.Command{Version: 1, LeaderTimeUnixMs: now}
+		switch b := body.(type) {
+		case *truegpuv1.RegisterNodeCommand:
+			c.Body = &truegpuv1.Command_RegisterNode{RegisterNode: b}
+		case *truegpuv1.IssueChallengesCommand:
+			c.Body = &truegpuv1.Command_IssueChallenges{IssueChallenges: b}
+		case *truegpuv1.RecordCommitmentCommand:
+			c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: b}
+		case *truegpuv1.RecordVerdictsCommand:
+			c.Body = &truegpuv1.Command_RecordVerdicts{RecordVerdicts: b}
+		case *truegpuv1.CloseEpochCommand:
+			c.Body = &truegpuv1.Command_CloseEpoch{CloseEpoch: b}
+		}
+		return c
+	}
+	if err := apply1(t, f, mk(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "GPU-1")}})); err != nil {
+		t.Fatal(err)
+	}
+	nonce := bytes.Repeat([]byte{7}, 32)
+	id := truegpuv1.ChallengeID(nonce, a[:], 0)
+	ch := &truegpuv1.IssuedChallenge{Id: id[:], Address: a[:], Nonce: nonce, IssuedAtUnixMs: now, CommitDeadlineUnixMs: now + 1000, ProofDeadlineUnixMs: now + 5000, ExpectedLatencyMs: 100}
+	if err := apply1(t, f, mk(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}})); err != nil {
+		t.Fatal(err)
+	}
+	unknownDev := proto.Clone(ch).(*truegpuv1.IssuedChallenge)
+	unknownDev.DeviceIndex = 3
+	uid := truegpuv1.ChallengeID(nonce, a[:], 3)
+	unknownDev.Id = uid[:]
+	before := mustHash(t, f)
+	tests := []struct {
+		name string
+		cmd  *truegpuv1.Command
+		want error
+	}{
+		{"unknown body", &truegpuv1.Command{Version: 1}, ErrUnknownCommand},
+		{"version", &truegpuv1.Command{Version: 2}, ErrUnsupportedVersion},
+		{"short address", mk(&truegpuv1.RegisterNodeCommand{Address: a[:5], Devices: []*truegpuv1.Device{device(0, "x")}}), ErrInvalidCommand},
+		{"duplicate device", mk(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "x"), device(1, "x")}}), ErrInvalidCommand},
+		{"reissue", mk(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}), ErrConflict},
+		{"unknown device", mk(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{unknownDev}}), ErrInvalidCommand},
+		{"late commitment", mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 1001}), ErrLate},
+		{"unknown challenge", mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: make([]byte, 32), Root: make([]byte, 32)}), ErrNotFound},
+		{"accept without commitment", mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: id[:], Accepted: true}}}), ErrConflict},
+		{"reject without reason", mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: id[:]}}}), ErrInvalidCommand},
+		{"stale epoch", mk(&truegpuv1.CloseEpochCommand{Epoch: 9}), ErrStaleEpoch},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := apply1(t, f, tc.cmd); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	// Failed commands change nothing but the applied index.
+	after := mustHash(t, f)
+	_ = before
+	if err := apply1(t, f, mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 10})); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply1(t, f, mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 10})); !errors.Is(err, ErrConflict) {
+		t.Fatalf("second commitment: %v, want ErrConflict", err)
+	}
+	v := &truegpuv1.VerdictRecord{ChallengeId: id[:], Accepted: true}
+	if err := apply1(t, f, mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{v}})); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply1(t, f, mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{v}})); !errors.Is(err, ErrConflict) {
+		t.Fatalf("second verdict: %v, want ErrConflict", err)
+	}
+	rec, err := f.Node(a)
+	if err != nil || rec.Counters.Accepted != 1 || rec.RecentChallenges[0].Outcome != OutcomeAccepted {
+		t.Fatalf("node after verdict: %v %v", rec, err)
+	}
+	if after == mustHash(t, f) {
+		t.Fatal("state did not change")
+	}
+}
+
+func TestIgnoreIfUnknown(t *testing.T) {
+	f := openFSM(t)
+	if err := apply1(t, f, &truegpuv1.Command{Version: 1, IgnoreIfUnknown: true}); err != nil {
+		t.Fatalf("ignored command failed: %v", err)
+	}
+}
+
+func TestDuplicateIdentity(t *testing.T) {
+	f := openFSM(t)
+	var addrs []ethcrypto.Address
+	for i := range 2 {
+		a := ethcrypto.KeyFromSeed([]byte{byte(i)}).Address()
+		addrs = append(addrs, a)
+		c := &truegpuv1.Command{Version: 1, LeaderTimeUnixMs: 1000, Body: &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "GPU-same")}}}}
+		if err := apply1(t, f, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range addrs {
+		rec, err := f.Node(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Status != truegpuv1.NodeStatus_NODE_STATUS_REJECTED {
+			t.Errorf("node %s sharing a UUID has status %v, want rejected", a, rec.Status)
+		}
+	}
+}
+
+func TestRestoreRejectsCorruptSnapshot(t *testing.T) {
+	src := openFSM(t)
+	g := newGen(3)
+	for i := range 30 {
+		src.Apply(entry(t, uint64(i+1), g.next()))
+	}
+	snap := snapshotBytes(t, src)
+	dst := openFSM(t)
+	dst.Apply(entry(t, 1, g.next()))
+	h := mustHash(t, dst)
+	for _, mutate := range []func([]byte) []byte{
+		func(b []byte) []byte { b[len(b)/2] ^= 1; return b },
+		func(b []byte) []byte { return b[:len(b)-1] },
+		func(b []byte) []byte { return append(b, 0) },
+		func(b []byte) []byte { b[0] = 'X'; return b },
+	} {
+		bad := mutate(bytes.Clone(snap))
+		if err := dst.Restore(io.NopCloser(bytes.NewReader(bad))); !errors.Is(err, ErrBadSnapshot) {
+			t.Fatalf("corrupt snapshot: %v, want ErrBadSnapshot", err)
+		}
+		if mustHash(t, dst) != h {
+			t.Fatal("a failed restore changed the state")
+		}
+	}
+}
+
+func FuzzDecodeSnapshot(f *testing.F) {
+	src, err := Open(f.TempDir(), Config{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	g := newGen(5)
+	for i := range 20 {
+		src.Apply(entry(f, uint64(i+1), g.next()))
+	}
+	f.Add(snapshotBytes(f, src))
+	src.Close()
+	f.Add([]byte(snapshotMagic + "\x00\x00\x00\x01\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n := 0
+		_, err := decodeSnapshot(bytes.NewReader(b), func(k, v []byte) error { n++; return nil })
+		if err != nil && !errors.Is(err, ErrBadSnapshot) {
+			t.Fatalf("unexpected error class: %v", err)
+		}
+	})
+}
+
+func FuzzApplyCommand(f *testing.F) {
+	g := newGen(9)
+	for range 30 {
+		b, _ := Encode(g.next())
+		f.Add(b)
+	}
+	fsm, err := Open(f.TempDir(), Config{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer fsm.Close()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		idx := fsm.AppliedIndex() + 1
+		r := fsm.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: b}).(*Result)
+		if r.Index != idx || fsm.AppliedIndex() != idx {
+			t.Fatalf("entry %d not accounted", idx)
+		}
+	})
+}
+
+func BenchmarkApplyBatch(b *testing.B) {
+	f := openFSM(b)
+	g := newGen(11)
+	const per = 256
+	b.ReportAllocs()
+	idx := uint64(0)
+	for b.Loop() {
+		batch := &truegpuv1.CommandBatch{}
+		for range per {
+			batch.Commands = append(batch.Commands, g.next())
+		}
+		idx++
+		f.Apply(entry(b, idx, &truegpuv1.Command{Version: 1, Body: &truegpuv1.Command_Batch{Batch: batch}}))
+	}
+	b.ReportMetric(float64(b.N*per)/b.Elapsed().Seconds(), "commands/s")
+}

@@ -1,0 +1,201 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/truegpu/truegpu/internal/ethcrypto"
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+)
+
+// Reads serve the local replica's committed state; they may lag the leader.
+// Callers that need linearizable reads confirm leadership and apply a
+// barrier first (see package oracle).
+
+func (f *FSM) getMsg(k []byte, m proto.Message) (bool, error) {
+	v, closer, err := f.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("fsm: read state: %w", err)
+	}
+	defer closer.Close()
+	if err := proto.Unmarshal(v, m); err != nil {
+		return false, fmt.Errorf("fsm: corrupt record %q: %w", k, err)
+	}
+	return true, nil
+}
+
+// Node returns a node's record.
+func (f *FSM) Node(addr ethcrypto.Address) (*truegpuv1.NodeRecord, error) {
+	rec := &truegpuv1.NodeRecord{}
+	ok, err := f.getMsg(key(prefixNode, addr[:]), rec)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: node %s", ErrNotFound, addr)
+	}
+	return rec, nil
+}
+
+// Nodes calls fn for every node in address order, from one consistent view,
+// until fn returns false.
+func (f *FSM) Nodes(fn func(*truegpuv1.NodeRecord) bool) error {
+	return f.scanMsgs(prefixNode, nil, func() proto.Message { return &truegpuv1.NodeRecord{} }, func(m proto.Message) bool {
+		return fn(m.(*truegpuv1.NodeRecord))
+	})
+}
+
+// NodesFrom is Nodes starting at address from (inclusive).
+func (f *FSM) NodesFrom(from ethcrypto.Address, fn func(*truegpuv1.NodeRecord) bool) error {
+	return f.scanMsgs(prefixNode, key(prefixNode, from[:]), func() proto.Message { return &truegpuv1.NodeRecord{} }, func(m proto.Message) bool {
+		return fn(m.(*truegpuv1.NodeRecord))
+	})
+}
+
+func (f *FSM) scanMsgs(prefix, lower []byte, mk func() proto.Message, fn func(proto.Message) bool) error {
+	if lower == nil {
+		lower = prefix
+	}
+	it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		m := mk()
+		if err := proto.Unmarshal(it.Value(), m); err != nil {
+			return fmt.Errorf("fsm: corrupt record %q: %w", it.Key(), err)
+		}
+		if !fn(m) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+// Challenge returns a challenge by id.
+func (f *FSM) Challenge(id []byte) (*truegpuv1.ChallengeState, error) {
+	cs := &truegpuv1.ChallengeState{}
+	ok, err := f.getMsg(key(prefixChallenge, id), cs)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: challenge %s", ErrNotFound, IDString(id))
+	}
+	return cs, nil
+}
+
+// OpenChallenges returns the node's challenges that are pending or
+// committed (no verdict yet), in challenge-id order.
+func (f *FSM) OpenChallenges(addr ethcrypto.Address) ([]*truegpuv1.ChallengeState, error) {
+	p := key(prefixOpen, addr[:])
+	var ids [][]byte
+	it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		ids = append(ids, append([]byte(nil), it.Key()[len(p):]...))
+	}
+	if err := it.Close(); err != nil {
+		return nil, err
+	}
+	out := make([]*truegpuv1.ChallengeState, 0, len(ids))
+	for _, id := range ids {
+		cs, err := f.Challenge(id)
+		if errors.Is(err, ErrNotFound) {
+			continue // decided between the scan and the read
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cs)
+	}
+	return out, nil
+}
+
+// DueChallenges returns up to limit ids of open challenges whose current
+// deadline (commitment while pending, proof while committed) is before
+// nowMs, oldest deadline first.
+func (f *FSM) DueChallenges(nowMs int64, limit int) ([][]byte, error) {
+	it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: prefixDeadline, UpperBound: key(prefixDeadline, be64(uint64(max(nowMs, 0))))})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out [][]byte
+	for it.First(); it.Valid() && len(out) < limit; it.Next() {
+		k := it.Key()
+		if len(k) == len(prefixDeadline)+8+32 {
+			out = append(out, append([]byte(nil), k[len(prefixDeadline)+8:]...))
+		}
+	}
+	return out, it.Error()
+}
+
+// Meta returns the cluster-wide counters.
+func (f *FSM) Meta() (*truegpuv1.MetaState, error) {
+	m := &truegpuv1.MetaState{}
+	ok, err := f.getMsg(keyMeta, m)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		m.CurrentEpoch = 1
+	}
+	return m, nil
+}
+
+// Epoch returns a closed epoch.
+func (f *FSM) Epoch(n uint64) (*truegpuv1.EpochState, error) {
+	es := &truegpuv1.EpochState{}
+	ok, err := f.getMsg(key(prefixEpoch, be64(n)), es)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: epoch %d is not closed", ErrNotFound, n)
+	}
+	return es, nil
+}
+
+// LatestEpoch returns the newest closed epoch, or the newest complete one
+// when complete is set.
+func (f *FSM) LatestEpoch(complete bool) (*truegpuv1.EpochState, error) {
+	it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: prefixEpoch, UpperBound: prefixEnd(prefixEpoch)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	for it.Last(); it.Valid(); it.Prev() {
+		es := &truegpuv1.EpochState{}
+		if err := proto.Unmarshal(it.Value(), es); err != nil {
+			return nil, fmt.Errorf("fsm: corrupt epoch %d: %w", binary.BigEndian.Uint64(it.Key()[len(prefixEpoch):]), err)
+		}
+		if !complete || es.Report.GetComplete() {
+			return es, nil
+		}
+	}
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: no closed epoch yet", ErrNotFound)
+}
+
+// Members returns the members' metadata, ordered by id.
+func (f *FSM) Members() ([]*truegpuv1.SetMemberCommand, error) {
+	var out []*truegpuv1.SetMemberCommand
+	err := f.scanMsgs(prefixMember, nil, func() proto.Message { return &truegpuv1.SetMemberCommand{} }, func(m proto.Message) bool {
+		out = append(out, m.(*truegpuv1.SetMemberCommand))
+		return true
+	})
+	return out, err
+}
