@@ -321,6 +321,21 @@ func (c Class) ExpectedMillis(m, n, k int) uint64 {
 	return satAdd(ceilDiv(ops, gemmRate), ceilDiv(hashes, c.Poseidon2PerSec))
 }
 
+// ExpectedMicros is ExpectedMillis at microsecond resolution (rounded
+// up), for small workloads whose expected time is a few milliseconds, such
+// as the timing of simulated devices.
+func (c Class) ExpectedMicros(m, n, k int) uint64 {
+	gemmRate := satMul(satMul(c.Int8GOPS, c.GEMMEfficiencyPercent), 10) // ops per µs
+	if gemmRate == 0 || c.Poseidon2PerSec == 0 {
+		return math.MaxUint64
+	}
+	ops, hashes := Ops(m, n, k), satMul(Hashes(m, n, k), 1_000_000)
+	if ops == math.MaxUint64 || hashes == math.MaxUint64 {
+		return math.MaxUint64
+	}
+	return satAdd(ceilDiv(ops, gemmRate), ceilDiv(hashes, c.Poseidon2PerSec))
+}
+
 // Deadline returns the commitment deadline in milliseconds after the
 // challenge is issued: ExpectedMillis × MarginPercent / 100 + SlackMillis.
 func (c Class) Deadline(m, n, k int) uint64 {

@@ -125,6 +125,23 @@ func TestExpectedMillis(t *testing.T) {
 	}
 }
 
+func TestExpectedMicros(t *testing.T) {
+	cpu, _ := Lookup(CPU)
+	// 524288 ops at 2000 ops/µs = 263 µs; 1408 hashes at 0.1/µs = 14080 µs.
+	if got, want := cpu.ExpectedMicros(64, 64, 64), uint64(263+14080); got != want {
+		t.Fatalf("ExpectedMicros = %d, want %d", got, want)
+	}
+	for _, c := range Classes() {
+		us, ms := c.ExpectedMicros(1024, 1024, 256), c.ExpectedMillis(1024, 1024, 256)
+		if us > ms*1000 || us+2000 < ms*1000 {
+			t.Errorf("%s: %d µs disagrees with %d ms", c.Name, us, ms)
+		}
+	}
+	if got := (Class{}).ExpectedMicros(1, 1, 1); got != math.MaxUint64 {
+		t.Fatalf("zero class = %d", got)
+	}
+}
+
 func TestDeadline(t *testing.T) {
 	h100, _ := Lookup(H100SXM)
 	if got, want := h100.Deadline(0, 0, 0), uint64(SlackMillis); got != want {
