@@ -497,5 +497,3 @@ func (s adminServer) RemoveMember(ctx context.Context, req *truegpuv1.RemoveMemb
 type nodeServer struct {
 	truegpuv1.UnimplementedNodeServiceServer
 }
-
-
