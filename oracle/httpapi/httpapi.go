@@ -22,6 +22,11 @@
 // their names (e.g. "NODE_STATUS_TRUSTED"). Requests may use either camelCase
 // or the proto field names; unknown fields are ignored.
 //
+// Server streams (GET /v1/watch/scores) are newline-delimited JSON, one
+// {"result": {...}} object per message. Their headers (status 200) are sent
+// as soon as the stream opens; an error that ends a stream arrives as a last
+// {"error": {"code": ..., "message": ...}} line.
+//
 // Errors are JSON objects shaped like google.rpc.Status, {"code": <gRPC code>,
 // "message": "..."}, with the HTTP status mapped from the gRPC code. For
 // Internal, Unknown and DataLoss the message is replaced by a generic one, so
@@ -52,6 +57,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/truegpu/truegpu/oracle/dashboard"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
@@ -167,6 +173,7 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, opts *Options) (htt
 		runtime.WithIncomingHeaderMatcher(matchForwardedHeader),
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithMiddlewares(recordRoute),
+		runtime.WithForwardResponseOption(openStream),
 	)
 	regs := []struct {
 		name string
@@ -213,6 +220,26 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, opts *Options) (htt
 	h = cors(h, o.AllowedOrigins)
 	h = m.instrument(h)
 	return h, nil
+}
+
+// openStream sends a stream's response headers at once (the gateway calls
+// forward-response options with a nil message before a stream's first
+// message; unary responses never pass nil). Without it a client of
+// GET /v1/watch/scores would see no response until the first change, and
+// could not tell an open, quiet stream from a stuck one. An error that ends a
+// stream then arrives as a final {"error": {...}} line under status 200.
+func openStream(_ context.Context, w http.ResponseWriter, m proto.Message) error {
+	if m != nil {
+		return nil
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if err := http.NewResponseController(w).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("httpapi: flush stream headers: %w", err)
+	}
+	return nil
 }
 
 // matchForwardedHeader is the gateway's incoming header matcher: only

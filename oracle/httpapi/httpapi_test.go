@@ -532,10 +532,17 @@ func TestWatchStream(t *testing.T) {
 		resp, err := http.DefaultClient.Do(req)
 		done <- result{resp, err}
 	}()
+	// The headers arrive before any change: the stream is open.
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.resp.Body.Close()
+	if r.resp.StatusCode != 200 || r.resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("status %d, Content-Type %q", r.resp.StatusCode, r.resp.Header.Get("Content-Type"))
+	}
 	for f.WatcherCount() == 0 {
 		select {
-		case r := <-done:
-			t.Fatalf("stream ended before a change: %v", r.err)
 		case <-ctx.Done():
 			t.Fatal("the watch stream never reached the gRPC service")
 		case <-time.After(10 * time.Millisecond):
@@ -548,14 +555,6 @@ func TestWatchStream(t *testing.T) {
 	}
 	for _, c := range changes {
 		f.Publish(c)
-	}
-	r := <-done
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	defer r.resp.Body.Close()
-	if r.resp.StatusCode != 200 {
-		t.Fatalf("status %d", r.resp.StatusCode)
 	}
 	sc := bufio.NewScanner(r.resp.Body)
 	want := []struct {

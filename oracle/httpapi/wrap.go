@@ -222,10 +222,14 @@ type statusWriter struct {
 	status int
 }
 
+// WriteHeader passes on the first call only. A stream whose headers were
+// sent early (openStream) and that then ends in an error gets a second call
+// from the gateway; dropping it keeps the server log quiet.
 func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
+	if s.status != 0 {
+		return
 	}
+	s.status = code
 	s.ResponseWriter.WriteHeader(code)
 }
 
