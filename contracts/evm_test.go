@@ -94,11 +94,8 @@ func (k *contract) call(value *big.Int, method string, args ...any) ([]any, uint
 	gas := gasLimit - left
 	if err != nil {
 		if errors.Is(err, vm.ErrExecutionReverted) && len(ret) >= 4 {
-			for _, e := range k.art.ABI.Errors {
-				if string(e.ID[:4]) == string(ret[:4]) {
-					vals, _ := e.Inputs.Unpack(ret[4:])
-					return nil, gas, &revertError{Name: e.Name, Args: vals}
-				}
+			if re := decodeRevert(ret, k.art); re != nil {
+				return nil, gas, re
 			}
 		}
 		return nil, gas, fmt.Errorf("%s: %w (return data %x)", method, err, ret)
@@ -131,4 +128,24 @@ func wantRevert(t testing.TB, err error, name string) {
 
 func runtimeCreate(c *chain, data []byte) ([]byte, common.Address, uint64, error) {
 	return runtime.Create(data, c.cfg(nil))
+}
+
+// decodeRevert decodes revert data as a custom error of art or of any other
+// artifact (a revert bubbles up from the contracts it calls).
+func decodeRevert(ret []byte, art *Artifact) *revertError {
+	arts := []*Artifact{art}
+	for _, name := range []string{"TrueGPUFeed", "RewardPool", "WorkVerifier"} {
+		if a, err := LoadArtifact(name); err == nil {
+			arts = append(arts, a)
+		}
+	}
+	for _, a := range arts {
+		for _, e := range a.ABI.Errors {
+			if string(e.ID[:4]) == string(ret[:4]) {
+				vals, _ := e.Inputs.Unpack(ret[4:])
+				return &revertError{Name: e.Name, Args: vals}
+			}
+		}
+	}
+	return nil
 }
