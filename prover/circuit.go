@@ -139,16 +139,24 @@ func (c *Circuit) prgVector(api frontend.API, h func(a, b frontend.Variable) fro
 	two32 := new(big.Int).Lsh(big.NewInt(1), 32)
 	for j := 0; j < p.Chunks(); j++ {
 		d := api.Add(selPart, api.Mul(index, two32), j)
-		e := h(seed, d)
-		eb := bits.ToBinary(api, e)
-		for t := 0; t < bytesPerChunk && len(out) < p.K; t++ {
-			var v frontend.Variable = 0
-			for b := 0; b < 7; b++ {
-				v = api.Add(v, api.Mul(eb[8*t+b], 1<<b))
-			}
-			v = api.Sub(v, api.Mul(eb[8*t+7], 128))
-			out = append(out, v)
+		out = append(out, chunkInt8s(api, h(seed, d), min(bytesPerChunk, p.K-len(out)))...)
+	}
+	return out
+}
+
+// chunkInt8s returns the first n int8 values of a PRG output e: byte t of
+// e's canonical little-endian encoding, two's complement. The full
+// decomposition of e is canonical (bits.ToBinary checks it is below r), so
+// each value is the unique byte of e and lies in [-128, 127].
+func chunkInt8s(api frontend.API, e frontend.Variable, n int) []frontend.Variable {
+	eb := bits.ToBinary(api, e)
+	out := make([]frontend.Variable, n)
+	for t := range out {
+		var v frontend.Variable = 0
+		for b := 0; b < 7; b++ {
+			v = api.Add(v, api.Mul(eb[8*t+b], 1<<b))
 		}
+		out[t] = api.Sub(v, api.Mul(eb[8*t+7], 128))
 	}
 	return out
 }

@@ -26,6 +26,10 @@ func (p *Profile) PublicInputs(nonce Nonce, node Address, root [32]byte) (verifi
 // proves tree's sampled cells for (nonce, node). It fails with
 // ErrWrongResult when a sampled cell is not the reference value.
 func Assignment(tree *Tree, nonce Nonce, node Address) (*Circuit, error) {
+	return assignment(tree, nonce, node, true)
+}
+
+func assignment(tree *Tree, nonce Nonce, node Address, checkResults bool) (*Circuit, error) {
 	p := tree.profile
 	root := tree.rootElement()
 	idx := sampleIndices(p, &root, nonce, node)
@@ -46,7 +50,7 @@ func Assignment(tree *Tree, nonce Nonce, node Address) (*Circuit, error) {
 		for k := range row {
 			want += int32(row[k]) * int32(col[k])
 		}
-		if got := tree.cells[cell]; got != want {
+		if got := tree.cells[cell]; checkResults && got != want {
 			return nil, fmt.Errorf("%w: sample %d is cell %d (row %d, column %d): committed %d, reference %d",
 				ErrWrongResult, s, cell, i, j, got, want)
 		}

@@ -1,0 +1,159 @@
+package prover
+
+import (
+	"bytes"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/truegpu/truegpu/verifier"
+)
+
+var (
+	testKeysOnce sync.Once
+	testPK       *ProvingKey
+	testVK       *verifier.VerifyingKey
+	testKeysErr  error
+)
+
+// testKeys returns the dev keys of the test profile, generated once per
+// test binary.
+func testKeys(t testing.TB) (*ProvingKey, *verifier.VerifyingKey) {
+	t.Helper()
+	testKeysOnce.Do(func() {
+		testPK, testVK, testKeysErr = UnsafeDevSetup(mustProfile(t, "test"))
+	})
+	if testKeysErr != nil {
+		t.Fatal(testKeysErr)
+	}
+	return testPK, testVK
+}
+
+func TestProveVerifyEndToEnd(t *testing.T) {
+	p := mustProfile(t, "test")
+	pk, vk := testKeys(t)
+	nonce, node := testNonce(21), testAddress(22)
+	proofBytes, root, err := Prove(pk, p, nonce, node, Compute(p, nonce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(proofBytes) != verifier.ProofSize {
+		t.Fatalf("proof is %d bytes, want %d", len(proofBytes), verifier.ProofSize)
+	}
+	proof, err := verifier.DecodeProof(proofBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubFor := func(n Nonce, a Address, r [32]byte) verifier.PublicInputs {
+		pub, err := p.PublicInputs(n, a, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pub
+	}
+	otherRoot := root
+	otherRoot[31] ^= 1
+	tests := []struct {
+		name string
+		pub  verifier.PublicInputs
+		want error
+	}{
+		{"same challenge", pubFor(nonce, node, root), nil},
+		{"replay for another nonce", pubFor(testNonce(23), node, root), verifier.ErrInvalidProof},
+		{"another node", pubFor(nonce, testAddress(24), root), verifier.ErrInvalidProof},
+		{"another root", pubFor(nonce, node, otherRoot), verifier.ErrInvalidProof},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := verifier.Verify(vk, proof, tc.pub)
+			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+				t.Fatalf("Verify = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	// The proof under another profile's inputs is refused before pairing.
+	demoPub, err := mustProfile(t, "demo").PublicInputs(nonce, node, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verifier.Verify(vk, proof, demoPub); !errors.Is(err, verifier.ErrDigestMismatch) {
+		t.Fatalf("Verify(demo inputs) = %v, want ErrDigestMismatch", err)
+	}
+}
+
+func TestProveRejectsWrongResults(t *testing.T) {
+	p := mustProfile(t, "test")
+	pk, _ := testKeys(t)
+	nonce, node := testNonce(31), testAddress(32)
+	cells := Compute(p, nonce)
+	for i := range cells {
+		cells[i] ^= 1 << 20
+	}
+	if _, _, err := Prove(pk, p, nonce, node, cells); !errors.Is(err, ErrWrongResult) {
+		t.Fatalf("Prove(wrong cells) = %v, want ErrWrongResult", err)
+	}
+	if _, _, err := Prove(pk, mustProfile(t, "demo"), nonce, node, cells); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("Prove(demo profile, test key) = %v, want ErrKeyMismatch", err)
+	}
+	if _, _, err := Prove(pk, p, nonce, node, cells[:10]); !errors.Is(err, ErrShape) {
+		t.Fatalf("Prove(short cells) = %v, want ErrShape", err)
+	}
+}
+
+func TestProvingKeyRoundTrip(t *testing.T) {
+	p := mustProfile(t, "test")
+	pk, vk := testKeys(t)
+	var buf bytes.Buffer
+	if _, err := pk.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	encoded := buf.Bytes()
+	if _, err := ReadProvingKey(bytes.NewReader(encoded), mustProfile(t, "demo")); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("ReadProvingKey(demo) = %v, want ErrKeyMismatch", err)
+	}
+	if _, err := ReadProvingKey(bytes.NewReader(encoded[:40]), p); !errors.Is(err, ErrKeyEncoding) {
+		t.Fatalf("ReadProvingKey(truncated) = %v, want ErrKeyEncoding", err)
+	}
+	pk2, err := ReadProvingKey(bytes.NewReader(encoded), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pk2.VerifyingKey().Equal(vk) {
+		t.Fatal("verifying key changed in the round trip")
+	}
+	nonce, node := testNonce(41), testAddress(42)
+	proofBytes, root, err := Prove(pk2, p, nonce, node, Compute(p, nonce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := verifier.DecodeProof(proofBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := p.PublicInputs(nonce, node, root)
+	if err := verifier.Verify(vk, proof, pub); err != nil {
+		t.Fatalf("proof from the reloaded key: %v", err)
+	}
+}
+
+// tinyProfile is the smallest valid profile; its setup and ceremony run in
+// seconds.
+var tinyProfile = &Profile{Name: "tiny", Version: 1, M: 2, N: 4, K: 8, Q: 1}
+
+func TestUnsafeDevSetupIsDeterministic(t *testing.T) {
+	_, vk1, err := UnsafeDevSetup(tinyProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, vk2, err := UnsafeDevSetup(tinyProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !vk1.Equal(vk2) {
+		t.Fatal("two dev setups of one profile differ")
+	}
+	_, vkTest := testKeys(t)
+	if vk1.Equal(vkTest) {
+		t.Fatal("dev setups of two profiles are equal")
+	}
+}
