@@ -18,8 +18,10 @@ fi
   "solc@${SOLC_VERSION}" "@openzeppelin/merkle-tree@${OZ_MERKLE_TREE_VERSION}")
 export NODE_PATH="$PWD/.npm/node_modules"
 
-if [ -d genverifier ]; then
-  go run ./genverifier -o sol/WorkVerifier.sol
-fi
+# Groth16 verifiers of work proofs, from the deterministic (UNSAFE) dev
+# setups: "test" backs the on-chain proof test; "standard" is the production
+# profile's circuit (its dev setup takes about 1.5 minutes on 2 cores).
+go run ./genverifier -profile test -name WorkVerifierTest -o sol/WorkVerifierTest.sol
+go run ./genverifier -profile standard -name WorkVerifierStandard -o sol/WorkVerifierStandard.sol
 node scripts/compile.js
 node scripts/merkle-vectors.js > ../reputation/testdata/oz_merkle_vectors.json

@@ -76,6 +76,20 @@ func BenchmarkGas(b *testing.B) {
 			b.ReportMetric(float64(gas), "gas/op")
 		})
 	}
+	b.Run("workproof-verifyProof-test-profile", func(b *testing.B) {
+		wp := testWorkProof(b)
+		c := newChain(b)
+		v, _ := c.deploy("WorkVerifierTest")
+		var gas uint64
+		for b.Loop() {
+			_, g, err := v.call(nil, "verifyProof", wp.proof, wp.inputs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			gas = g
+		}
+		b.ReportMetric(float64(gas), "gas/op")
+	})
 	b.Run("reward-record-and-claim", func(b *testing.B) {
 		var recordGas, claimGas uint64
 		for b.Loop() {
