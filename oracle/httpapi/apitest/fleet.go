@@ -197,6 +197,7 @@ func genNode(r *rng, addr string, a archetype, base int64, idx int) *truegpuv1.N
 		for _, d := range n.Devices {
 			d.Fingerprint.Name = classes["RTX-3090"].product
 			d.Fingerprint.MemoryTotalBytes = 24 << 30
+			d.Fingerprint.ComputeCapabilityMajor, d.Fingerprint.ComputeCapabilityMinor = 8, 6
 			d.Fingerprint.UnsupportedFields = []string{"serial", "board_part_number"}
 			d.Fingerprint.Serial = ""
 		}

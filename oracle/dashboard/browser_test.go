@@ -1,0 +1,245 @@
+package dashboard_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+var updateScreenshots = flag.Bool("update-screenshots", false,
+	"write docs/screenshots/*.png from the browser test (also TRUEGPU_UPDATE_SCREENSHOTS=1)")
+
+// findBrowser returns a Chromium binary or skips the test when none is
+// installed.
+func findBrowser(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no chromium binary found on PATH (looked for chromium, chromium-browser, google-chrome); " +
+		"install it with: apt-get install -y chromium")
+	return ""
+}
+
+// browser starts a headless Chromium with a fresh profile and returns a tab
+// context. JavaScript exceptions on the page fail the test at its end.
+func browser(t *testing.T, execPath string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(execPath),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true), // runs as root in a sandboxed machine
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1440, 1000),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelTab()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1440, 1000)); err != nil {
+		t.Fatalf("start %s: %v", execPath, err)
+	}
+
+	var mu sync.Mutex
+	var jsErrors []string
+	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			msg := ev.ExceptionDetails.Text
+			if ev.ExceptionDetails.Exception != nil && ev.ExceptionDetails.Exception.Description != "" {
+				msg = ev.ExceptionDetails.Exception.Description
+			}
+			mu.Lock()
+			jsErrors = append(jsErrors, msg)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range jsErrors {
+			t.Errorf("JavaScript exception on the page: %s", e)
+		}
+	})
+	return ctx
+}
+
+// waitFor polls a JavaScript predicate until it is truthy.
+func waitFor(t *testing.T, ctx context.Context, what, predicate string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("app").innerText.slice(0, 2000)`))
+		t.Fatalf("waiting for %s: %v\npage text:\n%s", what, err, html)
+	}
+}
+
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+func navigate(t *testing.T, ctx context.Context, url string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("navigate to %s: %v", url, err)
+	}
+}
+
+// screenshot saves a full-page PNG under $TRUEGPU_ARTIFACTS (or the test's
+// temporary directory) and, when asked to, under docs/screenshots.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	// Let charts finish drawing and the flash animation end.
+	if err := chromedp.Do(ctx, chromedp.Sleep(300*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	dir := os.Getenv("TRUEGPU_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", p)
+	if *updateScreenshots || os.Getenv("TRUEGPU_UPDATE_SCREENSHOTS") == "1" {
+		docs := filepath.Join("..", "..", "docs", "screenshots", name)
+		if err := os.MkdirAll(filepath.Dir(docs), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(docs, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("updated %s", docs)
+	}
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	return fmt.Sprintf("%q", s)
+}
+
+const rowsJS = `document.querySelectorAll("#nodes-table tbody tr")`
+
+// checkFleetPage checks the fleet page against wantNodes rows.
+func checkFleetPage(t *testing.T, ctx context.Context, base string, wantNodes int) {
+	t.Helper()
+	navigate(t, ctx, base+"/#/")
+	waitFor(t, ctx, "the node table", fmt.Sprintf(`%s.length >= %d`, rowsJS, wantNodes))
+	waitFor(t, ctx, "the fleet stats", `document.getElementById("stat-total") !== null`)
+	waitFor(t, ctx, "the fakes chart", `document.querySelector("#fakes-chart canvas") !== null`)
+
+	if got := eval[int](t, ctx, rowsJS+`.length`); got != wantNodes {
+		t.Errorf("table has %d rows, want %d", got, wantNodes)
+	}
+	if got := eval[string](t, ctx, `document.getElementById("stat-total").textContent`); got != fmt.Sprint(wantNodes) {
+		t.Errorf("total nodes card says %q, want %d", got, wantNodes)
+	}
+	// Every row links to its node page and shows a status and a percentage.
+	bad := eval[[]string](t, ctx, `[...`+rowsJS+`].filter(tr =>
+		!tr.querySelector("a[href^='#/nodes/0x']") ||
+		!/^(trusted|probation|suspect|rejected)$/.test(tr.querySelector(".badge").textContent) ||
+		!/^\d+\.\d\d%$/.test(tr.querySelector("td.score span").textContent)).map(tr => tr.innerText)`)
+	if len(bad) > 0 {
+		t.Errorf("malformed rows: %q", bad)
+	}
+
+	// Sorting by score (descending on first click).
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`th[data-sort="score"]`))); err != nil {
+		t.Fatal(err)
+	}
+	scores := eval[[]float64](t, ctx, `[...`+rowsJS+`].map(tr => parseFloat(tr.querySelector("td.score span").textContent))`)
+	for i := 1; i < len(scores); i++ {
+		if scores[i] > scores[i-1] {
+			t.Errorf("after sorting by score, row %d (%v) > row %d (%v)", i, scores[i], i-1, scores[i-1])
+			break
+		}
+	}
+}
+
+// filterRejected selects status=rejected and returns the rows' addresses.
+func filterRejected(t *testing.T, ctx context.Context) []string {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("f-status"), "rejected")); err != nil {
+		t.Fatal(err)
+	}
+	eval[chromedp.Void](t, ctx, `document.getElementById("f-status").dispatchEvent(new Event("change"))`)
+	waitFor(t, ctx, "the rejected filter", `[...`+rowsJS+`].length > 0 && [...`+rowsJS+`].every(tr => tr.querySelector(".badge").textContent === "rejected")`)
+	return eval[[]string](t, ctx, `[...`+rowsJS+`].map(tr => tr.dataset.address)`)
+}
+
+// checkNodePage opens a node page and checks that it shows the node's
+// reasons with evidence links, challenge history, timing chart and devices.
+func checkNodePage(t *testing.T, ctx context.Context, base, address string, wantReason string, wantChallenges, wantDevices int) {
+	t.Helper()
+	navigate(t, ctx, base+"/#/nodes/"+address)
+	waitFor(t, ctx, "the node page", `document.getElementById("node-address") !== null`)
+	waitFor(t, ctx, "the timing chart", `document.querySelector("#timing-chart canvas") !== null`)
+	if got := eval[string](t, ctx, `document.getElementById("node-address").textContent`); !strings.EqualFold(got, address) {
+		t.Errorf("node page shows %q, want %q", got, address)
+	}
+	if wantReason != "" {
+		codes := eval[[]string](t, ctx, `[...document.querySelectorAll("#why .reason")].map(r => r.dataset.code)`)
+		found := false
+		for _, c := range codes {
+			found = found || c == wantReason
+		}
+		if !found {
+			t.Errorf("reasons %q lack %s", codes, wantReason)
+		}
+	}
+	if got := eval[int](t, ctx, `document.querySelectorAll("#challenges tbody tr").length`); got != wantChallenges {
+		t.Errorf("challenge history has %d rows, want %d", got, wantChallenges)
+	}
+	if got := eval[int](t, ctx, `document.querySelectorAll(".device").length`); got != wantDevices {
+		t.Errorf("%d device cards, want %d", got, wantDevices)
+	}
+	if got := eval[string](t, ctx, `document.getElementById("node-score").textContent`); !strings.HasSuffix(got, "%") {
+		t.Errorf("score %q is not a percentage", got)
+	}
+	// Evidence links lead to the challenge row, highlighted.
+	if eval[int](t, ctx, `document.querySelectorAll("#why a.evidence-link").length`) > 0 {
+		id := eval[string](t, ctx, `new URLSearchParams(document.querySelector("#why a.evidence-link").getAttribute("href").split("?")[1]).get("c")`)
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#why a.evidence-link`))); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, ctx, "the evidence challenge to be highlighted",
+			`(() => { const r = document.querySelector("#challenges tr.highlight"); return r && r.dataset.challenge === `+jsString(id)+` })()`)
+	}
+}
