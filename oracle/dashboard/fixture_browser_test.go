@@ -114,4 +114,3 @@ func TestDashboardFixture(t *testing.T) {
 	waitFor(t, ctx, "the node proof", `document.querySelectorAll("#proof-result ol li").length === 6`)
 	screenshot(t, ctx, "feed.png")
 }
-
