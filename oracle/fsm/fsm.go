@@ -139,7 +139,7 @@ func Open(dir string, cfg Config) (*FSM, error) {
 	if err := cfg.ensureDefaults(); err != nil {
 		return nil, err
 	}
-	db, err := pebble.Open(dir, &pebble.Options{})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
 	if err != nil {
 		return nil, fmt.Errorf("fsm: open state in %s: %w", dir, err)
 	}
@@ -260,4 +260,14 @@ func (t *txn) applyEntry(data []byte) []error {
 // Encode marshals a command deterministically for proposing.
 func Encode(c *truegpuv1.Command) ([]byte, error) {
 	return proto.MarshalOptions{Deterministic: true}.Marshal(c)
+}
+
+// quietLogger drops Pebble's informational messages; errors surface through
+// the calls that fail.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("fsm: pebble: "+format, args...))
 }

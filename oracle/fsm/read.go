@@ -10,6 +10,7 @@ import (
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/reputation"
 )
 
 // Reads serve the local replica's committed state; they may lag the leader.
@@ -199,3 +200,6 @@ func (f *FSM) Members() ([]*truegpuv1.SetMemberCommand, error) {
 	})
 	return out, err
 }
+
+// Domain returns the EIP-712 domain reports are signed under.
+func (f *FSM) Domain() reputation.Domain { return f.cfg.Domain }

@@ -1,0 +1,353 @@
+// Command oracled runs a TrueGPU oracle cluster member, or with `oracled
+// dev` a whole development cluster (three members and a simulated fleet)
+// in one process.
+//
+// Usage:
+//
+//	oracled [flags]        run one member
+//	oracled dev [flags]    run a development cluster on loopback
+//
+// Every member flag can also be set in the environment as TRUEGPU_<FLAG>
+// with dashes as underscores, e.g. TRUEGPU_NODE_ID; flags win.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	gnarklog "github.com/consensys/gnark/logger"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/oracle"
+	"github.com/truegpu/truegpu/oracle/devcluster"
+	"github.com/truegpu/truegpu/oracle/httpapi"
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/verifier"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "dev" {
+		err = runDev(ctx, os.Args[2:])
+	} else {
+		err = runMember(ctx, os.Args[1:])
+	}
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "oracled:", err)
+		os.Exit(1)
+	}
+}
+
+// envDefaults sets unset flags from TRUEGPU_* environment variables.
+func envDefaults(fs *flag.FlagSet) error {
+	var errs []error
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		env := "TRUEGPU_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func runDev(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("oracled dev", flag.ContinueOnError)
+	httpAddr := fs.String("http", "127.0.0.1:8080", "REST and dashboard address of the first member")
+	grpcAddr := fs.String("grpc", "127.0.0.1:9090", "gRPC address of the first member")
+	members := fs.Int("members", 3, "cluster members")
+	honest := fs.Int("honest", 8, "honest simulated nodes")
+	adversaries := fs.String("adversaries", strings.Join(devcluster.DefaultFleet().Adversaries, ","), "adversarial simulated nodes (sim device profiles, comma-separated; empty for none)")
+	epoch := fs.Duration("epoch", 15*time.Second, "epoch length")
+	interval := fs.Duration("challenge-interval", 20*time.Second, "mean time between challenges of a device")
+	profile := fs.String("profile", "test", "workload profile (test, demo)")
+	verbose := fs.Bool("v", false, "verbose logs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if !*verbose {
+		gnarklog.Disable()
+	}
+	fleet := devcluster.FleetOptions{Honest: *honest}
+	if *adversaries != "" {
+		fleet.Adversaries = strings.Split(*adversaries, ",")
+	}
+	fmt.Printf("oracled dev: starting %d members (profile %s); UNSAFE dev keys: deterministic Groth16 setup and member keys from fixed seeds\n", *members, *profile)
+	start := time.Now()
+	c, err := devcluster.Start(ctx, devcluster.Options{
+		Members: *members, HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, Profile: *profile,
+		EpochInterval: *epoch, ChallengeInterval: *interval, Fleet: fleet, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Println("oracled dev: shutting down")
+		if err := c.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "oracled dev: shutdown:", err)
+		}
+	}()
+	l := c.Leader()
+	fmt.Printf("oracled dev: cluster up in %v; leader %s\n", time.Since(start).Round(time.Millisecond), l.ID)
+	for _, n := range c.Nodes {
+		fmt.Printf("  %s  raft %s  gRPC %s  REST %s\n", n.ID, n.RaftAddr, n.GRPCAddr, n.HTTPURL())
+	}
+	fmt.Printf("oracled dev: dashboard %s/   REST %s/v1/nodes   %s/v1/cluster   gRPC %s\n", c.Nodes[0].HTTPURL(), c.Nodes[0].HTTPURL(), c.Nodes[0].HTTPURL(), c.Nodes[0].GRPCAddr)
+	if c.Fleet != nil {
+		fmt.Printf("oracled dev: simulated fleet of %d nodes (%d honest, adversaries: %s)\n", len(c.Fleet.Nodes), *honest, *adversaries)
+	}
+	progress(ctx, c)
+	return nil
+}
+
+// progress prints milestones until ctx ends.
+func progress(ctx context.Context, c *devcluster.Cluster) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	var registered, verdict, report bool
+	var lastEpoch uint64
+	leader := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l := c.Leader()
+		if l == nil {
+			continue
+		}
+		if l.ID != leader {
+			if leader != "" {
+				fmt.Printf("oracled dev: leader is now %s\n", l.ID)
+			}
+			leader = l.ID
+		}
+		f := l.Member.FSM()
+		meta, err := f.Meta()
+		if err != nil {
+			continue
+		}
+		if c.Fleet != nil && !registered && int(meta.NodeCount) >= len(c.Fleet.Nodes) {
+			registered = true
+			fmt.Printf("oracled dev: fleet registered (%d nodes)\n", meta.NodeCount)
+		}
+		if !verdict && meta.TotalVerdicts > 0 {
+			verdict = true
+			fmt.Printf("oracled dev: first verdicts applied\n")
+		}
+		if es, err := f.LatestEpoch(true); err == nil && es.Report.Epoch != lastEpoch {
+			lastEpoch = es.Report.Epoch
+			if !report {
+				report = true
+				fmt.Printf("oracled dev: first report signed: epoch %d, %d of %d signatures, root 0x%x\n", es.Report.Epoch, len(es.Report.Signatures), len(es.Report.Signers), es.Report.Root)
+			} else {
+				st := &c.Fleet.Stats
+				fmt.Printf("oracled dev: epoch %d signed; %d nodes, %d verdicts (fleet: %d accepted, %d rejected)\n", es.Report.Epoch, meta.NodeCount, meta.TotalVerdicts, st.Accepted.Load(), st.Rejected.Load())
+			}
+		}
+	}
+}
+
+func runMember(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("oracled", flag.ContinueOnError)
+	id := fs.String("node-id", "", "Raft server id of this member (required)")
+	dataDir := fs.String("data-dir", "", "data directory (required)")
+	raftAddr := fs.String("raft-addr", "127.0.0.1:7000", "Raft listen address")
+	raftAdv := fs.String("raft-advertise", "", "Raft address other members dial (default raft-addr)")
+	grpcAddr := fs.String("grpc-addr", "127.0.0.1:9090", "gRPC listen address")
+	grpcAdv := fs.String("grpc-advertise", "", "gRPC address published to members (default grpc-addr)")
+	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "REST/dashboard listen address")
+	tlsCert := fs.String("tls-cert", "", "member certificate (PEM) for Raft and gRPC")
+	tlsKey := fs.String("tls-key", "", "member key (PEM)")
+	tlsCA := fs.String("tls-ca", "", "CA bundle (PEM) that signs member certificates")
+	signerKey := fs.String("signer-key", "", "report signing key file (hex, mode 0600; required)")
+	bootstrap := fs.Bool("bootstrap", false, "bootstrap a new single-member cluster if the data dir is empty")
+	join := fs.String("join", "", "gRPC address of a member to join through")
+	profile := fs.String("profile", "standard", "workload profile")
+	devKeys := fs.Bool("unsafe-dev-keys", false, "use the deterministic UNSAFE Groth16 dev setup")
+	vkFile := fs.String("verifying-key", "", "verifying key file of the profile (from the ceremony)")
+	epoch := fs.Duration("epoch", time.Hour, "epoch length")
+	corsOrigins := fs.String("cors-origins", "", "comma-separated origins allowed by CORS (default none)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := envDefaults(fs); err != nil {
+		return err
+	}
+	var missing []string
+	for name, v := range map[string]string{"node-id": *id, "data-dir": *dataDir, "signer-key": *signerKey} {
+		if v == "" {
+			missing = append(missing, "-"+name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing required flags: %s", strings.Join(missing, ", "))
+	}
+	key, err := ethcrypto.LoadKeyFile(*signerKey)
+	if err != nil {
+		return err
+	}
+	p, err := prover.ProfileByName(*profile)
+	if err != nil {
+		return err
+	}
+	var vk *verifier.VerifyingKey
+	switch {
+	case *vkFile != "":
+		b, err := os.ReadFile(*vkFile)
+		if err != nil {
+			return err
+		}
+		if vk, err = verifier.DecodeVerifyingKey(b); err != nil {
+			return fmt.Errorf("%s: %w", *vkFile, err)
+		}
+	case *devKeys:
+		fmt.Fprintln(os.Stderr, "oracled: WARNING: using the UNSAFE deterministic dev setup; anyone can forge proofs")
+		if _, vk, err = devcluster.DevKeys(p); err != nil {
+			return err
+		}
+	default:
+		return errors.New("set -verifying-key (or -unsafe-dev-keys for development)")
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	var serverTLS, clientTLS *tls.Config
+	if *tlsCert != "" || *tlsKey != "" || *tlsCA != "" {
+		if serverTLS, clientTLS, err = loadTLS(*tlsCert, *tlsKey, *tlsCA); err != nil {
+			return err
+		}
+	}
+	if *grpcAdv == "" {
+		*grpcAdv = *grpcAddr
+	}
+	gl, err := net.Listen("tcp", *grpcAddr)
+	if err != nil {
+		return err
+	}
+	hl, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		return err
+	}
+	cfg := oracle.Config{ID: *id, DataDir: *dataDir, RaftAddr: *raftAddr, RaftAdvertise: *raftAdv,
+		GRPCAdvertise: *grpcAdv, HTTPAdvertise: hl.Addr().String(), SignerKey: key, Bootstrap: *bootstrap,
+		Profile: p, VerifyingKey: vk, EpochInterval: *epoch, Logger: log}
+	if serverTLS != nil {
+		sl, err := newTLSStreamLayer(*raftAddr, *raftAdv, serverTLS, clientTLS)
+		if err != nil {
+			return err
+		}
+		cfg.StreamLayer = sl
+	}
+	m, err := oracle.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	var gopts []grpc.ServerOption
+	dial := grpc.WithTransportCredentials(insecure.NewCredentials())
+	if serverTLS != nil {
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(serverTLS)))
+		dial = grpc.WithTransportCredentials(credentials.NewTLS(clientTLS))
+	}
+	gs := oracle.NewGRPCServer(m, gopts...)
+	go gs.Serve(gl)
+	defer gs.Stop()
+	conn, err := grpc.NewClient(*grpcAdv, dial)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	hopts := &httpapi.Options{Metrics: m.Metrics(), Logger: log}
+	if *corsOrigins != "" {
+		hopts.AllowedOrigins = strings.Split(*corsOrigins, ",")
+	}
+	h, err := httpapi.New(ctx, conn, hopts)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	go hs.Serve(hl)
+	defer hs.Close()
+	if *join != "" {
+		if err := joinCluster(ctx, *join, dial, m); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("oracled: member %s serving gRPC on %s, REST on http://%s, Raft on %s\n", *id, gl.Addr(), hl.Addr(), m.RaftAddress())
+	<-ctx.Done()
+	fmt.Println("oracled: shutting down")
+	return nil
+}
+
+func joinCluster(ctx context.Context, addr string, dial grpc.DialOption, m *oracle.Member) error {
+	cc, err := grpc.NewClient(addr, dial)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	admin := truegpuv1.NewAdminServiceClient(cc)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := admin.JoinMember(cctx, &truegpuv1.JoinMemberRequest{Id: m.ID(), RaftAddress: m.RaftAddress(), SignerAddress: m.Signer().String()})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		fmt.Fprintf(os.Stderr, "oracled: join through %s: %v; retrying\n", addr, err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func loadTLS(certFile, keyFile, caFile string) (server, client *tls.Config, err error) {
+	if certFile == "" || keyFile == "" || caFile == "" {
+		return nil, nil, errors.New("mutual TLS needs -tls-cert, -tls-key and -tls-ca together")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, nil, fmt.Errorf("%s holds no PEM certificates", caFile)
+	}
+	server = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS13}
+	client = &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS13}
+	return server, client, nil
+}

@@ -1,0 +1,249 @@
+package oracle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/oracle/fsm"
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/reputation"
+	"github.com/truegpu/truegpu/verifier"
+)
+
+// ErrAuditFailed reports an epoch whose verdicts this member does not
+// reproduce; it refuses to sign the report.
+var ErrAuditFailed = errors.New("oracle: audit disagrees with the epoch's verdicts")
+
+// auditLoop runs on every member: for each closed epoch this member has not
+// signed, it re-verifies the proofs behind the epoch's verdicts (outside
+// Apply) and signs the report only if it agrees.
+func (m *Member) auditLoop(ctx context.Context) {
+	notes, cancel := m.fsm.Subscribe(16)
+	defer cancel()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	refused := map[uint64]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-notes:
+		}
+		meta, err := m.fsm.Meta()
+		if err != nil {
+			continue
+		}
+		for e := meta.CurrentEpoch - 1; e >= 1 && e+4 >= meta.CurrentEpoch; e-- {
+			if refused[e] {
+				continue
+			}
+			es, err := m.fsm.Epoch(e)
+			if err != nil || !m.shouldSign(es) {
+				continue
+			}
+			if err := m.audit(es); err != nil {
+				refused[e] = true
+				m.log.Error("refusing to sign epoch report", "epoch", e, "err", err)
+				continue
+			}
+			if err := m.signReport(ctx, es); err != nil && ctx.Err() == nil {
+				m.log.Debug("report signature not submitted yet", "epoch", e, "err", err)
+			}
+		}
+	}
+}
+
+func (m *Member) shouldSign(es *truegpuv1.EpochState) bool {
+	me := m.signer.String()
+	if !slices.Contains(es.Report.GetSigners(), me) {
+		return false
+	}
+	for _, s := range es.Report.Signatures {
+		if s.SignerAddress == me {
+			return false
+		}
+	}
+	return true
+}
+
+// audit re-derives what the report commits to and re-checks every proof
+// behind the epoch's verdicts.
+func (m *Member) audit(es *truegpuv1.EpochState) error {
+	r := es.Report
+	var entries []reputation.Entry
+	for _, l := range es.Leaves {
+		entries = append(entries, reputation.Entry{Address: ethcrypto.Address(l.Address), Score: l.ScoreBp, Status: reputation.Status(l.Status)})
+	}
+	tree, err := reputation.BuildTree(entries)
+	if err != nil {
+		return fmt.Errorf("%w: epoch %d leaves: %w", ErrAuditFailed, r.Epoch, err)
+	}
+	if root := tree.Root(); string(root[:]) != string(r.Root) {
+		return fmt.Errorf("%w: epoch %d root does not match its leaves", ErrAuditFailed, r.Epoch)
+	}
+	digest := reputation.ReportDigest(m.fsm.Domain(), reportOf(r))
+	if string(digest[:]) != string(r.Digest) {
+		return fmt.Errorf("%w: epoch %d digest does not match the report", ErrAuditFailed, r.Epoch)
+	}
+	var proofs []*verifier.Proof
+	var pubs []verifier.PublicInputs
+	for _, id := range es.VerdictChallengeIds {
+		cs, err := m.fsm.Challenge(id)
+		if err != nil {
+			return fmt.Errorf("%w: epoch %d: %w", ErrAuditFailed, r.Epoch, err)
+		}
+		v := cs.Verdict
+		switch {
+		case v.Accepted:
+			p, err := verifier.DecodeProof(v.Proof)
+			if err != nil {
+				return fmt.Errorf("%w: accepted verdict for %s has a malformed proof", ErrAuditFailed, fsm.IDString(id))
+			}
+			pub, err := m.publicInputs(cs)
+			if err != nil {
+				return fmt.Errorf("%w: accepted verdict for %s: %w", ErrAuditFailed, fsm.IDString(id), err)
+			}
+			proofs, pubs = append(proofs, p), append(pubs, pub)
+		case v.Reason == ReasonProofMalformed:
+			if _, err := verifier.DecodeProof(v.Proof); err == nil {
+				return fmt.Errorf("%w: %s was rejected as malformed but decodes", ErrAuditFailed, fsm.IDString(id))
+			}
+		case v.Reason == ReasonProofInvalid:
+			p, err := verifier.DecodeProof(v.Proof)
+			if err != nil {
+				continue
+			}
+			pub, err := m.publicInputs(cs)
+			if err == nil && verifier.Verify(m.cfg.VerifyingKey, p, pub) == nil {
+				return fmt.Errorf("%w: %s was rejected but its proof verifies", ErrAuditFailed, fsm.IDString(id))
+			}
+		}
+	}
+	if len(proofs) > 0 {
+		bad, err := verifier.VerifyBatch(m.cfg.VerifyingKey, proofs, pubs)
+		if err != nil {
+			return fmt.Errorf("%w: batch verification: %w", ErrAuditFailed, err)
+		}
+		if len(bad) > 0 {
+			return fmt.Errorf("%w: %d accepted proofs of epoch %d do not verify", ErrAuditFailed, len(bad), r.Epoch)
+		}
+	}
+	return nil
+}
+
+func (m *Member) publicInputs(cs *truegpuv1.ChallengeState) (verifier.PublicInputs, error) {
+	ch := cs.Challenge
+	if ch.Profile != m.cfg.Profile.ID() || len(cs.Root) != 32 {
+		return verifier.PublicInputs{}, fmt.Errorf("profile %s or root not checkable here", ch.Profile)
+	}
+	return verifier.NewPublicInputs(m.cfg.Profile.Digest(), [32]byte(ch.Nonce), [20]byte(ch.Address), [32]byte(cs.Root))
+}
+
+func reportOf(r *truegpuv1.EpochReport) reputation.Report {
+	return reputation.Report{ConfigDigest: [32]byte(r.ConfigDigest), Epoch: r.Epoch, Round: r.Round, Timestamp: r.Timestamp, Root: [32]byte(r.Root), Count: r.Count}
+}
+
+func (m *Member) signReport(ctx context.Context, es *truegpuv1.EpochState) error {
+	sig, err := m.cfg.SignerKey.SignHash([32]byte(es.Report.Digest))
+	if err != nil {
+		return err
+	}
+	ms := &truegpuv1.MemberSignature{MemberId: m.cfg.ID, SignerAddress: m.signer.String(), Signature: sig[:]}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if m.IsLeader() {
+		_, err := m.Propose(ctx, &truegpuv1.Command{Body: &truegpuv1.Command_AddReportSignature{AddReportSignature: &truegpuv1.AddReportSignatureCommand{Epoch: es.Report.Epoch, Signature: ms}}})
+		return err
+	}
+	conn, err := m.leaderConn()
+	if err != nil {
+		return err
+	}
+	_, err = truegpuv1.NewMemberServiceClient(conn).SubmitReportSignature(ctx, &truegpuv1.SubmitReportSignatureRequest{Epoch: es.Report.Epoch, Signature: ms})
+	return err
+}
+
+// forwardedKey marks a request a member forwarded to the leader, so a stale
+// view of the leader cannot bounce it around.
+const forwardedKey = "x-truegpu-forwarded"
+
+// conns caches gRPC client connections to other members.
+type conns struct {
+	mu   sync.Mutex
+	byTo map[string]*grpc.ClientConn
+	opts []grpc.DialOption
+}
+
+func (c *conns) get(addr string) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cc, ok := c.byTo[addr]; ok {
+		return cc, nil
+	}
+	opts := c.opts
+	if len(opts) == 0 {
+		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	cc, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if c.byTo == nil {
+		c.byTo = map[string]*grpc.ClientConn{}
+	}
+	c.byTo[addr] = cc
+	return cc, nil
+}
+
+func (c *conns) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cc := range c.byTo {
+		cc.Close()
+	}
+	c.byTo = nil
+}
+
+// leaderConn returns a connection to the leader's gRPC server.
+func (m *Member) leaderConn() (*grpc.ClientConn, error) {
+	id, addr := m.LeaderInfo()
+	if id == "" {
+		return nil, ErrNoLeader
+	}
+	if addr == "" {
+		return nil, fmt.Errorf("%w: leader %s has not published its gRPC address yet", ErrNoLeader, id)
+	}
+	return m.peers.get(addr)
+}
+
+// ForwardContext marks an outgoing context as forwarded by a member.
+func ForwardContext(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
+}
+
+func wasForwarded(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	return len(md.Get(forwardedKey)) > 0
+}
+
+func (m *Member) forwardJoin(ctx context.Context, addr string, meta *truegpuv1.SetMemberCommand) error {
+	cc, err := m.peers.get(addr)
+	if err != nil {
+		return err
+	}
+	_, err = truegpuv1.NewAdminServiceClient(cc).JoinMember(ForwardContext(ctx), &truegpuv1.JoinMemberRequest{
+		Id: meta.Id, RaftAddress: meta.RaftAddress, GrpcAddress: meta.GrpcAddress, HttpAddress: meta.HttpAddress,
+		SignerAddress: ethcrypto.Address(meta.SignerAddress).String(),
+	})
+	return err
+}

@@ -1,0 +1,363 @@
+// Package devcluster runs a whole oracle cluster in one process on
+// loopback: several members with Raft, gRPC and HTTP (REST and dashboard),
+// data in a temporary directory, and optionally a simulated fleet of honest
+// and adversarial nodes driven through the public gRPC API. It backs
+// `oracled dev` and end-to-end tests.
+//
+// Everything here is for development: the Groth16 keys come from the
+// deterministic unsafe dev setup and member keys from fixed seeds.
+package devcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/oracle"
+	"github.com/truegpu/truegpu/oracle/httpapi"
+	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/verifier"
+)
+
+// Options configure a dev cluster. Zero values take the defaults.
+type Options struct {
+	// Members is the cluster size. Default 3.
+	Members int
+	// Dir holds the members' data. Default: a new temporary directory,
+	// removed by Close.
+	Dir string
+	// HTTPAddr and GRPCAddr are the first member's listen addresses; the
+	// other members listen on free loopback ports. "127.0.0.1:0" picks a
+	// free port. Defaults 127.0.0.1:8080 and 127.0.0.1:9090.
+	HTTPAddr, GRPCAddr string
+	// Profile is the workload profile. Default "test".
+	Profile string
+	// EpochInterval is the epoch length. Default 15s.
+	EpochInterval time.Duration
+	// ChallengeInterval is the mean time between challenges of a device.
+	// Default 20s.
+	ChallengeInterval time.Duration
+	// ProofWindow is the time allowed for proofs after the commitment
+	// deadline. Default 2 minutes.
+	ProofWindow time.Duration
+	// Fleet configures the simulated fleet; the zero value runs none.
+	Fleet FleetOptions
+	// Raft overrides Raft timeouts (tests use short ones).
+	Raft *raft.Config
+	// Logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) ensureDefaults() {
+	if o.Members <= 0 {
+		o.Members = 3
+	}
+	if o.HTTPAddr == "" {
+		o.HTTPAddr = "127.0.0.1:8080"
+	}
+	if o.GRPCAddr == "" {
+		o.GRPCAddr = "127.0.0.1:9090"
+	}
+	if o.Profile == "" {
+		o.Profile = "test"
+	}
+	if o.EpochInterval <= 0 {
+		o.EpochInterval = 15 * time.Second
+	}
+	if o.ChallengeInterval <= 0 {
+		o.ChallengeInterval = 20 * time.Second
+	}
+	if o.ProofWindow <= 0 {
+		o.ProofWindow = 2 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Raft == nil {
+		// Proving and the cluster share the host's cores: tolerate
+		// scheduling hiccups rather than flap leadership.
+		rc := raft.DefaultConfig()
+		rc.HeartbeatTimeout = 2 * time.Second
+		rc.ElectionTimeout = 2 * time.Second
+		rc.LeaderLeaseTimeout = time.Second
+		rc.SnapshotThreshold = 8192
+		o.Raft = rc
+	}
+}
+
+// Node is one running member with its servers.
+type Node struct {
+	Member   *oracle.Member
+	ID       string
+	RaftAddr string
+	// GRPCAddr and HTTPAddr are the addresses actually listened on.
+	GRPCAddr, HTTPAddr string
+
+	grpcSrv *grpc.Server
+	httpSrv *http.Server
+	conn    *grpc.ClientConn
+	cancel  context.CancelFunc
+	running bool
+}
+
+// HTTPURL returns the node's base URL.
+func (n *Node) HTTPURL() string { return "http://" + n.HTTPAddr }
+
+// Cluster is a running dev cluster.
+type Cluster struct {
+	opts    Options
+	Nodes   []*Node
+	Profile *prover.Profile
+	// ProvingKey and VerifyingKey are the unsafe dev keys of Profile.
+	ProvingKey   *prover.ProvingKey
+	VerifyingKey *verifier.VerifyingKey
+	Fleet        *Fleet
+
+	dir     string
+	tempDir bool
+	peers   []raft.Server
+	mu      sync.Mutex
+}
+
+// keyCache shares the dev setup across clusters in one process (tests).
+var keyCache sync.Map // profile id -> *devKeys
+
+type devKeys struct {
+	once sync.Once
+	pk   *prover.ProvingKey
+	vk   *verifier.VerifyingKey
+	err  error
+}
+
+// DevKeys returns the unsafe deterministic Groth16 keys of a profile,
+// computed once per process.
+func DevKeys(p *prover.Profile) (*prover.ProvingKey, *verifier.VerifyingKey, error) {
+	v, _ := keyCache.LoadOrStore(p.ID(), &devKeys{})
+	k := v.(*devKeys)
+	k.once.Do(func() { k.pk, k.vk, k.err = prover.DevSetup(p) })
+	return k.pk, k.vk, k.err
+}
+
+// MemberKey returns the dev signing key of member i (unsafe: from a fixed
+// seed).
+func MemberKey(i int) *ethcrypto.PrivateKey {
+	return ethcrypto.KeyFromSeed([]byte(fmt.Sprintf("truegpu dev member %d", i)))
+}
+
+// Start starts the cluster, waits for a leader, and starts the fleet.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	opts.ensureDefaults()
+	p, err := prover.ProfileByName(opts.Profile)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{opts: opts, Profile: p, dir: opts.Dir}
+	if c.dir == "" {
+		if c.dir, err = os.MkdirTemp("", "truegpu-dev-"); err != nil {
+			return nil, err
+		}
+		c.tempDir = true
+	}
+	if c.ProvingKey, c.VerifyingKey, err = DevKeys(p); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("devcluster: dev setup: %w", err)
+	}
+	// Raft transports first: bootstrap needs every member's address.
+	transports := make([]*raft.NetworkTransport, opts.Members)
+	for i := range opts.Members {
+		t, err := raft.NewTCPTransport("127.0.0.1:0", nil, 4, 5*time.Second, os.Stderr)
+		if err != nil {
+			for _, t := range transports[:i] {
+				t.Close()
+			}
+			c.Close()
+			return nil, fmt.Errorf("devcluster: raft transport: %w", err)
+		}
+		transports[i] = t
+		id := fmt.Sprintf("member-%d", i+1)
+		c.peers = append(c.peers, raft.Server{ID: raft.ServerID(id), Address: t.LocalAddr(), Suffrage: raft.Voter})
+		c.Nodes = append(c.Nodes, &Node{ID: id, RaftAddr: string(t.LocalAddr())})
+	}
+	for i, n := range c.Nodes {
+		g, h := "127.0.0.1:0", "127.0.0.1:0"
+		if i == 0 {
+			g, h = opts.GRPCAddr, opts.HTTPAddr
+		}
+		if err := c.startNode(i, transports[i], g, h); err != nil {
+			for _, t := range transports[i+1:] {
+				t.Close()
+			}
+			c.Close()
+			return nil, err
+		}
+		_ = n
+	}
+	if _, err := c.WaitLeader(ctx, 30*time.Second); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if opts.Fleet.total() > 0 {
+		f, err := StartFleet(ctx, c, opts.Fleet)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.Fleet = f
+	}
+	return c, nil
+}
+
+func (c *Cluster) startNode(i int, trans raft.Transport, grpcAddr, httpAddr string) error {
+	n := c.Nodes[i]
+	gl, err := net.Listen("tcp", grpcAddr)
+	if err != nil {
+		return fmt.Errorf("devcluster: %s gRPC listener on %s: %w", n.ID, grpcAddr, err)
+	}
+	hl, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		gl.Close()
+		return fmt.Errorf("devcluster: %s HTTP listener on %s: %w", n.ID, httpAddr, err)
+	}
+	n.GRPCAddr, n.HTTPAddr = gl.Addr().String(), hl.Addr().String()
+	m, err := oracle.Start(context.Background(), oracle.Config{
+		ID: n.ID, DataDir: filepath.Join(c.dir, n.ID), Transport: trans,
+		GRPCAdvertise: n.GRPCAddr, HTTPAdvertise: n.HTTPAddr, SignerKey: MemberKey(i),
+		Bootstrap: true, Peers: c.peers, Profile: c.Profile, VerifyingKey: c.VerifyingKey,
+		Schedule:      oracle.ScheduleConfig{Tick: 500 * time.Millisecond, Interval: c.opts.ChallengeInterval, ProofWindow: c.opts.ProofWindow},
+		EpochInterval: c.opts.EpochInterval, Raft: c.opts.Raft, Logger: c.opts.Logger,
+	})
+	if err != nil {
+		gl.Close()
+		hl.Close()
+		return fmt.Errorf("devcluster: start %s: %w", n.ID, err)
+	}
+	n.Member = m
+	n.grpcSrv = oracle.NewGRPCServer(m)
+	go n.grpcSrv.Serve(gl)
+	n.conn, err = grpc.NewClient(n.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	var ctx context.Context
+	ctx, n.cancel = context.WithCancel(context.Background())
+	h, err := httpapi.New(ctx, n.conn, &httpapi.Options{Metrics: m.Metrics(), Logger: c.opts.Logger})
+	if err != nil {
+		return fmt.Errorf("devcluster: %s HTTP handler: %w", n.ID, err)
+	}
+	n.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	go n.httpSrv.Serve(hl)
+	n.running = true
+	return nil
+}
+
+func (n *Node) stop() error {
+	if !n.running {
+		return nil
+	}
+	n.running = false
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n.httpSrv.Shutdown(sctx)
+	n.cancel()
+	n.conn.Close()
+	done := make(chan struct{})
+	go func() { n.grpcSrv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		n.grpcSrv.Stop()
+	}
+	return n.Member.Close()
+}
+
+// StopMember stops member i as a crash would (it stays in the
+// configuration).
+func (c *Cluster) StopMember(i int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Nodes[i].stop()
+}
+
+// RestartMember restarts a stopped member from its data directory on its
+// old addresses.
+func (c *Cluster) RestartMember(i int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.Nodes[i]
+	if n.running {
+		return fmt.Errorf("devcluster: %s is running", n.ID)
+	}
+	var t *raft.NetworkTransport
+	var err error
+	for range 50 { // the old port may take a moment to free
+		if t, err = raft.NewTCPTransport(n.RaftAddr, nil, 4, 5*time.Second, os.Stderr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("devcluster: restart %s: %w", n.ID, err)
+	}
+	return c.startNode(i, t, n.GRPCAddr, n.HTTPAddr)
+}
+
+// Leader returns the running node that leads, or nil.
+func (c *Cluster) Leader() *Node {
+	for _, n := range c.Nodes {
+		if n.running && n.Member.IsLeader() {
+			return n
+		}
+	}
+	return nil
+}
+
+// WaitLeader waits until some running member leads.
+func (c *Cluster) WaitLeader(ctx context.Context, timeout time.Duration) (*Node, error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		l := c.Leader()
+		c.mu.Unlock()
+		if l != nil {
+			return l, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil, errors.New("devcluster: no leader elected in time")
+}
+
+// Close stops the fleet and every member and removes a temporary data
+// directory.
+func (c *Cluster) Close() error {
+	if c.Fleet != nil {
+		c.Fleet.Close()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, n := range c.Nodes {
+		if n.Member != nil {
+			errs = append(errs, n.stop())
+		}
+	}
+	if c.tempDir {
+		errs = append(errs, os.RemoveAll(c.dir))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,289 @@
+package oracle
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/truegpu/truegpu/attest"
+	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/oracle/fsm"
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/verifier"
+)
+
+var (
+	testKeysOnce sync.Once
+	testPK       *prover.ProvingKey
+	testVK       *verifier.VerifyingKey
+	testKeysErr  error
+)
+
+func testKeys(t testing.TB) (*prover.Profile, *prover.ProvingKey, *verifier.VerifyingKey) {
+	t.Helper()
+	p, err := prover.ProfileByName("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testKeysOnce.Do(func() { testPK, testVK, testKeysErr = prover.DevSetup(p) })
+	if testKeysErr != nil {
+		t.Fatal(testKeysErr)
+	}
+	return p, testPK, testVK
+}
+
+// fakeClock is a settable clock for leader-side stamping.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// cluster is an in-process test cluster on Raft's in-memory transport,
+// which can partition members.
+type cluster struct {
+	t       testing.TB
+	members []*Member
+	trans   []*raft.InmemTransport
+	dirs    []string
+	peers   []raft.Server
+	tune    func(*Config)
+}
+
+func fastRaft() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.HeartbeatTimeout = 300 * time.Millisecond
+	rc.ElectionTimeout = 300 * time.Millisecond
+	rc.LeaderLeaseTimeout = 300 * time.Millisecond
+	rc.CommitTimeout = 5 * time.Millisecond
+	rc.SnapshotThreshold = 200
+	rc.SnapshotInterval = 200 * time.Millisecond
+	rc.TrailingLogs = 50
+	return rc
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newCluster(t testing.TB, n int, tune func(*Config)) *cluster {
+	t.Helper()
+	c := &cluster{t: t, tune: tune}
+	for i := range n {
+		addr, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("m%d", i)))
+		c.trans = append(c.trans, tr)
+		c.dirs = append(c.dirs, t.TempDir())
+		c.peers = append(c.peers, raft.Server{ID: raft.ServerID(fmt.Sprintf("m%d", i)), Address: addr, Suffrage: raft.Voter})
+	}
+	c.connectAll()
+	c.members = make([]*Member, n)
+	for i := range n {
+		c.start(i)
+	}
+	t.Cleanup(func() {
+		for _, m := range c.members {
+			if m != nil {
+				m.Close()
+			}
+		}
+	})
+	return c
+}
+
+func (c *cluster) connectAll() {
+	for i, a := range c.trans {
+		for j, b := range c.trans {
+			if i != j {
+				a.Connect(b.LocalAddr(), b)
+			}
+		}
+	}
+}
+
+func (c *cluster) start(i int) {
+	c.t.Helper()
+	p, _, vk := testKeys(c.t)
+	cfg := Config{
+		ID: string(c.peers[i].ID), DataDir: c.dirs[i], Transport: c.trans[i],
+		SignerKey: ethcrypto.KeyFromSeed([]byte(fmt.Sprintf("test member %d", i))),
+		Bootstrap: true, Peers: c.peers, Profile: p, VerifyingKey: vk,
+		Schedule: ScheduleConfig{Tick: time.Hour}, EpochInterval: time.Hour,
+		Raft: fastRaft(), Logger: quietLog(),
+	}
+	if c.tune != nil {
+		c.tune(&cfg)
+	}
+	m, err := Start(context.Background(), cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.members[i] = m
+}
+
+// stop closes member i (a crash to the others).
+func (c *cluster) stop(i int) {
+	c.members[i].Close()
+	c.members[i] = nil
+	for j, tr := range c.trans {
+		if j != i {
+			tr.Disconnect(c.trans[i].LocalAddr())
+		}
+	}
+}
+
+// restart starts member i again from its data directory.
+func (c *cluster) restart(i int) {
+	_, tr := raft.NewInmemTransport(c.peers[i].Address)
+	c.trans[i] = tr
+	c.connectAll()
+	c.start(i)
+}
+
+// partition cuts member i off from every other member.
+func (c *cluster) partition(i int) {
+	c.trans[i].DisconnectAll()
+	for j, tr := range c.trans {
+		if j != i {
+			tr.Disconnect(c.trans[i].LocalAddr())
+		}
+	}
+}
+
+func (c *cluster) heal() { c.connectAll() }
+
+func (c *cluster) leader(timeout time.Duration) *Member {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for _, m := range c.members {
+			if m != nil && m.IsLeader() {
+				return m
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatal("no leader elected")
+	return nil
+}
+
+// converge waits until every running member applied the same index and
+// has the same state hash.
+func (c *cluster) converge(timeout time.Duration) [32]byte {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		var hashes [][32]byte
+		var idx []uint64
+		for _, m := range c.members {
+			if m == nil {
+				continue
+			}
+			h, err := m.fsm.StateHash()
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			hashes = append(hashes, h)
+			idx = append(idx, m.fsm.AppliedIndex())
+		}
+		same := true
+		for i := range hashes {
+			same = same && hashes[i] == hashes[0] && idx[i] == idx[0]
+		}
+		if same {
+			return hashes[0]
+		}
+		last = fmt.Sprint(idx)
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("members did not converge; applied indexes %s", last)
+	return [32]byte{}
+}
+
+// testNode is a node identity with one simulated device record.
+type testNode struct {
+	key *attest.NodeKey
+	dev *truegpuv1.Device
+}
+
+func newTestNode(i int) *testNode {
+	k := attest.NodeKeyFromSeed([]byte(fmt.Sprintf("test node %d", i)))
+	return &testNode{key: k, dev: &truegpuv1.Device{Index: 0, ClaimedClass: "H100-SXM", Fingerprint: &truegpuv1.DeviceFingerprint{
+		Uuid: fmt.Sprintf("GPU-test-%d", i), Name: "NVIDIA H100 80GB HBM3", MemoryTotalBytes: 80 << 30}}}
+}
+
+func (n *testNode) addr() string { return n.key.Address().String() }
+
+func (n *testNode) registerReq(now time.Time) *truegpuv1.RegisterNodeRequest {
+	r := &truegpuv1.RegisterNodeRequest{Address: n.addr(), Devices: []*truegpuv1.Device{n.dev}, TimestampUnixMs: now.UnixMilli()}
+	if err := n.key.Sign(r); err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// issue makes the leader issue one challenge to the node's device.
+func issue(t testing.TB, m *Member, n *testNode) *truegpuv1.IssuedChallenge {
+	t.Helper()
+	s := &scheduler{m: m, cfg: m.cfg.Schedule}
+	ch, err := s.challenge(n.key.Address(), n.dev, m.cfg.Now(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Propose(context.Background(), &truegpuv1.Command{Body: &truegpuv1.Command_IssueChallenges{
+		IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}}}); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// work computes the honest result tree of a challenge.
+func work(t testing.TB, p *prover.Profile, ch *truegpuv1.IssuedChallenge) *prover.Tree {
+	t.Helper()
+	tree, err := prover.NewTree(p, prover.Compute(p, prover.Nonce(ch.Nonce)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree
+}
+
+func (n *testNode) commitReq(ch *truegpuv1.IssuedChallenge, root [32]byte) *truegpuv1.SubmitCommitmentRequest {
+	r := &truegpuv1.SubmitCommitmentRequest{ChallengeId: fsm.IDString(ch.Id), Address: n.addr(), Root: root[:]}
+	if err := n.key.Sign(r); err != nil {
+		panic(err)
+	}
+	return r
+}
+
+func (n *testNode) proofReq(ch *truegpuv1.IssuedChallenge, proof []byte) *truegpuv1.SubmitProofRequest {
+	r := &truegpuv1.SubmitProofRequest{ChallengeId: fsm.IDString(ch.Id), Address: n.addr(), Proof: proof}
+	if err := n.key.Sign(r); err != nil {
+		panic(err)
+	}
+	return r
+}
+
+func prove(t testing.TB, pk *prover.ProvingKey, tree *prover.Tree, ch *truegpuv1.IssuedChallenge) []byte {
+	t.Helper()
+	proof, err := prover.ProveTree(pk, tree, prover.Nonce(ch.Nonce), prover.Address(ch.Address))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proof
+}

@@ -1,0 +1,541 @@
+package oracle
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/internal/gpuclass"
+	"github.com/truegpu/truegpu/oracle/fsm"
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/reputation"
+	"github.com/truegpu/truegpu/verifier"
+)
+
+// Rejections of the verification pipeline. Each names the reason a
+// submission was refused before it could become a verdict; compare with
+// errors.Is. Reason returns the machine-readable code.
+var (
+	ErrInvalidRequest = errors.New("oracle: invalid request")
+	ErrBadSignature   = errors.New("oracle: signature does not match the address")
+	ErrUnknownNode    = errors.New("oracle: node is not registered")
+	ErrRateLimited    = errors.New("oracle: rate limit exceeded")
+	ErrTooLarge       = errors.New("oracle: message too large")
+	ErrClockSkew      = errors.New("oracle: request timestamp too far from the oracle's clock")
+	ErrUnknownNonce   = errors.New("oracle: no open challenge with this id for this node")
+	ErrNonceReused    = errors.New("oracle: challenge already answered")
+	ErrNotCommitted   = errors.New("oracle: challenge has no commitment yet")
+	ErrProofLate      = errors.New("oracle: proof after the proof deadline")
+	ErrUnknownClass   = errors.New("oracle: claimed class is not in the class table")
+)
+
+// Reason codes of rejections, as returned to clients and recorded in
+// verdicts.
+const (
+	ReasonBadSignature    = "SIGNATURE_INVALID"
+	ReasonUnknownNode     = "NODE_UNKNOWN"
+	ReasonRateLimited     = "RATE_LIMITED"
+	ReasonTooLarge        = "MESSAGE_TOO_LARGE"
+	ReasonClockSkew       = "TIMESTAMP_SKEW"
+	ReasonUnknownNonce    = "NONCE_UNKNOWN"
+	ReasonNonceReused     = "NONCE_REUSED"
+	ReasonNotCommitted    = "NOT_COMMITTED"
+	ReasonProofLate       = "PROOF_LATE"
+	ReasonInvalidRequest  = "INVALID_REQUEST"
+	ReasonUnknownClass    = "CLASS_UNKNOWN"
+	ReasonCommitmentLate  = string(reputation.ReasonCommitmentLate)
+	ReasonProofMalformed  = string(reputation.ReasonProofMalformed)
+	ReasonProofInvalid    = string(reputation.ReasonProofInvalid)
+	ReasonProfileMismatch = string(reputation.ReasonInputMismatch)
+)
+
+// Reason returns the reason code of a pipeline rejection, or "" for other
+// errors.
+func Reason(err error) string {
+	for _, r := range []struct {
+		err  error
+		code string
+	}{
+		{ErrBadSignature, ReasonBadSignature}, {ErrUnknownNode, ReasonUnknownNode},
+		{ErrRateLimited, ReasonRateLimited}, {ErrTooLarge, ReasonTooLarge},
+		{ErrClockSkew, ReasonClockSkew}, {ErrUnknownNonce, ReasonUnknownNonce},
+		{ErrNonceReused, ReasonNonceReused}, {ErrNotCommitted, ReasonNotCommitted},
+		{ErrProofLate, ReasonProofLate}, {ErrUnknownClass, ReasonUnknownClass},
+		{ErrInvalidRequest, ReasonInvalidRequest},
+	} {
+		if errors.Is(err, r.err) {
+			return r.code
+		}
+	}
+	return ""
+}
+
+// PipelineConfig configures the verification pipeline.
+type PipelineConfig struct {
+	// Workers is the number of batches verified at once. Default 1 (each
+	// batch already uses every core).
+	Workers int
+	// QueueDepth bounds the proofs waiting for verification; beyond it
+	// submissions fail with ErrOverloaded. Default 8192.
+	QueueDepth int
+	// MaxBatch is the most proofs verified in one batch. Default 128.
+	MaxBatch int
+	// BatchWait is how long the first proof of a batch waits for others.
+	// Default 2ms.
+	BatchWait time.Duration
+	// RatePerNode is the sustained requests per second one node may make
+	// to write endpoints; Burst the bucket size. Defaults 50 and 100.
+	RatePerNode, Burst int
+	// MaxClockSkew bounds |node timestamp − oracle clock| on signed
+	// requests that carry one. Default 5 minutes.
+	MaxClockSkew time.Duration
+	// MaxDevices bounds the devices of one registration. Default 64.
+	MaxDevices int
+}
+
+func (c *PipelineConfig) ensureDefaults() {
+	if c.Workers <= 0 {
+		c.Workers = 1
+	}
+	if c.QueueDepth <= 0 {
+		c.QueueDepth = 8192
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 128
+	}
+	if c.BatchWait <= 0 {
+		c.BatchWait = 2 * time.Millisecond
+	}
+	if c.RatePerNode <= 0 {
+		c.RatePerNode = 50
+	}
+	if c.Burst <= 0 {
+		c.Burst = 2 * c.RatePerNode
+	}
+	if c.MaxClockSkew <= 0 {
+		c.MaxClockSkew = 5 * time.Minute
+	}
+	if c.MaxDevices <= 0 {
+		c.MaxDevices = 64
+	}
+}
+
+// Field size caps of requests (the gRPC server also caps whole messages).
+const (
+	maxStringField = 256
+	maxProofBytes  = verifier.ProofSize
+)
+
+type verifyJob struct {
+	proof *verifier.Proof
+	pub   verifier.PublicInputs
+	ok    chan bool
+}
+
+// pipeline checks submissions on the leader, cheapest checks first, and
+// verifies proofs in batches on a bounded pool.
+type pipeline struct {
+	m      *Member
+	cfg    PipelineConfig
+	jobs   chan verifyJob
+	limits *rateLimiter
+
+	mu       sync.Mutex
+	inflight map[string]bool // challenge ids with a proof being verified
+}
+
+func newPipeline(m *Member) *pipeline {
+	c := m.cfg.Pipeline
+	return &pipeline{m: m, cfg: c, jobs: make(chan verifyJob, c.QueueDepth), limits: newRateLimiter(c.RatePerNode, c.Burst), inflight: map[string]bool{}}
+}
+
+func (p *pipeline) run(ctx context.Context) {
+	sem := make(chan struct{}, p.cfg.Workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		var first verifyJob
+		select {
+		case <-ctx.Done():
+			return
+		case first = <-p.jobs:
+		}
+		batch := []verifyJob{first}
+		timer := time.NewTimer(p.cfg.BatchWait)
+	fill:
+		for len(batch) < p.cfg.MaxBatch {
+			select {
+			case j := <-p.jobs:
+				batch = append(batch, j)
+			case <-timer.C:
+				break fill
+			}
+		}
+		timer.Stop()
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			p.verify(batch)
+		}()
+	}
+}
+
+func (p *pipeline) verify(batch []verifyJob) {
+	proofs := make([]*verifier.Proof, len(batch))
+	pubs := make([]verifier.PublicInputs, len(batch))
+	for i, j := range batch {
+		proofs[i], pubs[i] = j.proof, j.pub
+	}
+	bad, err := verifier.VerifyBatch(p.m.cfg.VerifyingKey, proofs, pubs)
+	if err != nil {
+		// The batch could not be checked at all: fall back to one by one
+		// rather than condemn honest proofs.
+		for _, j := range batch {
+			j.ok <- verifier.Verify(p.m.cfg.VerifyingKey, j.proof, j.pub) == nil
+		}
+		return
+	}
+	isBad := make(map[int]bool, len(bad))
+	for _, i := range bad {
+		isBad[i] = true
+	}
+	for i, j := range batch {
+		j.ok <- !isBad[i]
+	}
+}
+
+// rateLimiter is a token bucket per node address.
+type rateLimiter struct {
+	mu      sync.Mutex
+	rate    float64
+	burst   float64
+	buckets map[ethcrypto.Address]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newRateLimiter(rate, burst int) *rateLimiter {
+	return &rateLimiter{rate: float64(rate), burst: float64(burst), buckets: map[ethcrypto.Address]*bucket{}}
+}
+
+func (r *rateLimiter) allow(a ethcrypto.Address, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, ok := r.buckets[a]
+	if !ok {
+		if len(r.buckets) > 1_000_000 {
+			clear(r.buckets)
+		}
+		b = &bucket{tokens: r.burst, last: now}
+		r.buckets[a] = b
+	}
+	b.tokens = min(r.burst, b.tokens+now.Sub(b.last).Seconds()*r.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// checkSigned recovers the signer of a request and compares it with the
+// claimed address.
+func checkSigned(req interface {
+	GetAddress() string
+	GetSignature() []byte
+}, msg proto.Message) (ethcrypto.Address, error) {
+	addr, err := ethcrypto.ParseAddress(req.GetAddress())
+	if err != nil {
+		return addr, fmt.Errorf("%w: address: %w", ErrInvalidRequest, err)
+	}
+	if len(req.GetSignature()) != ethcrypto.SignatureLen {
+		return addr, fmt.Errorf("%w: want a %d-byte signature, got %d bytes", ErrBadSignature, ethcrypto.SignatureLen, len(req.GetSignature()))
+	}
+	digest, err := truegpuv1.SigningDigest(msg)
+	if err != nil {
+		return addr, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	got, err := ethcrypto.RecoverAddress(digest, req.GetSignature())
+	if err != nil {
+		return addr, fmt.Errorf("%w: %w", ErrBadSignature, err)
+	}
+	if got != addr {
+		return addr, fmt.Errorf("%w: signed by %s, not %s", ErrBadSignature, got, addr)
+	}
+	return addr, nil
+}
+
+// ParseChallengeID parses a 0x-prefixed 32-byte hex challenge id.
+func ParseChallengeID(s string) ([]byte, error) {
+	b, err := hex.DecodeString(strings.TrimPrefix(s, "0x"))
+	if err != nil || len(b) != 32 || !strings.HasPrefix(s, "0x") {
+		return nil, fmt.Errorf("%w: challenge id must be 0x and 64 hex digits", ErrInvalidRequest)
+	}
+	return b, nil
+}
+
+func (p *pipeline) admit(addr ethcrypto.Address) (*truegpuv1.NodeRecord, error) {
+	rec, err := p.m.fsm.Node(addr)
+	if errors.Is(err, fsm.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownNode, addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !p.limits.allow(addr, p.m.cfg.Now()) {
+		return nil, fmt.Errorf("%w: node %s", ErrRateLimited, addr)
+	}
+	return rec, nil
+}
+
+// Register checks and replicates a node registration.
+func (p *pipeline) Register(ctx context.Context, req *truegpuv1.RegisterNodeRequest) (*truegpuv1.RegisterNodeResponse, error) {
+	now := p.m.cfg.Now()
+	if len(req.Devices) == 0 || len(req.Devices) > p.cfg.MaxDevices {
+		return nil, fmt.Errorf("%w: want 1..%d devices, got %d", ErrTooLarge, p.cfg.MaxDevices, len(req.Devices))
+	}
+	for i, d := range req.Devices {
+		if err := checkDevice(i, d); err != nil {
+			return nil, err
+		}
+	}
+	addr, err := checkSigned(req, req)
+	if err != nil {
+		return nil, err
+	}
+	skew := now.Sub(time.UnixMilli(req.TimestampUnixMs))
+	if skew > p.cfg.MaxClockSkew || -skew > p.cfg.MaxClockSkew {
+		return nil, fmt.Errorf("%w: %v off; check the node's clock", ErrClockSkew, skew.Round(time.Second))
+	}
+	if !p.limits.allow(addr, now) {
+		return nil, fmt.Errorf("%w: node %s", ErrRateLimited, addr)
+	}
+	signed, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now.UnixMilli(), Body: &truegpuv1.Command_RegisterNode{
+		RegisterNode: &truegpuv1.RegisterNodeCommand{Address: addr[:], Devices: req.Devices, SignedRequest: signed}}})
+	if err != nil {
+		return nil, err
+	}
+	resp := &truegpuv1.RegisterNodeResponse{Address: addr.String(), AppliedIndex: idx}
+	if rec, err := p.m.fsm.Node(addr); err == nil {
+		resp.Status = rec.Status
+	}
+	return resp, nil
+}
+
+func checkDevice(i int, d *truegpuv1.Device) error {
+	if d.GetFingerprint().GetUuid() == "" {
+		return fmt.Errorf("%w: device %d has no UUID", ErrInvalidRequest, i)
+	}
+	if d.Index != uint32(i) {
+		return fmt.Errorf("%w: device %d has index %d; list devices by index from 0", ErrInvalidRequest, i, d.Index)
+	}
+	fp := d.Fingerprint
+	for _, s := range []string{d.ClaimedClass, fp.Uuid, fp.Serial, fp.BoardPartNumber, fp.PciBusId, fp.Name, fp.VbiosVersion, fp.DriverVersion, fp.CcMode} {
+		if len(s) > maxStringField {
+			return fmt.Errorf("%w: device %d has a field over %d bytes", ErrTooLarge, i, maxStringField)
+		}
+	}
+	if len(fp.UnsupportedFields) > 32 {
+		return fmt.Errorf("%w: device %d lists %d unsupported fields", ErrTooLarge, i, len(fp.UnsupportedFields))
+	}
+	if _, err := gpuclass.Lookup(d.ClaimedClass); err != nil {
+		return fmt.Errorf("%w: device %d claims %q", ErrUnknownClass, i, d.ClaimedClass)
+	}
+	return nil
+}
+
+// openChallenge loads the challenge a submission names and checks that it
+// belongs to the node.
+func (p *pipeline) openChallenge(idStr string, addr ethcrypto.Address) (*truegpuv1.ChallengeState, error) {
+	id, err := ParseChallengeID(idStr)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := p.m.fsm.Challenge(id)
+	if errors.Is(err, fsm.ErrNotFound) || (err == nil && string(cs.Challenge.Address) != string(addr[:])) {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownNonce, idStr)
+	}
+	return cs, err
+}
+
+// Commit records a commitment, stamped with the leader's clock at arrival.
+func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRequest) (*truegpuv1.SubmitCommitmentResponse, error) {
+	arrival := p.m.cfg.Now().UnixMilli()
+	if len(req.Root) != 32 {
+		return nil, fmt.Errorf("%w: root must be 32 bytes, got %d", ErrInvalidRequest, len(req.Root))
+	}
+	if len(req.ChallengeId) > 66 {
+		return nil, fmt.Errorf("%w: challenge id", ErrTooLarge)
+	}
+	addr, err := checkSigned(req, req)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.admit(addr); err != nil {
+		return nil, err
+	}
+	cs, err := p.openChallenge(req.ChallengeId, addr)
+	if err != nil {
+		return nil, err
+	}
+	if cs.Outcome != fsm.OutcomePending {
+		return nil, fmt.Errorf("%w: challenge %s is %s", ErrNonceReused, req.ChallengeId, cs.Outcome)
+	}
+	ch := cs.Challenge
+	resp := &truegpuv1.SubmitCommitmentResponse{ReceivedAtUnixMs: arrival, ProofDeadlineUnixMs: ch.ProofDeadlineUnixMs}
+	if arrival > ch.CommitDeadlineUnixMs {
+		if _, err := p.reject(ctx, ch.Id, ReasonCommitmentLate, fmt.Sprintf("arrived %d ms after the deadline", arrival-ch.CommitDeadlineUnixMs), nil); err != nil && !errors.Is(err, fsm.ErrConflict) {
+			return nil, err
+		}
+		resp.Reason = ReasonCommitmentLate
+		return resp, nil
+	}
+	_, err = p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: arrival, IdempotencyKey: ch.Id, Body: &truegpuv1.Command_RecordCommitment{
+		RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: req.Root, ReceivedAtUnixMs: arrival}}})
+	switch {
+	case errors.Is(err, fsm.ErrConflict):
+		return nil, fmt.Errorf("%w: challenge %s", ErrNonceReused, req.ChallengeId)
+	case errors.Is(err, fsm.ErrLate):
+		resp.Reason = ReasonCommitmentLate
+		return resp, nil
+	case err != nil:
+		return nil, err
+	}
+	resp.Accepted = true
+	return resp, nil
+}
+
+// reject proposes a rejected verdict.
+func (p *pipeline) reject(ctx context.Context, id []byte, reason, detail string, proof []byte) (*truegpuv1.Verdict, error) {
+	return p.decide(ctx, id, false, reason, detail, proof)
+}
+
+func (p *pipeline) decide(ctx context.Context, id []byte, accepted bool, reason, detail string, proof []byte) (*truegpuv1.Verdict, error) {
+	now := p.m.cfg.Now().UnixMilli()
+	v := &truegpuv1.VerdictRecord{ChallengeId: id, Accepted: accepted, Reason: reason, Detail: detail, Proof: proof, DecidedAtUnixMs: now}
+	idx, err := p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now, IdempotencyKey: id, Body: &truegpuv1.Command_RecordVerdicts{
+		RecordVerdicts: &truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{v}}}})
+	if err != nil {
+		return nil, err
+	}
+	return p.m.verdictView(id, idx)
+}
+
+// Proof checks a proof submission and returns the verdict.
+func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest) (*truegpuv1.SubmitProofResponse, error) {
+	now := p.m.cfg.Now().UnixMilli()
+	if len(req.Proof) > maxProofBytes*2 || len(req.ChallengeId) > 66 {
+		return nil, fmt.Errorf("%w: proof of %d bytes (a proof is %d)", ErrTooLarge, len(req.Proof), maxProofBytes)
+	}
+	addr, err := checkSigned(req, req)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.admit(addr); err != nil {
+		return nil, err
+	}
+	cs, err := p.openChallenge(req.ChallengeId, addr)
+	if err != nil {
+		return nil, err
+	}
+	switch cs.Outcome {
+	case fsm.OutcomePending:
+		return nil, fmt.Errorf("%w: %s", ErrNotCommitted, req.ChallengeId)
+	case fsm.OutcomeCommitted:
+	default:
+		return nil, fmt.Errorf("%w: challenge %s is already %s", ErrNonceReused, req.ChallengeId, cs.Outcome)
+	}
+	ch := cs.Challenge
+	if now > ch.ProofDeadlineUnixMs {
+		return nil, fmt.Errorf("%w: %d ms late", ErrProofLate, now-ch.ProofDeadlineUnixMs)
+	}
+	key := string(ch.Id)
+	p.mu.Lock()
+	if p.inflight[key] {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("%w: a proof for %s is being verified", ErrNonceReused, req.ChallengeId)
+	}
+	p.inflight[key] = true
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.inflight, key)
+		p.mu.Unlock()
+	}()
+	var v *truegpuv1.Verdict
+	proof, derr := verifier.DecodeProof(req.Proof)
+	switch {
+	case derr != nil:
+		v, err = p.reject(ctx, ch.Id, ReasonProofMalformed, "proof does not decode", req.Proof)
+	case ch.Profile != p.m.cfg.Profile.ID():
+		v, err = p.reject(ctx, ch.Id, ReasonProfileMismatch, "challenge profile has no verifying key here", req.Proof)
+	default:
+		pub, perr := verifier.NewPublicInputs(p.m.cfg.Profile.Digest(), [32]byte(ch.Nonce), [20]byte(ch.Address), [32]byte(cs.Root))
+		if perr != nil {
+			v, err = p.reject(ctx, ch.Id, ReasonProofInvalid, "committed root is not a field element", req.Proof)
+			break
+		}
+		job := verifyJob{proof: proof, pub: pub, ok: make(chan bool, 1)}
+		select {
+		case p.jobs <- job:
+		default:
+			return nil, fmt.Errorf("%w: %d proofs waiting for verification", ErrOverloaded, len(p.jobs))
+		}
+		var ok bool
+		select {
+		case ok = <-job.ok:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if ok {
+			v, err = p.decide(ctx, ch.Id, true, "", "", req.Proof)
+		} else {
+			v, err = p.reject(ctx, ch.Id, ReasonProofInvalid, "proof does not verify", req.Proof)
+		}
+	}
+	if errors.Is(err, fsm.ErrConflict) {
+		return nil, fmt.Errorf("%w: %s", ErrNonceReused, req.ChallengeId)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &truegpuv1.SubmitProofResponse{Verdict: v}, nil
+}
+
+// verdictView builds the API view of a challenge's verdict.
+func (m *Member) verdictView(id []byte, idx uint64) (*truegpuv1.Verdict, error) {
+	cs, err := m.fsm.Challenge(id)
+	if err != nil {
+		return nil, err
+	}
+	ch := cs.Challenge
+	v := &truegpuv1.Verdict{ChallengeId: fsm.IDString(id), Address: ethcrypto.Address(ch.Address).String(),
+		CommitLatencyMs: latencyMs(ch.IssuedAtUnixMs, cs.ReceivedAtUnixMs), ExpectedLatencyMs: ch.ExpectedLatencyMs, AppliedIndex: idx}
+	if cs.Verdict != nil {
+		v.Accepted, v.Reason, v.Detail, v.DecidedAtUnixMs = cs.Verdict.Accepted, cs.Verdict.Reason, cs.Verdict.Detail, cs.Verdict.DecidedAtUnixMs
+		v.AppliedIndex = cs.VerdictIndex
+	}
+	return v, nil
+}
+
+func latencyMs(from, to int64) uint64 {
+	if to <= from {
+		return 0
+	}
+	return uint64(to - from)
+}

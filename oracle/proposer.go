@@ -1,0 +1,149 @@
+package oracle
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/truegpu/truegpu/oracle/fsm"
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+)
+
+// Proposer limits.
+const (
+	// maxBatchCommands bounds the commands coalesced into one log entry.
+	maxBatchCommands = 2048
+	// maxInflightEntries bounds the log entries proposed but not yet
+	// applied; Raft pipelines them to followers.
+	maxInflightEntries = 64
+	// proposeQueue bounds the commands waiting for the proposer.
+	proposeQueue = 16384
+)
+
+type proposal struct {
+	cmd  *truegpuv1.Command
+	done chan proposeResult
+}
+
+type proposeResult struct {
+	index uint64
+	err   error
+}
+
+type inflight struct {
+	future raft.ApplyFuture
+	props  []proposal
+}
+
+// proposer coalesces commands from many goroutines into CommandBatch log
+// entries: whatever is queued when Raft can take another entry goes into
+// it. Entries are pipelined; a resolver hands each command its own result.
+type proposer struct {
+	m       *Member
+	queue   chan proposal
+	pending chan inflight
+}
+
+func newProposer(m *Member) *proposer {
+	return &proposer{m: m, queue: make(chan proposal, proposeQueue), pending: make(chan inflight, maxInflightEntries)}
+}
+
+func (p *proposer) propose(ctx context.Context, c *truegpuv1.Command) (uint64, error) {
+	if !p.m.IsLeader() {
+		return 0, p.m.notLeaderError()
+	}
+	pr := proposal{cmd: c, done: make(chan proposeResult, 1)}
+	select {
+	case p.queue <- pr:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	default:
+		return 0, fmt.Errorf("%w: %d commands waiting to be proposed", ErrOverloaded, len(p.queue))
+	}
+	select {
+	case r := <-pr.done:
+		return r.index, r.err
+	case <-ctx.Done():
+		// The command may still be applied; callers rely on idempotency.
+		return 0, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())
+	}
+}
+
+func (p *proposer) run(ctx context.Context) {
+	go p.resolve(ctx)
+	for {
+		var first proposal
+		select {
+		case <-ctx.Done():
+			return
+		case first = <-p.queue:
+		}
+		batch := []proposal{first}
+	drain:
+		for len(batch) < maxBatchCommands {
+			select {
+			case pr := <-p.queue:
+				batch = append(batch, pr)
+			default:
+				break drain
+			}
+		}
+		cmds := make([]*truegpuv1.Command, len(batch))
+		for i, pr := range batch {
+			cmds[i] = pr.cmd
+		}
+		env := &truegpuv1.Command{Version: fsm.CommandVersion, LeaderTimeUnixMs: p.m.cfg.Now().UnixMilli(),
+			Body: &truegpuv1.Command_Batch{Batch: &truegpuv1.CommandBatch{Commands: cmds}}}
+		data, err := fsm.Encode(env)
+		if err != nil {
+			fail(batch, fmt.Errorf("oracle: encode command: %w", err))
+			continue
+		}
+		f := p.m.raft.Apply(data, 10*time.Second)
+		select {
+		case p.pending <- inflight{f, batch}:
+		case <-ctx.Done():
+			fail(batch, ErrClosed)
+			return
+		}
+	}
+}
+
+func fail(batch []proposal, err error) {
+	for _, pr := range batch {
+		pr.done <- proposeResult{err: err}
+	}
+}
+
+func (p *proposer) resolve(ctx context.Context) {
+	for {
+		var in inflight
+		select {
+		case <-ctx.Done():
+			// Drain what is left so no caller waits forever.
+			for {
+				select {
+				case in = <-p.pending:
+					fail(in.props, ErrClosed)
+				default:
+					return
+				}
+			}
+		case in = <-p.pending:
+		}
+		if err := in.future.Error(); err != nil {
+			fail(in.props, mapRaftError(err))
+			continue
+		}
+		res, ok := in.future.Response().(*fsm.Result)
+		if !ok || len(res.Errs) != len(in.props) {
+			fail(in.props, fmt.Errorf("oracle: state machine returned %T for a batch of %d", in.future.Response(), len(in.props)))
+			continue
+		}
+		for i, pr := range in.props {
+			pr.done <- proposeResult{index: res.Index, err: res.Errs[i]}
+		}
+	}
+}
