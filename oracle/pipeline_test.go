@@ -158,4 +158,3 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("after refill: %v", err)
 	}
 }
-

@@ -838,7 +838,7 @@ func (t *txn) closeEpoch(c *truegpuv1.CloseEpochCommand) error {
 	es := &truegpuv1.EpochState{Report: &truegpuv1.EpochReport{
 		Epoch: report.Epoch, Round: report.Round, Timestamp: report.Timestamp,
 		ConfigDigest: report.ConfigDigest[:], Root: report.Root[:], Count: report.Count, Digest: digest[:],
-		Domain: &truegpuv1.Eip712Domain{Name: dom.Name, Version: dom.Version, ChainId: dom.ChainID, VerifyingContract: dom.VerifyingContract.String()},
+		Domain:    &truegpuv1.Eip712Domain{Name: dom.Name, Version: dom.Version, ChainId: dom.ChainID, VerifyingContract: dom.VerifyingContract.String()},
 		Threshold: uint32(threshold),
 	}}
 	for _, s := range signers {
