@@ -123,7 +123,7 @@ func sortedKeys[V any](m map[string]V) []string {
 
 func init() {
 	var (
-		cf                          clientFlags
+		cf                         clientFlags
 		grpcAddr, httpAddr, signer string
 	)
 	register(&command{
