@@ -1,0 +1,96 @@
+package prover
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/truegpu/truegpu/verifier"
+)
+
+func readers(bs ...[]byte) []io.Reader {
+	out := make([]io.Reader, len(bs))
+	for i, b := range bs {
+		out[i] = bytes.NewReader(b)
+	}
+	return out
+}
+
+func TestCeremony(t *testing.T) {
+	p := tinyProfile
+	c, err := NewCeremony(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(f func(w io.Writer) error) []byte {
+		t.Helper()
+		var buf bytes.Buffer
+		if err := f(&buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	init1 := step(c.Phase1Init)
+	p1a := step(func(w io.Writer) error { return c.Phase1Contribute(bytes.NewReader(init1), w) })
+	p1b := step(func(w io.Writer) error { return c.Phase1Contribute(bytes.NewReader(p1a), w) })
+	if err := c.Phase1Verify(readers(p1a, p1b)...); err != nil {
+		t.Fatalf("Phase1Verify: %v", err)
+	}
+	// Out of order, or skipping a contribution, fails.
+	if err := c.Phase1Verify(readers(p1b)...); !errors.Is(err, ErrCeremony) {
+		t.Fatalf("Phase1Verify(skipping the first) = %v, want ErrCeremony", err)
+	}
+	tampered := append([]byte(nil), p1b...)
+	tampered[len(tampered)-40] ^= 1
+	if err := c.Phase1Verify(readers(p1a, tampered)...); err == nil {
+		t.Fatal("Phase1Verify accepted a tampered contribution")
+	}
+	commons := step(func(w io.Writer) error { return c.Phase1Seal([]byte("beacon 1"), w, readers(p1a, p1b)...) })
+
+	init2 := step(func(w io.Writer) error { return c.Phase2Init(bytes.NewReader(commons), w) })
+	p2a := step(func(w io.Writer) error { return c.Phase2Contribute(bytes.NewReader(init2), w) })
+	// A phase-1 file where a phase-2 file belongs is refused. (Seal below
+	// verifies the phase-2 chain; a separate Phase2Verify would repeat the
+	// costly phase-2 start.)
+	if err := c.Phase2Verify(bytes.NewReader(commons), readers(p1a)...); !errors.Is(err, ErrCeremony) {
+		t.Fatalf("Phase2Verify(phase-1 file) = %v, want ErrCeremony", err)
+	}
+	pk, vk, err := c.Seal(bytes.NewReader(commons), []byte("beacon 2"), readers(p2a)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, devVK, err := UnsafeDevSetup(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vk.Equal(devVK) {
+		t.Fatal("ceremony keys equal the dev keys")
+	}
+
+	nonce, node := testNonce(51), testAddress(52)
+	proofBytes, root, err := Prove(pk, p, nonce, node, Compute(p, nonce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := verifier.DecodeProof(proofBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := p.PublicInputs(nonce, node, root)
+	if err := verifier.Verify(vk, proof, pub); err != nil {
+		t.Fatalf("proof under ceremony keys: %v", err)
+	}
+	if err := verifier.Verify(devVK, proof, pub); !errors.Is(err, verifier.ErrInvalidProof) {
+		t.Fatalf("ceremony proof under dev key = %v, want ErrInvalidProof", err)
+	}
+
+	// Files of another profile are refused.
+	other, err := NewCeremony(mustProfile(t, "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Phase1Verify(readers(p1a)...); !errors.Is(err, ErrCeremony) {
+		t.Fatalf("Phase1Verify(other profile) = %v, want ErrCeremony", err)
+	}
+}
