@@ -56,6 +56,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -192,6 +193,7 @@ func New(ctx context.Context, conn grpc.ClientConnInterface, opts *Options) (htt
 			return truegpuv1.RegisterNodeServiceHandlerClient(ctx, gw, truegpuv1.NewNodeServiceClient(conn))
 		}},
 	}
+	conn = earlyHeaderConn{conn}
 	for _, r := range regs {
 		if err := r.fn(); err != nil {
 			return nil, fmt.Errorf("httpapi: register %s gateway: %w", r.name, err)
@@ -241,6 +243,26 @@ func openStream(_ context.Context, w http.ResponseWriter, m proto.Message) error
 	}
 	return nil
 }
+
+// earlyHeaderConn makes server streams' Header() return at once. The
+// generated gateway code waits for a stream's response headers before it
+// answers the HTTP request, and a gRPC server sends them only with its first
+// message unless it calls SendHeader; a quiet watch stream would leave the
+// HTTP client without a response. Response metadata is not forwarded to HTTP
+// clients (see the outgoing header matcher), so nothing is lost.
+type earlyHeaderConn struct{ grpc.ClientConnInterface }
+
+func (c earlyHeaderConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	s, err := c.ClientConnInterface.NewStream(ctx, desc, method, opts...)
+	if err != nil || !desc.ServerStreams {
+		return s, err
+	}
+	return earlyHeaderStream{s}, nil
+}
+
+type earlyHeaderStream struct{ grpc.ClientStream }
+
+func (earlyHeaderStream) Header() (metadata.MD, error) { return metadata.MD{}, nil }
 
 // matchForwardedHeader is the gateway's incoming header matcher: only
 // ForwardedHeaders pass, as lower-case metadata keys. Authorization is left

@@ -177,6 +177,8 @@
   // watch reads the newline-delimited JSON stream of GET /v1/watch/scores.
   // When it fails, the page polls and retries the stream with backoff.
   async function watch() {
+    // Poll until the stream is confirmed open.
+    startPolling();
     let resp;
     try {
       resp = await fetch("/v1/watch/scores", { headers: { Accept: "application/json" } });

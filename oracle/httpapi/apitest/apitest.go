@@ -296,12 +296,6 @@ func (s reputationServer) WatchScores(req *truegpuv1.WatchScoresRequest, stream 
 		delete(s.f.watchers, ch)
 		s.f.mu.Unlock()
 	}()
-	// Send the response headers now: the REST gateway waits for them before
-	// it answers the HTTP request, so a quiet stream would otherwise look
-	// stuck to HTTP clients.
-	if err := stream.SendHeader(metadata.MD{}); err != nil {
-		return err
-	}
 	for {
 		select {
 		case <-stream.Context().Done():
