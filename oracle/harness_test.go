@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
 
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
@@ -65,6 +67,7 @@ type cluster struct {
 	trans   []*raft.InmemTransport
 	dirs    []string
 	peers   []raft.Server
+	servers []*grpc.Server
 	tune    func(*Config)
 }
 
@@ -93,12 +96,14 @@ func newCluster(t testing.TB, n int, tune func(*Config)) *cluster {
 	}
 	c.connectAll()
 	c.members = make([]*Member, n)
+	c.servers = make([]*grpc.Server, n)
 	for i := range n {
 		c.start(i)
 	}
 	t.Cleanup(func() {
-		for _, m := range c.members {
+		for i, m := range c.members {
 			if m != nil {
+				c.servers[i].Stop()
 				m.Close()
 			}
 		}
@@ -124,20 +129,29 @@ func (c *cluster) start(i int) {
 		SignerKey: ethcrypto.KeyFromSeed([]byte(fmt.Sprintf("test member %d", i))),
 		Bootstrap: true, Peers: c.peers, Profile: p, VerifyingKey: vk,
 		Schedule: ScheduleConfig{Tick: time.Hour}, EpochInterval: time.Hour,
-		Raft: fastRaft(), Logger: quietLog(),
+		Raft: fastRaft(), Logger: quietLog(), RaftLog: io.Discard,
 	}
 	if c.tune != nil {
 		c.tune(&cfg)
 	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cfg.GRPCAdvertise = lis.Addr().String()
 	m, err := Start(context.Background(), cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	srv := NewGRPCServer(m)
+	go srv.Serve(lis)
+	c.servers[i] = srv
 	c.members[i] = m
 }
 
 // stop closes member i (a crash to the others).
 func (c *cluster) stop(i int) {
+	c.servers[i].Stop()
 	c.members[i].Close()
 	c.members[i] = nil
 	for j, tr := range c.trans {

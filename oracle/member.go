@@ -90,6 +90,8 @@ type Config struct {
 	Now func() time.Time
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// RaftLog receives Raft's own warnings and errors. Default os.Stderr.
+	RaftLog io.Writer
 }
 
 // Validate reports every problem with c at once.
@@ -207,7 +209,11 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		cleanup()
 		return nil, fmt.Errorf("oracle: raft log: %w", err)
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft-" + cfg.ID, Level: hclog.Warn, Output: os.Stderr})
+	out := cfg.RaftLog
+	if out == nil {
+		out = os.Stderr
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft-" + cfg.ID, Level: hclog.Warn, Output: out})
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.DataDir, "snapshots"), 2, hlog)
 	if err != nil {
 		cleanup()

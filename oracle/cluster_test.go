@@ -1,0 +1,178 @@
+package oracle
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/oracle/fsm"
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+)
+
+// acked is a verdict the cluster acknowledged to a client.
+type acked struct {
+	id     []byte
+	reason string
+}
+
+// TestClusterFaults runs a 3-member cluster through leader loss and
+// re-election, a member restarted from disk (catching up by snapshot), a
+// partitioned follower and a partitioned leader. No acknowledged verdict
+// may be lost and all members must converge to one state hash.
+func TestClusterFaults(t *testing.T) {
+	p, _, _ := testKeys(t)
+	c := newCluster(t, 3, nil)
+	ctx := context.Background()
+	var nodes []*testNode
+	for i := range 4 {
+		nodes = append(nodes, newTestNode(10+i))
+	}
+	var acks []acked
+	// submit answers one fresh challenge per node with a malformed proof
+	// through the leader's pipeline and records the acknowledged verdicts.
+	submit := func(m *Member) {
+		t.Helper()
+		for _, n := range nodes {
+			if _, err := m.pipeline.Register(ctx, n.registerReq(m.cfg.Now())); err != nil {
+				t.Fatalf("register: %v", err)
+			}
+			ch := issue(t, m, n)
+			if r, err := m.pipeline.Commit(ctx, n.commitReq(ch, work(t, p, ch).Root())); err != nil || !r.Accepted {
+				t.Fatalf("commit: %v %v", r, err)
+			}
+			r, err := m.pipeline.Proof(ctx, n.proofReq(ch, bytes.Repeat([]byte{0xfe}, 128)))
+			if err != nil {
+				t.Fatalf("proof: %v", err)
+			}
+			acks = append(acks, acked{ch.Id, r.Verdict.Reason})
+		}
+	}
+	check := func() {
+		t.Helper()
+		c.converge(20 * time.Second)
+		for _, m := range c.members {
+			if m == nil {
+				continue
+			}
+			for _, a := range acks {
+				cs, err := m.fsm.Challenge(a.id)
+				if err != nil || cs.Outcome != fsm.OutcomeRejected || cs.Verdict.Reason != a.reason {
+					t.Fatalf("%s lost acknowledged verdict %x: %v %v", m.ID(), a.id, cs, err)
+				}
+			}
+		}
+	}
+
+	l := c.leader(10 * time.Second)
+	submit(l)
+	check()
+
+	// Leader loss and re-election.
+	old := indexOf(c, l)
+	c.stop(old)
+	l2 := c.leader(10 * time.Second)
+	submit(l2)
+	// Push the log past the trailing logs kept after a snapshot, so the
+	// stopped member must catch up by installing a snapshot.
+	for range 6 {
+		submit(l2)
+	}
+	if err := l2.raft.Snapshot().Error(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	c.restart(old)
+	check()
+	if a, b := c.members[old].fsm.AppliedIndex(), l2.fsm.AppliedIndex(); a != b {
+		t.Fatalf("restarted member at %d, leader at %d", a, b)
+	}
+
+	// A partitioned follower: the majority keeps committing; the follower
+	// cannot.
+	l3 := c.leader(10 * time.Second)
+	f := (indexOf(c, l3) + 1) % 3
+	c.partition(f)
+	submit(l3)
+	if _, err := c.members[f].Propose(ctx, &truegpuv1.Command{Body: &truegpuv1.Command_CloseEpoch{CloseEpoch: &truegpuv1.CloseEpochCommand{Epoch: 1}}}); !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("proposal on a partitioned follower: %v", err)
+	}
+	c.heal()
+	check()
+
+	// A partitioned leader: it steps down, the majority elects another.
+	l4 := c.leader(10 * time.Second)
+	li := indexOf(c, l4)
+	c.partition(li)
+	deadline := time.Now().Add(10 * time.Second)
+	var l5 *Member
+	for l5 == nil && time.Now().Before(deadline) {
+		for i, m := range c.members {
+			if i != li && m.IsLeader() {
+				l5 = m
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if l5 == nil {
+		t.Fatal("majority elected no leader")
+	}
+	submit(l5)
+	c.heal()
+	check()
+}
+
+func indexOf(c *cluster, m *Member) int {
+	for i, x := range c.members {
+		if x == m {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestEpochReportSigned: an epoch closed by the leader is audited and
+// signed by every member until the report is complete.
+func TestEpochReportSigned(t *testing.T) {
+	p, pk, _ := testKeys(t)
+	c := newCluster(t, 3, func(cfg *Config) { cfg.EpochInterval = 300 * time.Millisecond; cfg.Schedule.Tick = 100 * time.Millisecond; cfg.Schedule.Interval = time.Hour })
+	l := c.leader(10 * time.Second)
+	ctx := context.Background()
+	n := newTestNode(1)
+	if _, err := l.pipeline.Register(ctx, n.registerReq(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	ch := issue(t, l, n)
+	tree := work(t, p, ch)
+	if _, err := l.pipeline.Commit(ctx, n.commitReq(ch, tree.Root())); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := l.pipeline.Proof(ctx, n.proofReq(ch, prove(t, pk, tree, ch))); err != nil || !r.Verdict.Accepted {
+		t.Fatalf("proof: %v %v", r, err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		es, err := l.fsm.LatestEpoch(true)
+		if err == nil && len(es.Report.Signatures) == 3 {
+			var sigs [][]byte
+			var members []ethcrypto.Address
+			for _, s := range es.Report.Signatures {
+				sigs = append(sigs, s.Signature)
+			}
+			for _, s := range es.Report.Signers {
+				members = append(members, ethcrypto.MustParseAddress(s))
+			}
+			if err := verifyReport(l, es, sigs, members); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("no epoch report signed by all three members")
+}
+
+func verifyReport(m *Member, es *truegpuv1.EpochState, sigs [][]byte, members []ethcrypto.Address) error {
+	return reputationVerify(m.fsm.Domain(), reportOf(es.Report), sigs, members, int(es.Report.Threshold))
+}

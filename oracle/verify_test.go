@@ -1,0 +1,5 @@
+package oracle
+
+import "github.com/truegpu/truegpu/reputation"
+
+var reputationVerify = reputation.VerifySignatures
