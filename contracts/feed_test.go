@@ -115,8 +115,14 @@ func TestFeedSubmit(t *testing.T) {
 	outsider := ethcrypto.KeyFromSeed([]byte("not-a-member"))
 	outsiderSig, _ := reputation.SignReport(outsider, f.domain, r1)
 	good := f.sign(t, r1, 0, 2, 3)
+	badV := append([]byte{}, good[1]...)
+	badV[64] = 99
+	// The malleable twin (r, n-s, v^1) of a valid signature recovers the same
+	// signer through ecrecover; the feed refuses it (EIP-2).
+	n, _ := new(big.Int).SetString("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141", 16)
 	highS := append([]byte{}, good[1]...)
-	highS[64] = 99
+	new(big.Int).Sub(n, new(big.Int).SetBytes(highS[32:64])).FillBytes(highS[32:64])
+	highS[64] ^= 1 // 27 <-> 28
 
 	wrongCfg := r1
 	wrongCfg.ConfigDigest[0] ^= 1
@@ -130,7 +136,8 @@ func TestFeedSubmit(t *testing.T) {
 		{"too few signatures", r1, good[:2], "TooFewSignatures"},
 		{"duplicated signer", r1, [][]byte{good[0], good[1], good[0]}, "DuplicateSigner"},
 		{"non-member", r1, [][]byte{good[0], good[1], outsiderSig[:]}, "NotMember"},
-		{"malformed signature", r1, [][]byte{good[0], highS, good[2]}, "InvalidSignature"},
+		{"bad v", r1, [][]byte{good[0], badV, good[2]}, "InvalidSignature"},
+		{"high-s twin", r1, [][]byte{good[0], highS, good[2]}, "InvalidSignature"},
 		{"short signature", r1, [][]byte{good[0], good[1], good[2][:64]}, "InvalidSignature"},
 		{"signatures over another report", wrongCfg, f.sign(t, wrongCfg, 0, 1, 2), "WrongConfigDigest"},
 	}
