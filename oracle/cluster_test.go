@@ -136,7 +136,11 @@ func indexOf(c *cluster, m *Member) int {
 // signed by every member until the report is complete.
 func TestEpochReportSigned(t *testing.T) {
 	p, pk, _ := testKeys(t)
-	c := newCluster(t, 3, func(cfg *Config) { cfg.EpochInterval = 300 * time.Millisecond; cfg.Schedule.Tick = 100 * time.Millisecond; cfg.Schedule.Interval = time.Hour })
+	c := newCluster(t, 3, func(cfg *Config) {
+		cfg.EpochInterval = 300 * time.Millisecond
+		cfg.Schedule.Tick = 100 * time.Millisecond
+		cfg.Schedule.Interval = time.Hour
+	})
 	l := c.leader(10 * time.Second)
 	ctx := context.Background()
 	n := newTestNode(1)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -58,6 +59,8 @@ type Options struct {
 	Raft *raft.Config
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
+	// RaftLog receives Raft's warnings. Default os.Stderr.
+	RaftLog io.Writer
 }
 
 func (o *Options) ensureDefaults() {
@@ -84,6 +87,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.RaftLog == nil {
+		o.RaftLog = os.Stderr
 	}
 	if o.Raft == nil {
 		// Proving and the cluster share the host's cores: tolerate
@@ -177,7 +183,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	// Raft transports first: bootstrap needs every member's address.
 	transports := make([]*raft.NetworkTransport, opts.Members)
 	for i := range opts.Members {
-		t, err := raft.NewTCPTransport("127.0.0.1:0", nil, 4, 5*time.Second, os.Stderr)
+		t, err := raft.NewTCPTransport("127.0.0.1:0", nil, 4, 5*time.Second, opts.RaftLog)
 		if err != nil {
 			for _, t := range transports[:i] {
 				t.Close()
@@ -236,7 +242,7 @@ func (c *Cluster) startNode(i int, trans raft.Transport, grpcAddr, httpAddr stri
 		GRPCAdvertise: n.GRPCAddr, HTTPAdvertise: n.HTTPAddr, SignerKey: MemberKey(i),
 		Bootstrap: true, Peers: c.peers, Profile: c.Profile, VerifyingKey: c.VerifyingKey,
 		Schedule:      oracle.ScheduleConfig{Tick: 500 * time.Millisecond, Interval: c.opts.ChallengeInterval, ProofWindow: c.opts.ProofWindow},
-		EpochInterval: c.opts.EpochInterval, Raft: c.opts.Raft, Logger: c.opts.Logger,
+		EpochInterval: c.opts.EpochInterval, Raft: c.opts.Raft, Logger: c.opts.Logger, RaftLog: c.opts.RaftLog,
 	})
 	if err != nil {
 		gl.Close()
@@ -302,7 +308,7 @@ func (c *Cluster) RestartMember(i int) error {
 	var t *raft.NetworkTransport
 	var err error
 	for range 50 { // the old port may take a moment to free
-		if t, err = raft.NewTCPTransport(n.RaftAddr, nil, 4, 5*time.Second, os.Stderr); err == nil {
+		if t, err = raft.NewTCPTransport(n.RaftAddr, nil, 4, 5*time.Second, c.opts.RaftLog); err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
