@@ -107,9 +107,10 @@ type ClassClaimer interface {
 // ProofSource is implemented by devices that produce their own proofs
 // instead of the attestor's honest prover. Only adversarial simulations
 // implement it, to model nodes that replay old proofs or send garbage;
-// the oracle must reject what they send.
+// the oracle must reject what they send. honest produces the honest proof
+// for w (from the device's held results) when the device wants one.
 type ProofSource interface {
-	Proof(ctx context.Context, w Workload, node prover.Address) ([]byte, error)
+	Proof(ctx context.Context, w Workload, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error)
 }
 
 // Telemetry is a device's current sensor readings. Readings the device

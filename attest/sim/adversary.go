@@ -1,0 +1,359 @@
+package sim
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+
+	"github.com/truegpu/truegpu/attest"
+	"github.com/truegpu/truegpu/internal/gpuclass"
+	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/verifier"
+)
+
+func rngFromSeed(label string, seed []byte) *rand.Rand {
+	sum := sha256.Sum256(append([]byte("truegpu/sim/rng/"+label+"/"), seed...))
+	return rand.New(rand.NewPCG(binary.BigEndian.Uint64(sum[:8]), binary.BigEndian.Uint64(sum[8:16])))
+}
+
+// Spoofer has no GPU: it presents the fingerprint of the claimed class
+// (synthesized, or a copied one through Options.Fingerprint) and computes
+// on a CPU, taking the "cpu" class's time. Its results and proofs are
+// genuine.
+//
+// Caught by: the commitment deadline, which is set from the claimed class;
+// with a copied fingerprint also by duplicate identity.
+type Spoofer struct{ *base }
+
+// NewSpoofer returns a CPU-only device claiming the class.
+func NewSpoofer(claimed string, opts Options) (*Spoofer, error) {
+	b, err := newBase(claimed, gpuclass.CPU, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Spoofer{b}, nil
+}
+
+// Run computes honestly at CPU speed.
+func (d *Spoofer) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
+	return d.run(ctx, w, 100, honestWork(w))
+}
+
+// Downclass is a weaker card claiming a stronger class: it reports the
+// claimed class's product name and memory but takes its actual class's
+// time. Results and proofs are genuine.
+//
+// Caught by: the commitment deadline on workloads sized for the claimed
+// class, and by the per-device timing profile against the class profile.
+type Downclass struct {
+	*base
+	actual string
+}
+
+// NewDownclass returns a device of class actual that claims class claimed.
+func NewDownclass(actual, claimed string, opts Options) (*Downclass, error) {
+	b, err := newBase(claimed, actual, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Downclass{base: b, actual: b.timing.Name}, nil
+}
+
+// ActualClass returns the class whose speed the device has.
+func (d *Downclass) ActualClass() string { return d.actual }
+
+// Run computes honestly at the actual class's speed.
+func (d *Downclass) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
+	return d.run(ctx, w, 100, honestWork(w))
+}
+
+// CloneGroup is one physical GPU behind many identities: every Clone it
+// hands out reports the same fingerprint, and all of them share one device
+// that runs one workload at a time.
+//
+// Caught by: duplicate identity (the same UUID and board on several
+// nodes fails all of them) and by storms: when every clone is challenged
+// at once, the runs queue behind each other and all but the first miss
+// the deadline.
+type CloneGroup struct {
+	class string
+	opts  Options
+	gpu   *gpu
+}
+
+// NewCloneGroup returns a group whose identity derives from opts.Seed.
+func NewCloneGroup(class string, opts Options) (*CloneGroup, error) {
+	if _, err := gpuclass.Lookup(class); err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	return &CloneGroup{class: class, opts: opts, gpu: newGPU()}, nil
+}
+
+// Clone is one identity of a CloneGroup. Its computation is honest.
+type Clone struct{ *base }
+
+// Device returns a new identity backed by the group's GPU.
+func (g *CloneGroup) Device() (*Clone, error) {
+	b, err := newBase(g.class, g.class, g.opts, g.gpu)
+	if err != nil {
+		return nil, err
+	}
+	return &Clone{b}, nil
+}
+
+// Run computes honestly on the shared GPU.
+func (d *Clone) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
+	return d.run(ctx, w, 100, honestWork(w))
+}
+
+// Replayer answers its first challenge honestly and replays that answer
+// afterwards: every later commitment is the first root, every later proof
+// the first proof.
+//
+// Caught by: proof verification (a proof binds the nonce, the node and the
+// root, so an old proof fails for a new challenge) and, before that, by a
+// root that repeats across challenges.
+type Replayer struct {
+	*base
+
+	mu         sync.Mutex
+	have       bool
+	firstNonce prover.Nonce
+	firstRoot  [32]byte
+	firstCells []int32
+	firstProof []byte
+}
+
+// NewReplayer returns a replaying device of the class.
+func NewReplayer(class string, opts Options) (*Replayer, error) {
+	b, err := newBase(class, class, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Replayer{base: b}, nil
+}
+
+// Run computes the first workload and replays its root afterwards, without
+// computing, in the class's time.
+func (d *Replayer) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
+	return d.run(ctx, w, 100, func() ([]int32, [32]byte, error) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.have {
+			return d.firstCells, d.firstRoot, nil
+		}
+		cells, root, err := honestWork(w)()
+		if err == nil {
+			d.have, d.firstNonce, d.firstRoot, d.firstCells = true, w.Nonce, root, cells
+		}
+		return cells, root, err
+	})
+}
+
+// Proof proves the first challenge honestly and returns that proof for
+// every later one.
+func (d *Replayer) Proof(ctx context.Context, w attest.Workload, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.firstProof != nil {
+		return d.firstProof, nil
+	}
+	if !d.have || w.Nonce != d.firstNonce {
+		return nil, fmt.Errorf("sim replayer: no first proof to replay for nonce %x", w.Nonce[:4])
+	}
+	p, err := honest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.firstProof = p
+	return p, nil
+}
+
+// Partial computes only the first Options.Percent (default 50) percent of
+// the rows of C, leaves the rest zero, commits to that honestly and takes
+// that share of the class's time.
+//
+// Caught by: the proof. Sampled cells are chosen after the commitment, so
+// a proof over a fraction f of correct cells exists only if all q samples
+// land in the computed part (probability f^q); otherwise the attestor
+// cannot build one and the proof deadline passes.
+type Partial struct {
+	*base
+	percent int
+}
+
+// NewPartial returns a partial-computing device of the class.
+func NewPartial(class string, opts Options) (*Partial, error) {
+	b, err := newBase(class, class, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	p := opts.Percent
+	if p <= 0 || p > 100 {
+		p = 50
+	}
+	return &Partial{base: b, percent: p}, nil
+}
+
+// Run computes part of the workload.
+func (d *Partial) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
+	return d.run(ctx, w, d.percent, func() ([]int32, [32]byte, error) {
+		p := w.Profile
+		cells := prover.Compute(p, w.Nonce)
+		cut := p.M * d.percent / 100
+		clear(cells[cut*p.N:])
+		tree, err := prover.NewTree(p, cells)
+		if err != nil {
+			return nil, [32]byte{}, err
+		}
+		return cells, tree.Root(), nil
+	})
+}
+
+// Garbage computes nothing: it commits to seeded random roots at once,
+// holds no results and submits random bytes of the proof's wire size as
+// its proofs.
+//
+// Caught by: proof decoding or verification (the garbage is almost never a
+// valid curve point, and never a valid proof).
+type Garbage struct {
+	*base
+	mu  sync.Mutex
+	rng *rand.Rand
+}
+
+// NewGarbage returns a garbage-committing device of the class.
+func NewGarbage(class string, opts Options) (*Garbage, error) {
+	b, err := newBase(class, class, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Garbage{base: b, rng: rngFromSeed("garbage", opts.Seed)}, nil
+}
+
+func (d *Garbage) fill(b []byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := range b {
+		b[i] = byte(d.rng.Uint32())
+	}
+}
+
+// Run returns a random root without computing.
+func (d *Garbage) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
+	return d.run(ctx, w, 0, func() ([]int32, [32]byte, error) {
+		var root [32]byte
+		d.fill(root[:])
+		return nil, root, nil
+	})
+}
+
+// Proof returns random bytes of verifier.ProofSize.
+func (d *Garbage) Proof(ctx context.Context, w attest.Workload, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error) {
+	p := make([]byte, verifier.ProofSize)
+	d.fill(p)
+	return p, nil
+}
+
+// Flaky is an honest device of its class that is unavailable for a seeded
+// random Options.Percent (default 30) percent of its runs: those runs fail
+// with attest.ErrUnavailable after the class's time, and nothing is
+// committed.
+//
+// Caught by: liveness; every failed run is a missed deadline.
+type Flaky struct {
+	*base
+	percent int
+	mu      sync.Mutex
+	rng     *rand.Rand
+}
+
+// NewFlaky returns a flaky device of the class.
+func NewFlaky(class string, opts Options) (*Flaky, error) {
+	b, err := newBase(class, class, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	p := opts.Percent
+	if p <= 0 || p > 100 {
+		p = 30
+	}
+	return &Flaky{base: b, percent: p, rng: rngFromSeed("flaky", opts.Seed)}, nil
+}
+
+// Run fails for a share of runs and computes honestly otherwise.
+func (d *Flaky) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
+	d.mu.Lock()
+	fail := d.rng.IntN(100) < d.percent
+	d.mu.Unlock()
+	c, err := d.run(ctx, w, 100, honestWork(w))
+	if err == nil && fail {
+		return attest.Commitment{}, fmt.Errorf("sim device %s: %w: modelled outage", d.fp.UUID, attest.ErrUnavailable)
+	}
+	return c, err
+}
+
+// Kinds lists the device profiles New accepts, with <class> standing for
+// a class name or alias (h100, h100-pcie, h200, a100, a100-40gb, l40s,
+// rtx4090, rtx3090, cpu).
+func Kinds() []string {
+	return []string{
+		"<class>", "spoof-<class>", "<actual>-as-<claimed>", "clone-<class>",
+		"replay-<class>", "partial-<class>", "garbage-<class>", "flaky-<class>",
+	}
+}
+
+// New returns the simulated device a profile names (see Kinds), e.g.
+// "h100", "spoof-h100", "rtx3090-as-h100", "clone-a100", "replay-4090".
+// A "clone-<class>" device is a single identity of a new CloneGroup; two
+// clones with the same Options.Seed report the same fingerprint.
+func New(profile string, opts Options) (attest.Device, error) {
+	kind, rest, found := strings.Cut(strings.ToLower(profile), "-")
+	if actual, claimed, ok := strings.Cut(strings.ToLower(profile), "-as-"); ok {
+		a, err := canonicalClass(actual)
+		if err != nil {
+			return nil, err
+		}
+		c, err := canonicalClass(claimed)
+		if err != nil {
+			return nil, err
+		}
+		return NewDownclass(a, c, opts)
+	}
+	if found {
+		switch kind {
+		case "spoof", "clone", "replay", "partial", "garbage", "flaky":
+			class, err := canonicalClass(rest)
+			if err != nil {
+				return nil, err
+			}
+			switch kind {
+			case "spoof":
+				return NewSpoofer(class, opts)
+			case "clone":
+				g, err := NewCloneGroup(class, opts)
+				if err != nil {
+					return nil, err
+				}
+				return g.Device()
+			case "replay":
+				return NewReplayer(class, opts)
+			case "partial":
+				return NewPartial(class, opts)
+			case "garbage":
+				return NewGarbage(class, opts)
+			default:
+				return NewFlaky(class, opts)
+			}
+		}
+	}
+	class, err := canonicalClass(profile)
+	if err != nil {
+		return nil, fmt.Errorf("%w (device profiles: %s)", err, strings.Join(Kinds(), ", "))
+	}
+	return NewHonest(class, opts)
+}

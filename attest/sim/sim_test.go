@@ -1,0 +1,337 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/truegpu/truegpu/attest"
+	"github.com/truegpu/truegpu/attest/devicetest"
+	"github.com/truegpu/truegpu/internal/gpuclass"
+	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/verifier"
+)
+
+func testProfile(t testing.TB) *prover.Profile {
+	p, err := prover.ProfileByName("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func reference(t testing.TB, p *prover.Profile, n prover.Nonce) ([]int32, [32]byte) {
+	cells := prover.Compute(p, n)
+	tree, err := prover.NewTree(p, cells)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cells, tree.Root()
+}
+
+func TestConformance(t *testing.T) {
+	for _, profile := range []string{"h100", "a100-40gb", "rtx3090", "cpu", "clone-h200"} {
+		t.Run(profile, func(t *testing.T) {
+			devicetest.Run(t, func(t *testing.T) attest.Device {
+				d, err := New(profile, Options{Seed: []byte(t.Name())})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}, devicetest.Config{})
+		})
+	}
+}
+
+func TestNew(t *testing.T) {
+	tests := []struct {
+		profile string
+		claimed string
+		check   func(attest.Device) bool
+	}{
+		{"h100", gpuclass.H100SXM, func(d attest.Device) bool { _, ok := d.(*Honest); return ok }},
+		{"H100-PCIe", gpuclass.H100PCIe, func(d attest.Device) bool { _, ok := d.(*Honest); return ok }},
+		{"spoof-h100", gpuclass.H100SXM, func(d attest.Device) bool { _, ok := d.(*Spoofer); return ok }},
+		{"rtx3090-as-h100", gpuclass.H100SXM, func(d attest.Device) bool {
+			dc, ok := d.(*Downclass)
+			return ok && dc.ActualClass() == gpuclass.RTX3090
+		}},
+		{"clone-a100", gpuclass.A100_80, func(d attest.Device) bool { _, ok := d.(*Clone); return ok }},
+		{"replay-4090", gpuclass.RTX4090, func(d attest.Device) bool { _, ok := d.(*Replayer); return ok }},
+		{"partial-l40s", gpuclass.L40S, func(d attest.Device) bool { _, ok := d.(*Partial); return ok }},
+		{"garbage-h200", gpuclass.H200, func(d attest.Device) bool { _, ok := d.(*Garbage); return ok }},
+		{"flaky-cpu", gpuclass.CPU, func(d attest.Device) bool { _, ok := d.(*Flaky); return ok }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.profile, func(t *testing.T) {
+			d, err := New(tc.profile, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(d) {
+				t.Errorf("New(%q) = %T", tc.profile, d)
+			}
+			if got := d.(attest.ClassClaimer).ClaimedClass(); got != tc.claimed {
+				t.Errorf("claimed class %q, want %q", got, tc.claimed)
+			}
+		})
+	}
+	for _, bad := range []string{"", "b300", "spoof-b300", "h100-as-b300", "b300-as-h100", "replay-"} {
+		if _, err := New(bad, Options{}); !errors.Is(err, gpuclass.ErrUnknownClass) {
+			t.Errorf("New(%q) error = %v, want ErrUnknownClass", bad, err)
+		}
+	}
+}
+
+func TestSynthesizedFingerprintsMatchTheirClass(t *testing.T) {
+	for _, c := range gpuclass.Classes() {
+		fp, err := SynthesizeFingerprint(c.Name, []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Name == gpuclass.CPU {
+			continue
+		}
+		got, ok := gpuclass.MatchNVMLName(fp.Name)
+		if !ok || got.Name != c.Name {
+			t.Errorf("%s: product name %q matches %q, %v", c.Name, fp.Name, got.Name, ok)
+		}
+		if fp.MemoryTotalBytes > c.MemoryBytes+(8<<30) || fp.MemoryTotalBytes+(8<<30) < c.MemoryBytes {
+			t.Errorf("%s: memory %d far from the class's %d", c.Name, fp.MemoryTotalBytes, c.MemoryBytes)
+		}
+	}
+	a, _ := SynthesizeFingerprint(gpuclass.H100SXM, []byte("a"))
+	b, _ := SynthesizeFingerprint(gpuclass.H100SXM, []byte("b"))
+	if a.UUID == b.UUID || a.Serial == b.Serial || a.Digest() == b.Digest() {
+		t.Error("different seeds gave the same identity")
+	}
+}
+
+// elapsedOf runs w on d inside a synctest bubble, where the host computation
+// takes no fake time, so Elapsed is exactly the modelled time.
+func elapsedOf(t *testing.T, d attest.Device, w attest.Workload) (attest.Commitment, error) {
+	var c attest.Commitment
+	var err error
+	synctest.Test(t, func(t *testing.T) {
+		c, err = d.Run(context.Background(), w)
+	})
+	return c, err
+}
+
+func TestTimingModel(t *testing.T) {
+	p := testProfile(t)
+	w := attest.Workload{Profile: p, Nonce: devicetest.Nonce(1)}
+	micros := func(class string) time.Duration {
+		c, _ := gpuclass.Lookup(class)
+		return time.Duration(c.ExpectedMicros(p.M, p.N, p.K)) * time.Microsecond
+	}
+	tests := []struct {
+		profile string
+		opts    Options
+		want    time.Duration
+	}{
+		{"h100", Options{}, micros(gpuclass.H100SXM)},
+		{"h100", Options{TimeScale: 1000}, 1000 * micros(gpuclass.H100SXM)},
+		{"cpu", Options{}, micros(gpuclass.CPU)},
+		{"spoof-h100", Options{}, micros(gpuclass.CPU)},
+		{"rtx3090-as-h100", Options{TimeScale: 50}, 50 * micros(gpuclass.RTX3090)},
+		{"partial-h100", Options{Percent: 25, TimeScale: 400}, 100 * micros(gpuclass.H100SXM)},
+		{"garbage-h100", Options{}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.profile, func(t *testing.T) {
+			d, err := New(tc.profile, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := elapsedOf(t, d, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Elapsed != tc.want {
+				t.Errorf("elapsed %v, want %v", c.Elapsed, tc.want)
+			}
+		})
+	}
+	// A CPU pretending to be an H100 is slower than an honest H100.
+	if micros(gpuclass.CPU) <= micros(gpuclass.H100SXM)*gpuclass.MarginPercent/100 {
+		t.Errorf("cpu %v not beyond the H100 margin of %v", micros(gpuclass.CPU), micros(gpuclass.H100SXM))
+	}
+}
+
+func TestCloneGroupSharesOneGPU(t *testing.T) {
+	p := testProfile(t)
+	// The group is created inside the bubble: its GPU channel must belong
+	// to the bubble for fake time to advance while clones wait on it.
+	synctest.Test(t, func(t *testing.T) {
+		g, err := NewCloneGroup(gpuclass.A100_80, Options{Seed: []byte("clones"), TimeScale: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var clones []*Clone
+		for range 3 {
+			c, err := g.Device()
+			if err != nil {
+				t.Fatal(err)
+			}
+			clones = append(clones, c)
+		}
+		f0, _ := clones[0].Fingerprint(context.Background())
+		for _, c := range clones[1:] {
+			if f, _ := c.Fingerprint(context.Background()); !f.Equal(f0) {
+				t.Fatalf("clones report different fingerprints")
+			}
+		}
+		a100, _ := gpuclass.Lookup(gpuclass.A100_80)
+		one := 100 * time.Duration(a100.ExpectedMicros(p.M, p.N, p.K)) * time.Microsecond
+		start := time.Now()
+		var mu sync.Mutex
+		var finish []time.Duration
+		var wg sync.WaitGroup
+		for i, c := range clones {
+			wg.Go(func() {
+				if _, err := c.Run(context.Background(), attest.Workload{Profile: p, Nonce: devicetest.Nonce(i)}); err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				finish = append(finish, time.Since(start))
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		slices.Sort(finish)
+		want := []time.Duration{one, 2 * one, 3 * one}
+		if !slices.Equal(finish, want) {
+			t.Errorf("a storm over 3 clones finished at %v, want %v (runs serialized)", finish, want)
+		}
+	})
+}
+
+func TestReplayer(t *testing.T) {
+	p := testProfile(t)
+	d, _ := NewReplayer(gpuclass.H100SXM, Options{})
+	ctx := context.Background()
+	w1 := attest.Workload{Profile: p, Nonce: devicetest.Nonce(1)}
+	w2 := attest.Workload{Profile: p, Nonce: devicetest.Nonce(2)}
+	c1, err := d.Run(ctx, w1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, root := reference(t, p, w1.Nonce); c1.Root != root {
+		t.Fatal("first run is not honest")
+	}
+	honestCalls := 0
+	honest := func(context.Context) ([]byte, error) { honestCalls++; return []byte("proof-1"), nil }
+	if _, err := d.Proof(ctx, w2, prover.Address{}, honest); err == nil {
+		t.Fatal("Proof before any first proof succeeded")
+	}
+	pr1, err := d.Proof(ctx, w1, prover.Address{}, honest)
+	if err != nil || string(pr1) != "proof-1" {
+		t.Fatalf("first proof %q, %v", pr1, err)
+	}
+	c2, err := d.Run(ctx, w2)
+	if err != nil || c2.Root != c1.Root {
+		t.Fatalf("second root %x (err %v), want the replayed %x", c2.Root, err, c1.Root)
+	}
+	pr2, _ := d.Proof(ctx, w2, prover.Address{}, honest)
+	if string(pr2) != "proof-1" || honestCalls != 1 {
+		t.Fatalf("second proof %q after %d honest proofs, want the replayed proof", pr2, honestCalls)
+	}
+}
+
+func TestPartial(t *testing.T) {
+	p := testProfile(t)
+	d, _ := NewPartial(gpuclass.H100SXM, Options{Percent: 25})
+	n := devicetest.Nonce(3)
+	c, err := d.Run(context.Background(), attest.Workload{Profile: p, Nonce: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cells, root := reference(t, p, n)
+	if c.Root == root {
+		t.Fatal("partial device produced the honest root")
+	}
+	got, _ := d.Results(n)
+	cut := p.M / 4 * p.N
+	if !slices.Equal(got[:cut], cells[:cut]) {
+		t.Error("computed part differs from the reference")
+	}
+	for _, v := range got[cut:] {
+		if v != 0 {
+			t.Fatal("uncomputed part is not zero")
+		}
+	}
+}
+
+func TestGarbage(t *testing.T) {
+	p := testProfile(t)
+	a, _ := NewGarbage(gpuclass.H100SXM, Options{Seed: []byte("g")})
+	b, _ := NewGarbage(gpuclass.H100SXM, Options{Seed: []byte("g")})
+	n := devicetest.Nonce(4)
+	ca, err := a.Run(context.Background(), attest.Workload{Profile: p, Nonce: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, _ := b.Run(context.Background(), attest.Workload{Profile: p, Nonce: n})
+	if _, root := reference(t, p, n); ca.Root == root {
+		t.Fatal("garbage device produced the honest root")
+	}
+	if ca.Root != cb.Root {
+		t.Fatal("garbage is not deterministic for a seed")
+	}
+	if _, err := a.Results(n); !errors.Is(err, attest.ErrNoResults) {
+		t.Fatalf("garbage device holds results: %v", err)
+	}
+	pr, err := a.Proof(context.Background(), attest.Workload{Profile: p, Nonce: n}, prover.Address{}, nil)
+	if err != nil || len(pr) != verifier.ProofSize {
+		t.Fatalf("garbage proof of %d bytes, %v; want %d", len(pr), err, verifier.ProofSize)
+	}
+	if _, err := verifier.DecodeProof(pr); err == nil {
+		t.Log("garbage proof happened to decode; verification would still reject it")
+	}
+}
+
+func TestFlaky(t *testing.T) {
+	p := testProfile(t)
+	pattern := func() []bool {
+		d, _ := NewFlaky(gpuclass.RTX4090, Options{Seed: []byte("f"), Percent: 50})
+		var out []bool
+		for i := range 24 {
+			_, err := d.Run(context.Background(), attest.Workload{Profile: p, Nonce: devicetest.Nonce(i)})
+			if err != nil && !errors.Is(err, attest.ErrUnavailable) {
+				t.Fatalf("run %d: %v", i, err)
+			}
+			out = append(out, err != nil)
+		}
+		return out
+	}
+	a, b := pattern(), pattern()
+	if !slices.Equal(a, b) {
+		t.Fatal("flaky outages are not deterministic for a seed")
+	}
+	fails := 0
+	for _, f := range a {
+		if f {
+			fails++
+		}
+	}
+	if fails == 0 || fails == len(a) {
+		t.Fatalf("%d of %d runs failed at 50%%", fails, len(a))
+	}
+}
+
+func BenchmarkHonestRun(b *testing.B) {
+	p := testProfile(b)
+	d, _ := NewHonest(gpuclass.H100SXM, Options{TimeScale: 0.001})
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := d.Run(context.Background(), attest.Workload{Profile: p, Nonce: devicetest.Nonce(i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
