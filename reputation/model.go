@@ -544,10 +544,14 @@ func evidenceRefs(ev *Event) []string {
 	return refs
 }
 
-// resetTrust clears all evidence and the anchor: the node starts over on
-// probation. Conflicts and the penalty log are kept.
+// resetTrust clears all positive evidence and the anchor: the node starts
+// over without trust. Negative evidence, conflicts and the penalty log are
+// kept, so a changed UUID cannot launder a failing record; they fade by
+// decay like any other evidence.
 func resetTrust(st *NodeState) {
-	st.Evidence = [NumDimensions]Evidence{}
+	for d := range st.Evidence {
+		st.Evidence[d].Pos = 0
+	}
 	st.Anchored = false
 	st.Resets++
 }
