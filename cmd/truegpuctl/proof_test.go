@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestProofVerbsEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if code, _, stderr := runCLI(t, "setup", "-unsafe-dev", "-profile", "test", "-out", keys); code != 0 {
+		t.Fatalf("setup: exit %d: %s", code, stderr)
+	}
+	for _, f := range []string{"test-v1.pk", "test-v1.vk"} {
+		if _, err := os.Stat(filepath.Join(keys, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b1, b2 := filepath.Join(dir, "b1.json"), filepath.Join(dir, "b2.json")
+	nonce := "0x" + strings.Repeat("ab", 32)
+	if code, _, stderr := runCLI(t, "prove", "-profile", "test", "-nonce", nonce, "-node", "0x"+strings.Repeat("11", 20), "-keys", keys, "-out", b1); code != 0 {
+		t.Fatalf("prove: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "prove", "-node", "0x"+strings.Repeat("22", 20), "-keys", keys, "-out", b2); code != 0 {
+		t.Fatalf("prove (random nonce): exit %d: %s", code, stderr)
+	}
+	code, stdout, stderr := runCLI(t, "verify", "-keys", keys, b1, b2)
+	if code != 0 || strings.Count(stdout, "ok ") != 2 {
+		t.Fatalf("verify: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+
+	// The same proof claimed for another node fails, and only that bundle.
+	var bundle proofBundle
+	data, err := os.ReadFile(b1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &bundle); err != nil {
+		t.Fatal(err)
+	}
+	bundle.Node = "0x" + strings.Repeat("33", 20)
+	forged, _ := json.Marshal(bundle)
+	b3 := filepath.Join(dir, "b3.json")
+	if err := os.WriteFile(b3, forged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = runCLI(t, "verify", "-vk", filepath.Join(keys, "test-v1.vk"), b1, b3, b2)
+	if code != 1 || !strings.Contains(stdout, "FAIL "+b3) || strings.Count(stdout, "ok ") != 2 {
+		t.Fatalf("verify with a forged bundle: exit %d, stdout %q", code, stdout)
+	}
+
+	code, stdout, stderr = runCLI(t, "solidity", "-keys", keys)
+	if code != 0 || !strings.Contains(stdout, "pragma solidity") || !strings.Contains(stdout, "function verifyProof") {
+		t.Fatalf("solidity: exit %d, stderr %q, stdout starts %.200q", code, stderr, stdout)
+	}
+}
+
+func TestProofVerbsUsage(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"setup without -unsafe-dev", []string{"setup", "-out", t.TempDir()}, 2},
+		{"setup unknown profile", []string{"setup", "-unsafe-dev", "-profile", "nope", "-out", t.TempDir()}, 1},
+		{"prove without keys", []string{"prove", "-node", "0x" + strings.Repeat("11", 20)}, 2},
+		{"prove bad node", []string{"prove", "-unsafe-dev", "-node", "0x1234"}, 2},
+		{"prove dev and dir", []string{"prove", "-unsafe-dev", "-keys", "x", "-node", "0x" + strings.Repeat("11", 20)}, 2},
+		{"verify no bundles", []string{"verify", "-unsafe-dev"}, 2},
+		{"verify missing bundle", []string{"verify", "-unsafe-dev", "/nonexistent.json"}, 1},
+		{"ceremony no step", []string{"ceremony"}, 2},
+		{"ceremony unknown step", []string{"ceremony", "-profile", "test", "phase3"}, 2},
+		{"ceremony seal without beacon", []string{"ceremony", "-profile", "test", "-out", "x", "-commons", "y", "seal", "c1"}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, _, stderr := runCLI(t, tc.args...); code != tc.want {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tc.want, stderr)
+			}
+		})
+	}
+}
