@@ -36,7 +36,7 @@ func TestDashboardFixture(t *testing.T) {
 		t.Errorf("%d class rows, want 6", got)
 	}
 
-	screenshot(t, ctx, "fleet.png")
+	screenshot(t, ctx, "fixture-fleet.png", false)
 	// A change on the watch stream reaches the table without a reload.
 	waitFor(t, ctx, "the live stream", `document.getElementById("live").classList.contains("on")`)
 	for f.WatcherCount() == 0 { // the headers may come before the call reaches the service
@@ -76,7 +76,7 @@ func TestDashboardFixture(t *testing.T) {
 	checkNodePage(t, ctx, srv.URL, fake.GetAddress(), "CAPACITY_SLOW", len(fake.GetRecentChallenges()), len(fake.GetDevices()))
 	eval[chromedp.Void](t, ctx, `window.scrollTo(0, 0)`)
 	waitFor(t, ctx, "the node's proof in the latest report", `document.querySelector("#node-proof dl") !== null`)
-	screenshot(t, ctx, "node.png")
+	screenshot(t, ctx, "fixture-node.png", false)
 
 	// A duplicate identity links to the other node.
 	for _, a := range rejected {
@@ -99,7 +99,7 @@ func TestDashboardFixture(t *testing.T) {
 	if got := eval[string](t, ctx, `document.getElementById("cluster-leader").textContent`); got != "oracle-1" {
 		t.Errorf("leader %q, want oracle-1", got)
 	}
-	screenshot(t, ctx, "cluster.png")
+	screenshot(t, ctx, "fixture-cluster.png", false)
 
 	// Feed page: the newest report is still collecting signatures, so the
 	// latest complete one is shown beside it.
@@ -113,5 +113,5 @@ func TestDashboardFixture(t *testing.T) {
 	}
 	navigate(t, ctx, srv.URL+"/#/feed?node="+fake.GetAddress())
 	waitFor(t, ctx, "the node proof", `document.querySelectorAll("#proof-result ol li").length === 6`)
-	screenshot(t, ctx, "feed.png")
+	screenshot(t, ctx, "fixture-feed.png", false)
 }

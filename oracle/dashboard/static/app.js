@@ -138,6 +138,10 @@
     for (let i = 0; i < bin.length; i++) out += bin.charCodeAt(i).toString(16).padStart(2, "0");
     return out;
   }
+  // timeRange keeps a chart's time axis sensible with a single point.
+  function timeRange(u, min, max) {
+    return min === max ? [min - 60, max + 60] : [min, max];
+  }
   function nodeLink(addr, text) {
     return el("a", { href: "#/nodes/" + addr, class: "mono", title: addr }, text || addr);
   }
@@ -388,7 +392,7 @@
         {
           width,
           height: 240,
-          scales: { x: { time: true }, n: { auto: true, range: (u, min, max) => [0, Math.max(4, max)] } },
+          scales: { x: { time: true, range: timeRange }, n: { auto: true, range: (u, min, max) => [0, Math.max(4, max)] } },
           series: [
             { label: "time (UTC)", value: (u, v) => (v == null ? "—" : fmtTime(v * 1000)) },
             { label: "newly rejected", scale: "y", stroke: "#c81e1e", fill: "rgba(200,30,30,0.55)", paths: bars, points: { show: false } },
@@ -605,16 +609,16 @@
                 r.detail ? el("div", { class: "detail" }, r.detail) : null,
                 (r.evidence || []).length
                   ? el("div", { class: "evidence" },
-                      (r.evidence || []).map((ev) =>
-                        el("span", {},
-                          ev.challengeId
-                            ? el("a", { href: "#/nodes/" + n.address + "?c=" + encodeURIComponent(ev.challengeId), class: "evidence-link", title: "challenge " + ev.challengeId }, "challenge " + shortHex(ev.challengeId, 6))
-                            : null,
-                          num(ev.appliedIndex) ? " · index " + ev.appliedIndex : "",
-                          num(ev.atUnixMs) ? " · " + fmtTime(ev.atUnixMs) : "",
-                          (ev.relatedAddresses || []).length
-                            ? el("span", {}, " · shared with ", (ev.relatedAddresses || []).map((a, i) => [i ? ", " : "", nodeLink(a, shortAddr(a))]))
-                            : null)))
+                      (r.evidence || []).map((ev) => {
+                        const parts = [];
+                        if (ev.challengeId)
+                          parts.push(el("a", { href: "#/nodes/" + n.address + "?c=" + encodeURIComponent(ev.challengeId), class: "evidence-link", title: "challenge " + ev.challengeId }, "challenge " + shortHex(ev.challengeId, 6)));
+                        if (num(ev.appliedIndex)) parts.push("Raft index " + ev.appliedIndex);
+                        if (num(ev.atUnixMs)) parts.push(fmtTime(ev.atUnixMs));
+                        const others = (ev.relatedAddresses || []).filter((a) => a.toLowerCase() !== n.address.toLowerCase());
+                        if (others.length) parts.push(el("span", {}, "shared with ", others.map((a, i) => [i ? ", " : "", nodeLink(a, shortAddr(a))])));
+                        return el("span", {}, parts.map((p, i) => [i ? " · " : "", p]));
+                      }))
                   : null))
       );
 
@@ -729,7 +733,7 @@
         {
           width: Math.max(300, box.clientWidth || 600),
           height: 260,
-          scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(10, max * 1.1)] } },
+          scales: { x: { time: true, range: timeRange }, y: { range: (u, min, max) => [0, Math.max(10, max * 1.1)] } },
           series: [
             { label: "issued (UTC)", value: (u, v) => (v == null ? "—" : fmtTime(v * 1000)) },
             { label: "commit latency", stroke: "#3b5bdb", width: 2, points: { show: true, size: 6, fill: "#3b5bdb" }, value: (u, v) => (v == null ? "—" : v + " ms") },
