@@ -802,7 +802,7 @@
               el("tbody", {},
                 members.map((m) =>
                   el("tr", { dataset: { member: m.id } },
-                    el("td", {}, el("b", {}, m.id)),
+                    el("td", { class: "nowrap" }, el("b", {}, m.id)),
                     el("td", {}, m.leader ? el("span", { class: "badge ok" }, "leader") : el("span", { class: "badge neutral" }, "follower")),
                     el("td", {}, m.suffrage),
                     el("td", { class: "mono" }, m.raftAddress),
@@ -862,7 +862,7 @@
                 const s = sigs.find((x) => String(x.signerAddress).toLowerCase() === addr.toLowerCase());
                 return el("tr", { dataset: { signer: addr } },
                   el("td", { class: "mono" }, addr),
-                  el("td", {}, s ? s.memberId : el("span", { class: "badge neutral" }, "not yet")),
+                  el("td", { class: "nowrap" }, s ? s.memberId : el("span", { class: "badge neutral" }, "not yet")),
                   el("td", { class: "sig" }, s ? b64hex(s.signature) : "—"));
               })))));
     }
