@@ -172,6 +172,8 @@ const (
 	// ExpectedMs.
 	EventVerdictAccepted EventKind = 2
 	// EventVerdictRejected: the verdict for Challenge failed with Reason.
+	// COMMITMENT_LATE counts against capacity; every other reason against
+	// correctness.
 	EventVerdictRejected EventKind = 3
 	// EventChallengeMissed: no commitment for Challenge before its deadline.
 	EventChallengeMissed EventKind = 4
@@ -623,6 +625,13 @@ func (m *Model) Apply(st NodeState, ev Event) (NodeState, error) {
 		}
 	case EventVerdictRejected:
 		out.Rejected++
+		if ev.Reason == ReasonCommitmentLate {
+			// The deadline is sized from the claimed class: missing it is
+			// a capacity failure, not evidence of a wrong result.
+			add(Capacity, 0, Unit)
+			m.addPenalty(&out, Penalty{At: ev.At, Dimension: Capacity, Reason: ev.Reason, Weight: Unit, Evidence: evidenceRefs(&ev)})
+			break
+		}
 		add(Correctness, 0, m.p.InvalidWeight)
 		m.addPenalty(&out, Penalty{At: ev.At, Dimension: Correctness, Reason: ev.Reason, Weight: m.p.InvalidWeight, Evidence: evidenceRefs(&ev)})
 	case EventChallengeMissed:
