@@ -1,0 +1,650 @@
+package attest
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/truegpu/truegpu/internal/gpuclass"
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/prover"
+)
+
+// Errors of the attestor loop.
+var (
+	// ErrBadChallenge reports a challenge the attestor cannot answer: it
+	// names another node or an unknown device, or carries a malformed
+	// nonce or unknown workload parameters.
+	ErrBadChallenge = errors.New("attest: malformed challenge")
+	// ErrCommitmentRejected reports a commitment the oracle did not accept
+	// (late, stale, or malformed); the response's reason code says which.
+	ErrCommitmentRejected = errors.New("attest: commitment rejected")
+	// ErrResultsMismatch reports a device whose held results do not hash
+	// to the root it committed: a faulty device. No proof is submitted.
+	ErrResultsMismatch = errors.New("attest: device results do not match its commitment")
+	// ErrUnknownClass reports a device whose class cannot be determined;
+	// configure it explicitly.
+	ErrUnknownClass = errors.New("attest: cannot determine device class")
+)
+
+// KeySource returns the proving key for a profile. Implementations cache:
+// it is called for every proof.
+type KeySource func(p *prover.Profile) (*prover.ProvingKey, error)
+
+// DevKeys returns a KeySource backed by prover.DevSetup, computing each
+// profile's keys once. The keys are UNSAFE (their trapdoor is public):
+// use them only against an oracle in development mode.
+func DevKeys() KeySource {
+	var mu sync.Mutex
+	keys := map[string]*prover.ProvingKey{}
+	return func(p *prover.Profile) (*prover.ProvingKey, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if pk, ok := keys[p.ID()]; ok {
+			return pk, nil
+		}
+		pk, _, err := prover.DevSetup(p)
+		if err != nil {
+			return nil, fmt.Errorf("attest: dev keys for %s: %w", p.ID(), err)
+		}
+		keys[p.ID()] = pk
+		return pk, nil
+	}
+}
+
+// AgentDevice is one device the agent answers for.
+type AgentDevice struct {
+	Device Device
+	// Class is the gpuclass name the node claims for the device. Empty
+	// means: ask the device (ClassClaimer), else match its NVML product
+	// name.
+	Class string
+}
+
+// AgentConfig configures an Agent.
+type AgentConfig struct {
+	// Client is the oracle's node API. Many agents may share one
+	// connection.
+	Client truegpuv1.NodeServiceClient
+	// Key is the node's identity key.
+	Key *NodeKey
+	// Devices are the node's devices; index i in this list is device
+	// index i in registrations and challenges.
+	Devices []AgentDevice
+	// Keys supplies proving keys. Required.
+	Keys KeySource
+	// Logger receives progress; nil discards it.
+	Logger *slog.Logger
+	// ProveConcurrency bounds concurrent proofs; default 1 (proving uses
+	// every core).
+	ProveConcurrency int
+	// MinBackoff and MaxBackoff bound the reconnect delay, which doubles
+	// after each failure; each wait is drawn uniformly between half and
+	// all of the current delay. Defaults 200ms and 30s.
+	MinBackoff, MaxBackoff time.Duration
+	// PollInterval is how often the agent polls for challenges when the
+	// oracle does not offer the stream; default 2s.
+	PollInterval time.Duration
+	// ShutdownGrace is how long Run waits for in-flight challenges after
+	// its context is cancelled; default 5s.
+	ShutdownGrace time.Duration
+	// ClockSkewAllowance extends the local commit timeout past the
+	// challenge's deadline, since the oracle's clock decides; default 1s.
+	ClockSkewAllowance time.Duration
+	// OnVerdict, if set, is called with every verdict the oracle returns.
+	OnVerdict func(*truegpuv1.Verdict)
+	// Now is the clock for request timestamps; nil means time.Now.
+	Now func() time.Time
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *AgentConfig) Validate() error {
+	var errs []error
+	if c.Client == nil {
+		errs = append(errs, errors.New("no oracle client"))
+	}
+	if c.Key == nil {
+		errs = append(errs, errors.New("no node key"))
+	}
+	if len(c.Devices) == 0 {
+		errs = append(errs, errors.New("no devices"))
+	}
+	for i, d := range c.Devices {
+		if d.Device == nil {
+			errs = append(errs, fmt.Errorf("device %d is nil", i))
+		}
+		if d.Class != "" {
+			if _, err := gpuclass.Lookup(d.Class); err != nil {
+				errs = append(errs, fmt.Errorf("device %d: %w", i, err))
+			}
+		}
+	}
+	if c.Keys == nil {
+		errs = append(errs, errors.New("no proving key source"))
+	}
+	if c.MinBackoff < 0 || c.MaxBackoff < 0 || (c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff) {
+		errs = append(errs, fmt.Errorf("backoff bounds %v..%v are not ordered", c.MinBackoff, c.MaxBackoff))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("attest: invalid agent config: %w", errors.Join(errs...))
+}
+
+func (c *AgentConfig) ensureDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.ProveConcurrency <= 0 {
+		c.ProveConcurrency = 1
+	}
+	if c.MinBackoff == 0 {
+		c.MinBackoff = 200 * time.Millisecond
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = 30 * time.Second
+	}
+	if c.MinBackoff > c.MaxBackoff {
+		c.MinBackoff = c.MaxBackoff
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = 2 * time.Second
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = 5 * time.Second
+	}
+	if c.ClockSkewAllowance == 0 {
+		c.ClockSkewAllowance = time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Agent is the node attestor: it registers the node's devices, receives
+// challenges, runs them, commits before the deadline, proves and submits.
+// Its methods are safe for concurrent use.
+type Agent struct {
+	cfg     AgentConfig
+	addr    string
+	classes []string
+	fps     []Fingerprint
+	prove   chan struct{} // proving slots
+
+	mu   sync.Mutex
+	seen map[string]bool // challenge ids being or already answered
+	ids  []string        // insertion order of seen, for bounding it
+}
+
+// NewAgent validates cfg and reads every device's fingerprint.
+func NewAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.ensureDefaults()
+	a := &Agent{
+		cfg:   cfg,
+		addr:  cfg.Key.Address().String(),
+		prove: make(chan struct{}, cfg.ProveConcurrency),
+		seen:  map[string]bool{},
+	}
+	for i, d := range cfg.Devices {
+		fp, err := d.Device.Fingerprint(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("attest: fingerprint of device %d: %w", i, err)
+		}
+		class, err := deviceClass(d, fp)
+		if err != nil {
+			return nil, fmt.Errorf("device %d: %w", i, err)
+		}
+		a.fps = append(a.fps, fp)
+		a.classes = append(a.classes, class)
+	}
+	return a, nil
+}
+
+func deviceClass(d AgentDevice, fp Fingerprint) (string, error) {
+	if d.Class != "" {
+		c, err := gpuclass.Lookup(d.Class)
+		return c.Name, err
+	}
+	if cc, ok := d.Device.(ClassClaimer); ok {
+		return cc.ClaimedClass(), nil
+	}
+	if c, ok := gpuclass.MatchNVMLName(fp.Name); ok {
+		return c.Name, nil
+	}
+	return "", fmt.Errorf("%w: %q is not in the class table; set the class explicitly (known: %s)",
+		ErrUnknownClass, fp.Name, strings.Join(gpuclass.Names(), ", "))
+}
+
+// Address returns the node's address (EIP-55).
+func (a *Agent) Address() string { return a.addr }
+
+// Classes returns the class claimed for each device.
+func (a *Agent) Classes() []string { return append([]string(nil), a.classes...) }
+
+// RegistrationRequest returns the signed registration of the node's
+// devices.
+func (a *Agent) RegistrationRequest() (*truegpuv1.RegisterNodeRequest, error) {
+	req := &truegpuv1.RegisterNodeRequest{Address: a.addr, TimestampUnixMs: a.cfg.Now().UnixMilli()}
+	for i, fp := range a.fps {
+		req.Devices = append(req.Devices, &truegpuv1.Device{
+			Index:        uint32(i),
+			ClaimedClass: a.classes[i],
+			Fingerprint:  fp.Proto(),
+		})
+	}
+	if err := a.cfg.Key.Sign(req); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// Register registers the node and its devices once.
+func (a *Agent) Register(ctx context.Context) (*truegpuv1.RegisterNodeResponse, error) {
+	req, err := a.RegistrationRequest()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := a.cfg.Client.RegisterNode(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("attest: register node %s: %w", a.addr, err)
+	}
+	a.cfg.Logger.Info("registered", "node", a.addr, "devices", len(a.fps), "classes", a.classes, "status", resp.GetStatus().String())
+	return resp, nil
+}
+
+// Run registers the node, then answers challenges until ctx is cancelled:
+// it keeps a challenge stream open, reconnecting with exponential backoff
+// and jitter, polls once after every reconnect so that nothing issued
+// while disconnected is missed, and falls back to polling when the oracle
+// does not offer the stream. On cancellation it waits up to ShutdownGrace
+// for challenges in flight and returns nil.
+func (a *Agent) Run(ctx context.Context) error {
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	var inflight sync.WaitGroup
+	defer func() {
+		done := make(chan struct{})
+		go func() { inflight.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(a.cfg.ShutdownGrace):
+			a.cfg.Logger.Warn("shutdown grace elapsed; abandoning challenges in flight", "grace", a.cfg.ShutdownGrace)
+			cancelWork()
+			<-done
+		}
+	}()
+	dispatch := func(ch *truegpuv1.Challenge) {
+		if !a.claim(ch.GetChallengeId()) {
+			return
+		}
+		inflight.Go(func() {
+			if _, err := a.Handle(work, ch); err != nil {
+				a.cfg.Logger.Warn("challenge failed", "challenge", ch.GetChallengeId(), "err", err)
+			}
+		})
+	}
+
+	bo := backoff{min: a.cfg.MinBackoff, max: a.cfg.MaxBackoff}
+	registered := false
+	for ctx.Err() == nil {
+		if !registered {
+			if _, err := a.Register(ctx); err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				d := bo.next()
+				a.cfg.Logger.Warn("registration failed; retrying", "err", err, "in", d)
+				sleepCtx(ctx, d)
+				continue
+			}
+			registered = true
+			bo.reset()
+		}
+		err := a.streamOnce(ctx, dispatch, bo.reset)
+		if ctx.Err() != nil {
+			break
+		}
+		switch status.Code(err) {
+		case codes.Unimplemented:
+			a.cfg.Logger.Info("oracle offers no challenge stream; polling", "every", a.cfg.PollInterval)
+			err = a.pollLoop(ctx, dispatch)
+		case codes.NotFound, codes.Unauthenticated, codes.PermissionDenied:
+			registered = false
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		d := bo.next()
+		a.cfg.Logger.Warn("challenge stream ended; reconnecting", "err", err, "in", d)
+		sleepCtx(ctx, d)
+	}
+	a.cfg.Logger.Info("shutting down", "node", a.addr)
+	return nil
+}
+
+// streamOnce opens one challenge stream, polls once, and dispatches
+// challenges until the stream fails. received is called on every message.
+func (a *Agent) streamOnce(ctx context.Context, dispatch func(*truegpuv1.Challenge), received func()) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req := &truegpuv1.StreamChallengesRequest{Address: a.addr, TimestampUnixMs: a.cfg.Now().UnixMilli()}
+	if err := a.cfg.Key.Sign(req); err != nil {
+		return err
+	}
+	stream, err := a.cfg.Client.StreamChallenges(sctx, req)
+	if err != nil {
+		return err
+	}
+	if err := a.pollOnce(ctx, dispatch); err != nil && status.Code(err) != codes.Unimplemented {
+		a.cfg.Logger.Debug("poll after reconnect failed", "err", err)
+	}
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		received()
+		if ch := msg.GetChallenge(); ch != nil {
+			dispatch(ch)
+		}
+	}
+}
+
+func (a *Agent) pollOnce(ctx context.Context, dispatch func(*truegpuv1.Challenge)) error {
+	req := &truegpuv1.PollChallengesRequest{Address: a.addr, TimestampUnixMs: a.cfg.Now().UnixMilli()}
+	if err := a.cfg.Key.Sign(req); err != nil {
+		return err
+	}
+	resp, err := a.cfg.Client.PollChallenges(ctx, req)
+	if err != nil {
+		return err
+	}
+	for _, ch := range resp.GetChallenges() {
+		dispatch(ch)
+	}
+	return nil
+}
+
+func (a *Agent) pollLoop(ctx context.Context, dispatch func(*truegpuv1.Challenge)) error {
+	t := time.NewTicker(a.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		if err := a.pollOnce(ctx, dispatch); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// claim marks a challenge as taken; it reports false if it already was.
+// The memory of answered challenges is bounded.
+func (a *Agent) claim(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.seen[id] {
+		return false
+	}
+	a.seen[id] = true
+	a.ids = append(a.ids, id)
+	if len(a.ids) > 4096 {
+		delete(a.seen, a.ids[0])
+		a.ids = a.ids[1:]
+	}
+	return true
+}
+
+// Outcome is what happened to one challenge.
+type Outcome struct {
+	ChallengeID string
+	Root        [32]byte
+	// DeviceElapsed is the device's own measure of the run.
+	DeviceElapsed time.Duration
+	// Commitment is the oracle's answer to the commitment.
+	Commitment *truegpuv1.SubmitCommitmentResponse
+	// Verdict is the oracle's verdict on the proof; nil if no proof was
+	// submitted.
+	Verdict *truegpuv1.Verdict
+}
+
+// ProfileForParams resolves a challenge's workload parameters to a
+// published profile and checks that every parameter and the digest match.
+func ProfileForParams(params *truegpuv1.WorkloadParams) (*prover.Profile, error) {
+	if params == nil {
+		return nil, fmt.Errorf("%w: no workload parameters", ErrBadChallenge)
+	}
+	name, ver, _ := strings.Cut(params.GetProfile(), "/v")
+	p, err := prover.ProfileByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: profile %q: %w", ErrBadChallenge, params.GetProfile(), err)
+	}
+	if v, err := strconv.ParseUint(ver, 10, 32); err != nil || uint32(v) != p.Version {
+		return nil, fmt.Errorf("%w: profile %q: this attestor knows %s; upgrade it", ErrBadChallenge, params.GetProfile(), p.ID())
+	}
+	if int(params.GetM()) != p.M || int(params.GetN()) != p.N || int(params.GetK()) != p.K || int(params.GetSamples()) != p.Q {
+		return nil, fmt.Errorf("%w: parameters %dx%dx%d q=%d differ from %s (%dx%dx%d q=%d)", ErrBadChallenge,
+			params.GetM(), params.GetN(), params.GetK(), params.GetSamples(), p.ID(), p.M, p.N, p.K, p.Q)
+	}
+	if d := p.Digest(); len(params.GetParamsDigest()) != 0 && string(params.GetParamsDigest()) != string(d[:]) {
+		return nil, fmt.Errorf("%w: parameter digest %x differs from %s's %x", ErrBadChallenge, params.GetParamsDigest(), p.ID(), d)
+	}
+	return p, nil
+}
+
+// Handle answers one challenge: run, commit (retrying transient failures
+// until the deadline), prove and submit the proof. It returns the outcome
+// so far together with any error.
+func (a *Agent) Handle(ctx context.Context, ch *truegpuv1.Challenge) (*Outcome, error) {
+	out := &Outcome{ChallengeID: ch.GetChallengeId()}
+	log := a.cfg.Logger.With("challenge", ch.GetChallengeId(), "device", ch.GetDeviceIndex())
+	if !strings.EqualFold(ch.GetAddress(), a.addr) {
+		return out, fmt.Errorf("%w: challenge %s is for node %s, this node is %s", ErrBadChallenge, ch.GetChallengeId(), ch.GetAddress(), a.addr)
+	}
+	idx := int(ch.GetDeviceIndex())
+	if idx >= len(a.cfg.Devices) {
+		return out, fmt.Errorf("%w: device index %d, this node has %d devices", ErrBadChallenge, idx, len(a.cfg.Devices))
+	}
+	if u := ch.GetDeviceUuid(); u != "" && u != a.fps[idx].UUID {
+		return out, fmt.Errorf("%w: challenge names device %s, device %d is %s", ErrBadChallenge, u, idx, a.fps[idx].UUID)
+	}
+	if len(ch.GetNonce()) != len(prover.Nonce{}) {
+		return out, fmt.Errorf("%w: nonce of %d bytes, want 32", ErrBadChallenge, len(ch.GetNonce()))
+	}
+	p, err := ProfileForParams(ch.GetParams())
+	if err != nil {
+		return out, err
+	}
+	w := Workload{Profile: p, Nonce: prover.Nonce(ch.GetNonce())}
+	dev := a.cfg.Devices[idx].Device
+
+	// Time-critical part: run and commit before the deadline.
+	deadline := time.UnixMilli(ch.GetCommitDeadlineUnixMs())
+	cctx := ctx
+	if ch.GetCommitDeadlineUnixMs() > 0 {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithDeadline(ctx, deadline.Add(a.cfg.ClockSkewAllowance))
+		defer cancel()
+	}
+	log.Info("running challenge", "profile", p.ID(), "deadline_in", time.Until(deadline).Round(time.Millisecond), "storm", ch.GetStormId())
+	c, err := dev.Run(cctx, w)
+	if err != nil {
+		return out, fmt.Errorf("attest: run challenge %s on device %d: %w", ch.GetChallengeId(), idx, err)
+	}
+	out.Root, out.DeviceElapsed = c.Root, c.Elapsed
+	creq := &truegpuv1.SubmitCommitmentRequest{
+		ChallengeId:     ch.GetChallengeId(),
+		Address:         a.addr,
+		Root:            c.Root[:],
+		DeviceElapsedMs: uint64(c.Elapsed.Milliseconds()),
+	}
+	if err := a.cfg.Key.Sign(creq); err != nil {
+		return out, err
+	}
+	cresp, err := retry(cctx, a.cfg.MinBackoff, func(ctx context.Context) (*truegpuv1.SubmitCommitmentResponse, error) {
+		return a.cfg.Client.SubmitCommitment(ctx, creq)
+	})
+	if err != nil {
+		return out, fmt.Errorf("attest: submit commitment for %s: %w", ch.GetChallengeId(), err)
+	}
+	out.Commitment = cresp
+	if !cresp.GetAccepted() {
+		return out, fmt.Errorf("%w: challenge %s: %s", ErrCommitmentRejected, ch.GetChallengeId(), cresp.GetReason())
+	}
+	log.Info("committed", "root", "0x"+hex.EncodeToString(c.Root[:8]), "device_elapsed", c.Elapsed.Round(time.Microsecond))
+
+	// Not time-critical: prove with bounded concurrency.
+	pctx := ctx
+	if d := ch.GetProofDeadlineUnixMs(); d > 0 {
+		var cancel context.CancelFunc
+		pctx, cancel = context.WithDeadline(ctx, time.UnixMilli(d).Add(a.cfg.ClockSkewAllowance))
+		defer cancel()
+	}
+	select {
+	case a.prove <- struct{}{}:
+	case <-pctx.Done():
+		return out, fmt.Errorf("attest: waiting to prove %s: %w", ch.GetChallengeId(), pctx.Err())
+	}
+	proof, err := a.proof(pctx, log, dev, w, c.Root)
+	<-a.prove
+	if err != nil {
+		return out, fmt.Errorf("attest: prove %s: %w", ch.GetChallengeId(), err)
+	}
+	preq := &truegpuv1.SubmitProofRequest{ChallengeId: ch.GetChallengeId(), Address: a.addr, Proof: proof}
+	if err := a.cfg.Key.Sign(preq); err != nil {
+		return out, err
+	}
+	presp, err := retry(pctx, a.cfg.MinBackoff, func(ctx context.Context) (*truegpuv1.SubmitProofResponse, error) {
+		return a.cfg.Client.SubmitProof(ctx, preq)
+	})
+	if err != nil {
+		return out, fmt.Errorf("attest: submit proof for %s: %w", ch.GetChallengeId(), err)
+	}
+	out.Verdict = presp.GetVerdict()
+	v := out.Verdict
+	log.Info("verdict", "accepted", v.GetAccepted(), "reason", v.GetReason(), "latency_ms", v.GetCommitLatencyMs(), "expected_ms", v.GetExpectedLatencyMs())
+	if a.cfg.OnVerdict != nil && v != nil {
+		a.cfg.OnVerdict(v)
+	}
+	return out, nil
+}
+
+// proof produces the proof for a committed workload, reporting progress
+// while it runs.
+func (a *Agent) proof(ctx context.Context, log *slog.Logger, dev Device, w Workload, root [32]byte) ([]byte, error) {
+	node := a.cfg.Key.ProverAddress()
+	honest := func(ctx context.Context) ([]byte, error) {
+		cells, err := dev.Results(w.Nonce)
+		if err != nil {
+			return nil, err
+		}
+		pk, err := a.cfg.Keys(w.Profile)
+		if err != nil {
+			return nil, err
+		}
+		type result struct {
+			proof []byte
+			root  [32]byte
+			err   error
+		}
+		done := make(chan result, 1)
+		start := time.Now()
+		go func() {
+			proof, r, err := prover.Prove(pk, w.Profile, w.Nonce, node, cells)
+			done <- result{proof, r, err}
+		}()
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case r := <-done:
+				if r.err != nil {
+					return nil, r.err
+				}
+				if r.root != root {
+					return nil, fmt.Errorf("%w: committed %x, results hash to %x", ErrResultsMismatch, root[:8], r.root[:8])
+				}
+				log.Info("proved", "took", time.Since(start).Round(time.Millisecond), "bytes", len(r.proof))
+				return r.proof, nil
+			case <-tick.C:
+				log.Info("still proving", "elapsed", time.Since(start).Round(time.Second))
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+	log.Info("proving", "profile", w.Profile.ID())
+	if ps, ok := dev.(ProofSource); ok {
+		return ps.Proof(ctx, w, node, honest)
+	}
+	return honest(ctx)
+}
+
+// retryable reports gRPC failures worth retrying: the request may not
+// have reached the leader.
+func retryable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.ResourceExhausted, codes.Aborted:
+		return true
+	}
+	return false
+}
+
+// retry calls f until it succeeds, fails permanently, or ctx ends. The
+// requests it sends are idempotent at the oracle (keyed by challenge).
+func retry[T any](ctx context.Context, min time.Duration, f func(context.Context) (T, error)) (T, error) {
+	bo := backoff{min: min, max: 2 * time.Second}
+	for {
+		v, err := f(ctx)
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			return v, err
+		}
+		if !sleepCtx(ctx, bo.next()) {
+			return v, err
+		}
+	}
+}
+
+// backoff is exponential backoff with jitter: each wait is uniform in
+// [d/2, d] for the current delay d.
+type backoff struct {
+	min, max time.Duration
+	n        int
+}
+
+func (b *backoff) next() time.Duration {
+	d := b.min << min(b.n, 30)
+	if d > b.max || d <= 0 {
+		d = b.max
+	}
+	b.n++
+	return d/2 + rand.N(d/2+1)
+}
+
+func (b *backoff) reset() { b.n = 0 }
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
