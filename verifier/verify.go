@@ -2,7 +2,7 @@ package verifier
 
 import (
 	"crypto/rand"
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/big"
 	"runtime"
@@ -77,14 +77,15 @@ func Verify(vk *VerifyingKey, proof *Proof, pub PublicInputs) error {
 // VerifyBatch checks many proofs under one key. It first runs one random
 // linear combination of all pairing equations (N+2 Miller loops, one final
 // exponentiation, work split across GOMAXPROCS goroutines), with 128-bit
-// coefficients from crypto/rand. If that fails it bisects, re-checking
-// each half with fresh coefficients, so the proofs that fail on their own
-// are found and the others still pass.
+// coefficients from crypto/rand. If that fails it computes each proof's
+// Miller loop once and bisects: every half is re-checked with the same
+// coefficients (one final exponentiation per half), so the proofs that fail
+// on their own are found and the others still pass.
 //
 // bad lists, in increasing order, the indexes of proofs that do not verify
-// (including those whose inputs name another profile); err is non-nil only
-// when the batch cannot be checked at all (shape mismatch, key error, or a
-// failing random source). A nil proof is reported as bad.
+// (including nil proofs and inputs that name another profile); err is
+// non-nil only when the batch cannot be checked at all (shape mismatch, key
+// error, or a failing random source).
 func VerifyBatch(vk *VerifyingKey, proofs []*Proof, pubs []PublicInputs) (bad []int, err error) {
 	if len(proofs) != len(pubs) {
 		return nil, fmt.Errorf("%w: %d proofs, %d public inputs", ErrBatchShape, len(proofs), len(pubs))
@@ -100,78 +101,123 @@ func VerifyBatch(vk *VerifyingKey, proofs []*Proof, pubs []PublicInputs) (bad []
 		}
 		idx = append(idx, i)
 	}
-	more, err := vk.bisect(proofs, pubs, idx)
-	if err != nil {
-		return nil, err
+	switch {
+	case len(idx) == 0:
+	case len(idx) == 1:
+		if Verify(vk, proofs[idx[0]], pubs[idx[0]]) != nil {
+			bad = append(bad, idx[0])
+		}
+	default:
+		b, err := vk.batch(proofs, pubs, idx)
+		if err != nil {
+			return nil, err
+		}
+		bad = append(bad, b...)
 	}
-	bad = append(bad, more...)
 	slices.Sort(bad)
 	return bad, nil
 }
 
-// bisectSingleBelow is the subset size at which bisection checks proofs
-// one by one instead of halving again.
-const bisectSingleBelow = 3
+// batchState holds one batch's coefficients and scaled points.
+type batchState struct {
+	vk   *VerifyingKey
+	pubs []PublicInputs
+	idx  []int            // proof indexes in the caller's slices
+	r    []fr.Element     // ρᵢ
+	as   []bn254.G1Affine // ρᵢ·Aᵢ
+	bs   []bn254.G2Affine // Bᵢ
+	cs   []bn254.G1Affine // Cᵢ
+	ml   []bn254.GT       // per-proof Miller loops, computed on failure
+}
 
-func (vk *VerifyingKey) bisect(proofs []*Proof, pubs []PublicInputs, idx []int) ([]int, error) {
-	if len(idx) == 0 {
-		return nil, nil
-	}
-	if len(idx) < bisectSingleBelow {
-		var bad []int
-		for _, i := range idx {
-			if err := Verify(vk, proofs[i], pubs[i]); err != nil {
-				bad = append(bad, i)
+func (vk *VerifyingKey) batch(proofs []*Proof, pubs []PublicInputs, idx []int) ([]int, error) {
+	n := len(idx)
+	st := &batchState{vk: vk, pubs: pubs, idx: idx,
+		r: make([]fr.Element, n), as: make([]bn254.G1Affine, n),
+		bs: make([]bn254.G2Affine, n), cs: make([]bn254.G1Affine, n)}
+	var buf [16]byte
+	for k := range st.r {
+		for st.r[k].IsZero() {
+			if _, err := rand.Read(buf[:]); err != nil {
+				return nil, fmt.Errorf("verifier: random coefficients: %w", err)
 			}
+			st.r[k].SetBigInt(new(big.Int).SetBytes(buf[:]))
 		}
-		return bad, nil
+		st.bs[k], st.cs[k] = proofs[idx[k]].B, proofs[idx[k]].C
 	}
-	ok, err := vk.batchCheck(proofs, pubs, idx)
+	parallel(n, func(lo, hi int) {
+		var s big.Int
+		for k := lo; k < hi; k++ {
+			st.r[k].BigInt(&s)
+			st.as[k].ScalarMultiplication(&proofs[idx[k]].A, &s)
+		}
+	})
+	ok, err := st.check(0, n)
 	if err != nil || ok {
 		return nil, err
 	}
-	h := len(idx) / 2
-	left, err := vk.bisect(proofs, pubs, idx[:h])
-	if err != nil {
+	// Some proof is bad: compute every Miller loop once, then bisect.
+	st.ml = make([]bn254.GT, n)
+	errs := make([]error, n)
+	parallel(n, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			st.ml[k], errs[k] = bn254.MillerLoop(st.as[k:k+1], st.bs[k:k+1])
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	right, err := vk.bisect(proofs, pubs, idx[h:])
-	if err != nil {
+	var bad []int
+	if err := st.bisect(0, n, true, &bad); err != nil {
 		return nil, err
 	}
-	return append(left, right...), nil
+	return bad, nil
 }
 
-// batchCheck runs the random linear combination over proofs idx:
-//
-//	Π e(rᵢ·Aᵢ, Bᵢ) · e(−Σ rᵢ·Lᵢ, γ) · e(−Σ rᵢ·Cᵢ, δ) = e(α, β)^(Σ rᵢ)
-//
-// where Σ rᵢ·Lᵢ is folded into one 6-point multi-exponentiation.
-func (vk *VerifyingKey) batchCheck(proofs []*Proof, pubs []PublicInputs, idx []int) (bool, error) {
-	pre := vk.pre
-	n := len(idx)
-	r := make([]fr.Element, n)
-	var buf [16]byte
-	for i := range r {
-		for {
-			if _, err := rand.Read(buf[:]); err != nil {
-				return false, fmt.Errorf("verifier: random coefficients: %w", err)
-			}
-			hi, lo := binary.BigEndian.Uint64(buf[:8]), binary.BigEndian.Uint64(buf[8:])
-			if hi|lo != 0 {
-				r[i].SetBigInt(new(big.Int).SetBytes(buf[:]))
-				break
-			}
+// bisect appends to bad the proofs of [lo, hi) that fail. known says the
+// range is already known to contain a failing proof.
+func (st *batchState) bisect(lo, hi int, known bool, bad *[]int) error {
+	if !known {
+		ok, err := st.check(lo, hi)
+		if err != nil || ok {
+			return err
 		}
 	}
+	if hi-lo == 1 {
+		*bad = append(*bad, st.idx[lo])
+		return nil
+	}
+	mid := (lo + hi) / 2
+	ok, err := st.check(lo, mid)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := st.bisect(lo, mid, true, bad); err != nil {
+			return err
+		}
+		// The right half is unknown.
+		return st.bisect(mid, hi, false, bad)
+	}
+	// The left half passes, so the failure is in the right half.
+	return st.bisect(mid, hi, true, bad)
+}
 
-	// Σ rᵢ and Σ rᵢ·xᵢⱼ in the scalar field.
+// check tests the random linear combination over proofs [lo, hi):
+//
+//	Π e(ρᵢ·Aᵢ, Bᵢ) · e(−Σ ρᵢ·Lᵢ, γ) · e(−Σ ρᵢ·Cᵢ, δ) = e(α, β)^(Σ ρᵢ)
+//
+// where Σ ρᵢ·Lᵢ is folded into one 6-point multi-exponentiation.
+func (st *batchState) check(lo, hi int) (bool, error) {
+	vk, pre := st.vk, st.vk.pre
+	r := st.r[lo:hi]
 	icScalars := make([]fr.Element, NbPublicInputs+1)
 	var t fr.Element
-	for k, i := range idx {
-		icScalars[0].Add(&icScalars[0], &r[k])
+	for k := lo; k < hi; k++ {
+		icScalars[0].Add(&icScalars[0], &st.r[k])
+		pub := &st.pubs[st.idx[k]]
 		for j := 0; j < NbPublicInputs; j++ {
-			t.Mul(&r[k], &pubs[i][j])
+			t.Mul(&st.r[k], &pub[j])
 			icScalars[j+1].Add(&icScalars[j+1], &t)
 		}
 	}
@@ -179,61 +225,71 @@ func (vk *VerifyingKey) batchCheck(proofs []*Proof, pubs []PublicInputs, idx []i
 	if err != nil {
 		return false, err
 	}
-	cs := make([]bn254.G1Affine, n)
-	bs := make([]bn254.G2Affine, n)
-	for k, i := range idx {
-		cs[k] = proofs[i].C
-		bs[k] = proofs[i].B
-	}
-	workers := min(runtime.GOMAXPROCS(0), n)
 	var sumC bn254.G1Affine
-	if _, err := sumC.MultiExp(cs, r, ecc.MultiExpConfig{NbTasks: workers}); err != nil {
+	tasks := max(1, min(runtime.GOMAXPROCS(0), hi-lo))
+	if _, err := sumC.MultiExp(st.cs[lo:hi], r, ecc.MultiExpConfig{NbTasks: tasks}); err != nil {
 		return false, err
 	}
-	var negL, negC bn254.G1Affine
-	negL.Neg(&sumL)
-	negC.Neg(&sumC)
-
-	// Miller loops over rᵢ·Aᵢ and Bᵢ, split across workers.
-	as := make([]bn254.G1Affine, n)
-	partial := make([]bn254.GT, workers)
-	errs := make([]error, workers)
-	per := (n + workers - 1) / workers
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo, hi := w*per, min((w+1)*per, n)
-		if lo >= hi {
-			partial[w].SetOne()
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var s big.Int
-			for k := lo; k < hi; k++ {
-				r[k].BigInt(&s)
-				as[k].ScalarMultiplication(&proofs[idx[k]].A, &s)
-			}
-			partial[w], errs[w] = bn254.MillerLoop(as[lo:hi], bs[lo:hi])
-		}()
-	}
-	fixed, err := bn254.MillerLoopFixedQ([]bn254.G1Affine{negL, negC},
+	var neg [2]bn254.G1Affine
+	neg[0].Neg(&sumL)
+	neg[1].Neg(&sumC)
+	acc, err := bn254.MillerLoopFixedQ(neg[:],
 		[][2][len(bn254.LoopCounter)]bn254.LineEvaluationAff{pre.gammaLines, pre.deltaLines})
-	wg.Wait()
 	if err != nil {
 		return false, err
 	}
-	for w := range partial {
-		if errs[w] != nil {
-			return false, errs[w]
+	if st.ml != nil {
+		for k := lo; k < hi; k++ {
+			acc.Mul(&acc, &st.ml[k])
 		}
-		fixed.Mul(&fixed, &partial[w])
+	} else {
+		parts := make([]bn254.GT, tasks)
+		errs := make([]error, tasks)
+		per := (hi - lo + tasks - 1) / tasks
+		var wg sync.WaitGroup
+		for w := 0; w < tasks; w++ {
+			a, b := lo+w*per, min(lo+(w+1)*per, hi)
+			if a >= b {
+				parts[w].SetOne()
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				parts[w], errs[w] = bn254.MillerLoop(st.as[a:b], st.bs[a:b])
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return false, err
+		}
+		for w := range parts {
+			acc.Mul(&acc, &parts[w])
+		}
 	}
-	got := bn254.FinalExponentiation(&fixed)
-
+	got := bn254.FinalExponentiation(&acc)
 	var sumR big.Int
 	icScalars[0].BigInt(&sumR)
 	var want bn254.GT
 	want.CyclotomicExp(pre.alphaBeta, &sumR)
 	return got.Equal(&want), nil
+}
+
+// parallel runs f over [0, n) split into GOMAXPROCS contiguous ranges.
+func parallel(n int, f func(lo, hi int)) {
+	workers := max(1, min(runtime.GOMAXPROCS(0), n))
+	per := (n + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo, hi := w*per, min((w+1)*per, n)
+		if lo >= hi {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(lo, hi)
+		}()
+	}
+	wg.Wait()
 }
