@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,6 +32,12 @@ func setup(t *testing.T, opts *httpapi.Options) (*apitest.Fixture, *httptest.Ser
 	_, conn := apitest.Serve(t, f)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	if opts == nil {
+		opts = &httpapi.Options{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler) // hidden internal errors are logged; keep test output clean
+	}
 	h, err := httpapi.New(ctx, conn, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -587,7 +594,7 @@ func TestWatchStream(t *testing.T) {
 func FuzzHandler(f *testing.F) {
 	fix := apitest.New()
 	_, conn := apitest.Serve(f, fix)
-	h, err := httpapi.New(context.Background(), conn, &httpapi.Options{MaxBodyBytes: 4096})
+	h, err := httpapi.New(context.Background(), conn, &httpapi.Options{MaxBodyBytes: 4096, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		f.Fatal(err)
 	}

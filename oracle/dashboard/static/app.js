@@ -430,6 +430,7 @@
         COLUMNS.map((c) =>
           el("th", {
             class: "sortable" + (c.num ? " num" : ""), dataset: { sort: c.key },
+            "aria-sort": table.sortKey === c.key ? (table.sortDir > 0 ? "ascending" : "descending") : "none",
             title: "Sort by " + c.label,
             onclick: () => {
               if (table.sortKey === c.key) table.sortDir = -table.sortDir;
