@@ -24,6 +24,15 @@
 // Open. This is what raft needs: it persists entries and the vote before
 // acknowledging them to a leader or a candidate.
 //
+// A failed WAL write or sync is fatal: Pebble reports it through its
+// logger's Fatalf, and the store panics instead of returning an error
+// (crash-stop). After a failed fsync the state of earlier writes in the
+// page cache is unknown, so no later acknowledgement could be trusted; a
+// restarted member recovers from its WAL and catches up from its peers.
+// TestWALWriteFailureIsFatal checks this policy, and TestCrashConsistency
+// simulates power loss at random points (Pebble's crashable in-memory file
+// system) and checks that exactly the acknowledged writes survive.
+//
 // FirstIndex and LastIndex are served from memory. Open reads them from the
 // first and last keys of the log namespace, and each successful write
 // updates them; a failed write re-reads them from the database.

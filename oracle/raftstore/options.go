@@ -36,7 +36,8 @@ type Options struct {
 	FS vfs.FS
 
 	// Logger receives Pebble's informational messages (at Debug) and errors
-	// (at Error). Default slog.Default().
+	// (at Error). Pebble's fatal errors are logged at Error and then panic;
+	// see the package documentation. Default slog.Default().
 	Logger *slog.Logger
 }
 
