@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,16 +114,24 @@ func TestDashboardDevCluster(t *testing.T) {
 
 	bctx := browser(t, exe)
 	checkFleetPage(t, bctx, base, want)
-	// Statuses can change while the page loads; compare each row with the
-	// API's answer for rows the API still reports the same way.
+	// Statuses change while the page runs: each row must show the status
+	// the API reported before or after the page was read.
 	rows := eval[[][]string](t, bctx, `[...`+rowsJS+`].map(tr => [tr.dataset.address, tr.querySelector(".badge").textContent])`)
-	byAddr := map[string]string{}
-	for _, n := range nodes {
-		byAddr[n.Address] = strings.ToLower(strings.TrimPrefix(n.Status, "NODE_STATUS_"))
+	var after struct {
+		Nodes []apiNode `json:"nodes"`
+	}
+	if err := getJSON(ctx, base+"/v1/nodes?pageSize=1000", &after); err != nil {
+		t.Fatal(err)
+	}
+	statuses := map[string][]string{}
+	for _, n := range append(nodes, after.Nodes...) {
+		statuses[n.Address] = append(statuses[n.Address], strings.ToLower(strings.TrimPrefix(n.Status, "NODE_STATUS_")))
 	}
 	for _, r := range rows {
-		if _, ok := byAddr[r[0]]; !ok {
+		if st, ok := statuses[r[0]]; !ok {
 			t.Errorf("table row %s is not a node of the API", r[0])
+		} else if !slices.Contains(st, r[1]) {
+			t.Errorf("row %s shows %q; the API said %q", r[0], r[1], st)
 		}
 	}
 	// Reload (the fleet check left the table sorted by score) for the

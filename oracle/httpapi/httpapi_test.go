@@ -180,6 +180,8 @@ func TestRoutes(t *testing.T) {
 		}},
 		{"node API is routed (register)", "POST", "/v1/nodes:register", 501, nil},
 		{"node API is routed (commitment)", "POST", "/v1/challenges/0xab/commitment", 501, nil},
+		{"node API is routed (proof)", "POST", "/v1/challenges/0xab/proof", 501, nil},
+		{"node API is routed (poll)", "POST", "/v1/nodes/0xab/challenges:poll", 501, nil},
 		{"unknown REST path", "GET", "/v1/nope", 404, nil},
 		{"wrong method", "DELETE", "/v1/nodes", 405, nil},
 		{"no REST mapping for JoinMember", "POST", "/v1/cluster/members", 404, nil},
