@@ -301,20 +301,35 @@ func ReadCA(dir string) (*CA, error) {
 
 // LoadPEM reads a member's certificate and key and the CA bundle that
 // signs the other members, as given by --tls-cert, --tls-key and
-// --tls-ca. It works for any PEM-encoded X.509 material, not only dev PKI
-// output; caFile may hold several CA certificates.
+// --tls-ca, and parses them with ParsePEM. It works for any PEM-encoded
+// X.509 material, not only dev PKI output.
 func LoadPEM(certFile, keyFile, caFile string) (tls.Certificate, *x509.CertPool, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("%w: certificate %s with key %s: %w", ErrBadPEM, certFile, keyFile, err)
+	var contents [3][]byte
+	for i, name := range []string{certFile, keyFile, caFile} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return tls.Certificate{}, nil, fmt.Errorf("devpki: %w", err)
+		}
+		contents[i] = b
 	}
-	caPEM, err := os.ReadFile(caFile)
+	cert, pool, err := ParsePEM(contents[0], contents[1], contents[2])
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("devpki: %w", err)
+		return tls.Certificate{}, nil, fmt.Errorf("devpki: %s, %s, %s: %w", certFile, keyFile, caFile, err)
+	}
+	return cert, pool, nil
+}
+
+// ParsePEM parses a PEM certificate chain, its private key and a CA bundle
+// (one or more certificates). Every failure wraps ErrBadPEM. The returned
+// certificate has Leaf set.
+func ParsePEM(certPEM, keyPEM, caPEM []byte) (tls.Certificate, *x509.CertPool, error) {
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("%w: certificate and key: %w", ErrBadPEM, err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
-		return tls.Certificate{}, nil, fmt.Errorf("%w: %s holds no PEM certificate", ErrBadPEM, caFile)
+		return tls.Certificate{}, nil, fmt.Errorf("%w: the CA bundle holds no PEM certificate", ErrBadPEM)
 	}
 	return cert, pool, nil
 }

@@ -218,7 +218,7 @@ func TestLoadPEMErrors(t *testing.T) {
 		cert, key, cafn string
 		want            error
 	}{
-		{"MissingCert", filepath.Join(dir, "nope.pem"), f.Key, f.CA, devpki.ErrBadPEM},
+		{"MissingCert", filepath.Join(dir, "nope.pem"), f.Key, f.CA, os.ErrNotExist},
 		{"KeyMismatch", f.Cert, filepath.Join(dir, "ca-key.pem"), f.CA, devpki.ErrBadPEM},
 		{"GarbageCA", f.Cert, f.Key, garbage, devpki.ErrBadPEM},
 		{"MissingCA", f.Cert, f.Key, filepath.Join(dir, "nope.pem"), os.ErrNotExist},
@@ -233,4 +233,13 @@ func TestLoadPEMErrors(t *testing.T) {
 	if _, err := devpki.ReadCA(t.TempDir()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("ReadCA of an empty dir = %v, want os.ErrNotExist", err)
 	}
+}
+
+func mustRead(tb testing.TB, path string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }
