@@ -102,7 +102,11 @@ func (m *Member) leaderLoop(ctx context.Context) {
 			var lctx context.Context
 			lctx, cancel = context.WithCancel(ctx)
 			m.log.Info("leadership gained; starting scheduler and epoch closer")
-			go m.lead(lctx)
+			m.wg.Add(1)
+			go func() {
+				defer m.wg.Done()
+				m.lead(lctx)
+			}()
 		case !leading && cancel != nil:
 			m.log.Info("leadership lost")
 			cancel()
@@ -179,11 +183,7 @@ func (s *scheduler) tick(ctx context.Context) error {
 			break
 		}
 		addr := ethcrypto.Address(rec.Address)
-		busy, err := s.busyDevices(addr, rec)
-		if err != nil {
-			return err
-		}
-		var chs []*truegpuv1.IssuedChallenge
+		var due []*truegpuv1.Device
 		for _, d := range rec.Devices {
 			k := deviceKey{addr, d.Index}
 			at, ok := s.next[k]
@@ -191,7 +191,21 @@ func (s *scheduler) tick(ctx context.Context) error {
 				at = now.Add(time.Duration(randUint64() % uint64(s.cfg.Interval)))
 				s.next[k] = at
 			}
-			if busy[d.Index] || now.Before(at) {
+			if !now.Before(at) {
+				due = append(due, d)
+			}
+		}
+		if len(due) == 0 {
+			continue
+		}
+		busy, err := s.busyDevices(addr, rec)
+		if err != nil {
+			return err
+		}
+		var chs []*truegpuv1.IssuedChallenge
+		for _, d := range due {
+			k := deviceKey{addr, d.Index}
+			if busy[d.Index] {
 				continue
 			}
 			ch, err := s.challenge(addr, d, now, "")

@@ -230,13 +230,26 @@ func parseAddress(s string) (ethcrypto.Address, error) {
 	return a, nil
 }
 
-// NodeView builds the API view of a node record.
-func NodeView(rec *truegpuv1.NodeRecord) *truegpuv1.NodeReputation {
+// recentChallenges is how many challenges a node view lists.
+const recentChallenges = 16
+
+// NodeView builds the API view of a node: its record plus its recent
+// challenges and the issued count from the challenge index.
+func (m *Member) NodeView(rec *truegpuv1.NodeRecord) (*truegpuv1.NodeReputation, error) {
+	recent, open, err := m.fsm.ChallengeHistory(ethcrypto.Address(rec.Address), recentChallenges)
+	if err != nil {
+		return nil, err
+	}
+	counters := &truegpuv1.NodeCounters{}
+	if rec.Counters != nil {
+		counters.Accepted, counters.Rejected, counters.Missed = rec.Counters.Accepted, rec.Counters.Rejected, rec.Counters.Missed
+	}
+	counters.Issued = counters.Accepted + counters.Rejected + counters.Missed + open
 	return &truegpuv1.NodeReputation{
 		Address: ethcrypto.Address(rec.Address).String(), Status: rec.Status, ScoreBp: rec.ScoreBp, Dimensions: rec.Dimensions,
-		Reasons: rec.Reasons, Devices: rec.Devices, Counters: rec.Counters, RecentChallenges: rec.RecentChallenges,
+		Reasons: rec.Reasons, Devices: rec.Devices, Counters: counters, RecentChallenges: recent,
 		RegisteredAtUnixMs: rec.RegisteredAtUnixMs, UpdatedAtUnixMs: rec.UpdatedAtUnixMs,
-	}
+	}, nil
 }
 
 func (s *reputationService) GetNode(ctx context.Context, req *truegpuv1.GetNodeRequest) (*truegpuv1.GetNodeResponse, error) {
@@ -257,7 +270,11 @@ func (s *reputationService) GetNode(ctx context.Context, req *truegpuv1.GetNodeR
 	if err != nil {
 		return nil, err
 	}
-	return &truegpuv1.GetNodeResponse{Node: NodeView(rec), Read: info}, nil
+	view, err := s.m.NodeView(rec)
+	if err != nil {
+		return nil, err
+	}
+	return &truegpuv1.GetNodeResponse{Node: view, Read: info}, nil
 }
 
 func summary(rec *truegpuv1.NodeRecord) *truegpuv1.NodeSummary {
@@ -412,6 +429,7 @@ func (s *reputationService) GetFleetStats(ctx context.Context, req *truegpuv1.Ge
 		}
 		return int((t - start) / bucketMs)
 	}
+	var herr error
 	err = s.m.fsm.Nodes(func(rec *truegpuv1.NodeRecord) bool {
 		resp.TotalNodes++
 		st := statusName(rec.Status)
@@ -435,14 +453,19 @@ func (s *reputationService) GetFleetStats(ctx context.Context, req *truegpuv1.Ge
 				points[i].Nodes++
 			}
 		}
-		for _, c := range rec.RecentChallenges {
+		recent, _, e := s.m.fsm.ChallengeHistory(ethcrypto.Address(rec.Address), recentChallenges)
+		if e != nil {
+			herr = e
+			return false
+		}
+		for _, c := range recent {
 			if b := bucket(c.IssuedAtUnixMs); b >= 0 && c.Outcome == fsm.OutcomeAccepted {
 				points[b].Accepted++
 			}
 		}
 		return true
 	})
-	if err != nil {
+	if err = errors.Join(err, herr); err != nil {
 		return nil, err
 	}
 	classes := make([]string, 0, len(byClass))

@@ -39,6 +39,8 @@ var (
 	prefixEpoch     = []byte("e/") // e/<be64 epoch> -> EpochState
 	prefixEpochVerd = []byte("v/") // v/<be64 epoch><be64 index><be32 seq> -> id32
 	prefixMember    = []byte("m/") // m/<id> -> SetMemberCommand
+	prefixHistory   = []byte("h/") // h/<addr20><be64 issued ms><id32> -> ""
+	prefixDevCount  = []byte("k/") // k/<addr20> -> device count (uvarint)
 )
 
 func key(prefix []byte, parts ...[]byte) []byte {
@@ -501,6 +503,7 @@ func (t *txn) registerNode(c *truegpuv1.RegisterNodeCommand) error {
 		t.putMsg(key(prefixNode, a[:]), r)
 	}
 	t.putMsg(key(prefixNode, c.Address), rec)
+	t.set(key(prefixDevCount, c.Address), binary.AppendUvarint(nil, uint64(len(c.Devices))))
 	return nil
 }
 
@@ -532,7 +535,7 @@ func (t *txn) issueChallenges(c *truegpuv1.IssueChallengesCommand) error {
 	if len(c.Challenges) == 0 {
 		return invalid("issue: no challenges")
 	}
-	nodes := map[string]*truegpuv1.NodeRecord{}
+	nodes := map[string]int{} // device counts
 	ids := map[string]bool{}
 	for i, ch := range c.Challenges {
 		if len(ch.Nonce) != 32 || len(ch.Address) != 20 {
@@ -554,48 +557,31 @@ func (t *txn) issueChallenges(c *truegpuv1.IssueChallengesCommand) error {
 		} else if ok {
 			return fmt.Errorf("%w: challenge %s already issued", ErrConflict, IDString(ch.Id))
 		}
-		rec, ok := nodes[string(ch.Address)]
+		devs, ok := nodes[string(ch.Address)]
 		if !ok {
-			var err error
-			if rec, err = t.node(ch.Address); err != nil {
+			v, found, err := t.get(key(prefixDevCount, ch.Address))
+			if err != nil {
 				return err
 			}
-			nodes[string(ch.Address)] = rec
+			if !found {
+				return fmt.Errorf("%w: node %s", ErrNotFound, addrString(ch.Address))
+			}
+			n, _ := binary.Uvarint(v)
+			devs = int(n)
+			nodes[string(ch.Address)] = devs
 		}
-		if int(ch.DeviceIndex) >= len(rec.Devices) {
+		if int(ch.DeviceIndex) >= devs {
 			return invalid("issue: node %s has no device %d", addrString(ch.Address), ch.DeviceIndex)
 		}
 	}
 	for _, ch := range c.Challenges {
-		rec := nodes[string(ch.Address)]
 		t.putMsg(key(prefixChallenge, ch.Id), &truegpuv1.ChallengeState{Challenge: ch, Outcome: OutcomePending})
 		t.set(key(prefixOpen, ch.Address, ch.Id), nil)
 		t.set(key(prefixDeadline, be64(uint64(ch.CommitDeadlineUnixMs)), ch.Id), nil)
-		rec.Counters.Issued++
-		rec.RecentChallenges = append([]*truegpuv1.ChallengeRecord{{
-			ChallengeId: IDString(ch.Id), DeviceIndex: ch.DeviceIndex, Profile: ch.Profile,
-			IssuedAtUnixMs: ch.IssuedAtUnixMs, CommitDeadlineUnixMs: ch.CommitDeadlineUnixMs,
-			ExpectedLatencyMs: ch.ExpectedLatencyMs, Outcome: OutcomePending, StormId: ch.StormId,
-		}}, rec.RecentChallenges...)
-		if len(rec.RecentChallenges) > t.f.cfg.RecentChallenges {
-			rec.RecentChallenges = rec.RecentChallenges[:t.f.cfg.RecentChallenges]
-		}
+		t.set(key(prefixHistory, ch.Address, be64(uint64(max(ch.IssuedAtUnixMs, 0))), ch.Id), nil)
 		t.pending.Issued = append(t.pending.Issued, ch)
 	}
-	for a, rec := range nodes {
-		t.putMsg(key(prefixNode, []byte(a)), rec)
-	}
 	return nil
-}
-
-func updateRecent(rec *truegpuv1.NodeRecord, id []byte, fn func(*truegpuv1.ChallengeRecord)) {
-	s := IDString(id)
-	for _, r := range rec.RecentChallenges {
-		if r.ChallengeId == s {
-			fn(r)
-			return
-		}
-	}
 }
 
 func (t *txn) recordCommitment(c *truegpuv1.RecordCommitmentCommand) error {
@@ -613,19 +599,10 @@ func (t *txn) recordCommitment(c *truegpuv1.RecordCommitmentCommand) error {
 	if c.ReceivedAtUnixMs > ch.CommitDeadlineUnixMs {
 		return fmt.Errorf("%w: commitment for %s arrived %d ms after its deadline", ErrLate, IDString(c.ChallengeId), c.ReceivedAtUnixMs-ch.CommitDeadlineUnixMs)
 	}
-	rec, err := t.node(ch.Address)
-	if err != nil {
-		return err
-	}
 	cs.Outcome, cs.Root, cs.ReceivedAtUnixMs = OutcomeCommitted, c.Root, c.ReceivedAtUnixMs
 	t.putMsg(key(prefixChallenge, c.ChallengeId), cs)
 	t.del(key(prefixDeadline, be64(uint64(ch.CommitDeadlineUnixMs)), ch.Id))
 	t.set(key(prefixDeadline, be64(uint64(ch.ProofDeadlineUnixMs)), ch.Id), nil)
-	updateRecent(rec, ch.Id, func(r *truegpuv1.ChallengeRecord) {
-		r.Outcome = OutcomeCommitted
-		r.CommitLatencyMs = latency(ch.IssuedAtUnixMs, c.ReceivedAtUnixMs)
-	})
-	t.putMsg(key(prefixNode, ch.Address), rec)
 	return nil
 }
 
@@ -712,9 +689,6 @@ func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
 		}
 		it.cs.Verdict, it.cs.VerdictIndex, it.cs.Epoch = it.v, t.index, meta.CurrentEpoch
 		t.putMsg(key(prefixChallenge, ch.Id), it.cs)
-		updateRecent(rec, ch.Id, func(r *truegpuv1.ChallengeRecord) {
-			r.Outcome, r.Reason, r.CommitLatencyMs = it.cs.Outcome, it.v.Reason, lat
-		})
 		t.set(key(prefixEpochVerd, be64(meta.CurrentEpoch), be64(t.index), be32(t.seq)), ch.Id)
 		t.seq++
 		meta.TotalVerdicts++
@@ -759,9 +733,6 @@ func (t *txn) expireChallenges(c *truegpuv1.ExpireChallengesCommand) error {
 			return err
 		}
 		t.putMsg(key(prefixChallenge, ch.Id), cs)
-		updateRecent(rec, ch.Id, func(r *truegpuv1.ChallengeRecord) {
-			r.Outcome, r.Reason = OutcomeMissed, string(reputation.ReasonLivenessMissed)
-		})
 	}
 	for _, a := range order {
 		t.putMsg(key(prefixNode, []byte(a)), nodes[a])

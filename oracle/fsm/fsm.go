@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
@@ -69,9 +70,6 @@ type Config struct {
 	// Domain is the EIP-712 domain of epoch reports. Default: chain id 0 and
 	// the zero contract.
 	Domain reputation.Domain
-	// RecentChallenges bounds the challenges kept per node record.
-	// Default 16.
-	RecentChallenges int
 	// MaxReasons bounds the reasons kept per node record. Default 8.
 	MaxReasons int
 	// ParamsDigest binds the workload parameters into the report's config
@@ -89,9 +87,6 @@ func (c *Config) ensureDefaults() error {
 	}
 	if c.Domain.Name == "" {
 		c.Domain = reputation.NewDomain(0, ethcrypto.Address{})
-	}
-	if c.RecentChallenges <= 0 {
-		c.RecentChallenges = 16
 	}
 	if c.MaxReasons <= 0 {
 		c.MaxReasons = 8
@@ -139,7 +134,14 @@ func Open(dir string, cfg Config) (*FSM, error) {
 	if err := cfg.ensureDefaults(); err != nil {
 		return nil, err
 	}
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	opts := &pebble.Options{Logger: quietLogger{}, MemTableSize: 32 << 20, Cache: pebble.NewCache(64 << 20)}
+	defer opts.Cache.Unref()
+	for i := range opts.Levels {
+		// Most point reads of Apply look up keys that may not exist
+		// (challenge ids, identities); bloom filters skip the tables.
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("fsm: open state in %s: %w", dir, err)
 	}

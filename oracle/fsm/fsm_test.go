@@ -354,8 +354,12 @@ func TestCommandErrors(t *testing.T) {
 		t.Fatalf("second verdict: %v, want ErrConflict", err)
 	}
 	rec, err := f.Node(a)
-	if err != nil || rec.Counters.Accepted != 1 || rec.RecentChallenges[0].Outcome != OutcomeAccepted {
+	if err != nil || rec.Counters.Accepted != 1 {
 		t.Fatalf("node after verdict: %v %v", rec, err)
+	}
+	hist, open, err := f.ChallengeHistory(a, 16)
+	if err != nil || len(hist) != 1 || hist[0].Outcome != OutcomeAccepted || open != 0 {
+		t.Fatalf("history after verdict: %v open %d %v", hist, open, err)
 	}
 	if after == mustHash(t, f) {
 		t.Fatal("state did not change")

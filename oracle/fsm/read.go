@@ -203,3 +203,57 @@ func (f *FSM) Members() ([]*truegpuv1.SetMemberCommand, error) {
 
 // Domain returns the EIP-712 domain reports are signed under.
 func (f *FSM) Domain() reputation.Domain { return f.cfg.Domain }
+
+// ChallengeHistory returns up to n of the node's most recent challenges,
+// newest first, and the number of its open (undecided) challenges.
+func (f *FSM) ChallengeHistory(addr ethcrypto.Address, n int) ([]*truegpuv1.ChallengeRecord, uint64, error) {
+	p := key(prefixHistory, addr[:])
+	it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, 0, err
+	}
+	var ids [][]byte
+	for it.Last(); it.Valid() && len(ids) < n; it.Prev() {
+		k := it.Key()
+		ids = append(ids, append([]byte(nil), k[len(p)+8:]...))
+	}
+	if err := it.Close(); err != nil {
+		return nil, 0, err
+	}
+	out := make([]*truegpuv1.ChallengeRecord, 0, len(ids))
+	for _, id := range ids {
+		cs, err := f.Challenge(id)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, ChallengeRecordOf(cs))
+	}
+	op := key(prefixOpen, addr[:])
+	oit, err := f.db.NewIter(&pebble.IterOptions{LowerBound: op, UpperBound: prefixEnd(op)})
+	if err != nil {
+		return nil, 0, err
+	}
+	var open uint64
+	for oit.First(); oit.Valid(); oit.Next() {
+		open++
+	}
+	return out, open, oit.Close()
+}
+
+// ChallengeRecordOf is the API history row of a challenge.
+func ChallengeRecordOf(cs *truegpuv1.ChallengeState) *truegpuv1.ChallengeRecord {
+	ch := cs.Challenge
+	r := &truegpuv1.ChallengeRecord{
+		ChallengeId: IDString(ch.Id), DeviceIndex: ch.DeviceIndex, Profile: ch.Profile,
+		IssuedAtUnixMs: ch.IssuedAtUnixMs, CommitDeadlineUnixMs: ch.CommitDeadlineUnixMs,
+		ExpectedLatencyMs: ch.ExpectedLatencyMs, Outcome: cs.Outcome, StormId: ch.StormId,
+		CommitLatencyMs: latency(ch.IssuedAtUnixMs, cs.ReceivedAtUnixMs),
+	}
+	if cs.Verdict != nil {
+		r.Reason = cs.Verdict.Reason
+	}
+	if cs.Outcome == OutcomeMissed {
+		r.Reason = string(reputation.ReasonLivenessMissed)
+	}
+	return r
+}

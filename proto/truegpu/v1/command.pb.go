@@ -1074,7 +1074,8 @@ type NodeRecord struct {
 	RegisteredIndex uint64 `protobuf:"varint,5,opt,name=registered_index,json=registeredIndex,proto3" json:"registered_index,omitempty"`
 	// Reputation state as encoded by package reputation.
 	Reputation []byte `protobuf:"bytes,6,opt,name=reputation,proto3" json:"reputation,omitempty"`
-	// Lifetime counters.
+	// Lifetime counters of decided challenges (issued is derived at read
+	// time from the challenge index).
 	Counters *NodeCounters `protobuf:"bytes,7,opt,name=counters,proto3" json:"counters,omitempty"`
 	// Status derived from the reputation state.
 	Status NodeStatus `protobuf:"varint,8,opt,name=status,proto3,enum=truegpu.v1.NodeStatus" json:"status,omitempty"`
@@ -1083,11 +1084,9 @@ type NodeRecord struct {
 	// Scores by dimension.
 	Dimensions *Dimensions `protobuf:"bytes,10,opt,name=dimensions,proto3" json:"dimensions,omitempty"`
 	// Reasons behind penalties, newest first, bounded.
-	Reasons []*Reason `protobuf:"bytes,11,rep,name=reasons,proto3" json:"reasons,omitempty"`
-	// Recent challenges, newest first, bounded.
-	RecentChallenges []*ChallengeRecord `protobuf:"bytes,12,rep,name=recent_challenges,json=recentChallenges,proto3" json:"recent_challenges,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	Reasons       []*Reason `protobuf:"bytes,11,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeRecord) Reset() {
@@ -1193,13 +1192,6 @@ func (x *NodeRecord) GetDimensions() *Dimensions {
 func (x *NodeRecord) GetReasons() []*Reason {
 	if x != nil {
 		return x.Reasons
-	}
-	return nil
-}
-
-func (x *NodeRecord) GetRecentChallenges() []*ChallengeRecord {
-	if x != nil {
-		return x.RecentChallenges
 	}
 	return nil
 }
@@ -1691,7 +1683,7 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\x0esigner_address\x18\x04 \x01(\fR\rsignerAddress\x12!\n" +
 	"\fraft_address\x18\x05 \x01(\tR\vraftAddress\"%\n" +
 	"\x13RemoveMemberCommand\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xb0\x04\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xff\x03\n" +
 	"\n" +
 	"NodeRecord\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\fR\aaddress\x12,\n" +
@@ -1709,8 +1701,7 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"dimensions\x18\n" +
 	" \x01(\v2\x16.truegpu.v1.DimensionsR\n" +
 	"dimensions\x12,\n" +
-	"\areasons\x18\v \x03(\v2\x12.truegpu.v1.ReasonR\areasons\x12H\n" +
-	"\x11recent_challenges\x18\f \x03(\v2\x1b.truegpu.v1.ChallengeRecordR\x10recentChallenges\"\x98\x02\n" +
+	"\areasons\x18\v \x03(\v2\x12.truegpu.v1.ReasonR\areasonsJ\x04\b\f\x10\rR\x11recent_challenges\"\x98\x02\n" +
 	"\x0eChallengeState\x129\n" +
 	"\tchallenge\x18\x01 \x01(\v2\x1b.truegpu.v1.IssuedChallengeR\tchallenge\x12\x18\n" +
 	"\aoutcome\x18\x02 \x01(\tR\aoutcome\x12\x12\n" +
@@ -1783,8 +1774,7 @@ var file_truegpu_v1_command_proto_goTypes = []any{
 	(NodeStatus)(0),                       // 23: truegpu.v1.NodeStatus
 	(*Dimensions)(nil),                    // 24: truegpu.v1.Dimensions
 	(*Reason)(nil),                        // 25: truegpu.v1.Reason
-	(*ChallengeRecord)(nil),               // 26: truegpu.v1.ChallengeRecord
-	(*EpochReport)(nil),                   // 27: truegpu.v1.EpochReport
+	(*EpochReport)(nil),                   // 26: truegpu.v1.EpochReport
 }
 var file_truegpu_v1_command_proto_depIdxs = []int32{
 	2,  // 0: truegpu.v1.Command.register_node:type_name -> truegpu.v1.RegisterNodeCommand
@@ -1807,20 +1797,19 @@ var file_truegpu_v1_command_proto_depIdxs = []int32{
 	23, // 17: truegpu.v1.NodeRecord.status:type_name -> truegpu.v1.NodeStatus
 	24, // 18: truegpu.v1.NodeRecord.dimensions:type_name -> truegpu.v1.Dimensions
 	25, // 19: truegpu.v1.NodeRecord.reasons:type_name -> truegpu.v1.Reason
-	26, // 20: truegpu.v1.NodeRecord.recent_challenges:type_name -> truegpu.v1.ChallengeRecord
-	3,  // 21: truegpu.v1.ChallengeState.challenge:type_name -> truegpu.v1.IssuedChallenge
-	6,  // 22: truegpu.v1.ChallengeState.verdict:type_name -> truegpu.v1.VerdictRecord
-	23, // 23: truegpu.v1.EpochLeaf.status:type_name -> truegpu.v1.NodeStatus
-	27, // 24: truegpu.v1.EpochState.report:type_name -> truegpu.v1.EpochReport
-	16, // 25: truegpu.v1.EpochState.leaves:type_name -> truegpu.v1.EpochLeaf
-	21, // 26: truegpu.v1.SubmitReportSignatureRequest.signature:type_name -> truegpu.v1.MemberSignature
-	18, // 27: truegpu.v1.MemberService.SubmitReportSignature:input_type -> truegpu.v1.SubmitReportSignatureRequest
-	19, // 28: truegpu.v1.MemberService.SubmitReportSignature:output_type -> truegpu.v1.SubmitReportSignatureResponse
-	28, // [28:29] is the sub-list for method output_type
-	27, // [27:28] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	3,  // 20: truegpu.v1.ChallengeState.challenge:type_name -> truegpu.v1.IssuedChallenge
+	6,  // 21: truegpu.v1.ChallengeState.verdict:type_name -> truegpu.v1.VerdictRecord
+	23, // 22: truegpu.v1.EpochLeaf.status:type_name -> truegpu.v1.NodeStatus
+	26, // 23: truegpu.v1.EpochState.report:type_name -> truegpu.v1.EpochReport
+	16, // 24: truegpu.v1.EpochState.leaves:type_name -> truegpu.v1.EpochLeaf
+	21, // 25: truegpu.v1.SubmitReportSignatureRequest.signature:type_name -> truegpu.v1.MemberSignature
+	18, // 26: truegpu.v1.MemberService.SubmitReportSignature:input_type -> truegpu.v1.SubmitReportSignatureRequest
+	19, // 27: truegpu.v1.MemberService.SubmitReportSignature:output_type -> truegpu.v1.SubmitReportSignatureResponse
+	27, // [27:28] is the sub-list for method output_type
+	26, // [26:27] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_truegpu_v1_command_proto_init() }

@@ -1,0 +1,293 @@
+package devcluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/gob"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/truegpu/truegpu/attest"
+	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/oracle"
+	"github.com/truegpu/truegpu/oracle/fsm"
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/prover"
+)
+
+func benchCluster(b *testing.B) *Cluster {
+	b.Helper()
+	c, err := Start(context.Background(), Options{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", EpochInterval: time.Hour,
+		ChallengeInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RaftLog: io.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+func benchNodeKey(i int) *attest.NodeKey {
+	return attest.NodeKeyFromSeed([]byte(fmt.Sprintf("bench node %d", i)))
+}
+
+// registerDirect registers n nodes by proposing on the leader (the
+// signature checks are not what these benchmarks measure).
+func registerDirect(b *testing.B, m *oracle.Member, n int) []ethcrypto.Address {
+	b.Helper()
+	var wg sync.WaitGroup
+	addrs := make([]ethcrypto.Address, n)
+	errs := make(chan error, n)
+	for i := range n {
+		addrs[i] = benchNodeKey(i).Address()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := addrs[i]
+			_, err := m.Propose(context.Background(), &truegpuv1.Command{Body: &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{
+				Address: a[:], Devices: []*truegpuv1.Device{{ClaimedClass: "H100-SXM", Fingerprint: &truegpuv1.DeviceFingerprint{Uuid: fmt.Sprintf("GPU-bench-%d", i)}}}}}})
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+	return addrs
+}
+
+func challengeFor(a ethcrypto.Address, nonce [32]byte, now time.Time, p *prover.Profile) *truegpuv1.IssuedChallenge {
+	id := truegpuv1.ChallengeID(nonce[:], a[:], 0)
+	ms := now.UnixMilli()
+	return &truegpuv1.IssuedChallenge{Id: id[:], Address: a[:], Nonce: nonce[:], Profile: p.ID(), ClaimedClass: "H100-SXM",
+		IssuedAtUnixMs: ms, CommitDeadlineUnixMs: ms + 600_000, ProofDeadlineUnixMs: ms + 1_200_000, ExpectedLatencyMs: 10}
+}
+
+// BenchmarkClusterCommit measures commands committed and applied per
+// second on a 3-member loopback cluster (TCP transport, Pebble log and
+// state): 256 concurrent proposers, each command one challenge issue,
+// coalesced by the proposer into batch entries.
+func BenchmarkClusterCommit(b *testing.B) {
+	c := benchCluster(b)
+	l := c.Leader().Member
+	addrs := registerDirect(b, l, 1024)
+	var next atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	const workers = 256
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				var nonce [32]byte
+				rand.Read(nonce[:])
+				ch := challengeFor(addrs[(int(i)+w)%len(addrs)], nonce, time.Now(), c.Profile)
+				if _, err := l.Propose(context.Background(), &truegpuv1.Command{Body: &truegpuv1.Command_IssueChallenges{
+					IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}}}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "commands/s")
+}
+
+// proofCache keeps benchmark proofs across runs (proving is slow; the
+// dev keys and the challenges are deterministic, so proofs stay valid).
+type cachedProof struct {
+	Nonce [32]byte
+	Node  int
+	Root  [32]byte
+	Proof []byte
+}
+
+func benchProofs(b *testing.B, p *prover.Profile, pk *prover.ProvingKey, n int) []cachedProof {
+	b.Helper()
+	d := p.Digest()
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("truegpu-bench-proofs-%x-%d.gob", d[:6], n))
+	if f, err := os.Open(path); err == nil {
+		var out []cachedProof
+		err := gob.NewDecoder(f).Decode(&out)
+		f.Close()
+		if err == nil && len(out) == n {
+			return out
+		}
+	}
+	out := make([]cachedProof, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 2)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			var nonce [32]byte
+			copy(nonce[:], fmt.Sprintf("bench nonce %d", i))
+			key := benchNodeKey(i)
+			proof, root, err := prover.Prove(pk, p, prover.Nonce(nonce), key.ProverAddress(), prover.Compute(p, prover.Nonce(nonce)))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			out[i] = cachedProof{nonce, i, root, proof}
+		}()
+	}
+	wg.Wait()
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(out); err == nil {
+		os.WriteFile(path, buf.Bytes(), 0o600)
+	}
+	return out
+}
+
+// BenchmarkAttestationsE2E measures verified attestations per second on a
+// 3-member loopback cluster: signed proof submissions over gRPC to the
+// leader, each checked (signature, registration, rate limit, size, nonce
+// state, deadline), batch-verified with Groth16, and its verdict replicated
+// and applied. One op is one attestation.
+func BenchmarkAttestationsE2E(b *testing.B) {
+	const n = 256
+	p, _ := prover.ProfileByName("test")
+	pk, _, err := DevKeys(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	proofs := benchProofs(b, p, pk, n)
+	var total int
+	var elapsed time.Duration
+	for total < b.N {
+		b.StopTimer()
+		c := benchCluster(b)
+		l := c.Leader()
+		registerDirect(b, l.Member, n)
+		now := time.Now()
+		reqs := make([]*truegpuv1.SubmitProofRequest, n)
+		for i, cp := range proofs {
+			key := benchNodeKey(cp.Node)
+			ch := challengeFor(key.Address(), cp.Nonce, now, p)
+			for _, cmd := range []*truegpuv1.Command{
+				{Body: &truegpuv1.Command_IssueChallenges{IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}}},
+				{Body: &truegpuv1.Command_RecordCommitment{RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: cp.Root[:], ReceivedAtUnixMs: now.UnixMilli() + 1}}},
+			} {
+				if _, err := l.Member.Propose(context.Background(), cmd); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reqs[i] = &truegpuv1.SubmitProofRequest{ChallengeId: fsm.IDString(ch.Id), Address: key.Address().String(), Proof: cp.Proof}
+			if err := key.Sign(reqs[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cc, err := grpcClient(l.GRPCAddr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		client := truegpuv1.NewNodeServiceClient(cc)
+		b.StartTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		var accepted atomic.Int64
+		for _, r := range reqs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := client.SubmitProof(context.Background(), r)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if resp.Verdict.Accepted {
+					accepted.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		elapsed += time.Since(start)
+		b.StopTimer()
+		cc.Close()
+		if accepted.Load() != n {
+			b.Fatalf("%d of %d proofs accepted", accepted.Load(), n)
+		}
+		total += n
+		c.Close()
+	}
+	b.ReportMetric(float64(total)/elapsed.Seconds(), "attestations/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkRESTGetNode measures GET /v1/nodes/{address} (stale read) on one
+// member of a 3-member cluster over loopback HTTP with 32 concurrent keep-
+// alive clients, reporting requests per second and the p99 latency.
+func BenchmarkRESTGetNode(b *testing.B) {
+	c := benchCluster(b)
+	addrs := registerDirect(b, c.Leader().Member, 1000)
+	n := c.Nodes[0]
+	for n.Member.FSM().AppliedIndex() < c.Leader().Member.FSM().AppliedIndex() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}
+	client := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+	var mu sync.Mutex
+	var lat []time.Duration
+	var idx atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
+		for pb.Next() {
+			a := addrs[idx.Add(1)%int64(len(addrs))]
+			t0 := time.Now()
+			resp, err := client.Get(n.HTTPURL() + "/v1/nodes/" + a.String())
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+			mine = append(mine, time.Since(t0))
+		}
+		mu.Lock()
+		lat = append(lat, mine...)
+		mu.Unlock()
+	})
+	el := time.Since(start)
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(len(lat))/el.Seconds(), "req/s")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+	}
+}
+
+func grpcClient(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
