@@ -72,17 +72,6 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestConformanceReference runs the suite against raft's own InmemStore, so
-// the suite is known to encode raft's reference semantics.
-func TestConformanceReference(t *testing.T) {
-	t.Run("LogStore", func(t *testing.T) {
-		storetest.TestLogStore(t, func(*testing.T) raft.LogStore { return raft.NewInmemStore() })
-	})
-	t.Run("StableStore", func(t *testing.T) {
-		storetest.TestStableStore(t, func(*testing.T) raft.StableStore { return raft.NewInmemStore() })
-	})
-}
-
 func TestMissingKeyMatchesRaft(t *testing.T) {
 	s := openStore(t)
 	_, err := s.Get([]byte("CurrentTerm"))
