@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/truegpu/truegpu/internal/devpki"
 	"github.com/truegpu/truegpu/oracle/transport"
@@ -374,4 +377,43 @@ func TestListenValidates(t *testing.T) {
 			t.Fatalf("Addr() = %s, want the advertised 10.1.2.3:7000", l.Addr())
 		}
 	})
+}
+
+func TestDialStalledServer(t *testing.T) {
+	ca := newCA(t)
+	m := listen(t, ca, "node-a")
+	// A TCP listener that accepts and never answers the TLS handshake.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	c, err := m.layer.Dial(raft.ServerAddress(ln.Addr().String()), 200*time.Millisecond)
+	if err == nil {
+		c.Close()
+		t.Fatal("Dial to a server that never completes the handshake succeeded")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Dial to a stalled server = %v, want a deadline error", err)
+	}
 }
