@@ -3,6 +3,7 @@ package raftstore_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
@@ -241,25 +242,42 @@ func TestOptionsValidate(t *testing.T) {
 	}
 }
 
-func TestOpenForeignDatabase(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "foreign")
-	db, err := pebble.Open(dir, &pebble.Options{})
-	if err != nil {
-		t.Fatal(err)
+func TestOpenIncompatible(t *testing.T) {
+	cases := []struct {
+		name       string
+		key, value []byte
+	}{
+		{"ForeignDatabase", []byte("someone-else"), []byte("data")},
+		{"NewerLayout", []byte("\x00layout"), []byte{0, 0, 0, 0, 0, 0, 0, 2}},
 	}
-	if err := db.Set([]byte("someone-else"), []byte("data"), pebble.Sync); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if s, err := raftstore.Open(dir, nil); !errors.Is(err, raftstore.ErrIncompatible) {
-		if s != nil {
-			s.Close()
-		}
-		t.Fatalf("Open of a foreign Pebble database = %v, want ErrIncompatible", err)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "db")
+			db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Set(tc.key, tc.value, pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if s, err := raftstore.Open(dir, nil); !errors.Is(err, raftstore.ErrIncompatible) {
+				if s != nil {
+					s.Close()
+				}
+				t.Fatalf("Open = %v, want ErrIncompatible", err)
+			}
+		})
 	}
 }
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)         {}
+func (quietLogger) Errorf(string, ...any)        {}
+func (quietLogger) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
 
 func TestOpenLocked(t *testing.T) {
 	dir := t.TempDir()
@@ -281,7 +299,7 @@ func TestCorruptEntryOnDisk(t *testing.T) {
 	}
 	// Damage the entries behind the store's back: entry 1 gets garbage,
 	// entry 2 gets the valid encoding of a different index.
-	db, err := pebble.Open(dir, &pebble.Options{})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
 	if err != nil {
 		t.Fatal(err)
 	}
