@@ -85,8 +85,9 @@ func (c *Ceremony) Phase1Init(w io.Writer) error {
 }
 
 func (c *Ceremony) readPhase1(r io.Reader) (*mpcsetup.Phase1, error) {
-	br := bufio.NewReader(r)
-	if err := c.readHeader(br, kindPhase1); err != nil {
+	n := c.DomainSize()
+	br, err := c.checkedBody(r, kindPhase1, phase1Limit(n), func(b []byte) error { return checkPhase1Layout(b, n) })
+	if err != nil {
 		return nil, err
 	}
 	var p mpcsetup.Phase1
@@ -155,8 +156,9 @@ func (c *Ceremony) Phase1Seal(beacon []byte, out io.Writer, contributions ...io.
 }
 
 func (c *Ceremony) readCommons(r io.Reader) (*mpcsetup.SrsCommons, error) {
-	br := bufio.NewReader(r)
-	if err := c.readHeader(br, kindCommons); err != nil {
+	n := c.DomainSize()
+	br, err := c.checkedBody(r, kindCommons, phase1Limit(n), func(b []byte) error { return checkCommonsLayout(b, n) })
+	if err != nil {
 		return nil, err
 	}
 	var s mpcsetup.SrsCommons
@@ -185,8 +187,10 @@ func (c *Ceremony) Phase2Init(commons io.Reader, w io.Writer) error {
 }
 
 func (c *Ceremony) readPhase2(r io.Reader) (*mpcsetup.Phase2, error) {
-	br := bufio.NewReader(r)
-	if err := c.readHeader(br, kindPhase2); err != nil {
+	br, err := c.checkedBody(r, kindPhase2, c.phase2Limit(), func(b []byte) error {
+		return checkPhase2Layout(b, c.nbWires(), c.DomainSize())
+	})
+	if err != nil {
 		return nil, err
 	}
 	var p mpcsetup.Phase2

@@ -94,3 +94,93 @@ func TestCeremony(t *testing.T) {
 		t.Fatalf("Phase1Verify(other profile) = %v, want ErrCeremony", err)
 	}
 }
+
+// ceremonyFile returns a ceremony file of the given kind for c's profile
+// with body b.
+func ceremonyFile(c *Ceremony, kind string, body []byte) []byte {
+	d := c.profile.Digest()
+	return append(append([]byte(kind), d[:]...), body...)
+}
+
+// hostileLengths are files whose length fields would make gnark's decoders
+// allocate far more than the circuit needs.
+func hostileLengths(c *Ceremony) map[string][]byte {
+	g1 := func() []byte { b := make([]byte, 32); b[0] = 0b10 << 6; return b }
+	g2 := func() []byte { b := make([]byte, 64); b[0] = 0b10 << 6; return b }
+	var proofs []byte
+	for i := 0; i < 3; i++ {
+		proofs = append(append(proofs, g1()...), g2()...)
+	}
+	huge64 := []byte{0, 0, 0x10, 0, 0, 0, 0, 0}
+	return map[string][]byte{
+		"phase1 huge domain":   ceremonyFile(c, kindPhase1, append(proofs, huge64...)),
+		"commons huge domain":  ceremonyFile(c, kindCommons, huge64),
+		"phase2 commitments":   ceremonyFile(c, kindPhase2, []byte{0xff, 0xff}),
+		"phase2 huge PKK":      ceremonyFile(c, kindPhase2, append(append([]byte{0, 0}, g1()...), 0xff, 0xff, 0xff, 0xff)),
+		"phase1 truncated":     ceremonyFile(c, kindPhase1, proofs[:50]),
+		"phase2 empty":         ceremonyFile(c, kindPhase2, nil),
+		"commons wrong domain": ceremonyFile(c, kindCommons, []byte{0, 0, 0, 0, 0, 0, 0, 2}),
+	}
+}
+
+func TestCeremonyRejectsHostileLengths(t *testing.T) {
+	c, err := NewCeremony(tinyProfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range hostileLengths(c) {
+		t.Run(name, func(t *testing.T) {
+			var err error
+			switch string(b[:4]) {
+			case kindPhase1:
+				_, err = c.readPhase1(bytes.NewReader(b))
+			case kindCommons:
+				_, err = c.readCommons(bytes.NewReader(b))
+			default:
+				_, err = c.readPhase2(bytes.NewReader(b))
+			}
+			if !errors.Is(err, ErrKeyEncoding) {
+				t.Fatalf("err = %v, want ErrKeyEncoding", err)
+			}
+		})
+	}
+	big := make([]byte, phase1Limit(c.DomainSize())+100)
+	copy(big, ceremonyFile(c, kindPhase1, nil))
+	if _, err := c.readPhase1(bytes.NewReader(big)); !errors.Is(err, ErrKeyEncoding) {
+		t.Fatalf("oversized file: err = %v, want ErrKeyEncoding", err)
+	}
+}
+
+// FuzzCeremonyFiles feeds arbitrary bytes to the three ceremony decoders:
+// they must fail cleanly, never panic or allocate without bound.
+func FuzzCeremonyFiles(f *testing.F) {
+	c, err := NewCeremony(tinyProfile)
+	if err != nil {
+		f.Fatal(err)
+	}
+	var init1 bytes.Buffer
+	if err := c.Phase1Init(&init1); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(init1.Bytes()[:4096])
+	for _, b := range hostileLengths(c) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) < 4 {
+			return
+		}
+		var err error
+		switch string(b[:4]) {
+		case kindPhase1:
+			_, err = c.readPhase1(bytes.NewReader(b))
+		case kindCommons:
+			_, err = c.readCommons(bytes.NewReader(b))
+		default:
+			_, err = c.readPhase2(bytes.NewReader(b))
+		}
+		if err != nil && !errors.Is(err, ErrKeyEncoding) && !errors.Is(err, ErrCeremony) {
+			t.Fatalf("error %v wraps neither ErrKeyEncoding nor ErrCeremony", err)
+		}
+	})
+}
