@@ -14,7 +14,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,10 +31,12 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/truegpu/truegpu/internal/devpki"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/oracle"
 	"github.com/truegpu/truegpu/oracle/devcluster"
 	"github.com/truegpu/truegpu/oracle/httpapi"
+	"github.com/truegpu/truegpu/oracle/transport"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
 	"github.com/truegpu/truegpu/verifier"
@@ -261,7 +262,13 @@ func runMember(ctx context.Context, args []string) error {
 		GRPCAdvertise: *grpcAdv, HTTPAdvertise: hl.Addr().String(), SignerKey: key, Bootstrap: *bootstrap,
 		Profile: p, VerifyingKey: vk, EpochInterval: *epoch, Logger: log}
 	if serverTLS != nil {
-		sl, err := newTLSStreamLayer(*raftAddr, *raftAdv, serverTLS, clientTLS)
+		var adv net.Addr
+		if *raftAdv != "" {
+			if adv, err = net.ResolveTCPAddr("tcp", *raftAdv); err != nil {
+				return fmt.Errorf("-raft-advertise: %w", err)
+			}
+		}
+		sl, err := transport.Listen(*raftAddr, adv, serverTLS, clientTLS, transport.WithLogger(log))
 		if err != nil {
 			return err
 		}
@@ -335,19 +342,9 @@ func loadTLS(certFile, keyFile, caFile string) (server, client *tls.Config, err 
 	if certFile == "" || keyFile == "" || caFile == "" {
 		return nil, nil, errors.New("mutual TLS needs -tls-cert, -tls-key and -tls-ca together")
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	cert, pool, err := devpki.LoadPEM(certFile, keyFile, caFile)
 	if err != nil {
 		return nil, nil, err
 	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, nil, fmt.Errorf("%s holds no PEM certificates", caFile)
-	}
-	server = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS13}
-	client = &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS13}
-	return server, client, nil
+	return devpki.ServerConfigFromPool(pool, cert), devpki.ClientConfigFromPool(pool, cert), nil
 }

@@ -25,9 +25,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/truegpu/truegpu/internal/devpki"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/oracle"
 	"github.com/truegpu/truegpu/oracle/httpapi"
+	"github.com/truegpu/truegpu/oracle/transport"
 	"github.com/truegpu/truegpu/prover"
 	"github.com/truegpu/truegpu/verifier"
 )
@@ -133,6 +135,7 @@ type Cluster struct {
 
 	dir     string
 	tempDir bool
+	ca      *devpki.CA
 	peers   []raft.Server
 	mu      sync.Mutex
 }
@@ -180,19 +183,24 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		c.Close()
 		return nil, fmt.Errorf("devcluster: dev setup: %w", err)
 	}
-	// Raft transports first: bootstrap needs every member's address.
-	transports := make([]*raft.NetworkTransport, opts.Members)
+	// Raft transports first: bootstrap needs every member's address. Members
+	// talk mutual TLS with certificates from a throwaway dev CA.
+	if c.ca, err = devpki.NewCA("truegpu dev cluster"); err != nil {
+		c.Close()
+		return nil, err
+	}
+	transports := make([]raft.Transport, opts.Members)
 	for i := range opts.Members {
-		t, err := raft.NewTCPTransport("127.0.0.1:0", nil, 4, 5*time.Second, opts.RaftLog)
+		id := fmt.Sprintf("member-%d", i+1)
+		t, err := c.raftTransport(id, "127.0.0.1:0")
 		if err != nil {
 			for _, t := range transports[:i] {
-				t.Close()
+				t.(io.Closer).Close()
 			}
 			c.Close()
 			return nil, fmt.Errorf("devcluster: raft transport: %w", err)
 		}
 		transports[i] = t
-		id := fmt.Sprintf("member-%d", i+1)
 		c.peers = append(c.peers, raft.Server{ID: raft.ServerID(id), Address: t.LocalAddr(), Suffrage: raft.Voter})
 		c.Nodes = append(c.Nodes, &Node{ID: id, RaftAddr: string(t.LocalAddr())})
 	}
@@ -203,7 +211,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		if err := c.startNode(i, transports[i], g, h); err != nil {
 			for _, t := range transports[i+1:] {
-				t.Close()
+				t.(io.Closer).Close()
 			}
 			c.Close()
 			return nil, err
@@ -305,10 +313,10 @@ func (c *Cluster) RestartMember(i int) error {
 	if n.running {
 		return fmt.Errorf("devcluster: %s is running", n.ID)
 	}
-	var t *raft.NetworkTransport
+	var t raft.Transport
 	var err error
 	for range 50 { // the old port may take a moment to free
-		if t, err = raft.NewTCPTransport(n.RaftAddr, nil, 4, 5*time.Second, c.opts.RaftLog); err == nil {
+		if t, err = c.raftTransport(n.ID, n.RaftAddr); err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -317,6 +325,19 @@ func (c *Cluster) RestartMember(i int) error {
 		return fmt.Errorf("devcluster: restart %s: %w", n.ID, err)
 	}
 	return c.startNode(i, t, n.GRPCAddr, n.HTTPAddr)
+}
+
+// raftTransport listens for Raft on addr with mutual TLS.
+func (c *Cluster) raftTransport(id, addr string) (raft.Transport, error) {
+	cert, err := c.ca.Issue(id, "127.0.0.1")
+	if err != nil {
+		return nil, err
+	}
+	layer, err := transport.Listen(addr, nil, devpki.ServerConfig(c.ca, cert), devpki.ClientConfig(c.ca, cert), transport.WithLogger(c.opts.Logger))
+	if err != nil {
+		return nil, err
+	}
+	return raft.NewNetworkTransport(layer, 4, 5*time.Second, c.opts.RaftLog), nil
 }
 
 // Leader returns the running node that leads, or nil.
