@@ -32,6 +32,7 @@ func (m *Member) auditLoop(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	refused := map[uint64]bool{}
+	passed := map[uint64]bool{} // audited and agreed; only the signature is pending
 	for {
 		select {
 		case <-ctx.Done():
@@ -51,10 +52,13 @@ func (m *Member) auditLoop(ctx context.Context) {
 			if err != nil || !m.shouldSign(es) {
 				continue
 			}
-			if err := m.audit(es); err != nil {
-				refused[e] = true
-				m.log.Error("refusing to sign epoch report", "epoch", e, "err", err)
-				continue
+			if !passed[e] {
+				if err := m.audit(es); err != nil {
+					refused[e] = true
+					m.log.Error("refusing to sign epoch report", "epoch", e, "err", err)
+					continue
+				}
+				passed[e] = true
 			}
 			if err := m.signReport(ctx, es); err != nil && ctx.Err() == nil {
 				m.log.Debug("report signature not submitted yet", "epoch", e, "err", err)
