@@ -230,9 +230,24 @@ func (m *Member) leaderConn() (*grpc.ClientConn, error) {
 	return m.peers.get(addr)
 }
 
-// ForwardContext marks an outgoing context as forwarded by a member.
+// refreshKey marks a JoinMember that only refreshes the metadata of a
+// current member (a member keeping its own row current); it never adds a
+// voter, so a removed member cannot rejoin by itself.
+const refreshKey = "x-truegpu-refresh-only"
+
+// ForwardContext marks an outgoing context as forwarded by a member,
+// keeping the refresh-only mark of the incoming call.
 func ForwardContext(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
+	kv := []string{forwardedKey, "1"}
+	if refreshOnly(ctx) {
+		kv = append(kv, refreshKey, "1")
+	}
+	return metadata.AppendToOutgoingContext(ctx, kv...)
+}
+
+func refreshOnly(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	return len(md.Get(refreshKey)) > 0
 }
 
 func wasForwarded(ctx context.Context) bool {
@@ -245,7 +260,8 @@ func (m *Member) forwardJoin(ctx context.Context, addr string, meta *truegpuv1.S
 	if err != nil {
 		return err
 	}
-	_, err = truegpuv1.NewAdminServiceClient(cc).JoinMember(ForwardContext(ctx), &truegpuv1.JoinMemberRequest{
+	ctx = metadata.AppendToOutgoingContext(ctx, refreshKey, "1")
+	_, err = truegpuv1.NewAdminServiceClient(cc).JoinMember(ctx, &truegpuv1.JoinMemberRequest{
 		Id: meta.Id, RaftAddress: meta.RaftAddress, GrpcAddress: meta.GrpcAddress, HttpAddress: meta.HttpAddress,
 		SignerAddress: ethcrypto.Address(meta.SignerAddress).String(),
 	})

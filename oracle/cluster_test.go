@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
@@ -179,4 +181,56 @@ func TestEpochReportSigned(t *testing.T) {
 
 func verifyReport(m *Member, es *truegpuv1.EpochState, sigs [][]byte, members []ethcrypto.Address) error {
 	return reputationVerify(m.fsm.Domain(), reportOf(es.Report), sigs, members, int(es.Report.Threshold))
+}
+
+// TestMembership joins a fourth member, checks it catches up, then
+// removes it.
+func TestMembership(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	l := c.leader(10 * time.Second)
+	ctx := context.Background()
+	if _, err := l.pipeline.Register(ctx, newTestNode(1).registerReq(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	// A fourth member that does not bootstrap.
+	addr, tr := raft.NewInmemTransport("m3")
+	c.trans = append(c.trans, tr)
+	c.dirs = append(c.dirs, t.TempDir())
+	c.peers = append(c.peers, raft.Server{ID: "m3", Address: addr, Suffrage: raft.Voter})
+	c.members = append(c.members, nil)
+	c.servers = append(c.servers, nil)
+	c.connectAll()
+	saved := c.tune
+	c.tune = func(cfg *Config) { cfg.Bootstrap = false }
+	c.start(3)
+	c.tune = saved
+	m3 := c.members[3]
+	if _, err := l.Join(ctx, &truegpuv1.SetMemberCommand{Id: "m3", RaftAddress: string(addr), SignerAddress: m3.signer[:], GrpcAddress: m3.cfg.GRPCAdvertise}); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	c.converge(20 * time.Second)
+	if _, err := m3.fsm.Node(newTestNode(1).key.Address()); err != nil {
+		t.Fatalf("joined member did not catch up: %v", err)
+	}
+	if n := len(l.raft.GetConfiguration().Configuration().Servers); n != 4 {
+		t.Fatalf("%d servers after join", n)
+	}
+	if _, err := l.Remove(ctx, "m3"); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	if n := len(l.raft.GetConfiguration().Configuration().Servers); n != 3 {
+		t.Fatalf("%d servers after remove", n)
+	}
+	// The removed member keeps running; it must not re-add itself.
+	time.Sleep(1500 * time.Millisecond)
+	if n := len(l.raft.GetConfiguration().Configuration().Servers); n != 3 {
+		t.Fatalf("%d servers a while after remove", n)
+	}
+	members, _ := l.fsm.Members()
+	for _, m := range members {
+		if m.Id == "m3" {
+			t.Fatal("removed member still in the member table")
+		}
+	}
+	c.stop(3)
 }

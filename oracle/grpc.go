@@ -80,7 +80,7 @@ func ToStatus(log *slog.Logger, method string, err error) error {
 	case errors.Is(err, ErrNonceReused), errors.Is(err, fsm.ErrConflict):
 		code = codes.AlreadyExists
 	case errors.Is(err, ErrNotCommitted), errors.Is(err, ErrProofLate), errors.Is(err, fsm.ErrLate),
-		errors.Is(err, fsm.ErrStaleEpoch), errors.Is(err, fsm.ErrBadSignature):
+		errors.Is(err, fsm.ErrStaleEpoch), errors.Is(err, fsm.ErrBadSignature), errors.Is(err, ErrNotMember):
 		code = codes.FailedPrecondition
 	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrNoLeader), errors.Is(err, ErrOutcomeUnknown), errors.Is(err, ErrClosed):
 		code = codes.Unavailable

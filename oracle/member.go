@@ -410,8 +410,16 @@ func (m *Member) Propose(ctx context.Context, c *truegpuv1.Command) (uint64, err
 	return m.proposer.propose(ctx, c)
 }
 
+// ErrNotMember reports a metadata refresh from a server that is not in the
+// Raft configuration (e.g. one that was removed).
+var ErrNotMember = errors.New("oracle: not a member of the cluster")
+
 // Join adds a voter and records its metadata. Leader only.
 func (m *Member) Join(ctx context.Context, meta *truegpuv1.SetMemberCommand) (uint64, error) {
+	return m.join(ctx, meta, false)
+}
+
+func (m *Member) join(ctx context.Context, meta *truegpuv1.SetMemberCommand, refreshOnly bool) (uint64, error) {
 	if !m.IsLeader() {
 		return 0, m.notLeaderError()
 	}
@@ -426,6 +434,9 @@ func (m *Member) Join(ctx context.Context, meta *truegpuv1.SetMemberCommand) (ui
 		}
 	}
 	var idx uint64
+	if !present && refreshOnly {
+		return 0, fmt.Errorf("%w: %s at %s", ErrNotMember, meta.Id, meta.RaftAddress)
+	}
 	if !present {
 		f := m.raft.AddVoter(raft.ServerID(meta.Id), raft.ServerAddress(meta.RaftAddress), 0, 10*time.Second)
 		if err := f.Error(); err != nil {

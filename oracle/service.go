@@ -612,7 +612,7 @@ func (s *adminService) JoinMember(ctx context.Context, req *truegpuv1.JoinMember
 		}
 		meta.SignerAddress = a[:]
 	}
-	idx, err := s.m.Join(ctx, meta)
+	idx, err := s.m.join(ctx, meta, refreshOnly(ctx))
 	if err != nil {
 		return nil, err
 	}
