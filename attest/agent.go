@@ -88,6 +88,10 @@ type AgentConfig struct {
 	// ProveConcurrency bounds concurrent proofs; default 1 (proving uses
 	// every core).
 	ProveConcurrency int
+	// ProveSlots, if set, bounds proving across every agent given the same
+	// channel (its capacity is the limit), instead of ProveConcurrency per
+	// agent: a simulated fleet in one process shares the host's cores.
+	ProveSlots chan struct{}
 	// MinBackoff and MaxBackoff bound the reconnect delay, which doubles
 	// after each failure; each wait is drawn uniformly between half and
 	// all of the current delay. Defaults 200ms and 30s.
@@ -195,8 +199,11 @@ func NewAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	a := &Agent{
 		cfg:   cfg,
 		addr:  cfg.Key.Address().String(),
-		prove: make(chan struct{}, cfg.ProveConcurrency),
+		prove: cfg.ProveSlots,
 		seen:  map[string]bool{},
+	}
+	if a.prove == nil {
+		a.prove = make(chan struct{}, cfg.ProveConcurrency)
 	}
 	for i, d := range cfg.Devices {
 		fp, err := d.Device.Fingerprint(ctx)
@@ -453,24 +460,11 @@ func ProfileForParams(params *truegpuv1.WorkloadParams) (*prover.Profile, error)
 func (a *Agent) Handle(ctx context.Context, ch *truegpuv1.Challenge) (*Outcome, error) {
 	out := &Outcome{ChallengeID: ch.GetChallengeId()}
 	log := a.cfg.Logger.With("challenge", ch.GetChallengeId(), "device", ch.GetDeviceIndex())
-	if !strings.EqualFold(ch.GetAddress(), a.addr) {
-		return out, fmt.Errorf("%w: challenge %s is for node %s, this node is %s", ErrBadChallenge, ch.GetChallengeId(), ch.GetAddress(), a.addr)
-	}
-	idx := int(ch.GetDeviceIndex())
-	if idx >= len(a.cfg.Devices) {
-		return out, fmt.Errorf("%w: device index %d, this node has %d devices", ErrBadChallenge, idx, len(a.cfg.Devices))
-	}
-	if u := ch.GetDeviceUuid(); u != "" && u != a.fps[idx].UUID {
-		return out, fmt.Errorf("%w: challenge names device %s, device %d is %s", ErrBadChallenge, u, idx, a.fps[idx].UUID)
-	}
-	if len(ch.GetNonce()) != len(prover.Nonce{}) {
-		return out, fmt.Errorf("%w: nonce of %d bytes, want 32", ErrBadChallenge, len(ch.GetNonce()))
-	}
-	p, err := ProfileForParams(ch.GetParams())
+	w, idx, err := a.validate(ch)
 	if err != nil {
 		return out, err
 	}
-	w := Workload{Profile: p, Nonce: prover.Nonce(ch.GetNonce())}
+	p := w.Profile
 	dev := a.cfg.Devices[idx].Device
 
 	// Time-critical part: run and commit before the deadline.
@@ -542,6 +536,30 @@ func (a *Agent) Handle(ctx context.Context, ch *truegpuv1.Challenge) (*Outcome, 
 		a.cfg.OnVerdict(v)
 	}
 	return out, nil
+}
+
+// validate checks a challenge from the oracle before any work: it must
+// name this node and one of its devices, carry a 32-byte nonce and the
+// parameters of a published profile.
+func (a *Agent) validate(ch *truegpuv1.Challenge) (Workload, int, error) {
+	if !strings.EqualFold(ch.GetAddress(), a.addr) {
+		return Workload{}, 0, fmt.Errorf("%w: challenge %s is for node %s, this node is %s", ErrBadChallenge, ch.GetChallengeId(), ch.GetAddress(), a.addr)
+	}
+	idx := int(ch.GetDeviceIndex())
+	if idx >= len(a.cfg.Devices) {
+		return Workload{}, 0, fmt.Errorf("%w: device index %d, this node has %d devices", ErrBadChallenge, ch.GetDeviceIndex(), len(a.cfg.Devices))
+	}
+	if u := ch.GetDeviceUuid(); u != "" && u != a.fps[idx].UUID {
+		return Workload{}, 0, fmt.Errorf("%w: challenge names device %s, device %d is %s", ErrBadChallenge, u, idx, a.fps[idx].UUID)
+	}
+	if len(ch.GetNonce()) != len(prover.Nonce{}) {
+		return Workload{}, 0, fmt.Errorf("%w: nonce of %d bytes, want 32", ErrBadChallenge, len(ch.GetNonce()))
+	}
+	p, err := ProfileForParams(ch.GetParams())
+	if err != nil {
+		return Workload{}, 0, err
+	}
+	return Workload{Profile: p, Nonce: prover.Nonce(ch.GetNonce())}, idx, nil
 }
 
 // proof produces the proof for a committed workload, reporting progress

@@ -335,3 +335,24 @@ func BenchmarkHonestRun(b *testing.B) {
 		}
 	}
 }
+
+// FuzzNew parses arbitrary device profiles (command-line input): it must
+// not panic, and every error must name the problem.
+func FuzzNew(f *testing.F) {
+	for _, s := range []string{"h100", "spoof-h100", "rtx3090-as-h100", "clone-a100", "replay-4090",
+		"partial-l40s", "garbage-h200", "flaky-cpu", "-as-", "spoof-", "a-as-b-as-c", "H100-SXM"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, profile string) {
+		d, err := New(profile, Options{})
+		if err != nil {
+			if !errors.Is(err, gpuclass.ErrUnknownClass) {
+				t.Fatalf("New(%q) error %v does not wrap ErrUnknownClass", profile, err)
+			}
+			return
+		}
+		if _, ok := d.(attest.ClassClaimer); !ok {
+			t.Fatalf("New(%q) = %T claims no class", profile, d)
+		}
+	})
+}
