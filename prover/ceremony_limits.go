@@ -160,15 +160,13 @@ func (c *Ceremony) phase2Limit() int64 {
 // checkedBody reads a ceremony file, checks its header and layout and
 // returns a reader over its body.
 func (c *Ceremony) checkedBody(r io.Reader, kind string, limit int64, check func([]byte) error) (io.Reader, error) {
-	b, err := readCapped(r, limit+4+32, "ceremony file")
+	if err := c.readHeader(r, kind); err != nil {
+		return nil, err
+	}
+	body, err := readCapped(r, limit, kind+" file")
 	if err != nil {
 		return nil, err
 	}
-	br := bytes.NewReader(b)
-	if err := c.readHeader(br, kind); err != nil {
-		return nil, err
-	}
-	body := b[4+32:]
 	if err := check(body); err != nil {
 		return nil, fmt.Errorf("%w: %s file for %s: %w", ErrKeyEncoding, kind, c.profile.ID(), err)
 	}
