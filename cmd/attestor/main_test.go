@@ -184,7 +184,9 @@ func TestRegisterAndGracefulShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var errb bytes.Buffer
-	go func() { done <- run(ctx, []string{"run", "--oracle", addr, "--insecure", "--key", key, "--device", "cpu", "--dev-keys"}, &bytes.Buffer{}, &errb) }()
+	go func() {
+		done <- run(ctx, []string{"run", "--oracle", addr, "--insecure", "--key", key, "--device", "cpu", "--dev-keys"}, &bytes.Buffer{}, &errb)
+	}()
 	select {
 	case <-r.registered:
 	case <-time.After(30 * time.Second):
