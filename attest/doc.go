@@ -1,9 +1,13 @@
 // Package attest owns the node side of TrueGPU: the Device interface that
-// every GPU backend implements (NVML-backed hardware, CPU reference, CUDA,
-// simulated honest and adversarial devices), device fingerprints, node keys,
-// and the attestor loop that registers a node, answers challenges before
-// their deadline and submits proofs.
+// every backend implements, device fingerprints, node keys and request
+// signing, and the attestor loop (Agent) that registers a node, answers
+// challenges before their deadline and submits proofs.
 //
-// Only the subpackage attest/nvml imports go-nvml. Verification of what an
-// attestor sends belongs to package oracle.
+// The backends live in subpackages: attest/nvml (NVML identity; the only
+// importer of go-nvml), attest/cuda (CUDA driver API through purego with
+// embedded PTX kernels), attest/cpu (the reference implementation of
+// package prover) and attest/sim (simulated honest and adversarial
+// devices). attest/devicetest is the conformance suite every honest
+// backend passes. Verification of what an attestor sends belongs to
+// package oracle; the workload itself is specified by package prover.
 package attest
