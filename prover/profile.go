@@ -71,12 +71,13 @@ var profiles = []*Profile{
 	{Name: "standard", Version: 1, M: 1024, N: 1024, K: 256, Q: 20},
 }
 
-// ProfileByName returns the published profile with the given name. An
-// unknown name returns an error wrapping ErrUnknownProfile.
+// ProfileByName returns a copy of the published profile with the given
+// name. An unknown name returns an error wrapping ErrUnknownProfile.
 func ProfileByName(name string) (*Profile, error) {
 	for _, p := range profiles {
 		if p.Name == name {
-			return p, nil
+			cp := *p
+			return &cp, nil
 		}
 	}
 	names := make([]string, len(profiles))
@@ -87,10 +88,13 @@ func ProfileByName(name string) (*Profile, error) {
 	return nil, fmt.Errorf("%w %q (known: %v)", ErrUnknownProfile, name, names)
 }
 
-// Profiles returns the published profiles, smallest first.
+// Profiles returns copies of the published profiles, smallest first.
 func Profiles() []*Profile {
 	out := make([]*Profile, len(profiles))
-	copy(out, profiles)
+	for i, p := range profiles {
+		cp := *p
+		out[i] = &cp
+	}
 	return out
 }
 
