@@ -210,7 +210,7 @@ func NewAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 		if err != nil {
 			return nil, fmt.Errorf("attest: fingerprint of device %d: %w", i, err)
 		}
-		class, err := deviceClass(d, fp)
+		class, err := DeviceClass(d, fp)
 		if err != nil {
 			return nil, fmt.Errorf("device %d: %w", i, err)
 		}
@@ -220,7 +220,10 @@ func NewAgent(ctx context.Context, cfg AgentConfig) (*Agent, error) {
 	return a, nil
 }
 
-func deviceClass(d AgentDevice, fp Fingerprint) (string, error) {
+// DeviceClass returns the class a node claims for a device: d.Class when
+// set, else the device's own claim (ClassClaimer), else the class whose
+// NVML product-name patterns match fp.Name. It fails with ErrUnknownClass.
+func DeviceClass(d AgentDevice, fp Fingerprint) (string, error) {
 	if d.Class != "" {
 		c, err := gpuclass.Lookup(d.Class)
 		return c.Name, err

@@ -116,11 +116,11 @@ func runFingerprint(ctx context.Context, e *env, opts any, args []string) error 
 		if err != nil {
 			return fmt.Errorf("device %d: %w", i, err)
 		}
-		j := deviceJSON{Index: i, ClaimedClass: d.Class, Fingerprint: fp}
-		if j.ClaimedClass == "" {
-			if cc, ok := d.Device.(attest.ClassClaimer); ok {
-				j.ClaimedClass = cc.ClaimedClass()
-			}
+		j := deviceJSON{Index: i, Fingerprint: fp}
+		if class, err := attest.DeviceClass(d, fp); err == nil {
+			j.ClaimedClass = class
+		} else {
+			fmt.Fprintf(e.Stderr, "attestor: device %d: %v\n", i, err)
 		}
 		dg := fp.Digest()
 		j.Digest = fmt.Sprintf("%x", dg)
