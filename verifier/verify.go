@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
@@ -76,8 +77,9 @@ func Verify(vk *VerifyingKey, proof *Proof, pub PublicInputs) error {
 
 // VerifyBatch checks many proofs under one key. It first runs one random
 // linear combination of all pairing equations (N+2 Miller loops, one final
-// exponentiation, work split across GOMAXPROCS goroutines), with 128-bit
-// coefficients from crypto/rand. If that fails it computes each proof's
+// exponentiation, work split across GOMAXPROCS goroutines), with
+// coefficients ρ = ρ₁ + λ·ρ₂ built from two 64-bit values from crypto/rand
+// (2¹²⁸ possible coefficients; see endo.go). If that fails it computes each proof's
 // Miller loop once and bisects: every half is re-checked with the same
 // coefficients (one final exponentiation per half), so the proofs that fail
 // on their own are found and the others still pass.
@@ -133,25 +135,31 @@ type batchState struct {
 func (vk *VerifyingKey) batch(proofs []*Proof, pubs []PublicInputs, idx []int) ([]int, error) {
 	n := len(idx)
 	st := &batchState{vk: vk, pubs: pubs, idx: idx,
-		r: make([]fr.Element, n), as: make([]bn254.G1Affine, n),
+		r:  make([]fr.Element, n),
 		bs: make([]bn254.G2Affine, n), cs: make([]bn254.G1Affine, n)}
+	halves := make([][2]uint64, n)
 	var buf [16]byte
+	e := endo()
 	for k := range st.r {
 		for st.r[k].IsZero() {
 			if _, err := rand.Read(buf[:]); err != nil {
 				return nil, fmt.Errorf("verifier: random coefficients: %w", err)
 			}
-			st.r[k].SetBigInt(new(big.Int).SetBytes(buf[:]))
+			halves[k] = [2]uint64{binary.BigEndian.Uint64(buf[:8]), binary.BigEndian.Uint64(buf[8:])}
+			var r1 fr.Element
+			r1.SetUint64(halves[k][0])
+			st.r[k].SetUint64(halves[k][1])
+			st.r[k].Mul(&st.r[k], &e.lambda).Add(&st.r[k], &r1)
 		}
 		st.bs[k], st.cs[k] = proofs[idx[k]].B, proofs[idx[k]].C
 	}
+	jac := make([]bn254.G1Jac, n)
 	parallel(n, func(lo, hi int) {
-		var s big.Int
 		for k := lo; k < hi; k++ {
-			st.r[k].BigInt(&s)
-			st.as[k].ScalarMultiplication(&proofs[idx[k]].A, &s)
+			jac[k] = scaleByCoefficient(&proofs[idx[k]].A, halves[k][0], halves[k][1])
 		}
 	})
+	st.as = bn254.BatchJacobianToAffineG1(jac)
 	ok, err := st.check(0, n)
 	if err != nil || ok {
 		return nil, err
