@@ -3,6 +3,8 @@ package prover
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -155,5 +157,33 @@ func TestUnsafeDevSetupIsDeterministic(t *testing.T) {
 	_, vkTest := testKeys(t)
 	if vk1.Equal(vkTest) {
 		t.Fatal("dev setups of two profiles are equal")
+	}
+}
+
+func TestCachedUnsafeDevSetup(t *testing.T) {
+	dir := t.TempDir()
+	pk1, vk1, err := CachedUnsafeDevSetup(tinyProfile, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("cache dir holds %v (%v), want one key file", entries, err)
+	}
+	pk2, vk2, err := CachedUnsafeDevSetup(tinyProfile, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !vk1.Equal(vk2) || pk2.Constraints() != pk1.Constraints() {
+		t.Fatal("cached keys differ from the generated ones")
+	}
+	// A corrupt entry is regenerated.
+	path := filepath.Join(dir, entries[0].Name())
+	if err := os.WriteFile(path, []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, vk3, err := CachedUnsafeDevSetup(tinyProfile, dir)
+	if err != nil || !vk3.Equal(vk1) {
+		t.Fatalf("after corrupting the cache: %v, equal=%v", err, vk3 != nil && vk3.Equal(vk1))
 	}
 }

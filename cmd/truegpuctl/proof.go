@@ -42,7 +42,7 @@ type keyFlags struct {
 
 func (k *keyFlags) register(fs *flag.FlagSet, withVK bool) {
 	fs.StringVar(&k.dir, "keys", "", "`dir`ectory with PROFILE-vN.pk and PROFILE-vN.vk (from 'setup' or 'ceremony seal')")
-	fs.BoolVar(&k.unsafeDev, "unsafe-dev", false, "generate deterministic UNSAFE dev keys in-process (anyone can forge proofs under them)")
+	fs.BoolVar(&k.unsafeDev, "unsafe-dev", false, "use deterministic UNSAFE dev keys, generated once and cached in the user cache dir (anyone can forge proofs under them)")
 	if withVK {
 		fs.StringVar(&k.vkFile, "vk", "", "verifying key `file` (overrides -keys)")
 	}
@@ -75,7 +75,7 @@ func warnUnsafe(w io.Writer, p *prover.Profile) {
 func (k *keyFlags) provingKey(ctx *runContext, p *prover.Profile) (*prover.ProvingKey, error) {
 	if k.unsafeDev {
 		warnUnsafe(ctx.Stderr, p)
-		pk, _, err := prover.UnsafeDevSetup(p)
+		pk, _, err := prover.CachedUnsafeDevSetup(p, "")
 		return pk, err
 	}
 	if k.dir == "" {
@@ -92,7 +92,7 @@ func (k *keyFlags) provingKey(ctx *runContext, p *prover.Profile) (*prover.Provi
 func (k *keyFlags) verifyingKey(ctx *runContext, p *prover.Profile) (*verifier.VerifyingKey, error) {
 	if k.unsafeDev {
 		warnUnsafe(ctx.Stderr, p)
-		_, vk, err := prover.UnsafeDevSetup(p)
+		_, vk, err := prover.CachedUnsafeDevSetup(p, "")
 		return vk, err
 	}
 	path := k.vkFile
