@@ -9,6 +9,11 @@
 // backend. The kernels are PTX generated from kernels/truegpu.cu by
 // kernels/gen.sh (clang, no toolkit) and embedded in the binary.
 //
+// The GEMM kernel uses CUDA cores (one thread per cell), not int8 tensor
+// cores: enough for the published profiles, whose time is dominated by
+// hashing, but short of the throughput package gpuclass assumes for
+// class-sized GEMMs.
+//
 // Validation status: the kernel arithmetic (field.h, work.h) is compiled as
 // host C by the tests and checked bit for bit against gnark-crypto and the
 // reference implementation of package prover. The PTX itself and the
