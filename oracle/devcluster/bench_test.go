@@ -30,7 +30,15 @@ import (
 
 func benchCluster(b *testing.B) *Cluster {
 	b.Helper()
-	c, err := Start(context.Background(), Options{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", EpochInterval: time.Hour,
+	var pc oracle.PipelineConfig
+	if w := os.Getenv("TRUEGPU_BENCH_WORKERS"); w != "" {
+		fmt.Sscan(w, &pc.Workers)
+	}
+	if w := os.Getenv("TRUEGPU_BENCH_MAXBATCH"); w != "" {
+		fmt.Sscan(w, &pc.MaxBatch)
+	}
+	pc.RatePerNode = 1000
+	c, err := Start(context.Background(), Options{Pipeline: pc, HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", EpochInterval: time.Hour,
 		ChallengeInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RaftLog: io.Discard})
 	if err != nil {
 		b.Fatal(err)
@@ -124,7 +132,7 @@ type cachedProof struct {
 	Proof []byte
 }
 
-func benchProofs(b *testing.B, p *prover.Profile, pk *prover.ProvingKey, n int) []cachedProof {
+func benchProofs(b testing.TB, p *prover.Profile, pk *prover.ProvingKey, n int) []cachedProof {
 	b.Helper()
 	d := p.Digest()
 	path := filepath.Join(os.TempDir(), fmt.Sprintf("truegpu-bench-proofs-%x-%d.gob", d[:6], n))

@@ -57,6 +57,8 @@ type Options struct {
 	ProofWindow time.Duration
 	// Fleet configures the simulated fleet; the zero value runs none.
 	Fleet FleetOptions
+	// Pipeline tunes the verification pipeline of every member.
+	Pipeline oracle.PipelineConfig
 	// Raft overrides Raft timeouts (tests use short ones).
 	Raft *raft.Config
 	// Logger. Default slog.Default().
@@ -250,7 +252,7 @@ func (c *Cluster) startNode(i int, trans raft.Transport, grpcAddr, httpAddr stri
 		GRPCAdvertise: n.GRPCAddr, HTTPAdvertise: n.HTTPAddr, SignerKey: MemberKey(i),
 		Bootstrap: true, Peers: c.peers, Profile: c.Profile, VerifyingKey: c.VerifyingKey,
 		Schedule:      oracle.ScheduleConfig{Tick: 500 * time.Millisecond, Interval: c.opts.ChallengeInterval, ProofWindow: c.opts.ProofWindow},
-		EpochInterval: c.opts.EpochInterval, Raft: c.opts.Raft, Logger: c.opts.Logger, RaftLog: c.opts.RaftLog,
+		Pipeline: c.opts.Pipeline, EpochInterval: c.opts.EpochInterval, Raft: c.opts.Raft, Logger: c.opts.Logger, RaftLog: c.opts.RaftLog,
 	})
 	if err != nil {
 		gl.Close()
