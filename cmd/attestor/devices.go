@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"strconv"
@@ -31,9 +30,6 @@ func (d *deviceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.simSeed, "sim-seed", "", "identity seed of simulated devices (default: the node address; equal seeds give equal fingerprints)")
 	fs.Float64Var(&d.timeScale, "time-scale", 1, "multiplier of simulated devices' modelled run time")
 }
-
-// errNVMLUnavailable is returned for --device nvml in builds without cgo.
-var errNVMLUnavailable = errors.New("NVML support needs a build with cgo (CGO_ENABLED=1); use --device cuda or --device cpu")
 
 // openDevices opens the devices the flags select. seed is the default
 // identity seed of simulated devices.
