@@ -205,3 +205,34 @@ func TestRegisterAndGracefulShutdown(t *testing.T) {
 		t.Errorf("no shutdown message in %q", errb.String())
 	}
 }
+
+func TestSelftest(t *testing.T) {
+	tests := []struct {
+		device  string
+		code    int
+		matches bool
+	}{
+		{"cpu", 0, true},
+		{"sim:h100", 0, true},
+		{"sim:garbage-h100", 1, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.device, func(t *testing.T) {
+			code, out, errs := runCLI(t, context.Background(), "selftest", "--device", tc.device, "--profile", "test", "--runs", "2")
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d: %s", code, tc.code, errs)
+			}
+			var res []selftestResult
+			if err := json.Unmarshal([]byte(out), &res); err != nil || len(res) != 1 {
+				t.Fatalf("output %q: %v", out, err)
+			}
+			r := res[0]
+			if r.MatchesRef != tc.matches || r.Runs != 2 || r.Profile != "test/v1" || r.DeadlineMillis == 0 {
+				t.Errorf("result %+v", r)
+			}
+			if tc.matches && !r.MeetsDeadline {
+				t.Errorf("honest device misses the deadline on the test profile: %+v", r)
+			}
+		})
+	}
+}
