@@ -159,3 +159,63 @@ func TestDevFleet(t *testing.T) {
 	t.Fatalf("fleet made no progress: registered %d, challenges %d, accepted %d, rejected %d, errors %d",
 		st.Registered.Load(), st.Challenges.Load(), st.Accepted.Load(), st.Rejected.Load(), st.Errors.Load())
 }
+
+// TestStreamChallenges opens a challenge stream on a follower and receives
+// a challenge the leader's scheduler issues.
+func TestStreamChallenges(t *testing.T) {
+	c := startTest(t, FleetOptions{})
+	key := attest.NodeKeyFromSeed([]byte("stream test node"))
+	var follower, leader *Node
+	for _, n := range c.Nodes {
+		if n.Member.IsLeader() {
+			leader = n
+		} else {
+			follower = n
+		}
+	}
+	lc, err := grpc.NewClient(leader.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reg := &truegpuv1.RegisterNodeRequest{Address: key.Address().String(), TimestampUnixMs: time.Now().UnixMilli(), Devices: []*truegpuv1.Device{
+		{ClaimedClass: "RTX-4090", Fingerprint: &truegpuv1.DeviceFingerprint{Uuid: "GPU-stream-1"}}}}
+	if err := key.Sign(reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := truegpuv1.NewNodeServiceClient(lc).RegisterNode(ctx, reg); err != nil {
+		t.Fatal(err)
+	}
+	fc, err := grpc.NewClient(follower.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fc.Close()
+	sreq := &truegpuv1.StreamChallengesRequest{Address: key.Address().String(), TimestampUnixMs: time.Now().UnixMilli()}
+	if err := key.Sign(sreq); err != nil {
+		t.Fatal(err)
+	}
+	var stream truegpuv1.NodeService_StreamChallengesClient
+	for {
+		stream, err = truegpuv1.NewNodeServiceClient(fc).StreamChallenges(ctx, sreq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := stream.Recv()
+		if status.Code(err) == codes.PermissionDenied { // registration not applied on the follower yet
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := resp.Challenge
+		if ch.Address != key.Address().String() || ch.DeviceUuid != "GPU-stream-1" || len(ch.Nonce) != 32 || ch.Params.GetM() == 0 ||
+			ch.CommitDeadlineUnixMs <= ch.IssuedAtUnixMs {
+			t.Fatalf("challenge %v", ch)
+		}
+		return
+	}
+}
