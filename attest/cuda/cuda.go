@@ -14,12 +14,14 @@
 // hashing, but short of the throughput package gpuclass assumes for
 // class-sized GEMMs.
 //
-// Validation status: the kernel arithmetic (field.h, work.h) is compiled as
-// host C by the tests and checked bit for bit against gnark-crypto and the
-// reference implementation of package prover. The PTX itself and the
-// driver plumbing (allocation, launches, copies) need a GPU: the
-// conformance test runs them when a driver and device are present and is
-// skipped otherwise.
+// Validation status: the kernel arithmetic and kernel bodies (field.h,
+// work.h) are compiled as host C by the tests and checked bit for bit
+// against gnark-crypto and the reference implementation of package prover;
+// the host side runs the conformance suite against kernels/fakecuda.c, a
+// stand-in driver that executes launches on the CPU with the same kernel
+// bodies. The PTX itself needs a GPU: the conformance test on the real
+// driver runs when a driver and device are present and is skipped
+// otherwise.
 package cuda
 
 import (

@@ -53,4 +53,42 @@ DEV fe leaf_word(const int *C, u64 w) {
 	return fe_to_mont(x);
 }
 
+/*
+ * Kernel bodies: the work of the thread at global position (x, y). The
+ * CUDA kernels in truegpu.cu pass their thread ids; the test driver
+ * (fakecuda.c) loops over the launch grid.
+ */
+
+/* x = chunk, y = vector index; sel 1 writes rows of A, sel 2 columns of B. */
+DEV void k_prg(u32 x, u32 y, const fe *seed, const fe *rk, u64 sel, signed char *out,
+               u32 count, u32 chunks, u32 K, u32 N) {
+	if (x >= chunks || y >= count)
+		return;
+	if (sel == 1)
+		prg_chunk(seed, rk, sel, y, x, out + (u64)y * K, K, 1);
+	else
+		prg_chunk(seed, rk, sel, y, x, out + y, K, N);
+}
+
+/* x = column j, y = row i. */
+DEV void k_gemm(u32 x, u32 y, const signed char *A, const signed char *B, int *C, u32 M, u32 N, u32 K) {
+	if (y >= M || x >= N)
+		return;
+	C[(u64)y * N + x] = gemm_cell(A, B, N, K, y, x);
+}
+
+/* x = leaf word. */
+DEV void k_leaves(u32 x, const int *C, fe *words, u64 nwords) {
+	if (x >= nwords)
+		return;
+	words[x] = leaf_word(C, x);
+}
+
+/* x = parent index: out[x] = H(in[2x], in[2x+1]). */
+DEV void k_merkle(u32 x, const fe *in, fe *out, const fe *rk, u64 nout) {
+	if (x >= nout)
+		return;
+	out[x] = p2_compress(in[2 * (u64)x], in[2 * (u64)x + 1], rk);
+}
+
 #endif
