@@ -393,11 +393,16 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 	if err != nil {
 		return nil, err
 	}
+	ch := cs.Challenge
+	resp := &truegpuv1.SubmitCommitmentResponse{ReceivedAtUnixMs: arrival, ProofDeadlineUnixMs: ch.ProofDeadlineUnixMs}
+	if cs.Outcome == fsm.OutcomeMissed {
+		// Expired before the commitment arrived: late, already counted.
+		resp.Reason = ReasonCommitmentLate
+		return resp, nil
+	}
 	if cs.Outcome != fsm.OutcomePending {
 		return nil, fmt.Errorf("%w: challenge %s is %s", ErrNonceReused, req.ChallengeId, cs.Outcome)
 	}
-	ch := cs.Challenge
-	resp := &truegpuv1.SubmitCommitmentResponse{ReceivedAtUnixMs: arrival, ProofDeadlineUnixMs: ch.ProofDeadlineUnixMs}
 	if arrival > ch.CommitDeadlineUnixMs {
 		if _, err := p.reject(ctx, ch.Id, ReasonCommitmentLate, fmt.Sprintf("arrived %d ms after the deadline", arrival-ch.CommitDeadlineUnixMs), nil); err != nil && !errors.Is(err, fsm.ErrConflict) {
 			return nil, err
@@ -457,6 +462,8 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 	case fsm.OutcomePending:
 		return nil, fmt.Errorf("%w: %s", ErrNotCommitted, req.ChallengeId)
 	case fsm.OutcomeCommitted:
+	case fsm.OutcomeMissed:
+		return nil, fmt.Errorf("%w: challenge %s expired without a proof", ErrProofLate, req.ChallengeId)
 	default:
 		return nil, fmt.Errorf("%w: challenge %s is already %s", ErrNonceReused, req.ChallengeId, cs.Outcome)
 	}

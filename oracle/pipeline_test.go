@@ -103,6 +103,36 @@ func TestPipelineRejections(t *testing.T) {
 			t.Fatalf("late challenge state: %v %v", cs, err)
 		}
 	})
+	t.Run("late proof", func(t *testing.T) {
+		ch := committed()
+		clock.Advance(time.Duration(ch.ProofDeadlineUnixMs-ch.IssuedAtUnixMs+1) * time.Millisecond)
+		if _, err := m.pipeline.Proof(ctx, node.proofReq(ch, goodProof)); !errors.Is(err, ErrProofLate) || Reason(err) != ReasonProofLate {
+			t.Fatalf("got %v", err)
+		}
+		// Once the scheduler expires it, the answer stays "late".
+		if _, err := m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: clock.Now().UnixMilli(), Body: &truegpuv1.Command_ExpireChallenges{
+			ExpireChallenges: &truegpuv1.ExpireChallengesCommand{ChallengeIds: [][]byte{ch.Id}}}}); err != nil {
+			t.Fatal(err)
+		}
+		if cs, _ := m.fsm.Challenge(ch.Id); cs.Outcome != fsm.OutcomeMissed {
+			t.Fatalf("outcome %s after expiry", cs.Outcome)
+		}
+		if _, err := m.pipeline.Proof(ctx, node.proofReq(ch, goodProof)); !errors.Is(err, ErrProofLate) {
+			t.Fatalf("after expiry: %v", err)
+		}
+	})
+	t.Run("commitment after expiry", func(t *testing.T) {
+		ch := issue(t, m, node)
+		clock.Advance(time.Duration(ch.CommitDeadlineUnixMs-ch.IssuedAtUnixMs+1) * time.Millisecond)
+		if _, err := m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: clock.Now().UnixMilli(), Body: &truegpuv1.Command_ExpireChallenges{
+			ExpireChallenges: &truegpuv1.ExpireChallengesCommand{ChallengeIds: [][]byte{ch.Id}}}}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := m.pipeline.Commit(ctx, node.commitReq(ch, work(t, p, ch).Root()))
+		if err != nil || r.Accepted || r.Reason != ReasonCommitmentLate {
+			t.Fatalf("got %v %v", r, err)
+		}
+	})
 	t.Run("registration clock skew", func(t *testing.T) {
 		_, err := m.pipeline.Register(ctx, node.registerReq(clock.Now().Add(-time.Hour)))
 		if !errors.Is(err, ErrClockSkew) {
@@ -120,8 +150,8 @@ func TestPipelineRejections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Counters.Accepted != 1 || rec.Counters.Rejected != 3 {
-		t.Fatalf("counters %v, want 1 accepted and 3 rejected (malformed, invalid, late)", rec.Counters)
+	if rec.Counters.Accepted != 1 || rec.Counters.Rejected != 3 || rec.Counters.Missed != 2 {
+		t.Fatalf("counters %v, want 1 accepted, 3 rejected (malformed, invalid, late), 2 missed", rec.Counters)
 	}
 }
 
