@@ -41,24 +41,31 @@ var (
 // it is called for every proof.
 type KeySource func(p *prover.Profile) (*prover.ProvingKey, error)
 
+// devKeyCache holds dev proving keys per profile for the whole process, so
+// that many agents in one process (a simulated fleet) set up each profile
+// once.
+var devKeyCache sync.Map // profile id -> *devKeyEntry
+
+type devKeyEntry struct {
+	once sync.Once
+	pk   *prover.ProvingKey
+	err  error
+}
+
 // DevKeys returns a KeySource backed by prover.DevSetup, computing each
-// profile's keys once. The keys are UNSAFE (their trapdoor is public):
-// use them only against an oracle in development mode.
+// profile's keys once per process. The keys are UNSAFE (their trapdoor is
+// public): use them only against an oracle in development mode.
 func DevKeys() KeySource {
-	var mu sync.Mutex
-	keys := map[string]*prover.ProvingKey{}
 	return func(p *prover.Profile) (*prover.ProvingKey, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if pk, ok := keys[p.ID()]; ok {
-			return pk, nil
-		}
-		pk, _, err := prover.DevSetup(p)
-		if err != nil {
-			return nil, fmt.Errorf("attest: dev keys for %s: %w", p.ID(), err)
-		}
-		keys[p.ID()] = pk
-		return pk, nil
+		v, _ := devKeyCache.LoadOrStore(p.ID(), &devKeyEntry{})
+		e := v.(*devKeyEntry)
+		e.once.Do(func() {
+			e.pk, _, e.err = prover.DevSetup(p)
+			if e.err != nil {
+				e.err = fmt.Errorf("attest: dev keys for %s: %w", p.ID(), e.err)
+			}
+		})
+		return e.pk, e.err
 	}
 }
 
