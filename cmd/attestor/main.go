@@ -5,6 +5,7 @@
 //
 //	attestor keygen --key node.key
 //	attestor fingerprint --device nvml
+//	attestor selftest --device cuda --profile demo
 //	attestor run --oracle oracle.example:7443 --key node.key --device nvml
 //	attestor run --oracle 127.0.0.1:7400 --insecure --dev-keys --device sim:h100
 //
