@@ -197,3 +197,21 @@ func TestWorkloadValidate(t *testing.T) {
 		}
 	}
 }
+
+// Signing the commitment is on the time-critical path.
+func BenchmarkSignCommitment(b *testing.B) {
+	k := attest.NodeKeyFromSeed([]byte("bench"))
+	req := &truegpuv1.SubmitCommitmentRequest{ChallengeId: "0x" + string(make([]byte, 64)), Address: k.Address().String(), Root: make([]byte, 32), DeviceElapsedMs: 12}
+	for b.Loop() {
+		if err := k.Sign(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkFingerprintDigest(b *testing.B) {
+	f := sampleFingerprint()
+	for b.Loop() {
+		_ = f.Digest()
+	}
+}
