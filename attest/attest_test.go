@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -201,7 +202,7 @@ func TestWorkloadValidate(t *testing.T) {
 // Signing the commitment is on the time-critical path.
 func BenchmarkSignCommitment(b *testing.B) {
 	k := attest.NodeKeyFromSeed([]byte("bench"))
-	req := &truegpuv1.SubmitCommitmentRequest{ChallengeId: "0x" + string(make([]byte, 64)), Address: k.Address().String(), Root: make([]byte, 32), DeviceElapsedMs: 12}
+	req := &truegpuv1.SubmitCommitmentRequest{ChallengeId: "0x" + strings.Repeat("ab", 32), Address: k.Address().String(), Root: make([]byte, 32), DeviceElapsedMs: 12}
 	for b.Loop() {
 		if err := k.Sign(req); err != nil {
 			b.Fatal(err)
