@@ -3,7 +3,10 @@ package sim
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -355,4 +358,42 @@ func FuzzNew(f *testing.F) {
 			t.Fatalf("New(%q) = %T claims no class", profile, d)
 		}
 	})
+}
+
+// The conformance suite must fail adversarial devices. Each case runs the
+// suite in a child test process (a failing subtest cannot be contained in
+// this one) and checks that it fails for the documented reason.
+func TestConformanceRejectsAdversaries(t *testing.T) {
+	if profile := os.Getenv("SIM_DEVICETEST_PROFILE"); profile != "" {
+		devicetest.Run(t, func(t *testing.T) attest.Device {
+			d, err := New(profile, Options{Seed: []byte("adversary")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}, devicetest.Config{})
+		return
+	}
+	tests := []struct {
+		profile string
+		want    string
+	}{
+		{"garbage-h100", "reference root"},
+		{"partial-h100", "reference root"},
+		{"replay-h100", "reference root"},
+		{"flaky-h100", "device unavailable"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.profile, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestConformanceRejectsAdversaries$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "SIM_DEVICETEST_PROFILE="+tc.profile)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("the conformance suite passed adversary %s:\n%s", tc.profile, out)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Fatalf("suite failed %s without mentioning %q:\n%s", tc.profile, tc.want, out)
+			}
+		})
+	}
 }
