@@ -33,9 +33,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// The attestor with --device cpu against an in-process dev cluster (the
-// one `oracled dev` runs): it registers, answers a challenge, and the
-// oracle accepts its proof.
+// The attestor against an in-process dev cluster (the one `oracled dev`
+// runs): with --device cpu it registers, answers a challenge and the
+// oracle accepts its proof; a garbage-committing simulated node's proofs
+// are rejected.
 func TestEndToEndWithDevCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster and proves with Groth16")
@@ -51,39 +52,54 @@ func TestEndToEndWithDevCluster(t *testing.T) {
 	}
 	t.Cleanup(func() { c.Close() })
 
+	// Two nodes on one cluster: an honest CPU node, whose proofs must be
+	// accepted, and a simulated garbage-committing H100, whose must not.
+	nodes := []struct {
+		device string
+		want   *regexp.Regexp
+	}{
+		{"cpu", regexp.MustCompile(`msg=verdict .*accepted=true`)},
+		{"sim:garbage-h100", regexp.MustCompile(`msg=verdict .*accepted=false reason=\S+`)},
+	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	logs := &syncBuffer{}
-	key := filepath.Join(t.TempDir(), "node.key")
-	done := make(chan int, 1)
-	go func() {
-		done <- run(rctx, []string{"run", "--oracle", c.Nodes[0].GRPCAddr, "--insecure", "--key", key, "--create-key",
-			"--device", "cpu", "--dev-keys"}, io.Discard, logs)
-	}()
+	logs := make([]*syncBuffer, len(nodes))
+	done := make(chan int, len(nodes))
+	for i, n := range nodes {
+		logs[i] = &syncBuffer{}
+		key := filepath.Join(t.TempDir(), "node.key")
+		go func() {
+			done <- run(rctx, []string{"run", "--oracle", c.Nodes[0].GRPCAddr, "--insecure", "--key", key, "--create-key",
+				"--device", n.device, "--dev-keys"}, io.Discard, logs[i])
+		}()
+	}
 	deadline := time.Now().Add(150 * time.Second)
-	accepted := regexp.MustCompile(`msg=verdict .*accepted=true`)
-	for !accepted.MatchString(logs.String()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no accepted verdict within 150s; attestor log:\n%s", logs.String())
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("attestor exited %d early:\n%s", code, logs.String())
-		case <-time.After(200 * time.Millisecond):
+	for i, n := range nodes {
+		for !n.want.MatchString(logs[i].String()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no verdict matching %s within 150s; attestor log:\n%s", n.device, n.want, logs[i].String())
+			}
+			select {
+			case code := <-done:
+				t.Fatalf("an attestor exited %d early:\n%s", code, logs[i].String())
+			case <-time.After(200 * time.Millisecond):
+			}
 		}
 	}
 	for _, step := range []string{"msg=registered", "msg=\"running challenge\"", "msg=committed", "msg=proved"} {
-		if !strings.Contains(logs.String(), step) {
+		if !strings.Contains(logs[0].String(), step) {
 			t.Errorf("attestor log lacks %s", step)
 		}
 	}
 	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("attestor exited %d after interrupt:\n%s", code, logs.String())
+	for range nodes {
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Fatalf("attestor exited %d after interrupt", code)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("attestor did not shut down within 30s")
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("attestor did not shut down within 30s")
 	}
 }
