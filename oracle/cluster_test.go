@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -233,4 +235,35 @@ func TestMembership(t *testing.T) {
 		}
 	}
 	c.stop(3)
+}
+
+// TestStateDirLost restarts a member whose state directory was lost: it
+// restores its newest snapshot, replays the log after it and converges.
+func TestStateDirLost(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	l := c.leader(10 * time.Second)
+	ctx := context.Background()
+	for i := range 5 {
+		if _, err := l.pipeline.Register(ctx, newTestNode(i).registerReq(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.converge(10 * time.Second)
+	f := (indexOf(c, l) + 1) % 3
+	if err := c.members[f].raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.pipeline.Register(ctx, newTestNode(9).registerReq(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	c.converge(10 * time.Second)
+	c.stop(f)
+	if err := os.RemoveAll(filepath.Join(c.dirs[f], "state")); err != nil {
+		t.Fatal(err)
+	}
+	c.restart(f)
+	want := c.converge(20 * time.Second)
+	if h, _ := c.members[f].fsm.StateHash(); h != want {
+		t.Fatal("restored member differs")
+	}
 }

@@ -219,6 +219,22 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		cleanup()
 		return nil, fmt.Errorf("oracle: snapshots: %w", err)
 	}
+	// Raft skips restoring snapshots on start (the state keeps its own
+	// applied index). If the state is behind the newest snapshot (its
+	// directory was lost or replaced), restore that snapshot first, or the
+	// entries it covers would never be applied.
+	if metas, err := snaps.List(); err == nil && len(metas) > 0 && metas[0].Index > m.fsm.AppliedIndex() {
+		_, rc, err := snaps.Open(metas[0].ID)
+		if err != nil {
+			cleanup()
+			return nil, fmt.Errorf("oracle: open snapshot %s: %w", metas[0].ID, err)
+		}
+		if err := m.fsm.Restore(rc); err != nil {
+			cleanup()
+			return nil, fmt.Errorf("oracle: state at %d is behind snapshot %s and restoring it failed: %w", m.fsm.AppliedIndex(), metas[0].ID, err)
+		}
+		m.log.Warn("state was behind the newest snapshot; restored it", "snapshot", metas[0].ID, "index", metas[0].Index)
+	}
 	switch {
 	case cfg.Transport != nil:
 		m.trans = cfg.Transport
