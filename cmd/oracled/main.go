@@ -126,9 +126,13 @@ func runDev(ctx context.Context, args []string) error {
 	if c.Fleet != nil {
 		fmt.Printf("oracled dev: simulated fleet of %d nodes (%d honest, adversaries: %s)\n", len(c.Fleet.Nodes), *honest, *adversaries)
 	}
+	devReady(c)
 	progress(ctx, c)
 	return nil
 }
+
+// devReady is called once the dev cluster serves (tests hook it).
+var devReady = func(*devcluster.Cluster) {}
 
 // progress prints milestones until ctx ends.
 func progress(ctx context.Context, c *devcluster.Cluster) {
