@@ -272,16 +272,13 @@ func (s *scheduler) storms(ctx context.Context, nodes []*truegpuv1.NodeRecord, n
 	groups := map[string][]string{}
 	for _, r := range nodes {
 		self := ethcrypto.Address(r.Address).String()
-		for _, reason := range r.Reasons {
-			if reason.Code != string(reputation.ReasonIdentityDuplicate) {
-				continue
-			}
-			for _, ev := range reason.Evidence {
-				if len(ev.RelatedAddresses) > 0 {
-					g := append(slices.Clone(ev.RelatedAddresses), self)
-					slices.Sort(g)
-					g = slices.Compact(g)
-					groups["dup:"+g[0]] = g
+		var st reputation.NodeState
+		if err := st.UnmarshalBinary(r.Reputation); err == nil {
+			// Active duplicate identities, with every node presenting them.
+			for _, cf := range st.Conflicts {
+				k := "dup:" + cf.Identity
+				for _, a := range cf.Nodes {
+					groups[k] = append(groups[k], a.String())
 				}
 			}
 		}
@@ -289,6 +286,10 @@ func (s *scheduler) storms(ctx context.Context, nodes []*truegpuv1.NodeRecord, n
 			k := "class:" + r.Devices[0].ClaimedClass
 			groups[k] = append(groups[k], self)
 		}
+	}
+	for k, g := range groups {
+		slices.Sort(g)
+		groups[k] = slices.Compact(g)
 	}
 	keys := make([]string, 0, len(groups))
 	for k := range groups {
