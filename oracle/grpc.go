@@ -10,8 +10,10 @@ import (
 	"github.com/truegpu/truegpu/reputation"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -94,4 +96,40 @@ func ToStatus(log *slog.Logger, method string, err error) error {
 		msg = r + ": " + msg
 	}
 	return status.Error(code, msg)
+}
+
+// ErrMemberOnly reports a member-only call without a client certificate
+// signed by the cluster's CA.
+var ErrMemberOnly = errors.New("oracle: this call is for cluster members only; present a member certificate")
+
+// memberOnlyMethods are the gRPC methods only members may call: membership
+// changes and report signatures.
+var memberOnlyMethods = map[string]bool{
+	truegpuv1.AdminService_JoinMember_FullMethodName:             true,
+	truegpuv1.AdminService_RemoveMember_FullMethodName:           true,
+	truegpuv1.MemberService_SubmitReportSignature_FullMethodName: true,
+}
+
+// RequireMemberCert returns a server option that refuses member-only calls
+// (JoinMember, RemoveMember, SubmitReportSignature) unless the caller
+// presented a client certificate that verified against the server's
+// client CAs. Use it with TLS credentials whose ClientAuth is
+// tls.VerifyClientCertIfGiven, so nodes and consumers can still connect
+// without certificates to the public services.
+func RequireMemberCert() grpc.ServerOption {
+	return grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if memberOnlyMethods[info.FullMethod] && !hasVerifiedClientCert(ctx) {
+			return nil, status.Error(codes.PermissionDenied, ErrMemberOnly.Error())
+		}
+		return handler(ctx, req)
+	})
+}
+
+func hasVerifiedClientCert(ctx context.Context) bool {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return false
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	return ok && len(ti.State.VerifiedChains) > 0
 }

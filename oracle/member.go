@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/oracle/fsm"
@@ -92,6 +93,11 @@ type Config struct {
 	Logger *slog.Logger
 	// RaftLog receives Raft's own warnings and errors. Default os.Stderr.
 	RaftLog io.Writer
+	// PeerDial are the dial options for calls to other members' gRPC
+	// servers (forwarding, report signatures, member table updates): TLS
+	// with this member's certificate in production. Default: plaintext,
+	// for loopback development clusters.
+	PeerDial []grpc.DialOption
 }
 
 // Validate reports every problem with c at once.
@@ -185,6 +191,7 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		}
 	}
 	m := &Member{cfg: cfg, log: cfg.Logger.With("member", cfg.ID), signer: cfg.SignerKey.Address()}
+	m.peers.opts = cfg.PeerDial
 	var err error
 	cleanup := func() {
 		if m.raft != nil {

@@ -278,6 +278,9 @@ func runMember(ctx context.Context, args []string) error {
 		}
 		cfg.StreamLayer = sl
 	}
+	if clientTLS != nil {
+		cfg.PeerDial = []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(clientTLS))}
+	}
 	m, err := oracle.Start(ctx, cfg)
 	if err != nil {
 		return err
@@ -286,7 +289,12 @@ func runMember(ctx context.Context, args []string) error {
 	var gopts []grpc.ServerOption
 	dial := grpc.WithTransportCredentials(insecure.NewCredentials())
 	if serverTLS != nil {
-		gopts = append(gopts, grpc.Creds(credentials.NewTLS(serverTLS)))
+		// Nodes and consumers connect without client certificates; member-
+		// only calls demand one.
+		apiTLS := serverTLS.Clone()
+		apiTLS.ClientAuth = tls.VerifyClientCertIfGiven
+		apiTLS.NextProtos = []string{"h2"}
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(apiTLS)), oracle.RequireMemberCert())
 		dial = grpc.WithTransportCredentials(credentials.NewTLS(clientTLS))
 	}
 	gs := oracle.NewGRPCServer(m, gopts...)
