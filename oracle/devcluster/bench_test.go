@@ -178,7 +178,10 @@ func benchProofs(b testing.TB, p *prover.Profile, pk *prover.ProvingKey, n int) 
 // state, deadline), batch-verified with Groth16, and its verdict replicated
 // and applied. One op is one attestation.
 func BenchmarkAttestationsE2E(b *testing.B) {
-	const n = 256
+	n := 256 // proofs per burst; TRUEGPU_BENCH_PROOFS overrides
+	if v := os.Getenv("TRUEGPU_BENCH_PROOFS"); v != "" {
+		fmt.Sscan(v, &n)
+	}
 	p, _ := prover.ProfileByName("test")
 	pk, _, err := DevKeys(p)
 	if err != nil {
@@ -237,7 +240,7 @@ func BenchmarkAttestationsE2E(b *testing.B) {
 		elapsed += time.Since(start)
 		b.StopTimer()
 		cc.Close()
-		if accepted.Load() != n {
+		if accepted.Load() != int64(n) {
 			b.Fatalf("%d of %d proofs accepted", accepted.Load(), n)
 		}
 		total += n
