@@ -57,6 +57,14 @@ const (
 	// SlackMillis is the fixed allowance added to every deadline for
 	// network latency, kernel launch, driver and host overheads.
 	SlackMillis = 1000
+	// LatencyAllowanceMillis is the part of a commitment's latency, as the
+	// leader measures it, that is not device work: the Raft commit that
+	// issues the challenge, its delivery to the node, and the commitment's
+	// trip back. Capacity is judged against ExpectedLatencyMillis =
+	// ExpectedMillis + LatencyAllowanceMillis. It is below SlackMillis, so
+	// an honest device within its expected latency always meets the
+	// deadline.
+	LatencyAllowanceMillis = 500
 	// PRGBytesPerHash is how many int8 matrix entries one Poseidon2
 	// compression of the workload PRG yields (the low 31 bytes of a BN254
 	// field element, as in package prover).
@@ -344,6 +352,14 @@ func (c Class) Deadline(m, n, k int) uint64 {
 		return math.MaxUint64
 	}
 	return satAdd(satMul(e, MarginPercent)/100, SlackMillis)
+}
+
+// ExpectedLatencyMillis returns the commitment latency an honest device of
+// the class should show as measured on the leader's clock: the expected
+// device time plus LatencyAllowanceMillis. Capacity scoring compares
+// measured latencies with it.
+func (c Class) ExpectedLatencyMillis(m, n, k int) uint64 {
+	return satAdd(c.ExpectedMillis(m, n, k), LatencyAllowanceMillis)
 }
 
 // ExpectedMillis is c.ExpectedMillis(m, n, k).

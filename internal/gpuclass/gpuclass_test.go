@@ -242,3 +242,21 @@ func BenchmarkDeadline(b *testing.B) {
 		_ = c.Deadline(8192, 8192, 8192)
 	}
 }
+
+func TestExpectedLatencyWithinDeadline(t *testing.T) {
+	shapes := [][3]int{{16, 16, 32}, {64, 64, 64}, {1024, 1024, 256}, {8192, 8192, 8192}}
+	for _, c := range Classes() {
+		for _, s := range shapes {
+			e := c.ExpectedMillis(s[0], s[1], s[2])
+			lat := c.ExpectedLatencyMillis(s[0], s[1], s[2])
+			if lat != e+LatencyAllowanceMillis {
+				t.Errorf("%s %v: ExpectedLatencyMillis = %d, want %d + %d", c.Name, s, lat, e, LatencyAllowanceMillis)
+			}
+			// An honest device at its expected latency, and at the 1.5x
+			// partial-credit bound of the capacity score, meets the deadline.
+			if dl := c.Deadline(s[0], s[1], s[2]); lat*3/2 >= dl {
+				t.Errorf("%s %v: 1.5 x expected latency %d ms is not inside the deadline %d ms", c.Name, s, lat*3/2, dl)
+			}
+		}
+	}
+}
