@@ -19,11 +19,12 @@ tools:
 		github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2
 
 # generate regenerates every generated file: Go protobuf, gRPC, gateway and
-# the OpenAPI document.
+# the OpenAPI document (and the copy the REST server embeds).
 generate: tools
 	$(BUF) lint
 	rm -f proto/truegpu/v1/*.pb.go proto/truegpu/v1/*.pb.gw.go docs/api/*.swagger.json
 	PATH=$(GOBIN_DIR):$$PATH $(BUF) generate
+	cp docs/api/truegpu.swagger.json oracle/httpapi/openapi.json
 
 lint: tools
 	$(BUF) lint

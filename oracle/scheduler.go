@@ -257,7 +257,7 @@ func (s *scheduler) challenge(addr ethcrypto.Address, d *truegpuv1.Device, now t
 	return &truegpuv1.IssuedChallenge{
 		Id: id[:], Address: addr[:], DeviceIndex: d.Index, Nonce: nonce[:], Profile: p.ID(), ClaimedClass: class.Name,
 		IssuedAtUnixMs: issued, CommitDeadlineUnixMs: commit, ProofDeadlineUnixMs: commit + s.cfg.ProofWindow.Milliseconds(),
-		ExpectedLatencyMs: max(class.ExpectedMillis(p.M, p.N, p.K), 1), StormId: storm,
+		ExpectedLatencyMs: class.ExpectedLatencyMillis(p.M, p.N, p.K), StormId: storm,
 	}, nil
 }
 

@@ -84,7 +84,8 @@ func runDev(ctx context.Context, args []string) error {
 	honest := fs.Int("honest", 8, "honest simulated nodes")
 	adversaries := fs.String("adversaries", strings.Join(devcluster.DefaultFleet().Adversaries, ","), "adversarial simulated nodes (sim device profiles, comma-separated; empty for none)")
 	epoch := fs.Duration("epoch", 15*time.Second, "epoch length")
-	interval := fs.Duration("challenge-interval", 20*time.Second, "mean time between challenges of a device")
+	interval := fs.Duration("challenge-interval", 10*time.Second, "mean time between challenges of a device")
+	timeScale := fs.Float64("time-scale", devcluster.DefaultTimeScale, "multiplier on simulated devices' modelled run time (makes the GPU/CPU gap visible on small profiles)")
 	profile := fs.String("profile", "test", "workload profile (test, demo)")
 	verbose := fs.Bool("v", false, "verbose logs")
 	if err := fs.Parse(args); err != nil {
@@ -98,7 +99,7 @@ func runDev(ctx context.Context, args []string) error {
 	if !*verbose {
 		gnarklog.Disable()
 	}
-	fleet := devcluster.FleetOptions{Honest: *honest}
+	fleet := devcluster.FleetOptions{Honest: *honest, TimeScale: *timeScale}
 	if *adversaries != "" {
 		fleet.Adversaries = strings.Split(*adversaries, ",")
 	}

@@ -33,14 +33,28 @@ type FleetOptions struct {
 	Adversaries []string
 	// Poll is how often nodes poll for challenges. Default 250ms.
 	Poll time.Duration
+	// TimeScale multiplies every simulated device's modelled run time
+	// (sim.Options.TimeScale); 0 means 1. On the small test and demo
+	// profiles every class finishes in microseconds, far inside the
+	// deadline's fixed slack; DefaultTimeScale stretches modelled times so
+	// that the gap between a GPU and a CPU shows as it does on the standard
+	// profile (a CPU pretending to be a GPU misses the deadline, a GPU
+	// takes milliseconds).
+	TimeScale float64
 }
+
+// DefaultTimeScale is the TimeScale of DefaultFleet: a CPU's modelled time
+// on the test profile (about 1.3 ms) becomes about 1.3 s, past the ~1 s
+// commitment deadline of every GPU class, while GPU classes stay at a few
+// milliseconds.
+const DefaultTimeScale = 1000
 
 func (o FleetOptions) total() int { return o.Honest + len(o.Adversaries) }
 
 // DefaultFleet is the fleet `oracled dev` runs: honest nodes of several
 // classes and one of each adversarial kind (two clones of one GPU).
 func DefaultFleet() FleetOptions {
-	return FleetOptions{Honest: 8, Adversaries: []string{
+	return FleetOptions{Honest: 8, TimeScale: DefaultTimeScale, Adversaries: []string{
 		"spoof-h100", "rtx3090-as-h100", "clone-a100-80gb", "clone-a100-80gb", "garbage-h100", "replay-rtx4090", "partial-h100", "flaky-l40s",
 	}}
 }
@@ -90,14 +104,14 @@ func StartFleet(ctx context.Context, c *Cluster, o FleetOptions) (*Fleet, error)
 		if len(kind) > 6 && kind[:6] == "clone-" {
 			g := groups[kind]
 			if g == nil {
-				if g, err = sim.NewCloneGroup(kind[6:], sim.Options{Seed: []byte(kind)}); err != nil {
+				if g, err = sim.NewCloneGroup(kind[6:], sim.Options{Seed: []byte(kind), TimeScale: o.TimeScale}); err != nil {
 					return err
 				}
 				groups[kind] = g
 			}
 			dev, err = g.Device()
 		} else {
-			dev, err = sim.New(kind, sim.Options{Seed: seed})
+			dev, err = sim.New(kind, sim.Options{Seed: seed, TimeScale: o.TimeScale})
 		}
 		if err != nil {
 			return fmt.Errorf("devcluster: fleet device %q: %w", kind, err)

@@ -329,13 +329,14 @@ func (f *FSM) fillView(rec *truegpuv1.NodeRecord, st reputation.NodeState, at ui
 		Identity: ds(reputation.Identity), Capacity: ds(reputation.Capacity),
 		Liveness: ds(reputation.Liveness), Correctness: ds(reputation.Correctness),
 	}
+	self := ethcrypto.Address(rec.Address).String()
 	var reasons []*truegpuv1.Reason
 	for _, fd := range v.Findings {
-		reasons = append(reasons, &truegpuv1.Reason{Code: string(fd.Reason), Detail: fd.Dimension.String(), Evidence: evidence(fd.Evidence, 0, 0)})
+		reasons = append(reasons, &truegpuv1.Reason{Code: string(fd.Reason), Detail: reasonDetail(fd.Dimension.String(), fd.Evidence), Evidence: evidence(fd.Evidence, self, 0, 0)})
 	}
 	for i := len(st.Penalties) - 1; i >= 0 && len(reasons) < f.cfg.MaxReasons; i-- {
 		p := st.Penalties[i]
-		reasons = append(reasons, &truegpuv1.Reason{Code: string(p.Reason), Detail: p.Dimension.String() + " penalty", Evidence: evidence(p.Evidence, 0, int64(p.At))})
+		reasons = append(reasons, &truegpuv1.Reason{Code: string(p.Reason), Detail: reasonDetail(p.Dimension.String()+" penalty", p.Evidence), Evidence: evidence(p.Evidence, self, 0, int64(p.At))})
 	}
 	if len(reasons) > f.cfg.MaxReasons {
 		reasons = reasons[:f.cfg.MaxReasons]
@@ -343,7 +344,28 @@ func (f *FSM) fillView(rec *truegpuv1.NodeRecord, st reputation.NodeState, at ui
 	rec.Reasons = reasons
 }
 
-func evidence(refs []string, index uint64, at int64) []*truegpuv1.Evidence {
+// reasonDetail is what a reason says beside its code: the dimension, and
+// the identity or timing its evidence names, so that two reasons with one
+// code (a node whose UUID and serial are both shared, say) read apart.
+func reasonDetail(base string, refs []string) string {
+	var extra []string
+	for _, r := range refs {
+		switch {
+		case strings.HasPrefix(r, "identity:"):
+			extra = append(extra, "shared "+strings.TrimPrefix(r, "identity:"))
+		case strings.HasPrefix(r, "timing:"):
+			extra = append(extra, "latency "+strings.TrimPrefix(r, "timing:")+" (measured/expected)")
+		}
+	}
+	if len(extra) == 0 {
+		return base
+	}
+	return base + ": " + strings.Join(extra, ", ")
+}
+
+// evidence turns the model's evidence references into API evidence. self,
+// the node the reason belongs to, is left out of the related addresses.
+func evidence(refs []string, self string, index uint64, at int64) []*truegpuv1.Evidence {
 	var out []*truegpuv1.Evidence
 	var related []string
 	for _, r := range refs {
@@ -351,7 +373,9 @@ func evidence(refs []string, index uint64, at int64) []*truegpuv1.Evidence {
 		case strings.HasPrefix(r, "challenge:"):
 			out = append(out, &truegpuv1.Evidence{ChallengeId: strings.TrimPrefix(r, "challenge:"), AppliedIndex: index, AtUnixMs: at})
 		case strings.HasPrefix(r, "node:"):
-			related = append(related, strings.TrimPrefix(r, "node:"))
+			if n := strings.TrimPrefix(r, "node:"); !strings.EqualFold(n, self) {
+				related = append(related, n)
+			}
 		}
 	}
 	if len(related) > 0 {

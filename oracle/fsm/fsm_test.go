@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -391,6 +393,35 @@ func TestDuplicateIdentity(t *testing.T) {
 		}
 		if rec.Status != truegpuv1.NodeStatus_NODE_STATUS_REJECTED {
 			t.Errorf("node %s sharing a UUID has status %v, want rejected", a, rec.Status)
+		}
+		// The reason names the shared identity and points at the other
+		// node, never at the node itself.
+		var found bool
+		for _, r := range rec.Reasons {
+			if r.Code != "IDENTITY_DUPLICATE" {
+				continue
+			}
+			found = true
+			if !strings.Contains(r.Detail, "GPU-same") {
+				t.Errorf("node %s: IDENTITY_DUPLICATE detail %q does not name the shared identity", a, r.Detail)
+			}
+			var related []string
+			for _, e := range r.Evidence {
+				related = append(related, e.RelatedAddresses...)
+			}
+			other := addrs[0]
+			if other == a {
+				other = addrs[1]
+			}
+			if !slices.Contains(related, other.String()) {
+				t.Errorf("node %s: related addresses %v lack the other node %s", a, related, other)
+			}
+			if slices.Contains(related, a.String()) {
+				t.Errorf("node %s: related addresses %v include the node itself", a, related)
+			}
+		}
+		if !found {
+			t.Errorf("node %s: no IDENTITY_DUPLICATE reason in %v", a, rec.Reasons)
 		}
 	}
 }

@@ -164,7 +164,8 @@ type EpochReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Epoch number, strictly increasing.
 	Epoch uint64 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	// Round within the epoch (re-issues after membership changes).
+	// Raft index of the entry that closed the epoch. It identifies the report
+	// uniquely: a report re-issued for the same epoch has a higher round.
 	Round uint64 `protobuf:"varint,2,opt,name=round,proto3" json:"round,omitempty"`
 	// Report timestamp, unix seconds (leader's clock when the epoch closed).
 	Timestamp uint64 `protobuf:"varint,3,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
