@@ -310,7 +310,7 @@ func runMember(ctx context.Context, args []string) error {
 	if *corsOrigins != "" {
 		hopts.AllowedOrigins = strings.Split(*corsOrigins, ",")
 	}
-	h, err := httpapi.New(ctx, conn, hopts)
+	h, err := httpapi.New(ctx, oracle.LocalConn(m, conn), hopts)
 	if err != nil {
 		return err
 	}

@@ -268,7 +268,7 @@ func (c *Cluster) startNode(i int, trans raft.Transport, grpcAddr, httpAddr stri
 	}
 	var ctx context.Context
 	ctx, n.cancel = context.WithCancel(context.Background())
-	h, err := httpapi.New(ctx, n.conn, &httpapi.Options{Metrics: m.Metrics(), Logger: c.opts.Logger})
+	h, err := httpapi.New(ctx, oracle.LocalConn(m, n.conn), &httpapi.Options{Metrics: m.Metrics(), Logger: c.opts.Logger})
 	if err != nil {
 		return fmt.Errorf("devcluster: %s HTTP handler: %w", n.ID, err)
 	}
