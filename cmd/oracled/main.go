@@ -78,6 +78,18 @@ func envDefaults(fs *flag.FlagSet) error {
 
 func runDev(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("oracled dev", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `oracled dev runs a whole TrueGPU cluster in one process: three members on
+loopback with data in a temporary directory, and a simulated fleet of honest
+and adversarial GPU nodes answering challenges. UNSAFE dev keys; Ctrl-C stops
+it and removes its data.
+
+Usage: oracled dev [flags]
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
 	httpAddr := fs.String("http", "127.0.0.1:8080", "REST and dashboard address of the first member")
 	grpcAddr := fs.String("grpc", "127.0.0.1:9090", "gRPC address of the first member")
 	members := fs.Int("members", 3, "cluster members")
@@ -186,6 +198,22 @@ func progress(ctx context.Context, c *devcluster.Cluster) {
 
 func runMember(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("oracled", flag.ContinueOnError)
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprint(out, `oracled runs one member of a TrueGPU oracle cluster: Raft on Pebble, the
+verification pipeline, gRPC and REST (with the dashboard at /).
+
+Usage:
+  oracled [flags]        run a member (-bootstrap for the first, -join for the rest)
+  oracled dev [flags]    run a 3-member cluster and a simulated fleet on loopback
+                         ('oracled dev -h' for its flags)
+
+Every flag can also be set as TRUEGPU_<FLAG> (dashes as underscores); flags win.
+
+Member flags:
+`)
+		fs.PrintDefaults()
+	}
 	id := fs.String("node-id", "", "Raft server id of this member (required)")
 	dataDir := fs.String("data-dir", "", "data directory (required)")
 	raftAddr := fs.String("raft-addr", "127.0.0.1:7000", "Raft listen address")
