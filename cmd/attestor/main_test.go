@@ -83,7 +83,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"fingerprint", "--device", "tpu"}, "unknown --device"},
 		{[]string{"fingerprint", "--device", "sim:"}, "needs a profile"},
 		{[]string{"fingerprint", "--device", "sim:b300"}, "known classes"},
-		{[]string{"run", "--key", "x", "--create-key", "--dev-keys"}, "--oracle is required"},
+		{[]string{"run", "--key", "KEY", "--create-key", "--dev-keys"}, "--oracle is required"},
 		{[]string{"run", "--oracle", "127.0.0.1:1", "--create-key", "--key", "KEY"}, "no proving keys"},
 		{[]string{"run", "--oracle", "127.0.0.1:1", "--create-key", "--key", "KEY", "--proving-key", "standard"}, "PROFILE=FILE"},
 		{[]string{"run", "--oracle", "127.0.0.1:1", "--key", "missing.key", "--dev-keys"}, "attestor keygen"},
@@ -101,6 +101,11 @@ func TestUsageErrors(t *testing.T) {
 			code, _, errs := runCLI(t, context.Background(), args...)
 			if code == 0 || !strings.Contains(errs, tc.want) {
 				t.Fatalf("exit %d, stderr %q; want failure mentioning %q", code, errs, tc.want)
+			}
+			if tc.want == "--oracle is required" {
+				if _, err := os.Stat(filepath.Join(dir, "k.key")); !os.IsNotExist(err) {
+					t.Fatalf("a usage error left a key file behind (stat: %v)", err)
+				}
 			}
 		})
 	}

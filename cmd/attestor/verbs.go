@@ -265,6 +265,10 @@ func (r *runFlags) loadKey(log *slog.Logger) (*attest.NodeKey, error) {
 }
 
 func runAgent(ctx context.Context, e *env, r *runFlags, registerOnly bool) error {
+	// Check the arguments before anything touches the disk (--create-key).
+	if r.oracle == "" {
+		return usageError("--oracle is required (host:port of an oracle member)")
+	}
 	log, err := r.logger(e)
 	if err != nil {
 		return err
