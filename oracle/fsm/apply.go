@@ -746,6 +746,7 @@ func (t *txn) expireChallenges(c *truegpuv1.ExpireChallengesCommand) error {
 			nodes[string(ch.Address)] = rec
 			order = append(order, string(ch.Address))
 		}
+		committed := cs.Outcome == OutcomeCommitted
 		t.closeChallenge(cs)
 		cs.Outcome = OutcomeMissed
 		rec.Counters.Missed++
@@ -753,7 +754,14 @@ func (t *txn) expireChallenges(c *truegpuv1.ExpireChallengesCommand) error {
 		if int(ch.DeviceIndex) < len(rec.Devices) {
 			dev = rec.Devices[ch.DeviceIndex].GetFingerprint().GetUuid()
 		}
-		if err := t.event(rec, reputation.Event{Kind: reputation.EventChallengeMissed, Challenge: IDString(ch.Id), Device: dev}); err != nil {
+		ev := reputation.Event{Kind: reputation.EventChallengeMissed, Challenge: IDString(ch.Id), Device: dev}
+		if committed {
+			// Committed but never proven: the node could not open its own
+			// commitment. That is a correctness failure, not a liveness one
+			// (see reputation.ReasonProofMissing).
+			ev.Kind, ev.Reason = reputation.EventVerdictRejected, reputation.ReasonProofMissing
+		}
+		if err := t.event(rec, ev); err != nil {
 			return err
 		}
 		t.putMsg(key(prefixChallenge, ch.Id), cs)

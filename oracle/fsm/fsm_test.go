@@ -546,3 +546,79 @@ func BenchmarkApplyIssue(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*per)/b.Elapsed().Seconds(), "commands/s")
 }
+
+// TestExpiryReasons: a challenge that expires without a commitment is a
+// liveness miss; one that was committed and never proven is a correctness
+// failure (PROOF_MISSING), because the node could not open its own
+// commitment.
+func TestExpiryReasons(t *testing.T) {
+	f := openFSM(t)
+	now := int64(1_700_000_000_000)
+	cmd := func(at int64, body func(*truegpuv1.Command)) *truegpuv1.Command {
+		c := &truegpuv1.Command{Version: 1, LeaderTimeUnixMs: at}
+		body(c)
+		return c
+	}
+	type node struct {
+		addr ethcrypto.Address
+		id   [32]byte
+	}
+	var nodes []node
+	for i, commit := range []bool{false, true} {
+		a := ethcrypto.KeyFromSeed([]byte{'e', byte(i)}).Address()
+		if err := apply1(t, f, cmd(now, func(c *truegpuv1.Command) {
+			c.Body = &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, fmt.Sprintf("GPU-e%d", i))}}}
+		})); err != nil {
+			t.Fatal(err)
+		}
+		nonce := bytes.Repeat([]byte{byte(i + 1)}, 32)
+		id := truegpuv1.ChallengeID(nonce, a[:], 0)
+		ch := &truegpuv1.IssuedChallenge{Id: id[:], Address: a[:], Nonce: nonce, IssuedAtUnixMs: now, CommitDeadlineUnixMs: now + 1000, ProofDeadlineUnixMs: now + 5000, ExpectedLatencyMs: 100}
+		if err := apply1(t, f, cmd(now, func(c *truegpuv1.Command) {
+			c.Body = &truegpuv1.Command_IssueChallenges{IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}}
+		})); err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			if err := apply1(t, f, cmd(now+200, func(c *truegpuv1.Command) {
+				c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 200}}
+			})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		nodes = append(nodes, node{a, id})
+	}
+	if err := apply1(t, f, cmd(now+6000, func(c *truegpuv1.Command) {
+		c.Body = &truegpuv1.Command_ExpireChallenges{ExpireChallenges: &truegpuv1.ExpireChallengesCommand{ChallengeIds: [][]byte{nodes[0].id[:], nodes[1].id[:]}}}
+	})); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		reason    string
+		dimension string
+	}{{"LIVENESS_MISSED", "liveness"}, {"PROOF_MISSING", "correctness"}} {
+		hist, _, err := f.ChallengeHistory(nodes[i].addr, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 1 || hist[0].Outcome != OutcomeMissed || hist[0].Reason != want.reason {
+			t.Errorf("node %d: history %v, want one missed challenge with reason %s", i, hist, want.reason)
+		}
+		rec, err := f.Node(nodes[i].addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found bool
+		for _, r := range rec.Reasons {
+			if r.Code == want.reason && strings.HasPrefix(r.Detail, want.dimension) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("node %d: reasons %v lack %s against %s", i, rec.Reasons, want.reason, want.dimension)
+		}
+		if rec.Counters.Missed != 1 {
+			t.Errorf("node %d: missed counter %d, want 1", i, rec.Counters.Missed)
+		}
+	}
+}

@@ -254,6 +254,9 @@ func ChallengeRecordOf(cs *truegpuv1.ChallengeState) *truegpuv1.ChallengeRecord 
 	}
 	if cs.Outcome == OutcomeMissed {
 		r.Reason = string(reputation.ReasonLivenessMissed)
+		if len(cs.Root) != 0 { // committed, never proven
+			r.Reason = string(reputation.ReasonProofMissing)
+		}
 	}
 	return r
 }
