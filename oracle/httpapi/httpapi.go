@@ -4,8 +4,10 @@
 // http.Handler.
 //
 // The gateway runs in client mode: every REST call becomes a gRPC call on the
-// connection given to New, so REST and gRPC share one implementation,
-// interceptors and all, and server streams (GET /v1/watch/scores) work.
+// connection given to New, so REST and gRPC share one implementation and
+// server streams (GET /v1/watch/scores) work. Members pass
+// oracle.LocalConn, which serves unary calls in process with the gRPC
+// server's size cap and error mapping and sends streams over the network.
 //
 // Routes:
 //
