@@ -97,7 +97,14 @@ func TestDevClusterREST(t *testing.T) {
 			} `json:"read"`
 		}
 		url := fmt.Sprintf("%s/v1/nodes/%s?consistency=READ_CONSISTENCY_LINEARIZABLE", n.HTTPURL(), strings.ToLower(key.Address().String()))
-		if code := getJSON(t, url, &node); code != 200 || node.Node.Address != key.Address().String() || !node.Read.Linearizable {
+		// A follower answers 503 until it knows the leader's gRPC address
+		// (member metadata it may not have applied yet); then it forwards.
+		code := getJSON(t, url, &node)
+		for deadline := time.Now().Add(10 * time.Second); code == http.StatusServiceUnavailable && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			code = getJSON(t, url, &node)
+		}
+		if code != 200 || node.Node.Address != key.Address().String() || !node.Read.Linearizable {
 			t.Fatalf("%s: GET node: %d %+v", n.ID, code, node)
 		}
 		var cluster struct {
