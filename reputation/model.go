@@ -114,17 +114,17 @@ const (
 	ReasonLivenessMissed Reason = "LIVENESS_MISSED"
 	// Correctness: rejected verdicts carry the verifier's own code; these
 	// are the usual ones.
-	ReasonProofInvalid     Reason = "PROOF_INVALID"
-	ReasonProofMalformed   Reason = "PROOF_MALFORMED"
-	ReasonInputMismatch    Reason = "PUBLIC_INPUT_MISMATCH"
-	ReasonCommitmentLate   Reason = "COMMITMENT_LATE"
+	ReasonProofInvalid   Reason = "PROOF_INVALID"
+	ReasonProofMalformed Reason = "PROOF_MALFORMED"
+	ReasonInputMismatch  Reason = "PUBLIC_INPUT_MISMATCH"
+	ReasonCommitmentLate Reason = "COMMITMENT_LATE"
 	// ReasonProofMissing: the node committed to a root and then sent no
 	// proof before the proof deadline. A node that cannot open its own
 	// commitment is what a partial or faked computation looks like (it
 	// abandons the challenge when the samples land on cells it never
 	// computed), so it counts against correctness like an invalid proof,
 	// not against liveness.
-	ReasonProofMissing Reason = "PROOF_MISSING"
+	ReasonProofMissing     Reason = "PROOF_MISSING"
 	ReasonVerdictRejected  Reason = "VERDICT_REJECTED"
 	ReasonEvidenceTooThin  Reason = "EVIDENCE_INSUFFICIENT"
 	ReasonScoreBelowTrust  Reason = "SCORE_BELOW_TRUSTED"
