@@ -124,21 +124,7 @@ func (t *txn) putMsg(k []byte, m proto.Message) {
 // scan visits the committed-batch keys with prefix (not the overlay of the
 // running command); handlers scan before they write.
 func (t *txn) scan(prefix []byte, fn func(k, v []byte) error) error {
-	it, err := t.b.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return err
-	}
-	for it.First(); it.Valid(); it.Next() {
-		if err := fn(it.Key(), it.Value()); err != nil {
-			it.Close()
-			return err
-		}
-	}
-	if err := it.Error(); err != nil {
-		it.Close()
-		return err
-	}
-	return it.Close()
+	return each(t.b, &pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)}, fn)
 }
 
 func prefixEnd(p []byte) []byte {

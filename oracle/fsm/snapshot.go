@@ -64,7 +64,7 @@ func writeSnapshot(r reader, w io.Writer) error {
 	binary.BigEndian.PutUint32(hdr[8:], snapshotVersion)
 	bw.Write(hdr[:])
 	var count uint64
-	err := each(r, func(k, v []byte) error {
+	err := each(r, nil, func(k, v []byte) error {
 		writeRecord(bw, k, v)
 		count++
 		return nil
@@ -90,8 +90,10 @@ func writeRecord(w io.Writer, k, v []byte) {
 	w.Write(v)
 }
 
-func each(r reader, fn func(k, v []byte) error) error {
-	it, err := r.NewIter(nil)
+// each visits r's keys within opts (nil: all keys) in order, stopping at
+// fn's first error.
+func each(r reader, opts *pebble.IterOptions, fn func(k, v []byte) error) error {
+	it, err := r.NewIter(opts)
 	if err != nil {
 		return err
 	}
@@ -239,7 +241,7 @@ func (f *FSM) StateHash() ([32]byte, error) {
 	snap := f.db.NewSnapshot()
 	defer snap.Close()
 	h := sha256.New()
-	err := each(snap, func(k, v []byte) error {
+	err := each(snap, nil, func(k, v []byte) error {
 		writeRecord(h, k, v)
 		return nil
 	})
