@@ -147,13 +147,16 @@ func (r Reason) Valid() bool {
 }
 
 // Evidence references are strings with a type prefix, for example
-// "challenge:9f3a…", "verdict:17", "node:0xAbC…", "device:GPU-…".
+// "challenge:9f3a…", "verdict:17", "node:0xAbC…", "device:GPU-…",
+// "identity:uuid:GPU-…", "timing:1250ms/1000ms". Readers of Penalty and
+// Finding evidence split on these prefixes.
 const (
-	refChallenge = "challenge:"
-	refVerdict   = "verdict:"
-	refNode      = "node:"
-	refDevice    = "device:"
-	refIdentity  = "identity:"
+	RefChallenge = "challenge:"
+	RefVerdict   = "verdict:"
+	RefNode      = "node:"
+	RefDevice    = "device:"
+	RefIdentity  = "identity:"
+	RefTiming    = "timing:"
 )
 
 // Device is a registered device's identity as the model sees it.
@@ -542,13 +545,13 @@ func findDevice(devs []Device, uuid string) (int, bool) {
 func evidenceRefs(ev *Event) []string {
 	var refs []string
 	if ev.Challenge != "" {
-		refs = append(refs, refChallenge+ev.Challenge)
+		refs = append(refs, RefChallenge+ev.Challenge)
 	}
 	if ev.Verdict != "" {
-		refs = append(refs, refVerdict+ev.Verdict)
+		refs = append(refs, RefVerdict+ev.Verdict)
 	}
 	if ev.Device != "" {
-		refs = append(refs, refDevice+ev.Device)
+		refs = append(refs, RefDevice+ev.Device)
 	}
 	return refs
 }
@@ -628,7 +631,7 @@ func (m *Model) Apply(st NodeState, ev Event) (NodeState, error) {
 		add(Capacity, pos, neg)
 		if neg > 0 {
 			m.addPenalty(&out, Penalty{At: ev.At, Dimension: Capacity, Reason: ReasonCapacitySlow, Weight: neg,
-				Evidence: append(evidenceRefs(&ev), fmt.Sprintf("timing:%dms/%dms", ev.ElapsedMs, ev.ExpectedMs))})
+				Evidence: append(evidenceRefs(&ev), fmt.Sprintf("%s%dms/%dms", RefTiming, ev.ElapsedMs, ev.ExpectedMs))})
 		}
 	case EventVerdictRejected:
 		out.Rejected++
@@ -660,12 +663,12 @@ func (m *Model) Apply(st NodeState, ev Event) (NodeState, error) {
 			break
 		}
 		out.Conflicts = slices.Insert(out.Conflicts, i, Conflict{Identity: ev.Identity, Nodes: nodes, Since: ev.At})
-		refs := []string{refIdentity + ev.Identity}
+		refs := []string{RefIdentity + ev.Identity}
 		for _, n := range nodes {
 			if len(refs) == maxEvidenceRefs {
 				break
 			}
-			refs = append(refs, refNode+n.String())
+			refs = append(refs, RefNode+n.String())
 		}
 		m.addPenalty(&out, Penalty{At: ev.At, Dimension: Identity, Reason: ReasonIdentityDuplicate, Evidence: refs})
 	case EventDuplicateResolved:
@@ -699,8 +702,8 @@ func (m *Model) compareAnchors(st *NodeState, devs []Device, ev Event) {
 	if len(gone) > 0 {
 		refs := evidenceRefs(&ev)
 		for _, u := range gone {
-			if len(refs) < maxEvidenceRefs && !slices.Contains(refs, refDevice+u) {
-				refs = append(refs, refDevice+u)
+			if len(refs) < maxEvidenceRefs && !slices.Contains(refs, RefDevice+u) {
+				refs = append(refs, RefDevice+u)
 			}
 		}
 		resetTrust(st)
@@ -711,7 +714,7 @@ func (m *Model) compareAnchors(st *NodeState, devs []Device, ev Event) {
 		var refs []string
 		for _, u := range changed {
 			if len(refs) < maxEvidenceRefs {
-				refs = append(refs, refDevice+u)
+				refs = append(refs, RefDevice+u)
 			}
 		}
 		st.Evidence[Identity].Neg = satAdd(st.Evidence[Identity].Neg, m.p.FingerprintWeight, evidenceLimit)
@@ -818,12 +821,12 @@ func (m *Model) View(st NodeState, at uint64) View {
 	case len(st.Conflicts) > 0 || len(failing) > 0:
 		v.Status = StatusRejected
 		for _, c := range st.Conflicts {
-			refs := []string{refIdentity + c.Identity}
+			refs := []string{RefIdentity + c.Identity}
 			for _, n := range c.Nodes {
 				if len(refs) == maxEvidenceRefs {
 					break
 				}
-				refs = append(refs, refNode+n.String())
+				refs = append(refs, RefNode+n.String())
 			}
 			v.Findings = append(v.Findings, Finding{Dimension: Identity, Reason: ReasonIdentityDuplicate, Evidence: refs})
 		}

@@ -337,10 +337,10 @@ func reasonDetail(base string, refs []string) string {
 	var extra []string
 	for _, r := range refs {
 		switch {
-		case strings.HasPrefix(r, "identity:"):
-			extra = append(extra, "shared "+strings.TrimPrefix(r, "identity:"))
-		case strings.HasPrefix(r, "timing:"):
-			extra = append(extra, "latency "+strings.TrimPrefix(r, "timing:")+" (measured/expected)")
+		case strings.HasPrefix(r, reputation.RefIdentity):
+			extra = append(extra, "shared "+strings.TrimPrefix(r, reputation.RefIdentity))
+		case strings.HasPrefix(r, reputation.RefTiming):
+			extra = append(extra, "latency "+strings.TrimPrefix(r, reputation.RefTiming)+" (measured/expected)")
 		}
 	}
 	if len(extra) == 0 {
@@ -356,10 +356,10 @@ func evidence(refs []string, self string, index uint64, at int64) []*truegpuv1.E
 	var related []string
 	for _, r := range refs {
 		switch {
-		case strings.HasPrefix(r, "challenge:"):
-			out = append(out, &truegpuv1.Evidence{ChallengeId: strings.TrimPrefix(r, "challenge:"), AppliedIndex: index, AtUnixMs: at})
-		case strings.HasPrefix(r, "node:"):
-			if n := strings.TrimPrefix(r, "node:"); !strings.EqualFold(n, self) {
+		case strings.HasPrefix(r, reputation.RefChallenge):
+			out = append(out, &truegpuv1.Evidence{ChallengeId: strings.TrimPrefix(r, reputation.RefChallenge), AppliedIndex: index, AtUnixMs: at})
+		case strings.HasPrefix(r, reputation.RefNode):
+			if n := strings.TrimPrefix(r, reputation.RefNode); !strings.EqualFold(n, self) {
 				related = append(related, n)
 			}
 		}
