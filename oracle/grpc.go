@@ -44,15 +44,31 @@ func NewGRPCServer(m *Member, opts ...grpc.ServerOption) *grpc.Server {
 		}),
 	}
 	s := grpc.NewServer(append(base, opts...)...)
-	truegpuv1.RegisterNodeServiceServer(s, &nodeService{m: m})
-	truegpuv1.RegisterReputationServiceServer(s, &reputationService{m: m})
-	truegpuv1.RegisterFeedServiceServer(s, &feedService{m: m})
-	truegpuv1.RegisterAdminServiceServer(s, &adminService{m: m})
+	for _, svc := range publicServices(m) {
+		s.RegisterService(svc.desc, svc.impl)
+	}
 	truegpuv1.RegisterMemberServiceServer(s, &memberService{m: m})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, hs)
 	return s
+}
+
+// service is a gRPC service descriptor with its implementation.
+type service struct {
+	desc *grpc.ServiceDesc
+	impl any
+}
+
+// publicServices are the truegpu.v1 services of m that nodes and consumers
+// call; the gRPC server and LocalConn serve the same set.
+func publicServices(m *Member) []service {
+	return []service{
+		{&truegpuv1.NodeService_ServiceDesc, &nodeService{m: m}},
+		{&truegpuv1.ReputationService_ServiceDesc, &reputationService{m: m}},
+		{&truegpuv1.FeedService_ServiceDesc, &feedService{m: m}},
+		{&truegpuv1.AdminService_ServiceDesc, &adminService{m: m}},
+	}
 }
 
 // ToStatus maps an error to a gRPC status. Errors of this module carry

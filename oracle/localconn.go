@@ -10,8 +10,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-
-	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
 // LocalConn returns a gRPC client connection to m's own services that
@@ -27,19 +25,15 @@ import (
 // incoming metadata the service sees, as on the wire.
 func LocalConn(m *Member, remote grpc.ClientConnInterface) grpc.ClientConnInterface {
 	c := &localConn{log: m.log, remote: remote, methods: map[string]localMethod{}}
-	add := func(desc *grpc.ServiceDesc, srv any) {
-		for _, md := range desc.Methods {
-			name := "/" + desc.ServiceName + "/" + md.MethodName
+	for _, svc := range publicServices(m) {
+		for _, md := range svc.desc.Methods {
+			name := "/" + svc.desc.ServiceName + "/" + md.MethodName
 			if memberOnlyMethods[name] {
 				continue
 			}
-			c.methods[name] = localMethod{srv: srv, handler: md.Handler}
+			c.methods[name] = localMethod{srv: svc.impl, handler: md.Handler}
 		}
 	}
-	add(&truegpuv1.NodeService_ServiceDesc, &nodeService{m: m})
-	add(&truegpuv1.ReputationService_ServiceDesc, &reputationService{m: m})
-	add(&truegpuv1.FeedService_ServiceDesc, &feedService{m: m})
-	add(&truegpuv1.AdminService_ServiceDesc, &adminService{m: m})
 	return c
 }
 
