@@ -207,6 +207,7 @@ func (t *txn) applyCommand(c *truegpuv1.Command) error {
 		if werr != nil {
 			panic(fmt.Sprintf("fsm: stage write: %v", werr))
 		}
+		t.f.cache.staged(k, v)
 	}
 	t.note.ScoreChanges = append(t.note.ScoreChanges, t.pending.ScoreChanges...)
 	t.note.Issued = append(t.note.Issued, t.pending.Issued...)
@@ -545,7 +546,6 @@ func (t *txn) issueChallenges(c *truegpuv1.IssueChallengesCommand) error {
 	if len(c.Challenges) == 0 {
 		return invalid("issue: no challenges")
 	}
-	nodes := map[string]int{} // device counts
 	ids := map[string]bool{}
 	for i, ch := range c.Challenges {
 		if len(ch.Nonce) != 32 || len(ch.Address) != 20 {
@@ -562,25 +562,18 @@ func (t *txn) issueChallenges(c *truegpuv1.IssueChallengesCommand) error {
 			return invalid("issue: challenge %s listed twice", IDString(ch.Id))
 		}
 		ids[string(ch.Id)] = true
-		if _, ok, err := t.get(key(prefixChallenge, ch.Id)); err != nil {
-			return err
-		} else if ok {
-			return fmt.Errorf("%w: challenge %s already issued", ErrConflict, IDString(ch.Id))
-		}
-		devs, ok := nodes[string(ch.Address)]
-		if !ok {
-			v, found, err := t.get(key(prefixDevCount, ch.Address))
-			if err != nil {
+		if t.f.cache.ids.mayContain(ch.Id) {
+			if _, ok, err := t.get(key(prefixChallenge, ch.Id)); err != nil {
 				return err
+			} else if ok {
+				return fmt.Errorf("%w: challenge %s already issued", ErrConflict, IDString(ch.Id))
 			}
-			if !found {
-				return fmt.Errorf("%w: node %s", ErrNotFound, addrString(ch.Address))
-			}
-			n, _ := binary.Uvarint(v)
-			devs = int(n)
-			nodes[string(ch.Address)] = devs
 		}
-		if int(ch.DeviceIndex) >= devs {
+		devs, ok := t.f.cache.devices[[20]byte(ch.Address)]
+		if !ok {
+			return fmt.Errorf("%w: node %s", ErrNotFound, addrString(ch.Address))
+		}
+		if ch.DeviceIndex >= devs {
 			return invalid("issue: node %s has no device %d", addrString(ch.Address), ch.DeviceIndex)
 		}
 	}

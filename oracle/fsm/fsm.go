@@ -119,6 +119,7 @@ type FSM struct {
 	db      *pebble.DB
 	cfg     Config
 	applied atomic.Uint64
+	cache   applyCache
 
 	subMu sync.Mutex
 	subs  map[int]chan Notification
@@ -134,7 +135,7 @@ func Open(dir string, cfg Config) (*FSM, error) {
 	if err := cfg.ensureDefaults(); err != nil {
 		return nil, err
 	}
-	opts := &pebble.Options{Logger: quietLogger{}, MemTableSize: 32 << 20, Cache: pebble.NewCache(64 << 20)}
+	opts := &pebble.Options{Logger: quietLogger{}, MemTableSize: 8 << 20, Cache: pebble.NewCache(64 << 20)}
 	defer opts.Cache.Unref()
 	for i := range opts.Levels {
 		// Most point reads of Apply look up keys that may not exist
@@ -152,6 +153,10 @@ func Open(dir string, cfg Config) (*FSM, error) {
 		return nil, err
 	}
 	f.applied.Store(idx)
+	if err := f.cache.load(db); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return f, nil
 }
 

@@ -148,6 +148,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
 	f.applied.Store(applied)
+	if err := f.cache.load(f.db); err != nil {
+		return fmt.Errorf("fsm: restore: %w", err)
+	}
 	f.publish(Notification{Index: applied})
 	return nil
 }
