@@ -135,7 +135,20 @@ func Open(dir string, cfg Config) (*FSM, error) {
 	if err := cfg.ensureDefaults(); err != nil {
 		return nil, err
 	}
-	opts := &pebble.Options{Logger: quietLogger{}, MemTableSize: 8 << 20, Cache: pebble.NewCache(64 << 20)}
+	opts := &pebble.Options{
+		Logger: quietLogger{},
+		// Small memtables keep skiplist inserts cheap; most keys are
+		// random (challenge ids, node addresses), so inserts into a large
+		// memtable miss the CPU cache at every level.
+		MemTableSize: 8 << 20,
+		// Compacting L0 in larger groups into a larger base level rewrites
+		// each key fewer times: with random keys every L0 table overlaps
+		// the whole base level.
+		L0CompactionThreshold: 16,
+		L0StopWritesThreshold: 64,
+		LBaseMaxBytes:         512 << 20,
+		Cache:                 pebble.NewCache(64 << 20),
+	}
 	defer opts.Cache.Unref()
 	for i := range opts.Levels {
 		// Most point reads of Apply look up keys that may not exist
