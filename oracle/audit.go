@@ -150,7 +150,7 @@ func (m *Member) publicInputs(cs *truegpuv1.ChallengeState) (verifier.PublicInpu
 	if ch.Profile != m.cfg.Profile.ID() || len(cs.Root) != 32 {
 		return verifier.PublicInputs{}, fmt.Errorf("profile %s or root not checkable here", ch.Profile)
 	}
-	return verifier.NewPublicInputs(m.cfg.Profile.Digest(), [32]byte(ch.Nonce), [20]byte(ch.Address), [32]byte(cs.Root))
+	return verifier.NewPublicInputs(m.cfg.VerifyingKey.Digest, [32]byte(ch.Nonce), [20]byte(ch.Address), [32]byte(cs.Root))
 }
 
 func reportOf(r *truegpuv1.EpochReport) reputation.Report {

@@ -252,14 +252,24 @@ func RecoverAddress(hash [32]byte, sig []byte) (Address, error) {
 	if s.IsOverHalfOrder() {
 		return Address{}, fmt.Errorf("%w: s is in the upper half of the curve order (malleable, EIP-2)", ErrInvalidSignature)
 	}
-	var compact [65]byte
-	compact[0] = 27 + v
-	copy(compact[1:], sig[:64])
-	pub, _, err := ecdsa.RecoverCompact(compact[:], hash[:])
+	pub, err := recoverPubkey(hash, sig[:64], v)
 	if err != nil {
 		return Address{}, fmt.Errorf("%w: %v", ErrInvalidSignature, err)
 	}
-	return PubkeyToAddress(pub.SerializeUncompressed()), nil
+	return PubkeyToAddress(pub), nil
+}
+
+// recoverPubkeyGo recovers the uncompressed public key of the validated
+// signature r||s (rs) with recovery id v (0 or 1) in pure Go.
+func recoverPubkeyGo(hash [32]byte, rs []byte, v byte) ([]byte, error) {
+	var compact [65]byte
+	compact[0] = 27 + v
+	copy(compact[1:], rs)
+	pub, _, err := ecdsa.RecoverCompact(compact[:], hash[:])
+	if err != nil {
+		return nil, err
+	}
+	return pub.SerializeUncompressed(), nil
 }
 
 // PersonalHash returns the EIP-191 version 0x45 hash of msg:

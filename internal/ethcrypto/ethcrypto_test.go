@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -339,6 +342,10 @@ func FuzzRecoverAddress(f *testing.F) {
 		if a.IsZero() {
 			t.Fatal("recovered zero address without error")
 		}
+		// The pure-Go recovery agrees with the one in use.
+		if pub, err := recoverPubkeyGo(h, sig[:64], sig[64]%27); err != nil || PubkeyToAddress(pub) != a {
+			t.Fatalf("pure-Go recovery disagrees: %v", err)
+		}
 		// A recovered signature must be canonical: the same bytes recover
 		// again to the same address.
 		b, err := RecoverAddress(h, sig)
@@ -386,5 +393,59 @@ func BenchmarkRecoverAddress(b *testing.B) {
 		if _, err := RecoverAddress(h, sig[:]); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestRecoverBackendsAgree compares the recovery in use (libsecp256k1 with
+// cgo) with the pure-Go one on valid signatures and on signatures with r
+// replaced by values that are not x coordinates, are zero or overflow.
+func TestRecoverBackendsAgree(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(5, 6))
+	rnd := func() (b [32]byte) {
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	mutations := []func(rs []byte){
+		func([]byte) {},
+		func(rs []byte) { r := rnd(); copy(rs[:32], r[:]) },
+		func(rs []byte) { clear(rs[:32]) },
+		func(rs []byte) {
+			for i := range rs[:32] {
+				rs[i] = 0xff
+			}
+		},
+		func(rs []byte) { rs[rng.IntN(64)] ^= 1 << rng.IntN(8) },
+	}
+	agreeOK, agreeErr := 0, 0
+	for i := range 400 {
+		k := KeyFromSeed([]byte(fmt.Sprint("agree ", i)))
+		h := rnd()
+		sig, err := k.SignHash(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := slices.Clone(sig[:64])
+		mutations[i%len(mutations)](rs)
+		v := sig[64] % 27
+		a, errA := recoverPubkey(h, rs, v)
+		b, errB := recoverPubkeyGo(h, rs, v)
+		switch {
+		case (errA == nil) != (errB == nil):
+			t.Fatalf("signature %d: backends disagree on validity: %v / %v", i, errA, errB)
+		case errA == nil && !bytes.Equal(a, b):
+			t.Fatalf("signature %d: backends recover different keys", i)
+		case errA == nil:
+			agreeOK++
+		default:
+			agreeErr++
+		}
+		if i%len(mutations) == 0 && (errA != nil || PubkeyToAddress(a) != k.Address()) {
+			t.Fatalf("signature %d: valid signature did not recover its signer: %v", i, errA)
+		}
+	}
+	if agreeOK == 0 || agreeErr == 0 {
+		t.Fatalf("cases: %d recovered, %d failed; want both kinds", agreeOK, agreeErr)
 	}
 }

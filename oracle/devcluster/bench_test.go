@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -97,6 +98,7 @@ func BenchmarkClusterCommit(b *testing.B) {
 	addrs := registerDirect(b, l, 1024)
 	var next atomic.Int64
 	b.ResetTimer()
+	defer startProfile(b)()
 	start := time.Now()
 	cpu0 := cpuTime()
 	var wg sync.WaitGroup
@@ -192,7 +194,7 @@ func BenchmarkAttestationsE2E(b *testing.B) {
 	}
 	proofs := benchProofs(b, p, pk, n)
 	var total int
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	for total < b.N {
 		b.StopTimer()
 		c := benchCluster(b)
@@ -222,7 +224,9 @@ func BenchmarkAttestationsE2E(b *testing.B) {
 		}
 		client := truegpuv1.NewNodeServiceClient(cc)
 		b.StartTimer()
+		stopProfile := startProfile(b)
 		start := time.Now()
+		cpu0 := cpuTime()
 		var wg sync.WaitGroup
 		var accepted atomic.Int64
 		for _, r := range reqs {
@@ -241,7 +245,9 @@ func BenchmarkAttestationsE2E(b *testing.B) {
 		}
 		wg.Wait()
 		elapsed += time.Since(start)
+		cpu += cpuTime() - cpu0
 		b.StopTimer()
+		stopProfile()
 		cc.Close()
 		if accepted.Load() != int64(n) {
 			b.Fatalf("%d of %d proofs accepted", accepted.Load(), n)
@@ -250,6 +256,7 @@ func BenchmarkAttestationsE2E(b *testing.B) {
 		c.Close()
 	}
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "attestations/s")
+	b.ReportMetric(cpu.Seconds()/elapsed.Seconds(), "cpus")
 	b.ReportMetric(0, "ns/op")
 }
 
@@ -314,3 +321,26 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// startProfile writes a CPU profile of the measured part of a benchmark to
+// the file named by TRUEGPU_BENCH_CPUPROFILE (the first measured part only;
+// go test's -cpuprofile would include the cluster's start and setup).
+func startProfile(b *testing.B) (stop func()) {
+	path := os.Getenv("TRUEGPU_BENCH_CPUPROFILE")
+	if path == "" || profiled.Swap(true) {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+var profiled atomic.Bool
