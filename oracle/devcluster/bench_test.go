@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sync"
@@ -262,7 +263,8 @@ func BenchmarkAttestationsE2E(b *testing.B) {
 
 // BenchmarkRESTGetNode measures GET /v1/nodes/{address} (stale read) on one
 // member of a 3-member cluster over loopback HTTP with 32 concurrent keep-
-// alive clients, reporting requests per second and the p99 latency.
+// alive clients (TRUEGPU_BENCH_CLIENTS), reporting requests per second and
+// the p99 latency.
 func BenchmarkRESTGetNode(b *testing.B) {
 	c := benchCluster(b)
 	addrs := registerDirect(b, c.Leader().Member, 1000)
@@ -276,8 +278,13 @@ func BenchmarkRESTGetNode(b *testing.B) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	var idx atomic.Int64
-	b.SetParallelism(16)
+	clients := 32 // TRUEGPU_BENCH_CLIENTS overrides
+	if v := os.Getenv("TRUEGPU_BENCH_CLIENTS"); v != "" {
+		fmt.Sscan(v, &clients)
+	}
+	b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
+	defer startProfile(b)()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		var mine []time.Duration
@@ -323,11 +330,12 @@ func cpuTime() time.Duration {
 }
 
 // startProfile writes a CPU profile of the measured part of a benchmark to
-// the file named by TRUEGPU_BENCH_CPUPROFILE (the first measured part only;
+// the file named by TRUEGPU_BENCH_CPUPROFILE (the first measured part of
+// more than one op only;
 // go test's -cpuprofile would include the cluster's start and setup).
 func startProfile(b *testing.B) (stop func()) {
 	path := os.Getenv("TRUEGPU_BENCH_CPUPROFILE")
-	if path == "" || profiled.Swap(true) {
+	if path == "" || b.N == 1 || profiled.Swap(true) { // N=1 is go test's probe run
 		return func() {}
 	}
 	f, err := os.Create(path)
