@@ -34,7 +34,6 @@ var (
 	prefixNode      = []byte("n/") // n/<addr20> -> NodeRecord
 	prefixIdentity  = []byte("i/") // i/<identity>\x00<addr20> -> ""
 	prefixChallenge = []byte("c/") // c/<id32> -> ChallengeState
-	prefixOpen      = []byte("p/") // p/<addr20><id32> -> ""
 	prefixDeadline  = []byte("d/") // d/<be64 ms><id32> -> ""
 	prefixEpoch     = []byte("e/") // e/<be64 epoch> -> EpochState
 	prefixEpochVerd = []byte("v/") // v/<be64 epoch><be64 index><be32 seq> -> id32
@@ -75,6 +74,9 @@ type txn struct {
 	seq     uint32
 	note    Notification
 	pending Notification
+	// Open-set changes of the running command, and of the applied
+	// commands of the batch (see openIndex).
+	pendingOpen, opens []openOp
 }
 
 func (t *txn) get(k []byte) ([]byte, bool, error) {
@@ -158,6 +160,7 @@ func (t *txn) applyCommand(c *truegpuv1.Command) error {
 	t.at = c.LeaderTimeUnixMs
 	t.overlay = map[string][]byte{}
 	t.pending = Notification{}
+	t.pendingOpen = t.pendingOpen[:0]
 	var err error
 	switch body := c.Body.(type) {
 	case *truegpuv1.Command_RegisterNode:
@@ -209,6 +212,7 @@ func (t *txn) applyCommand(c *truegpuv1.Command) error {
 		}
 		t.f.cache.staged(k, v)
 	}
+	t.opens = append(t.opens, t.pendingOpen...)
 	t.note.ScoreChanges = append(t.note.ScoreChanges, t.pending.ScoreChanges...)
 	t.note.Issued = append(t.note.Issued, t.pending.Issued...)
 	if t.pending.EpochClosed != 0 {
@@ -579,7 +583,7 @@ func (t *txn) issueChallenges(c *truegpuv1.IssueChallengesCommand) error {
 	}
 	for _, ch := range c.Challenges {
 		t.putMsg(key(prefixChallenge, ch.Id), &truegpuv1.ChallengeState{Challenge: ch, Outcome: OutcomePending})
-		t.set(key(prefixOpen, ch.Address, ch.Id), nil)
+		t.pendingOpen = append(t.pendingOpen, openOp{[20]byte(ch.Address), [32]byte(ch.Id), true})
 		t.set(key(prefixDeadline, be64(uint64(ch.CommitDeadlineUnixMs)), ch.Id), nil)
 		t.set(key(prefixHistory, ch.Address, be64(uint64(max(ch.IssuedAtUnixMs, 0))), ch.Id), nil)
 		t.pending.Issued = append(t.pending.Issued, ch)
@@ -618,7 +622,7 @@ func latency(from, to int64) uint64 {
 
 func (t *txn) closeChallenge(cs *truegpuv1.ChallengeState) {
 	ch := cs.Challenge
-	t.del(key(prefixOpen, ch.Address, ch.Id))
+	t.pendingOpen = append(t.pendingOpen, openOp{[20]byte(ch.Address), [32]byte(ch.Id), false})
 	dl := ch.CommitDeadlineUnixMs
 	if cs.Outcome == OutcomeCommitted {
 		dl = ch.ProofDeadlineUnixMs

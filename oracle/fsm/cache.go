@@ -1,11 +1,17 @@
 package fsm
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"slices"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/proto"
+
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
 // The apply cache holds what the commonest command, a challenge issue,
@@ -141,4 +147,90 @@ func bloomHashes(id []byte, j int) (uint64, uint64) {
 	b := binary.LittleEndian.Uint64(id[8:16])
 	r := (j * 13) & 63
 	return bits.RotateLeft64(a, r), bits.RotateLeft64(b, r) | 1
+}
+
+// openIndex lists each node's open challenges (pending or committed, no
+// verdict yet). It is derived state kept only in memory: the deadline index
+// (d/) holds exactly the open challenges, so Open and Restore rebuild it
+// from there. A persisted per-node index would cost a randomly placed key
+// write at every issue and a delete at every verdict, the dearest writes of
+// the commonest commands. Apply changes it after each batch is committed;
+// readers take the lock.
+type openIndex struct {
+	mu     sync.RWMutex
+	byNode map[[20]byte][][32]byte
+}
+
+type openOp struct {
+	addr [20]byte
+	id   [32]byte
+	open bool
+}
+
+func (o *openIndex) load(db *pebble.DB) error {
+	byNode := map[[20]byte][][32]byte{}
+	err := each(db, &pebble.IterOptions{LowerBound: prefixDeadline, UpperBound: prefixEnd(prefixDeadline)}, func(k, _ []byte) error {
+		if len(k) != len(prefixDeadline)+8+32 {
+			return fmt.Errorf("fsm: corrupt deadline key %x", k)
+		}
+		id := [32]byte(k[len(prefixDeadline)+8:])
+		cs := &truegpuv1.ChallengeState{}
+		v, closer, err := db.Get(key(prefixChallenge, id[:]))
+		if err != nil {
+			return fmt.Errorf("fsm: deadline of challenge %s without the challenge: %w", IDString(id[:]), err)
+		}
+		err = proto.Unmarshal(v, cs)
+		closer.Close()
+		if err != nil || len(cs.GetChallenge().GetAddress()) != 20 {
+			return fmt.Errorf("fsm: corrupt challenge %s: %v", IDString(id[:]), err)
+		}
+		a := [20]byte(cs.Challenge.Address)
+		byNode[a] = append(byNode[a], id)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ids := range byNode {
+		slices.SortFunc(ids, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	}
+	o.mu.Lock()
+	o.byNode = byNode
+	o.mu.Unlock()
+	return nil
+}
+
+func (o *openIndex) apply(ops []openOp) {
+	if len(ops) == 0 {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, op := range ops {
+		ids := o.byNode[op.addr]
+		i, found := slices.BinarySearchFunc(ids, op.id, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+		switch {
+		case op.open && !found:
+			o.byNode[op.addr] = slices.Insert(ids, i, op.id)
+		case !op.open && found:
+			if ids = slices.Delete(ids, i, i+1); len(ids) == 0 {
+				delete(o.byNode, op.addr)
+			} else {
+				o.byNode[op.addr] = ids
+			}
+		}
+	}
+}
+
+// ids returns a copy of the node's open challenge ids, in id order.
+func (o *openIndex) ids(addr [20]byte) [][32]byte {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return slices.Clone(o.byNode[addr])
+}
+
+func (o *openIndex) count(addr [20]byte) int {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return len(o.byNode[addr])
 }

@@ -51,9 +51,10 @@ func TestIDFilter(t *testing.T) {
 	}
 }
 
-// TestApplyCacheRebuilt checks that the device counts and the challenge-id
-// filter agree with Pebble after a batch that registers and issues at once,
-// after reopening the state, and after a restore into another replica.
+// TestApplyCacheRebuilt checks that the device counts, the challenge-id
+// filter and the open-challenge index agree with Pebble after a batch that
+// registers and issues at once, after reopening the state, and after a
+// restore into another replica.
 func TestApplyCacheRebuilt(t *testing.T) {
 	dir := t.TempDir()
 	f, err := Open(dir, Config{})
@@ -87,8 +88,15 @@ func TestApplyCacheRebuilt(t *testing.T) {
 		if err := apply1(t, f, issue(2, 2)); !errors.Is(err, ErrInvalidCommand) {
 			t.Fatalf("%s: issue to device 2 of 2: %v, want ErrInvalidCommand", name, err)
 		}
+		open, err := f.OpenChallenges(a)
+		if err != nil || len(open) != 1 || open[0].Challenge.DeviceIndex != 1 {
+			t.Fatalf("%s: open challenges %v %v, want the one to device 1", name, open, err)
+		}
 		if err := apply1(t, f, issue(0, 3)); err != nil {
 			t.Fatalf("%s: fresh issue: %v", name, err)
+		}
+		if _, n, err := f.ChallengeHistory(a, 8); err != nil || n != 2 {
+			t.Fatalf("%s: %d open after a second issue (%v), want 2", name, n, err)
 		}
 	}
 	snap := snapshotBytes(t, f)

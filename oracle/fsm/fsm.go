@@ -120,6 +120,7 @@ type FSM struct {
 	cfg     Config
 	applied atomic.Uint64
 	cache   applyCache
+	open    openIndex
 
 	subMu sync.Mutex
 	subs  map[int]chan Notification
@@ -167,6 +168,10 @@ func Open(dir string, cfg Config) (*FSM, error) {
 	}
 	f.applied.Store(idx)
 	if err := f.cache.load(db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := f.open.load(db); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -250,6 +255,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		panic(fmt.Sprintf("fsm: commit state at index %d: %v", last, err))
 	}
 	f.applied.Store(last)
+	f.open.apply(tx.opens)
 	if tx.note.ScoreChanges != nil || tx.note.Issued != nil || tx.note.EpochClosed != 0 {
 		tx.note.Index = last
 		f.publish(tx.note)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -229,6 +230,22 @@ func TestDeterminism(t *testing.T) {
 				}
 				if f.AppliedIndex() != uint64(len(logs)) {
 					t.Fatalf("replica %d applied %d of %d", i, f.AppliedIndex(), len(logs))
+				}
+				// The in-memory indexes kept up batch by batch equal the
+				// ones rebuilt from the state.
+				var open openIndex
+				var cache applyCache
+				if err := open.load(f.db); err != nil {
+					t.Fatal(err)
+				}
+				if err := cache.load(f.db); err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(open.byNode, f.open.byNode) || len(open.byNode) == 0 {
+					t.Fatalf("replica %d: open index differs from a rebuild (%d nodes, rebuilt %d)", i, len(f.open.byNode), len(open.byNode))
+				}
+				if !reflect.DeepEqual(cache.devices, f.cache.devices) {
+					t.Fatalf("replica %d: device counts differ from a rebuild", i)
 				}
 			}
 			// The stream exercised the interesting paths.

@@ -97,26 +97,15 @@ func (f *FSM) Challenge(id []byte) (*truegpuv1.ChallengeState, error) {
 // OpenChallenges returns the node's challenges that are pending or
 // committed (no verdict yet), in challenge-id order.
 func (f *FSM) OpenChallenges(addr ethcrypto.Address) ([]*truegpuv1.ChallengeState, error) {
-	p := key(prefixOpen, addr[:])
-	var ids [][]byte
-	it, err := f.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
-	if err != nil {
-		return nil, err
-	}
-	for it.First(); it.Valid(); it.Next() {
-		ids = append(ids, append([]byte(nil), it.Key()[len(p):]...))
-	}
-	if err := it.Close(); err != nil {
-		return nil, err
-	}
+	ids := f.open.ids(addr)
 	out := make([]*truegpuv1.ChallengeState, 0, len(ids))
 	for _, id := range ids {
-		cs, err := f.Challenge(id)
-		if errors.Is(err, ErrNotFound) {
-			continue // decided between the scan and the read
-		}
+		cs, err := f.Challenge(id[:])
 		if err != nil {
 			return nil, err
+		}
+		if cs.Outcome != OutcomePending && cs.Outcome != OutcomeCommitted {
+			continue // decided after the open set was read
 		}
 		out = append(out, cs)
 	}
@@ -228,16 +217,7 @@ func (f *FSM) ChallengeHistory(addr ethcrypto.Address, n int) ([]*truegpuv1.Chal
 		}
 		out = append(out, ChallengeRecordOf(cs))
 	}
-	op := key(prefixOpen, addr[:])
-	oit, err := f.db.NewIter(&pebble.IterOptions{LowerBound: op, UpperBound: prefixEnd(op)})
-	if err != nil {
-		return nil, 0, err
-	}
-	var open uint64
-	for oit.First(); oit.Valid(); oit.Next() {
-		open++
-	}
-	return out, open, oit.Close()
+	return out, uint64(f.open.count(addr)), nil
 }
 
 // ChallengeRecordOf is the API history row of a challenge.

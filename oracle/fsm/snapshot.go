@@ -151,6 +151,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := f.cache.load(f.db); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
+	if err := f.open.load(f.db); err != nil {
+		return fmt.Errorf("fsm: restore: %w", err)
+	}
 	f.publish(Notification{Index: applied})
 	return nil
 }
