@@ -158,7 +158,7 @@ func bloomHashes(id []byte, j int) (uint64, uint64) {
 // readers take the lock.
 type openIndex struct {
 	mu     sync.RWMutex
-	byNode map[[20]byte][][32]byte
+	byNode map[[20]byte]map[[32]byte]struct{}
 }
 
 type openOp struct {
@@ -168,7 +168,7 @@ type openOp struct {
 }
 
 func (o *openIndex) load(db *pebble.DB) error {
-	byNode := map[[20]byte][][32]byte{}
+	byNode := map[[20]byte]map[[32]byte]struct{}{}
 	err := each(db, &pebble.IterOptions{LowerBound: prefixDeadline, UpperBound: prefixEnd(prefixDeadline)}, func(k, _ []byte) error {
 		if len(k) != len(prefixDeadline)+8+32 {
 			return fmt.Errorf("fsm: corrupt deadline key %x", k)
@@ -184,20 +184,25 @@ func (o *openIndex) load(db *pebble.DB) error {
 		if err != nil || len(cs.GetChallenge().GetAddress()) != 20 {
 			return fmt.Errorf("fsm: corrupt challenge %s: %v", IDString(id[:]), err)
 		}
-		a := [20]byte(cs.Challenge.Address)
-		byNode[a] = append(byNode[a], id)
+		addOpen(byNode, [20]byte(cs.Challenge.Address), id)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, ids := range byNode {
-		slices.SortFunc(ids, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
-	}
 	o.mu.Lock()
 	o.byNode = byNode
 	o.mu.Unlock()
 	return nil
+}
+
+func addOpen(m map[[20]byte]map[[32]byte]struct{}, a [20]byte, id [32]byte) {
+	ids := m[a]
+	if ids == nil {
+		ids = map[[32]byte]struct{}{}
+		m[a] = ids
+	}
+	ids[id] = struct{}{}
 }
 
 func (o *openIndex) apply(ops []openOp) {
@@ -207,26 +212,29 @@ func (o *openIndex) apply(ops []openOp) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, op := range ops {
-		ids := o.byNode[op.addr]
-		i, found := slices.BinarySearchFunc(ids, op.id, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
-		switch {
-		case op.open && !found:
-			o.byNode[op.addr] = slices.Insert(ids, i, op.id)
-		case !op.open && found:
-			if ids = slices.Delete(ids, i, i+1); len(ids) == 0 {
+		if op.open {
+			addOpen(o.byNode, op.addr, op.id)
+			continue
+		}
+		if ids := o.byNode[op.addr]; ids != nil {
+			delete(ids, op.id)
+			if len(ids) == 0 {
 				delete(o.byNode, op.addr)
-			} else {
-				o.byNode[op.addr] = ids
 			}
 		}
 	}
 }
 
-// ids returns a copy of the node's open challenge ids, in id order.
+// ids returns the node's open challenge ids, in id order.
 func (o *openIndex) ids(addr [20]byte) [][32]byte {
 	o.mu.RLock()
-	defer o.mu.RUnlock()
-	return slices.Clone(o.byNode[addr])
+	out := make([][32]byte, 0, len(o.byNode[addr]))
+	for id := range o.byNode[addr] {
+		out = append(out, id)
+	}
+	o.mu.RUnlock()
+	slices.SortFunc(out, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	return out
 }
 
 func (o *openIndex) count(addr [20]byte) int {
