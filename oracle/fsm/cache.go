@@ -158,7 +158,7 @@ func bloomHashes(id []byte, j int) (uint64, uint64) {
 // readers take the lock.
 type openIndex struct {
 	mu     sync.RWMutex
-	byNode map[[20]byte]map[[32]byte]struct{}
+	byNode map[[20]byte][][32]byte // unordered; a node has few open
 }
 
 type openOp struct {
@@ -168,7 +168,7 @@ type openOp struct {
 }
 
 func (o *openIndex) load(db *pebble.DB) error {
-	byNode := map[[20]byte]map[[32]byte]struct{}{}
+	byNode := map[[20]byte][][32]byte{}
 	err := each(db, &pebble.IterOptions{LowerBound: prefixDeadline, UpperBound: prefixEnd(prefixDeadline)}, func(k, _ []byte) error {
 		if len(k) != len(prefixDeadline)+8+32 {
 			return fmt.Errorf("fsm: corrupt deadline key %x", k)
@@ -184,7 +184,8 @@ func (o *openIndex) load(db *pebble.DB) error {
 		if err != nil || len(cs.GetChallenge().GetAddress()) != 20 {
 			return fmt.Errorf("fsm: corrupt challenge %s: %v", IDString(id[:]), err)
 		}
-		addOpen(byNode, [20]byte(cs.Challenge.Address), id)
+		a := [20]byte(cs.Challenge.Address)
+		byNode[a] = append(byNode[a], id)
 		return nil
 	})
 	if err != nil {
@@ -196,15 +197,6 @@ func (o *openIndex) load(db *pebble.DB) error {
 	return nil
 }
 
-func addOpen(m map[[20]byte]map[[32]byte]struct{}, a [20]byte, id [32]byte) {
-	ids := m[a]
-	if ids == nil {
-		ids = map[[32]byte]struct{}{}
-		m[a] = ids
-	}
-	ids[id] = struct{}{}
-}
-
 func (o *openIndex) apply(ops []openOp) {
 	if len(ops) == 0 {
 		return
@@ -212,14 +204,17 @@ func (o *openIndex) apply(ops []openOp) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, op := range ops {
-		if op.open {
-			addOpen(o.byNode, op.addr, op.id)
+		ids := o.byNode[op.addr]
+		if op.open { // apply refuses to issue an id twice
+			o.byNode[op.addr] = append(ids, op.id)
 			continue
 		}
-		if ids := o.byNode[op.addr]; ids != nil {
-			delete(ids, op.id)
-			if len(ids) == 0 {
+		if i := slices.Index(ids, op.id); i >= 0 {
+			ids[i] = ids[len(ids)-1]
+			if ids = ids[:len(ids)-1]; len(ids) == 0 {
 				delete(o.byNode, op.addr)
+			} else {
+				o.byNode[op.addr] = ids
 			}
 		}
 	}
@@ -228,10 +223,7 @@ func (o *openIndex) apply(ops []openOp) {
 // ids returns the node's open challenge ids, in id order.
 func (o *openIndex) ids(addr [20]byte) [][32]byte {
 	o.mu.RLock()
-	out := make([][32]byte, 0, len(o.byNode[addr]))
-	for id := range o.byNode[addr] {
-		out = append(out, id)
-	}
+	out := slices.Clone(o.byNode[addr])
 	o.mu.RUnlock()
 	slices.SortFunc(out, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
 	return out
