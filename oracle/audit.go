@@ -108,6 +108,8 @@ func (m *Member) audit(es *truegpuv1.EpochState) error {
 		}
 		v := cs.Verdict
 		switch {
+		case v == nil:
+			// Expired without a proof: nothing to re-verify.
 		case v.Accepted:
 			p, err := verifier.DecodeProof(v.Proof)
 			if err != nil {

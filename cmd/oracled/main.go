@@ -231,6 +231,7 @@ Member flags:
 	devKeys := fs.Bool("unsafe-dev-keys", false, "use the deterministic UNSAFE Groth16 dev setup")
 	vkFile := fs.String("verifying-key", "", "verifying key file of the profile (from the ceremony)")
 	epoch := fs.Duration("epoch", time.Hour, "epoch length")
+	retain := fs.Uint64("retain-epochs", 168, "closed epochs that keep their challenges' details (every member must use the same value)")
 	corsOrigins := fs.String("cors-origins", "", "comma-separated origins allowed by CORS (default none)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -294,6 +295,7 @@ Member flags:
 	cfg := oracle.Config{ID: *id, DataDir: *dataDir, RaftAddr: *raftAddr, RaftAdvertise: *raftAdv,
 		GRPCAdvertise: *grpcAdv, HTTPAdvertise: hl.Addr().String(), SignerKey: key, Bootstrap: *bootstrap,
 		Profile: p, VerifyingKey: vk, EpochInterval: *epoch, Logger: log}
+	cfg.FSM.RetainEpochs = *retain
 	if serverTLS != nil {
 		var adv net.Addr
 		if *raftAdv != "" {

@@ -562,6 +562,11 @@ func (t *txn) issueChallenges(c *truegpuv1.IssueChallengesCommand) error {
 		if ch.CommitDeadlineUnixMs <= ch.IssuedAtUnixMs || ch.ProofDeadlineUnixMs < ch.CommitDeadlineUnixMs {
 			return invalid("issue: challenge %d: deadlines must follow issue", i)
 		}
+		if ch.CommitDeadlineUnixMs <= t.at {
+			// Also what keeps a replayed issue of a challenge that
+			// retention has deleted from coming back.
+			return invalid("issue: challenge %d: commitment deadline passed before the issue was applied", i)
+		}
 		if ids[string(ch.Id)] {
 			return invalid("issue: challenge %s listed twice", IDString(ch.Id))
 		}
@@ -708,6 +713,10 @@ func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
 }
 
 func (t *txn) expireChallenges(c *truegpuv1.ExpireChallengesCommand) error {
+	meta, err := t.meta()
+	if err != nil {
+		return err
+	}
 	nodes := map[string]*truegpuv1.NodeRecord{}
 	var order []string
 	for _, id := range c.ChallengeIds {
@@ -747,7 +756,11 @@ func (t *txn) expireChallenges(c *truegpuv1.ExpireChallengesCommand) error {
 		if err := t.event(rec, ev); err != nil {
 			return err
 		}
+		cs.Epoch = meta.CurrentEpoch
 		t.putMsg(key(prefixChallenge, ch.Id), cs)
+		// Listed with the epoch's verdicts, so that retention finds it.
+		t.set(key(prefixEpochVerd, be64(meta.CurrentEpoch), be64(t.index), be32(t.seq)), ch.Id)
+		t.seq++
 	}
 	for _, a := range order {
 		t.putMsg(key(prefixNode, []byte(a)), nodes[a])
@@ -843,10 +856,41 @@ func (t *txn) closeEpoch(c *truegpuv1.CloseEpochCommand) error {
 		return err
 	}
 	t.putMsg(key(prefixEpoch, be64(c.Epoch)), es)
+	if c.Epoch > t.f.cfg.RetainEpochs {
+		if err := t.pruneEpoch(c.Epoch - t.f.cfg.RetainEpochs); err != nil {
+			return err
+		}
+	}
 	meta.CurrentEpoch++
 	meta.EpochOpenedAtUnixMs = t.at
 	t.putMsg(keyMeta, meta)
 	t.pending.EpochClosed = c.Epoch
+	return nil
+}
+
+// pruneEpoch deletes the challenges decided in closed epoch e and their
+// history rows. The epoch's report and its list of challenge ids stay;
+// a member that has not audited the epoch by now no longer can, and does
+// not sign it.
+func (t *txn) pruneEpoch(e uint64) error {
+	es := &truegpuv1.EpochState{}
+	ok, err := t.getMsg(key(prefixEpoch, be64(e)), es)
+	if err != nil || !ok {
+		return err
+	}
+	for _, id := range es.VerdictChallengeIds {
+		cs := &truegpuv1.ChallengeState{}
+		found, err := t.getMsg(key(prefixChallenge, id), cs)
+		if err != nil {
+			return err
+		}
+		if !found || cs.Epoch != e {
+			continue
+		}
+		ch := cs.Challenge
+		t.del(key(prefixChallenge, id))
+		t.del(key(prefixHistory, ch.Address, be64(uint64(max(ch.IssuedAtUnixMs, 0))), id))
+	}
 	return nil
 }
 

@@ -132,3 +132,89 @@ func mustEncode(t *testing.T, c *truegpuv1.Command) []byte {
 	}
 	return b
 }
+
+// TestRetention: closing epoch E deletes the challenges decided in epoch
+// E-RetainEpochs (accepted and expired alike) with their history rows,
+// keeps the counts they left in the node record, and a replay of a
+// deleted challenge's issue is refused.
+func TestRetention(t *testing.T) {
+	f := openFSM(t) // RetainEpochs 2
+	a := ethcrypto.KeyFromSeed([]byte("retention")).Address()
+	now := int64(1_700_000_000_000)
+	at := func(body any) *truegpuv1.Command {
+		now += 10
+		c := &truegpuv1.Command{Version: 1, LeaderTimeUnixMs: now}
+		switch b := body.(type) {
+		case *truegpuv1.RegisterNodeCommand:
+			c.Body = &truegpuv1.Command_RegisterNode{RegisterNode: b}
+		case *truegpuv1.IssueChallengesCommand:
+			c.Body = &truegpuv1.Command_IssueChallenges{IssueChallenges: b}
+		case *truegpuv1.RecordCommitmentCommand:
+			c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: b}
+		case *truegpuv1.RecordVerdictsCommand:
+			c.Body = &truegpuv1.Command_RecordVerdicts{RecordVerdicts: b}
+		case *truegpuv1.ExpireChallengesCommand:
+			c.Body = &truegpuv1.Command_ExpireChallenges{ExpireChallenges: b}
+		case *truegpuv1.CloseEpochCommand:
+			c.Body = &truegpuv1.Command_CloseEpoch{CloseEpoch: b}
+		}
+		return c
+	}
+	must := func(c *truegpuv1.Command) {
+		t.Helper()
+		if err := apply1(t, f, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(at(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "GPU-r")}}))
+	n := byte(0)
+	issue := func() *truegpuv1.IssuedChallenge {
+		n++
+		nonce := bytes.Repeat([]byte{n}, 32)
+		id := truegpuv1.ChallengeID(nonce, a[:], 0)
+		ch := &truegpuv1.IssuedChallenge{Id: id[:], Address: a[:], Nonce: nonce, IssuedAtUnixMs: now, CommitDeadlineUnixMs: now + 1000, ProofDeadlineUnixMs: now + 2000}
+		must(at(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}))
+		return ch
+	}
+	accept := func(ch *truegpuv1.IssuedChallenge) {
+		must(at(&truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: make([]byte, 32), ReceivedAtUnixMs: now}))
+		must(at(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: ch.Id, Accepted: true, DecidedAtUnixMs: now}}}))
+	}
+	ch1, ch2 := issue(), issue()
+	accept(ch1)
+	now += 5000
+	must(at(&truegpuv1.ExpireChallengesCommand{ChallengeIds: [][]byte{ch2.Id}}))
+	must(at(&truegpuv1.CloseEpochCommand{Epoch: 1}))
+	ch3 := issue()
+	accept(ch3)
+	must(at(&truegpuv1.CloseEpochCommand{Epoch: 2}))
+	if _, err := f.Challenge(ch1.Id); err != nil {
+		t.Fatalf("epoch 1 challenge deleted after closing epoch 2 with retention 2: %v", err)
+	}
+	must(at(&truegpuv1.CloseEpochCommand{Epoch: 3}))
+	for _, ch := range []*truegpuv1.IssuedChallenge{ch1, ch2} {
+		if _, err := f.Challenge(ch.Id); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("epoch 1 challenge after closing epoch 3: %v, want ErrNotFound", err)
+		}
+	}
+	hist, _, err := f.ChallengeHistory(a, 16)
+	if err != nil || len(hist) != 1 || hist[0].ChallengeId != IDString(ch3.Id) {
+		t.Fatalf("history after pruning epoch 1: %v %v, want only the epoch-2 challenge", hist, err)
+	}
+	rec, err := f.Node(a)
+	if err != nil || rec.Counters.Accepted != 2 || rec.Counters.Missed != 1 {
+		t.Fatalf("node counters after pruning: %v %v", rec.GetCounters(), err)
+	}
+	if es, err := f.Epoch(1); err != nil || len(es.VerdictChallengeIds) != 2 {
+		t.Fatalf("epoch 1 report after pruning: %v %v, want its two challenge ids", es, err)
+	}
+	// A replay of the first issue is refused: its deadline has passed.
+	replay := at(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch1}})
+	if err := apply1(t, f, replay); !errors.Is(err, ErrInvalidCommand) {
+		t.Fatalf("replayed issue of a pruned challenge: %v, want ErrInvalidCommand", err)
+	}
+	must(at(&truegpuv1.CloseEpochCommand{Epoch: 4}))
+	if _, err := f.Challenge(ch3.Id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("epoch 2 challenge after closing epoch 4: %v, want ErrNotFound", err)
+	}
+}

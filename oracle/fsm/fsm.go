@@ -32,6 +32,9 @@ import (
 // CommandVersion is the envelope version this state machine applies.
 const CommandVersion = 1
 
+// DefaultRetainEpochs is Config.RetainEpochs when unset.
+const DefaultRetainEpochs = 1440
+
 // Errors of the state machine. Compare with errors.Is. A command that fails
 // leaves the state unchanged; the error is returned to the proposer in the
 // command's Result.
@@ -72,6 +75,12 @@ type Config struct {
 	Domain reputation.Domain
 	// MaxReasons bounds the reasons kept per node record. Default 8.
 	MaxReasons int
+	// RetainEpochs is how many closed epochs keep the challenges decided
+	// in them: closing epoch E deletes the challenges (and their history
+	// rows) decided in epoch E-RetainEpochs. Their verdicts stay counted
+	// in node records and reports. Default 1440 (a day of one-minute
+	// epochs).
+	RetainEpochs uint64
 	// ParamsDigest binds the workload parameters into the report's config
 	// digest (e.g. the profile digest). Default zero.
 	ParamsDigest [32]byte
@@ -90,6 +99,9 @@ func (c *Config) ensureDefaults() error {
 	}
 	if c.MaxReasons <= 0 {
 		c.MaxReasons = 8
+	}
+	if c.RetainEpochs == 0 {
+		c.RetainEpochs = DefaultRetainEpochs
 	}
 	return nil
 }
@@ -275,6 +287,9 @@ func (t *txn) applyEntry(data []byte) []error {
 			if c.GetBatch() != nil {
 				errs[i] = fmt.Errorf("%w: nested batch", ErrInvalidCommand)
 				continue
+			}
+			if c.LeaderTimeUnixMs == 0 {
+				c.LeaderTimeUnixMs = cmd.LeaderTimeUnixMs // the batch's time
 			}
 			errs[i] = t.applyCommand(c)
 		}

@@ -21,7 +21,8 @@ import (
 
 func openFSM(t testing.TB) *FSM {
 	t.Helper()
-	f, err := Open(t.TempDir(), Config{})
+	// A short retention, so that command streams exercise pruning.
+	f, err := Open(t.TempDir(), Config{RetainEpochs: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
