@@ -45,6 +45,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	oracle.TuneGC()
 	var err error
 	if len(os.Args) > 1 && os.Args[1] == "dev" {
 		err = runDev(ctx, os.Args[2:])

@@ -33,6 +33,7 @@ import (
 
 func benchCluster(b *testing.B) *Cluster {
 	b.Helper()
+	oracle.TuneGC() // as oracled does
 	var pc oracle.PipelineConfig
 	if w := os.Getenv("TRUEGPU_BENCH_WORKERS"); w != "" {
 		fmt.Sscan(w, &pc.Workers)
