@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -216,5 +218,50 @@ func TestRetention(t *testing.T) {
 	must(at(&truegpuv1.CloseEpochCommand{Epoch: 4}))
 	if _, err := f.Challenge(ch3.Id); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("epoch 2 challenge after closing epoch 4: %v, want ErrNotFound", err)
+	}
+}
+
+// TestRestoreManyTables restores a snapshot written into many small tables
+// over a replica with other state, and checks that a corrupt stream leaves
+// the restored state and no temporary files behind.
+func TestRestoreManyTables(t *testing.T) {
+	defer func(n int) { restoreTableBytes = n }(restoreTableBytes)
+	restoreTableBytes = 4 << 10
+	src := openFSM(t)
+	g := newGen(21)
+	for i := range 400 {
+		src.Apply(entry(t, uint64(i+1), g.next()))
+	}
+	snap := snapshotBytes(t, src)
+	if len(snap) < 8*restoreTableBytes {
+		t.Fatalf("snapshot of %d bytes is too small to need several tables", len(snap))
+	}
+	dir := t.TempDir()
+	dst, err := Open(dir, Config{RetainEpochs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	h := newGen(22)
+	for i := range 50 {
+		dst.Apply(entry(t, uint64(i+1), h.next()))
+	}
+	if err := dst.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
+		t.Fatal(err)
+	}
+	if mustHash(t, dst) != mustHash(t, src) || dst.AppliedIndex() != src.AppliedIndex() {
+		t.Fatal("restored state differs from the source")
+	}
+	before := mustHash(t, dst)
+	bad := slices.Clone(snap)
+	bad[len(bad)-1] ^= 1 // checksum
+	if err := dst.Restore(io.NopCloser(bytes.NewReader(bad))); !errors.Is(err, ErrBadSnapshot) {
+		t.Fatalf("corrupt snapshot: %v, want ErrBadSnapshot", err)
+	}
+	if mustHash(t, dst) != before {
+		t.Fatal("a failed restore changed the state")
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "restore-*")); len(left) != 0 {
+		t.Fatalf("temporary restore files left: %v", left)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -129,6 +131,8 @@ type Notification struct {
 // are safe to call concurrently with them.
 type FSM struct {
 	db      *pebble.DB
+	dir     string
+	opts    *pebble.Options
 	cfg     Config
 	applied atomic.Uint64
 	cache   applyCache
@@ -161,6 +165,9 @@ func Open(dir string, cfg Config) (*FSM, error) {
 		L0StopWritesThreshold: 64,
 		LBaseMaxBytes:         512 << 20,
 		Cache:                 pebble.NewCache(64 << 20),
+		// Restore replaces the state by ingesting tables and excising the
+		// old ones, which needs virtual sstables.
+		FormatMajorVersion: pebble.FormatNewest,
 	}
 	defer opts.Cache.Unref()
 	for i := range opts.Levels {
@@ -168,11 +175,18 @@ func Open(dir string, cfg Config) (*FSM, error) {
 		// (challenge ids, identities); bloom filters skip the tables.
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	opts.EnsureDefaults() // Restore makes writer options from opts
+	// Tables of a restore that did not finish.
+	if old, _ := filepath.Glob(filepath.Join(dir, "restore-*")); len(old) > 0 {
+		for _, p := range old {
+			os.RemoveAll(p)
+		}
+	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("fsm: open state in %s: %w", dir, err)
 	}
-	f := &FSM{db: db, cfg: cfg, subs: map[int]chan Notification{}}
+	f := &FSM{db: db, dir: dir, opts: opts, cfg: cfg, subs: map[int]chan Notification{}}
 	idx, err := f.readApplied(db)
 	if err != nil {
 		db.Close()

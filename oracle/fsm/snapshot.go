@@ -3,14 +3,20 @@ package fsm
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/hashicorp/raft"
 )
 
@@ -130,22 +136,68 @@ func (hr *hashingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Restore replaces the whole state with the snapshot in rc, atomically: the
-// stream is decoded and checked in full into one batch that deletes every
-// existing key, and only then committed (with sync).
+// Restore replaces the whole state with the snapshot in rc, atomically and
+// in bounded memory: the stream is decoded and checked in full into sorted
+// table files beside the state (a new table every restoreTableBytes), and
+// only then are they ingested in one step that also excises every existing
+// key. A stream that fails any check leaves the state as it was.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	b := f.db.NewBatch()
-	defer b.Close()
-	if err := b.DeleteRange([]byte{}, []byte{0xff}, nil); err != nil {
+	tmp, err := os.MkdirTemp(f.dir, "restore-")
+	if err != nil {
+		return fmt.Errorf("fsm: restore: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	var (
+		paths []string
+		w     *sstable.Writer
+		size  int
+	)
+	closeTable := func() error {
+		if w == nil {
+			return nil
+		}
+		err := w.Close()
+		w = nil
 		return err
 	}
-	applied, err := decodeSnapshot(rc, func(k, v []byte) error { return b.Set(k, v, nil) })
+	defer closeTable()
+	applied, err := decodeSnapshot(rc, func(k, v []byte) error {
+		if w == nil || size >= restoreTableBytes {
+			if err := closeTable(); err != nil {
+				return err
+			}
+			path := filepath.Join(tmp, fmt.Sprintf("%06d.sst", len(paths)))
+			file, err := vfs.Default.Create(path, vfs.WriteCategoryUnspecified)
+			if err != nil {
+				return err
+			}
+			w = sstable.NewWriter(objstorageprovider.NewFileWritable(file), f.opts.MakeWriterOptions(len(f.opts.Levels)-1, f.db.TableFormat()))
+			paths = append(paths, path)
+			size = 0
+		}
+		size += len(k) + len(v)
+		return w.Set(k, v)
+	})
 	if err != nil {
 		return err
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := closeTable(); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
+	}
+	everything := pebble.KeyRange{Start: []byte{0}, End: []byte{0xff}}
+	if len(paths) == 0 {
+		// An empty snapshot: delete everything.
+		b := f.db.NewBatch()
+		defer b.Close()
+		if err := b.DeleteRange(everything.Start, everything.End, nil); err != nil {
+			return err
+		}
+		if err := b.Commit(pebble.Sync); err != nil {
+			return fmt.Errorf("fsm: restore: %w", err)
+		}
+	} else if _, err := f.db.IngestAndExcise(context.Background(), paths, nil, nil, everything); err != nil {
+		return fmt.Errorf("fsm: restore: ingest: %w", err)
 	}
 	f.applied.Store(applied)
 	if err := f.cache.load(f.db); err != nil {
@@ -157,6 +209,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.publish(Notification{Index: applied})
 	return nil
 }
+
+// restoreTableBytes is the size at which Restore starts another table.
+var restoreTableBytes = 64 << 20 // a variable for tests
 
 // decodeSnapshot decodes a snapshot stream, calling set for each record,
 // and returns the applied index it holds. Untrusted input fails with
