@@ -699,10 +699,8 @@ func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
 		if err := t.event(rec, ev); err != nil {
 			return err
 		}
-		it.cs.Verdict, it.cs.VerdictIndex, it.cs.Epoch = it.v, t.index, meta.CurrentEpoch
-		t.putMsg(key(prefixChallenge, ch.Id), it.cs)
-		t.set(key(prefixEpochVerd, be64(meta.CurrentEpoch), be64(t.index), be32(t.seq)), ch.Id)
-		t.seq++
+		it.cs.Verdict, it.cs.VerdictIndex = it.v, t.index
+		t.recordDecided(it.cs, meta.CurrentEpoch)
 		meta.TotalVerdicts++
 	}
 	for _, a := range order {
@@ -710,6 +708,16 @@ func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
 	}
 	t.putMsg(keyMeta, meta)
 	return nil
+}
+
+// recordDecided stores a challenge decided (accepted, rejected or missed)
+// in the open epoch and lists it with the epoch's verdicts: the list the
+// auditors re-check and retention later prunes.
+func (t *txn) recordDecided(cs *truegpuv1.ChallengeState, epoch uint64) {
+	cs.Epoch = epoch
+	t.putMsg(key(prefixChallenge, cs.Challenge.Id), cs)
+	t.set(key(prefixEpochVerd, be64(epoch), be64(t.index), be32(t.seq)), cs.Challenge.Id)
+	t.seq++
 }
 
 func (t *txn) expireChallenges(c *truegpuv1.ExpireChallengesCommand) error {
@@ -756,11 +764,7 @@ func (t *txn) expireChallenges(c *truegpuv1.ExpireChallengesCommand) error {
 		if err := t.event(rec, ev); err != nil {
 			return err
 		}
-		cs.Epoch = meta.CurrentEpoch
-		t.putMsg(key(prefixChallenge, ch.Id), cs)
-		// Listed with the epoch's verdicts, so that retention finds it.
-		t.set(key(prefixEpochVerd, be64(meta.CurrentEpoch), be64(t.index), be32(t.seq)), ch.Id)
-		t.seq++
+		t.recordDecided(cs, meta.CurrentEpoch)
 	}
 	for _, a := range order {
 		t.putMsg(key(prefixNode, []byte(a)), nodes[a])

@@ -9,9 +9,6 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
-	"google.golang.org/protobuf/proto"
-
-	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
 // The apply cache holds what the commonest command, a challenge issue,
@@ -167,22 +164,19 @@ type openOp struct {
 	open bool
 }
 
-func (o *openIndex) load(db *pebble.DB) error {
+func (o *openIndex) load(f *FSM) error {
 	byNode := map[[20]byte][][32]byte{}
-	err := each(db, &pebble.IterOptions{LowerBound: prefixDeadline, UpperBound: prefixEnd(prefixDeadline)}, func(k, _ []byte) error {
+	err := each(f.db, &pebble.IterOptions{LowerBound: prefixDeadline, UpperBound: prefixEnd(prefixDeadline)}, func(k, _ []byte) error {
 		if len(k) != len(prefixDeadline)+8+32 {
 			return fmt.Errorf("fsm: corrupt deadline key %x", k)
 		}
 		id := [32]byte(k[len(prefixDeadline)+8:])
-		cs := &truegpuv1.ChallengeState{}
-		v, closer, err := db.Get(key(prefixChallenge, id[:]))
+		cs, err := f.Challenge(id[:])
 		if err != nil {
-			return fmt.Errorf("fsm: deadline of challenge %s without the challenge: %w", IDString(id[:]), err)
+			return fmt.Errorf("fsm: deadline row of challenge %s: %w", IDString(id[:]), err)
 		}
-		err = proto.Unmarshal(v, cs)
-		closer.Close()
-		if err != nil || len(cs.GetChallenge().GetAddress()) != 20 {
-			return fmt.Errorf("fsm: corrupt challenge %s: %v", IDString(id[:]), err)
+		if len(cs.GetChallenge().GetAddress()) != 20 {
+			return fmt.Errorf("fsm: corrupt challenge %s: no address", IDString(id[:]))
 		}
 		a := [20]byte(cs.Challenge.Address)
 		byNode[a] = append(byNode[a], id)

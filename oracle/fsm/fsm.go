@@ -177,10 +177,9 @@ func Open(dir string, cfg Config) (*FSM, error) {
 	}
 	opts.EnsureDefaults() // Restore makes writer options from opts
 	// Tables of a restore that did not finish.
-	if old, _ := filepath.Glob(filepath.Join(dir, "restore-*")); len(old) > 0 {
-		for _, p := range old {
-			os.RemoveAll(p)
-		}
+	old, _ := filepath.Glob(filepath.Join(dir, "restore-*"))
+	for _, p := range old {
+		os.RemoveAll(p)
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
@@ -193,15 +192,19 @@ func Open(dir string, cfg Config) (*FSM, error) {
 		return nil, err
 	}
 	f.applied.Store(idx)
-	if err := f.cache.load(db); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := f.open.load(db); err != nil {
+	if err := f.loadIndexes(); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return f, nil
+}
+
+// loadIndexes rebuilds the in-memory indexes (cache.go) from the state.
+func (f *FSM) loadIndexes() error {
+	if err := f.cache.load(f.db); err != nil {
+		return err
+	}
+	return f.open.load(f)
 }
 
 // Close closes the state.

@@ -200,10 +200,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore: ingest: %w", err)
 	}
 	f.applied.Store(applied)
-	if err := f.cache.load(f.db); err != nil {
-		return fmt.Errorf("fsm: restore: %w", err)
-	}
-	if err := f.open.load(f.db); err != nil {
+	if err := f.loadIndexes(); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
 	f.publish(Notification{Index: applied})
@@ -298,12 +295,19 @@ func decodeSnapshot(r io.Reader, set func(k, v []byte) error) (uint64, error) {
 // StateHash returns a SHA-256 over every key and value of the state, in
 // key order. Replicas that applied the same entries have equal hashes.
 func (f *FSM) StateHash() ([32]byte, error) {
+	return f.hashState(func([]byte) bool { return true })
+}
+
+// hashState is StateHash over the keys that keep accepts.
+func (f *FSM) hashState(keep func(k []byte) bool) ([32]byte, error) {
 	var out [32]byte
 	snap := f.db.NewSnapshot()
 	defer snap.Close()
 	h := sha256.New()
 	err := each(snap, nil, func(k, v []byte) error {
-		writeRecord(h, k, v)
+		if keep(k) {
+			writeRecord(h, k, v)
+		}
 		return nil
 	})
 	if err != nil {
