@@ -147,6 +147,8 @@ func (m *Member) audit(es *truegpuv1.EpochState) error {
 	return nil
 }
 
+// publicInputs are the Groth16 public inputs of a committed challenge, as
+// both the pipeline and the auditor verify them.
 func (m *Member) publicInputs(cs *truegpuv1.ChallengeState) (verifier.PublicInputs, error) {
 	ch := cs.Challenge
 	if ch.Profile != m.cfg.Profile.ID() || len(cs.Root) != 32 {

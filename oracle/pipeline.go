@@ -492,7 +492,7 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 	case ch.Profile != p.m.cfg.Profile.ID():
 		v, err = p.reject(ctx, ch.Id, ReasonProfileMismatch, "challenge profile has no verifying key here", req.Proof)
 	default:
-		pub, perr := verifier.NewPublicInputs(p.m.cfg.VerifyingKey.Digest, [32]byte(ch.Nonce), [20]byte(ch.Address), [32]byte(cs.Root))
+		pub, perr := p.m.publicInputs(cs)
 		if perr != nil {
 			v, err = p.reject(ctx, ch.Id, ReasonProofInvalid, "committed root is not a field element", req.Proof)
 			break
