@@ -35,12 +35,8 @@ func benchCluster(b *testing.B) *Cluster {
 	b.Helper()
 	oracle.TuneGC() // as oracled does
 	var pc oracle.PipelineConfig
-	if w := os.Getenv("TRUEGPU_BENCH_WORKERS"); w != "" {
-		fmt.Sscan(w, &pc.Workers)
-	}
-	if w := os.Getenv("TRUEGPU_BENCH_MAXBATCH"); w != "" {
-		fmt.Sscan(w, &pc.MaxBatch)
-	}
+	envInt("TRUEGPU_BENCH_WORKERS", &pc.Workers)
+	envInt("TRUEGPU_BENCH_MAXBATCH", &pc.MaxBatch)
 	pc.RatePerNode = 1000
 	c, err := Start(context.Background(), Options{Pipeline: pc, HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", EpochInterval: time.Hour,
 		ChallengeInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RaftLog: io.Discard})
@@ -186,9 +182,7 @@ func benchProofs(b testing.TB, p *prover.Profile, pk *prover.ProvingKey, n int) 
 // and applied. One op is one attestation.
 func BenchmarkAttestationsE2E(b *testing.B) {
 	n := 256 // proofs per burst; TRUEGPU_BENCH_PROOFS overrides
-	if v := os.Getenv("TRUEGPU_BENCH_PROOFS"); v != "" {
-		fmt.Sscan(v, &n)
-	}
+	envInt("TRUEGPU_BENCH_PROOFS", &n)
 	p, _ := prover.ProfileByName("test")
 	pk, _, err := DevKeys(p)
 	if err != nil {
@@ -279,10 +273,8 @@ func BenchmarkRESTGetNode(b *testing.B) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	var idx atomic.Int64
-	clients := 32 // TRUEGPU_BENCH_CLIENTS overrides
-	if v := os.Getenv("TRUEGPU_BENCH_CLIENTS"); v != "" {
-		fmt.Sscan(v, &clients)
-	}
+	clients := 32
+	envInt("TRUEGPU_BENCH_CLIENTS", &clients)
 	b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
 	defer startProfile(b)()
@@ -331,9 +323,9 @@ func cpuTime() time.Duration {
 }
 
 // startProfile writes a CPU profile of the measured part of a benchmark to
-// the file named by TRUEGPU_BENCH_CPUPROFILE (the first measured part of
-// more than one op only;
-// go test's -cpuprofile would include the cluster's start and setup).
+// the file named by TRUEGPU_BENCH_CPUPROFILE: the first measured part of
+// more than one op only (go test's -cpuprofile would include the cluster's
+// start and setup).
 func startProfile(b *testing.B) (stop func()) {
 	path := os.Getenv("TRUEGPU_BENCH_CPUPROFILE")
 	if path == "" || b.N == 1 || profiled.Swap(true) { // N=1 is go test's probe run
@@ -353,3 +345,10 @@ func startProfile(b *testing.B) (stop func()) {
 }
 
 var profiled atomic.Bool
+
+// envInt sets *v from the environment variable name when it is set.
+func envInt(name string, v *int) {
+	if s := os.Getenv(name); s != "" {
+		fmt.Sscan(s, v)
+	}
+}
