@@ -359,6 +359,25 @@ func checkDevice(i int, d *truegpuv1.Device) error {
 	return nil
 }
 
+// signedChallenge runs the first checks of a submission about a
+// challenge: the signature, the node's registration and rate limit, and
+// that the challenge it names is the node's. It returns the challenge.
+func (p *pipeline) signedChallenge(req interface {
+	proto.Message
+	GetAddress() string
+	GetSignature() []byte
+	GetChallengeId() string
+}) (*truegpuv1.ChallengeState, error) {
+	addr, err := checkSigned(req, req)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.admit(addr); err != nil {
+		return nil, err
+	}
+	return p.openChallenge(req.GetChallengeId(), addr)
+}
+
 // openChallenge loads the challenge a submission names and checks that it
 // belongs to the node.
 func (p *pipeline) openChallenge(idStr string, addr ethcrypto.Address) (*truegpuv1.ChallengeState, error) {
@@ -382,14 +401,7 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 	if len(req.ChallengeId) > 66 {
 		return nil, fmt.Errorf("%w: challenge id", ErrTooLarge)
 	}
-	addr, err := checkSigned(req, req)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := p.admit(addr); err != nil {
-		return nil, err
-	}
-	cs, err := p.openChallenge(req.ChallengeId, addr)
+	cs, err := p.signedChallenge(req)
 	if err != nil {
 		return nil, err
 	}
@@ -447,14 +459,7 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 	if len(req.Proof) > maxProofBytes*2 || len(req.ChallengeId) > 66 {
 		return nil, fmt.Errorf("%w: proof of %d bytes (a proof is %d)", ErrTooLarge, len(req.Proof), maxProofBytes)
 	}
-	addr, err := checkSigned(req, req)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := p.admit(addr); err != nil {
-		return nil, err
-	}
-	cs, err := p.openChallenge(req.ChallengeId, addr)
+	cs, err := p.signedChallenge(req)
 	if err != nil {
 		return nil, err
 	}
