@@ -145,22 +145,7 @@ func TestRetention(t *testing.T) {
 	now := int64(1_700_000_000_000)
 	at := func(body any) *truegpuv1.Command {
 		now += 10
-		c := &truegpuv1.Command{Version: 1, LeaderTimeUnixMs: now}
-		switch b := body.(type) {
-		case *truegpuv1.RegisterNodeCommand:
-			c.Body = &truegpuv1.Command_RegisterNode{RegisterNode: b}
-		case *truegpuv1.IssueChallengesCommand:
-			c.Body = &truegpuv1.Command_IssueChallenges{IssueChallenges: b}
-		case *truegpuv1.RecordCommitmentCommand:
-			c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: b}
-		case *truegpuv1.RecordVerdictsCommand:
-			c.Body = &truegpuv1.Command_RecordVerdicts{RecordVerdicts: b}
-		case *truegpuv1.ExpireChallengesCommand:
-			c.Body = &truegpuv1.Command_ExpireChallenges{ExpireChallenges: b}
-		case *truegpuv1.CloseEpochCommand:
-			c.Body = &truegpuv1.Command_CloseEpoch{CloseEpoch: b}
-		}
-		return c
+		return commandAt(now, body)
 	}
 	must := func(c *truegpuv1.Command) {
 		t.Helper()

@@ -292,6 +292,29 @@ func TestReplaySkipped(t *testing.T) {
 	}
 }
 
+// commandAt wraps a command body in a version-1 envelope with leader time
+// now.
+func commandAt(now int64, body any) *truegpuv1.Command {
+	c := &truegpuv1.Command{Version: 1, LeaderTimeUnixMs: now}
+	switch b := body.(type) {
+	case *truegpuv1.RegisterNodeCommand:
+		c.Body = &truegpuv1.Command_RegisterNode{RegisterNode: b}
+	case *truegpuv1.IssueChallengesCommand:
+		c.Body = &truegpuv1.Command_IssueChallenges{IssueChallenges: b}
+	case *truegpuv1.RecordCommitmentCommand:
+		c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: b}
+	case *truegpuv1.RecordVerdictsCommand:
+		c.Body = &truegpuv1.Command_RecordVerdicts{RecordVerdicts: b}
+	case *truegpuv1.ExpireChallengesCommand:
+		c.Body = &truegpuv1.Command_ExpireChallenges{ExpireChallenges: b}
+	case *truegpuv1.CloseEpochCommand:
+		c.Body = &truegpuv1.Command_CloseEpoch{CloseEpoch: b}
+	default:
+		panic(fmt.Sprintf("commandAt: no envelope case for %T", body))
+	}
+	return c
+}
+
 func apply1(t *testing.T, f *FSM, c *truegpuv1.Command) error {
 	t.Helper()
 	r := f.Apply(entry(t, f.AppliedIndex()+1, c)).(*Result)
@@ -303,22 +326,7 @@ func TestCommandErrors(t *testing.T) {
 	k := ethcrypto.KeyFromSeed([]byte("n"))
 	a := k.Address()
 	now := int64(1_700_000_000_000)
-	mk := func(body any) *truegpuv1.Command {
-		c := &truegpuv1.Command{Version: 1, LeaderTimeUnixMs: now}
-		switch b := body.(type) {
-		case *truegpuv1.RegisterNodeCommand:
-			c.Body = &truegpuv1.Command_RegisterNode{RegisterNode: b}
-		case *truegpuv1.IssueChallengesCommand:
-			c.Body = &truegpuv1.Command_IssueChallenges{IssueChallenges: b}
-		case *truegpuv1.RecordCommitmentCommand:
-			c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: b}
-		case *truegpuv1.RecordVerdictsCommand:
-			c.Body = &truegpuv1.Command_RecordVerdicts{RecordVerdicts: b}
-		case *truegpuv1.CloseEpochCommand:
-			c.Body = &truegpuv1.Command_CloseEpoch{CloseEpoch: b}
-		}
-		return c
-	}
+	mk := func(body any) *truegpuv1.Command { return commandAt(now, body) }
 	if err := apply1(t, f, mk(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "GPU-1")}})); err != nil {
 		t.Fatal(err)
 	}
