@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/truegpu/truegpu/prover"
@@ -124,3 +125,13 @@ type Telemetry struct {
 	MemoryUsedBytes    uint64   `json:"memory_used_bytes"`
 	Unsupported        []string `json:"unsupported,omitempty"`
 }
+
+// CloseState is the closed flag every device backend keeps: Close may be
+// called any number of times, and calls after it fail with ErrClosed.
+type CloseState struct{ closed atomic.Bool }
+
+// Close marks the state closed and reports whether this call did it.
+func (c *CloseState) Close() (first bool) { return !c.closed.Swap(true) }
+
+// Closed reports whether Close has been called.
+func (c *CloseState) Closed() bool { return c.closed.Load() }

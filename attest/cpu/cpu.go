@@ -17,7 +17,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/truegpu/truegpu/attest"
@@ -43,8 +42,7 @@ type Device struct {
 	results *attest.ResultStore
 	slot    chan struct{} // one run at a time
 
-	mu     sync.Mutex
-	closed bool
+	closed attest.CloseState
 }
 
 // New returns a CPU device.
@@ -74,9 +72,7 @@ func New(opts Options) *Device {
 func (d *Device) ClaimedClass() string { return gpuclass.CPU }
 
 func (d *Device) check() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
+	if d.closed.Closed() {
 		return fmt.Errorf("cpu device %s: %w", d.fp.UUID, attest.ErrClosed)
 	}
 	return nil
@@ -155,9 +151,7 @@ func (d *Device) Results(nonce prover.Nonce) ([]int32, error) {
 
 // Close marks the device closed. It is idempotent.
 func (d *Device) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.closed = true
+	d.closed.Close()
 	return nil
 }
 

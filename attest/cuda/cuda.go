@@ -29,7 +29,6 @@ import (
 	_ "embed"
 	"fmt"
 	"runtime"
-	"sync"
 	"time"
 	"unsafe"
 
@@ -99,8 +98,7 @@ type Device struct {
 	calls chan func()
 	done  chan struct{}
 
-	mu     sync.Mutex
-	closed bool
+	closed attest.CloseState
 
 	// owned by the worker thread
 	ctx   uintptr
@@ -181,9 +179,7 @@ func (d *Device) do(ctx context.Context, f func() error) error {
 }
 
 func (d *Device) check() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
+	if d.closed.Closed() {
 		return fmt.Errorf("cuda device %s: %w", d.fp.UUID, attest.ErrClosed)
 	}
 	return nil
@@ -284,13 +280,9 @@ func (d *Device) Results(nonce prover.Nonce) ([]int32, error) {
 
 // Close destroys the context. It is idempotent.
 func (d *Device) Close() error {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
+	if !d.closed.Close() {
 		return nil
 	}
-	d.closed = true
-	d.mu.Unlock()
 	close(d.calls)
 	<-d.done
 	return nil

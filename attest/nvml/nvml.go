@@ -170,18 +170,14 @@ type Device struct {
 	h     gonvml.Device
 	index int
 
-	mu     sync.Mutex
-	closed bool
+	closed attest.CloseState
 }
 
 // Index returns the device's index in NVML's enumeration order.
 func (d *Device) Index() int { return d.index }
 
 func (d *Device) use(f func() error) error {
-	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
-	if closed {
+	if d.closed.Closed() {
 		return fmt.Errorf("nvml: device %d closed: %w", d.index, attest.ErrClosed)
 	}
 	return d.lib.use(f)
@@ -189,9 +185,7 @@ func (d *Device) use(f func() error) error {
 
 // Close releases the device; the library stays open. It is idempotent.
 func (d *Device) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.closed = true
+	d.closed.Close()
 	return nil
 }
 

@@ -23,7 +23,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/truegpu/truegpu/attest"
@@ -155,8 +154,7 @@ type base struct {
 	gpu     *gpu
 	results *attest.ResultStore
 
-	mu     sync.Mutex
-	closed bool
+	closed attest.CloseState
 }
 
 func newBase(claimed, actual string, opts Options, g *gpu) (*base, error) {
@@ -191,9 +189,7 @@ func newBase(claimed, actual string, opts Options, g *gpu) (*base, error) {
 func (b *base) ClaimedClass() string { return b.claimed }
 
 func (b *base) check() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
+	if b.closed.Closed() {
 		return fmt.Errorf("sim device %s: %w", b.fp.UUID, attest.ErrClosed)
 	}
 	return nil
@@ -231,9 +227,7 @@ func (b *base) Results(nonce prover.Nonce) ([]int32, error) {
 
 // Close marks the device closed; it is idempotent.
 func (b *base) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.closed = true
+	b.closed.Close()
 	return nil
 }
 
