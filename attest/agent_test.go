@@ -187,7 +187,7 @@ func (o *oracleDouble) issue(addr string, device uint32, uuid string, deadline t
 	var nonce [32]byte
 	nonce[0], nonce[31] = 0xAB, nextNonce
 	a, _ := ethcrypto.ParseAddress(addr)
-	id := truegpuv1.ChallengeID(nonce[:], a[:], device)
+	id := truegpuv1.ChallengeID(nonce[:], a[:], device, time.Now().UnixMilli())
 	d := o.p.Digest()
 	now := time.Now()
 	ch := &truegpuv1.Challenge{

@@ -251,8 +251,8 @@ func (s *scheduler) challenge(addr ethcrypto.Address, d *truegpuv1.Device, now t
 	}
 	var nonce [32]byte
 	rand.Read(nonce[:])
-	id := truegpuv1.ChallengeID(nonce[:], addr[:], d.Index)
 	issued := now.UnixMilli()
+	id := truegpuv1.ChallengeID(nonce[:], addr[:], d.Index, issued)
 	commit := issued + int64(class.Deadline(p.M, p.N, p.K))
 	return &truegpuv1.IssuedChallenge{
 		Id: id[:], Address: addr[:], DeviceIndex: d.Index, Nonce: nonce[:], Profile: p.ID(), ClaimedClass: class.Name,

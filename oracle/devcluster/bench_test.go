@@ -80,8 +80,8 @@ func registerDirect(b *testing.B, m *oracle.Member, n int) []ethcrypto.Address {
 }
 
 func challengeFor(a ethcrypto.Address, nonce [32]byte, now time.Time, p *prover.Profile) *truegpuv1.IssuedChallenge {
-	id := truegpuv1.ChallengeID(nonce[:], a[:], 0)
 	ms := now.UnixMilli()
+	id := truegpuv1.ChallengeID(nonce[:], a[:], 0, ms)
 	return &truegpuv1.IssuedChallenge{Id: id[:], Address: a[:], Nonce: nonce[:], Profile: p.ID(), ClaimedClass: "H100-SXM",
 		IssuedAtUnixMs: ms, CommitDeadlineUnixMs: ms + 600_000, ProofDeadlineUnixMs: ms + 1_200_000, ExpectedLatencyMs: 10}
 }

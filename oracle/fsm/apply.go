@@ -555,9 +555,9 @@ func (t *txn) issueChallenges(c *truegpuv1.IssueChallengesCommand) error {
 		if len(ch.Nonce) != 32 || len(ch.Address) != 20 {
 			return invalid("issue: challenge %d: nonce must be 32 bytes and address 20", i)
 		}
-		want := truegpuv1.ChallengeID(ch.Nonce, ch.Address, ch.DeviceIndex)
+		want := truegpuv1.ChallengeID(ch.Nonce, ch.Address, ch.DeviceIndex, ch.IssuedAtUnixMs)
 		if !bytes.Equal(ch.Id, want[:]) {
-			return invalid("issue: challenge %d: id does not match (nonce, address, device)", i)
+			return invalid("issue: challenge %d: id does not match (nonce, address, device, issue time)", i)
 		}
 		if ch.CommitDeadlineUnixMs <= ch.IssuedAtUnixMs || ch.ProofDeadlineUnixMs < ch.CommitDeadlineUnixMs {
 			return invalid("issue: challenge %d: deadlines must follow issue", i)

@@ -73,8 +73,9 @@ func (c *applyCache) staged(k string, v []byte) {
 }
 
 // idFilter is a scalable Bloom filter (a chain of Bloom filters, each twice
-// the capacity of the one before) over challenge ids. Ids are Keccak-256
-// outputs, uniform already, so their bytes serve as the hashes. It never
+// the capacity of the one before) over challenge ids. An id ends in 24 bytes
+// of Keccak-256 output, uniform already, so those bytes serve as the hashes
+// (its first 8 bytes are the issue time, far from uniform). It never
 // reports a present id as absent; about one absent id in two thousand is
 // reported as maybe present. Memory is about two bytes per id.
 type idFilter struct {
@@ -137,9 +138,10 @@ func (f *idFilter) mayContain(id []byte) bool {
 }
 
 // bloomHashes derives the double-hashing pair for part j from the id's
-// first 16 bytes; parts use different rotations so their false positives
+// last 16 bytes; parts use different rotations so their false positives
 // are independent.
 func bloomHashes(id []byte, j int) (uint64, uint64) {
+	id = id[len(id)-16:]
 	a := binary.LittleEndian.Uint64(id[0:8])
 	b := binary.LittleEndian.Uint64(id[8:16])
 	r := (j * 13) & 63

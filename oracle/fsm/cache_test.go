@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -17,10 +18,12 @@ import (
 
 func TestIDFilter(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
+	// Shaped like challenge ids: the issue time (a handful of
+	// milliseconds here) and then hash output.
 	id := func() []byte {
-		b := make([]byte, 32)
-		for i := range b {
-			b[i] = byte(rng.Uint32())
+		b := binary.BigEndian.AppendUint64(nil, uint64(1_700_000_000_000+rng.IntN(3)))
+		for range 24 {
+			b = append(b, byte(rng.Uint32()))
 		}
 		return b
 	}
@@ -67,7 +70,7 @@ func TestApplyCacheRebuilt(t *testing.T) {
 	now := int64(1_700_000_000_000)
 	issue := func(dev uint32, nonceByte byte) *truegpuv1.Command {
 		nonce := bytes.Repeat([]byte{nonceByte}, 32)
-		id := truegpuv1.ChallengeID(nonce, a[:], dev)
+		id := truegpuv1.ChallengeID(nonce, a[:], dev, now)
 		return &truegpuv1.Command{Version: 1, LeaderTimeUnixMs: now, Body: &truegpuv1.Command_IssueChallenges{IssueChallenges: &truegpuv1.IssueChallengesCommand{
 			Challenges: []*truegpuv1.IssuedChallenge{{Id: id[:], Address: a[:], Nonce: nonce, DeviceIndex: dev, IssuedAtUnixMs: now, CommitDeadlineUnixMs: now + 1000, ProofDeadlineUnixMs: now + 2000}}}}}
 	}
@@ -158,7 +161,7 @@ func TestRetention(t *testing.T) {
 	issue := func() *truegpuv1.IssuedChallenge {
 		n++
 		nonce := bytes.Repeat([]byte{n}, 32)
-		id := truegpuv1.ChallengeID(nonce, a[:], 0)
+		id := truegpuv1.ChallengeID(nonce, a[:], 0, now)
 		ch := &truegpuv1.IssuedChallenge{Id: id[:], Address: a[:], Nonce: nonce, IssuedAtUnixMs: now, CommitDeadlineUnixMs: now + 1000, ProofDeadlineUnixMs: now + 2000}
 		must(at(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}))
 		return ch

@@ -154,13 +154,13 @@ func Open(dir string, cfg Config) (*FSM, error) {
 	}
 	opts := &pebble.Options{
 		Logger: quietLogger{},
-		// Small memtables keep skiplist inserts cheap; most keys are
-		// random (challenge ids, node addresses), so inserts into a large
-		// memtable miss the CPU cache at every level.
+		// Small memtables keep skiplist inserts cheap; history rows and
+		// node records land at random places (node addresses), and
+		// inserts into a large memtable miss the CPU cache at every level.
 		MemTableSize: 8 << 20,
 		// Compacting L0 in larger groups into a larger base level rewrites
-		// each key fewer times: with random keys every L0 table overlaps
-		// the whole base level.
+		// each key fewer times: with the random history keys every L0
+		// table overlaps the whole base level.
 		L0CompactionThreshold: 16,
 		L0StopWritesThreshold: 64,
 		LBaseMaxBytes:         512 << 20,

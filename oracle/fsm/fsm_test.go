@@ -87,7 +87,7 @@ func (g *gen) next() *truegpuv1.Command {
 			for i := range nonce {
 				nonce[i] = byte(g.rng.Uint32())
 			}
-			id := truegpuv1.ChallengeID(nonce[:], a, 0)
+			id := truegpuv1.ChallengeID(nonce[:], a, 0, g.now)
 			chs = append(chs, &truegpuv1.IssuedChallenge{Id: id[:], Address: a, Nonce: nonce[:], Profile: "test/v1", ClaimedClass: "H100-SXM",
 				IssuedAtUnixMs: g.now, CommitDeadlineUnixMs: g.now + 2000, ProofDeadlineUnixMs: g.now + 60000, ExpectedLatencyMs: 800})
 			g.open = append(g.open, id[:])
@@ -331,14 +331,14 @@ func TestCommandErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	nonce := bytes.Repeat([]byte{7}, 32)
-	id := truegpuv1.ChallengeID(nonce, a[:], 0)
+	id := truegpuv1.ChallengeID(nonce, a[:], 0, now)
 	ch := &truegpuv1.IssuedChallenge{Id: id[:], Address: a[:], Nonce: nonce, IssuedAtUnixMs: now, CommitDeadlineUnixMs: now + 1000, ProofDeadlineUnixMs: now + 5000, ExpectedLatencyMs: 100}
 	if err := apply1(t, f, mk(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}})); err != nil {
 		t.Fatal(err)
 	}
 	unknownDev := proto.Clone(ch).(*truegpuv1.IssuedChallenge)
 	unknownDev.DeviceIndex = 3
-	uid := truegpuv1.ChallengeID(nonce, a[:], 3)
+	uid := truegpuv1.ChallengeID(nonce, a[:], 3, now)
 	unknownDev.Id = uid[:]
 	before := hashExceptApplied(t, f)
 	tests := []struct {
@@ -565,7 +565,7 @@ func BenchmarkApplyIssue(b *testing.B) {
 			for i := range nonce {
 				nonce[i] = byte(rng.Uint32())
 			}
-			id := truegpuv1.ChallengeID(nonce[:], a, 0)
+			id := truegpuv1.ChallengeID(nonce[:], a, 0, 1000)
 			batch.Commands = append(batch.Commands, &truegpuv1.Command{Version: 1, LeaderTimeUnixMs: 1000, Body: &truegpuv1.Command_IssueChallenges{IssueChallenges: &truegpuv1.IssueChallengesCommand{
 				Challenges: []*truegpuv1.IssuedChallenge{{Id: id[:], Address: a, Nonce: nonce[:], IssuedAtUnixMs: 1000, CommitDeadlineUnixMs: 2000, ProofDeadlineUnixMs: 3000}}}}})
 		}
@@ -600,7 +600,7 @@ func TestExpiryReasons(t *testing.T) {
 			t.Fatal(err)
 		}
 		nonce := bytes.Repeat([]byte{byte(i + 1)}, 32)
-		id := truegpuv1.ChallengeID(nonce, a[:], 0)
+		id := truegpuv1.ChallengeID(nonce, a[:], 0, now)
 		ch := &truegpuv1.IssuedChallenge{Id: id[:], Address: a[:], Nonce: nonce, IssuedAtUnixMs: now, CommitDeadlineUnixMs: now + 1000, ProofDeadlineUnixMs: now + 5000, ExpectedLatencyMs: 100}
 		if err := apply1(t, f, cmd(now, func(c *truegpuv1.Command) {
 			c.Body = &truegpuv1.Command_IssueChallenges{IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}}

@@ -403,7 +403,8 @@ func (x *RegisterNodeCommand) GetSignedRequest() []byte {
 // IssuedChallenge is one challenge as the state machine stores it.
 type IssuedChallenge struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// 32-byte challenge id.
+	// 32-byte challenge id: ChallengeID(nonce, address, device_index,
+	// issued_at_unix_ms), the issue time big-endian then 24 hashed bytes.
 	Id []byte `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// 20-byte node address.
 	Address []byte `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`

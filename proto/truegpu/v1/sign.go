@@ -53,18 +53,32 @@ func SigningDigest(m proto.Message) ([32]byte, error) {
 	return out, nil
 }
 
-// ChallengeID returns the 32-byte challenge id for a nonce, node address and
-// device index: keccak256("truegpu.v1 challenge\x00" || nonce || address ||
-// uint32be(device)). Every replica derives the same id from the command.
-func ChallengeID(nonce []byte, address []byte, device uint32) [32]byte {
+// ChallengeID returns the 32-byte challenge id for a nonce, node address,
+// device index and issue time:
+//
+//	uint64be(issuedAtUnixMs) || keccak256("truegpu.v1 challenge\x00" || nonce ||
+//	    address || uint32be(device) || uint64be(issuedAtUnixMs))[:24]
+//
+// Every replica derives the same id from the command. The issue time leads
+// so that ids sort by issue time: the oracle stores challenges under their
+// id, and time-ordered keys append to its state instead of landing at random
+// places in it (which would make every later compaction rewrite them). The
+// 24 hashed bytes keep ids unique and unpredictable before issue.
+func ChallengeID(nonce []byte, address []byte, device uint32, issuedAtUnixMs int64) [32]byte {
 	var out [32]byte
 	var idx [4]byte
+	var at [8]byte
 	binary.BigEndian.PutUint32(idx[:], device)
+	binary.BigEndian.PutUint64(at[:], uint64(issuedAtUnixMs))
 	h := sha3.NewLegacyKeccak256()
 	h.Write([]byte("truegpu.v1 challenge\x00"))
 	h.Write(nonce)
 	h.Write(address)
 	h.Write(idx[:])
-	h.Sum(out[:0])
+	h.Write(at[:])
+	var sum [32]byte
+	h.Sum(sum[:0])
+	copy(out[:8], at[:])
+	copy(out[8:], sum[:24])
 	return out
 }
