@@ -62,15 +62,24 @@ func be32(v uint32) []byte {
 	return b[:]
 }
 
-// txn applies commands to an indexed batch. Each command's writes are
-// staged in an overlay and reach the batch only if the command succeeds,
-// so a failing command leaves no trace.
+// txn applies commands to a batch. Each command's writes are staged in an
+// overlay and reach the batch only if the command succeeds, so a failing
+// command leaves no trace.
+//
+// Point reads see the running command's overlay, then the writes of the
+// commands applied before it in the batch (staged), then the database, so
+// the batch itself needs no index: indexing every write costs a skiplist
+// insert, and the commonest commands (issue, commit, verdict) only do point
+// reads. The few commands that scan a prefix switch the batch to an indexed
+// one at their first scan (see scan).
 type txn struct {
 	f       *FSM
 	b       *pebble.Batch
+	indexed bool
 	index   uint64
 	at      int64
 	overlay map[string][]byte // nil value: deleted
+	staged  map[string][]byte // writes of the applied commands of the batch; nil value: deleted
 	seq     uint32
 	note    Notification
 	pending Notification
@@ -83,7 +92,10 @@ func (t *txn) get(k []byte) ([]byte, bool, error) {
 	if v, ok := t.overlay[string(k)]; ok {
 		return v, v != nil, nil
 	}
-	v, closer, err := t.b.Get(k)
+	if v, ok := t.staged[string(k)]; ok {
+		return v, v != nil, nil
+	}
+	v, closer, err := t.f.db.Get(k)
 	if err == pebble.ErrNotFound {
 		return nil, false, nil
 	}
@@ -124,8 +136,19 @@ func (t *txn) putMsg(k []byte, m proto.Message) {
 }
 
 // scan visits the committed-batch keys with prefix (not the overlay of the
-// running command); handlers scan before they write.
+// running command); handlers scan before they write. The first scan of a
+// batch moves its writes into an indexed batch, which iterates them merged
+// with the database.
 func (t *txn) scan(prefix []byte, fn func(k, v []byte) error) error {
+	if !t.indexed {
+		ib := t.f.db.NewIndexedBatch()
+		if err := ib.Apply(t.b, nil); err != nil {
+			ib.Close()
+			return fmt.Errorf("fsm: index batch: %w", err)
+		}
+		t.b.Close()
+		t.b, t.indexed = ib, true
+	}
 	return each(t.b, &pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)}, fn)
 }
 
@@ -210,6 +233,7 @@ func (t *txn) applyCommand(c *truegpuv1.Command) error {
 		if werr != nil {
 			panic(fmt.Sprintf("fsm: stage write: %v", werr))
 		}
+		t.staged[k] = v
 		t.f.cache.staged(k, v)
 	}
 	t.opens = append(t.opens, t.pendingOpen...)

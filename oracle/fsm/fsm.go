@@ -253,9 +253,8 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 // applied index (replayed after a restart) are skipped.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
-	b := f.db.NewIndexedBatch()
-	defer b.Close()
-	tx := &txn{f: f, b: b}
+	tx := &txn{f: f, b: f.db.NewBatch(), staged: map[string][]byte{}}
+	defer func() { tx.b.Close() }()
 	last := f.applied.Load()
 	for i, l := range logs {
 		if l.Index <= last {
@@ -275,10 +274,10 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], last)
-	if err := b.Set(keyApplied, v[:], nil); err != nil {
+	if err := tx.b.Set(keyApplied, v[:], nil); err != nil {
 		panic(fmt.Sprintf("fsm: write applied index: %v", err))
 	}
-	if err := b.Commit(pebble.NoSync); err != nil {
+	if err := tx.b.Commit(pebble.NoSync); err != nil {
 		// The replica cannot continue with a state that diverges from its
 		// log; stopping is the only safe outcome.
 		panic(fmt.Sprintf("fsm: commit state at index %d: %v", last, err))
