@@ -16,8 +16,13 @@ const (
 	// maxBatchCommands bounds the commands coalesced into one log entry.
 	maxBatchCommands = 2048
 	// maxInflightEntries bounds the log entries proposed but not yet
-	// applied; Raft pipelines them to followers.
-	maxInflightEntries = 64
+	// applied; Raft pipelines them to followers. A short pipeline makes
+	// entries larger under load, and every entry costs a log append with
+	// fdatasync on each member (a thread blocked in fdatasync also holds
+	// one of the Go schedulers meanwhile): 8 committed about 15% more
+	// commands per second than 64 on two cores. A lone command still goes
+	// out at once.
+	maxInflightEntries = 8
 	// proposeQueue bounds the commands waiting for the proposer.
 	proposeQueue = 16384
 )

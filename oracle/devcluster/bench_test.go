@@ -88,7 +88,7 @@ func challengeFor(a ethcrypto.Address, nonce [32]byte, now time.Time, p *prover.
 
 // BenchmarkClusterCommit measures commands committed and applied per
 // second on a 3-member loopback cluster (TCP transport, Pebble log and
-// state): 256 concurrent proposers, each command one challenge issue,
+// state): 2048 concurrent proposers, each command one challenge issue,
 // coalesced by the proposer into batch entries.
 func BenchmarkClusterCommit(b *testing.B) {
 	c := benchCluster(b)
