@@ -285,18 +285,17 @@ func ParseChallengeID(s string) ([]byte, error) {
 	return b, nil
 }
 
-func (p *pipeline) admit(addr ethcrypto.Address) (*truegpuv1.NodeRecord, error) {
-	rec, err := p.m.fsm.Node(addr)
-	if errors.Is(err, fsm.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrUnknownNode, addr)
-	}
-	if err != nil {
-		return nil, err
+// admit passes a signed submission from addr on: the node is registered
+// (checked in memory, before any state is read for it) and within its rate
+// limit.
+func (p *pipeline) admit(addr ethcrypto.Address) error {
+	if !p.m.fsm.Registered(addr) {
+		return fmt.Errorf("%w: %s", ErrUnknownNode, addr)
 	}
 	if !p.limits.allow(addr, p.m.cfg.Now()) {
-		return nil, fmt.Errorf("%w: node %s", ErrRateLimited, addr)
+		return fmt.Errorf("%w: node %s", ErrRateLimited, addr)
 	}
-	return rec, nil
+	return nil
 }
 
 // Register checks and replicates a node registration.
@@ -372,7 +371,7 @@ func (p *pipeline) signedChallenge(req interface {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := p.admit(addr); err != nil {
+	if err := p.admit(addr); err != nil {
 		return nil, err
 	}
 	return p.openChallenge(req.GetChallengeId(), addr)

@@ -24,17 +24,26 @@ import (
 //   - the id filter only answers "certainly absent" or "maybe present"; a
 //     maybe is settled by reading Pebble.
 //
-// Both are touched only by Open, Apply and Restore, which Raft calls from a
-// single goroutine, so they take no lock.
+// Both are changed only by Open, Apply and Restore, which Raft calls from a
+// single goroutine, so that goroutine reads them without a lock. The device
+// counts are also read by other goroutines (Registered, the leader's cheap
+// admission check); they take mu for reading, and changes take it for
+// writing.
 type applyCache struct {
+	mu      sync.RWMutex
 	devices map[[20]byte]uint32
 	ids     idFilter
 }
 
 // load rebuilds the cache from the committed state.
 func (c *applyCache) load(db *pebble.DB) error {
-	c.devices = map[[20]byte]uint32{}
+	devices := map[[20]byte]uint32{}
 	c.ids = idFilter{}
+	defer func() {
+		c.mu.Lock()
+		c.devices = devices
+		c.mu.Unlock()
+	}()
 	err := each(db, &pebble.IterOptions{LowerBound: prefixDevCount, UpperBound: prefixEnd(prefixDevCount)}, func(k, v []byte) error {
 		if len(k) != len(prefixDevCount)+20 {
 			return fmt.Errorf("fsm: corrupt device-count key %x", k)
@@ -43,7 +52,7 @@ func (c *applyCache) load(db *pebble.DB) error {
 		if used <= 0 || n > 1<<31 {
 			return fmt.Errorf("fsm: corrupt device count for %x", k[len(prefixDevCount):])
 		}
-		c.devices[[20]byte(k[len(prefixDevCount):])] = uint32(n)
+		devices[[20]byte(k[len(prefixDevCount):])] = uint32(n)
 		return nil
 	})
 	if err != nil {
@@ -55,12 +64,22 @@ func (c *applyCache) load(db *pebble.DB) error {
 	})
 }
 
+// registered reports whether a node is registered; safe from any goroutine.
+func (c *applyCache) registered(addr [20]byte) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.devices[addr]
+	return ok
+}
+
 // staged is called for every key a successful command writes to the
 // batch (v nil for a delete).
 func (c *applyCache) staged(k string, v []byte) {
 	switch {
 	case len(k) == len(prefixDevCount)+20 && k[:len(prefixDevCount)] == string(prefixDevCount):
 		a := [20]byte([]byte(k[len(prefixDevCount):]))
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		if v == nil {
 			delete(c.devices, a)
 			return

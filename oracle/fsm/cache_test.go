@@ -87,6 +87,9 @@ func TestApplyCacheRebuilt(t *testing.T) {
 	}
 	check := func(name string, f *FSM) {
 		t.Helper()
+		if !f.Registered(a) {
+			t.Fatalf("%s: the registered node reads as unregistered", name)
+		}
 		if err := apply1(t, f, issue(1, 1)); !errors.Is(err, ErrConflict) {
 			t.Fatalf("%s: reissue: %v, want ErrConflict", name, err)
 		}
@@ -123,7 +126,7 @@ func TestApplyCacheRebuilt(t *testing.T) {
 	if err := g.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := g.cache.devices[other]; ok {
+	if _, ok := g.cache.devices[other]; ok || g.Registered(other) {
 		t.Fatal("restore kept the device count of a node the snapshot does not hold")
 	}
 	check("restored", g)

@@ -45,6 +45,15 @@ func (f *FSM) Node(addr ethcrypto.Address) (*truegpuv1.NodeRecord, error) {
 	return rec, nil
 }
 
+// Registered reports whether a node is registered, from memory (the device
+// counts kept for applying issues), without reading Pebble: the cheap check
+// a submission passes before anything else is spent on it. It may run a few
+// microseconds ahead of the committed state while a batch that registers
+// the node is being applied.
+func (f *FSM) Registered(addr ethcrypto.Address) bool {
+	return f.cache.registered(addr)
+}
+
 // Nodes calls fn for every node in address order, from one consistent view,
 // until fn returns false.
 func (f *FSM) Nodes(fn func(*truegpuv1.NodeRecord) bool) error {
