@@ -43,44 +43,45 @@ func TestDecodeProof(t *testing.T) {
 	}
 	edit := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(valid)) }
 	var inf bn254.G1Affine
-	infBytes := inf.Bytes()
-	uncompressedA := f.proofs[0].A.RawBytes()
+	infBytes := inf.RawBytes()
+	compressedA := f.proofs[0].A.Bytes()
+	var notInSubgroup bn254.G2Affine
+	if err := bn254.NewDecoder(bytes.NewReader(nonSubgroupG2(t)), bn254.NoSubgroupChecks()).Decode(&notInSubgroup); err != nil {
+		t.Fatal(err)
+	}
+	rawNotInSubgroup := notInSubgroup.RawBytes()
+	var negC bn254.G1Affine
+	negC.Neg(&f.proofs[0].C)
+	rawNegC := negC.RawBytes()
 	tests := []struct {
 		name string
 		b    []byte
 	}{
 		{"empty", nil},
-		{"short", valid[:127]},
+		{"short", valid[:verifier.ProofSize-1]},
 		{"long", append(bytes.Clone(valid), 0)},
 		{"A at infinity", edit(func(b []byte) []byte { copy(b, infBytes[:]); return b })},
-		{"A uncompressed flag", edit(func(b []byte) []byte { b[0] &^= 0b11 << 6; return b })},
-		{"A uncompressed encoding", append(append(uncompressedA[:], valid[32:96]...), valid[96:]...)[:128]},
+		{"A all zero", edit(func(b []byte) []byte { clear(b[:64]); return b })},
+		{"A compressed flag", edit(func(b []byte) []byte { b[0] |= 0b10 << 6; return b })},
+		{"A compressed encoding", append(compressedA[:], valid[32:]...)},
 		{"A x not canonical", edit(func(b []byte) []byte {
 			for i := 1; i < 32; i++ {
 				b[i] = 0xff
 			}
-			b[0] |= 0x3f
+			b[0] = 0x3f
 			return b
 		})},
-		{"A x not on curve", edit(func(b []byte) []byte {
-			for v := byte(1); ; v++ {
-				b[31] ^= v
-				var p bn254.G1Affine
-				if _, err := p.SetBytes(b[:32]); err != nil {
-					return b // x³+3 has no square root
-				}
-				b[31] ^= v
-			}
-		})},
-		{"B not in subgroup", edit(func(b []byte) []byte { copy(b[32:96], nonSubgroupG2(t)); return b })},
-		{"C flipped sign flag", edit(func(b []byte) []byte { b[96] ^= 0b01 << 6; return b })},
+		{"A not on curve", edit(func(b []byte) []byte { b[63] ^= 1; return b })},
+		{"B not on curve", edit(func(b []byte) []byte { b[64+127] ^= 1; return b })},
+		{"B not in subgroup", edit(func(b []byte) []byte { copy(b[64:192], rawNotInSubgroup[:]); return b })},
+		{"C negated", edit(func(b []byte) []byte { copy(b[192:], rawNegC[:]); return b })},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := verifier.DecodeProof(tc.b)
-			if tc.name == "C flipped sign flag" {
-				// Flipping the sign picks -C: a valid point, a different
-				// proof that must not verify.
+			if tc.name == "C negated" {
+				// -C is a valid point: a different proof that must not
+				// verify.
 				if err != nil {
 					t.Fatalf("DecodeProof: %v", err)
 				}

@@ -28,7 +28,7 @@ type proofBundle struct {
 	Nonce   string `json:"nonce"`   // 0x-hex, 32 bytes
 	Node    string `json:"node"`    // 0x-hex, 20 bytes
 	Root    string `json:"root"`    // 0x-hex, 32 bytes
-	Proof   string `json:"proof"`   // 0x-hex, 128 bytes
+	Proof   string `json:"proof"`   // 0x-hex, verifier.ProofSize (256) bytes
 }
 
 // keyFlags selects where keys come from: a directory written by "setup" or

@@ -29,6 +29,7 @@ import (
 	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/verifier"
 )
 
 func benchCluster(b *testing.B) *Cluster {
@@ -138,12 +139,12 @@ type cachedProof struct {
 func benchProofs(b testing.TB, p *prover.Profile, pk *prover.ProvingKey, n int) []cachedProof {
 	b.Helper()
 	d := p.Digest()
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("truegpu-bench-proofs-%x-%d.gob", d[:6], n))
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("truegpu-bench-proofs-%x-%d-%d.gob", d[:6], verifier.ProofSize, n))
 	if f, err := os.Open(path); err == nil {
 		var out []cachedProof
 		err := gob.NewDecoder(f).Decode(&out)
 		f.Close()
-		if err == nil && len(out) == n {
+		if err == nil && len(out) == n && len(out[0].Proof) == verifier.ProofSize {
 			return out
 		}
 	}
