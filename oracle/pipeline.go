@@ -79,8 +79,12 @@ func Reason(err error) string {
 
 // PipelineConfig configures the verification pipeline.
 type PipelineConfig struct {
-	// Workers is the number of batches verified at once. Default 1 (each
-	// batch already uses every core).
+	// Workers is the number of batches verified at once. Default 2: each
+	// batch spreads its Miller loops over every core, but its final
+	// exponentiation, any bisection and the proposal of its verdicts run
+	// on one; a second batch in flight keeps the other cores busy
+	// meanwhile (on two cores, about 8% more attestations per second than
+	// one worker).
 	Workers int
 	// QueueDepth bounds the proofs waiting for verification; beyond it
 	// submissions fail with ErrOverloaded. Default 8192.
@@ -102,7 +106,7 @@ type PipelineConfig struct {
 
 func (c *PipelineConfig) ensureDefaults() {
 	if c.Workers <= 0 {
-		c.Workers = 1
+		c.Workers = 2
 	}
 	if c.QueueDepth <= 0 {
 		c.QueueDepth = 8192
