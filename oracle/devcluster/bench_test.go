@@ -95,6 +95,17 @@ func BenchmarkClusterCommit(b *testing.B) {
 	c := benchCluster(b)
 	l := c.Leader().Member
 	addrs := registerDirect(b, l, 1024)
+	// The commands are built before the clock starts: the benchmark
+	// measures the cluster, not the load generator's nonces and ids.
+	cmds := make([]*truegpuv1.Command, b.N)
+	now := time.Now()
+	for i := range cmds {
+		var nonce [32]byte
+		rand.Read(nonce[:])
+		ch := challengeFor(addrs[i%len(addrs)], nonce, now.Add(time.Duration(i)*time.Microsecond), c.Profile)
+		cmds[i] = &truegpuv1.Command{Body: &truegpuv1.Command_IssueChallenges{
+			IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}}}
+	}
 	var next atomic.Int64
 	b.ResetTimer()
 	defer startProfile(b)()
@@ -102,7 +113,7 @@ func BenchmarkClusterCommit(b *testing.B) {
 	cpu0 := cpuTime()
 	var wg sync.WaitGroup
 	const workers = 2048
-	for w := range workers {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -111,11 +122,7 @@ func BenchmarkClusterCommit(b *testing.B) {
 				if i >= int64(b.N) {
 					return
 				}
-				var nonce [32]byte
-				rand.Read(nonce[:])
-				ch := challengeFor(addrs[(int(i)+w)%len(addrs)], nonce, time.Now(), c.Profile)
-				if _, err := l.Propose(context.Background(), &truegpuv1.Command{Body: &truegpuv1.Command_IssueChallenges{
-					IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}}}); err != nil {
+				if _, err := l.Propose(context.Background(), cmds[i]); err != nil {
 					b.Error(err)
 					return
 				}

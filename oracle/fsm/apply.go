@@ -62,16 +62,18 @@ func be32(v uint32) []byte {
 	return b[:]
 }
 
-// txn applies commands to a batch. Each command's writes are staged in an
-// overlay and reach the batch only if the command succeeds, so a failing
-// command leaves no trace.
+// txn applies the commands of a batch of log entries. Each command's writes
+// are staged in an overlay and move to the batch's staged writes only if
+// the command succeeds, so a failing command leaves no trace. The staged
+// writes go to a Pebble batch once, in key order, when the entries are
+// done (writeSorted).
 //
-// Point reads see the running command's overlay, then the writes of the
-// commands applied before it in the batch (staged), then the database, so
-// the batch itself needs no index: indexing every write costs a skiplist
-// insert, and the commonest commands (issue, commit, verdict) only do point
-// reads. The few commands that scan a prefix switch the batch to an indexed
-// one at their first scan (see scan).
+// Point reads see the running command's overlay, then the staged writes,
+// then the database, so no indexed Pebble batch is needed: indexing every
+// write costs a skiplist insert, and the commonest commands (issue,
+// commit, verdict) only do point reads. The few commands that scan a
+// prefix switch to an indexed batch at their first scan; from then on each
+// command's writes go to it as the command succeeds.
 type txn struct {
 	f       *FSM
 	b       *pebble.Batch
@@ -135,19 +137,40 @@ func (t *txn) putMsg(k []byte, m proto.Message) {
 	t.set(k, v)
 }
 
+// writeSorted writes staged changes (nil: delete) to b in key order. The
+// order makes the batch identical however the map iterates, and it is the
+// order the memtable inserts them in: keys that follow one another (new
+// challenge ids, deadlines) then each land next to the one before, where
+// the skiplist's cached position finds them, instead of being searched for
+// from the top.
+func writeSorted(b *pebble.Batch, m map[string][]byte) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		var err error
+		if v := m[k]; v == nil {
+			err = b.Delete([]byte(k), nil)
+		} else {
+			err = b.Set([]byte(k), v, nil)
+		}
+		if err != nil {
+			panic(fmt.Sprintf("fsm: stage write: %v", err))
+		}
+	}
+}
+
 // scan visits the committed-batch keys with prefix (not the overlay of the
 // running command); handlers scan before they write. The first scan of a
 // batch moves its writes into an indexed batch, which iterates them merged
 // with the database.
 func (t *txn) scan(prefix []byte, fn func(k, v []byte) error) error {
 	if !t.indexed {
-		ib := t.f.db.NewIndexedBatch()
-		if err := ib.Apply(t.b, nil); err != nil {
-			ib.Close()
-			return fmt.Errorf("fsm: index batch: %w", err)
-		}
 		t.b.Close()
-		t.b, t.indexed = ib, true
+		t.b, t.indexed = t.f.db.NewIndexedBatch(), true
+		writeSorted(t.b, t.staged)
 	}
 	return each(t.b, &pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)}, fn)
 }
@@ -215,26 +238,12 @@ func (t *txn) applyCommand(c *truegpuv1.Command) error {
 	if err != nil {
 		return err
 	}
-	// Keys are written in sorted order so the batch is identical however
-	// the map iterates.
-	keys := make([]string, 0, len(t.overlay))
-	for k := range t.overlay {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := t.overlay[k]
-		var werr error
-		if v == nil {
-			werr = t.b.Delete([]byte(k), nil)
-		} else {
-			werr = t.b.Set([]byte(k), v, nil)
-		}
-		if werr != nil {
-			panic(fmt.Sprintf("fsm: stage write: %v", werr))
-		}
+	for k, v := range t.overlay {
 		t.staged[k] = v
 		t.f.cache.staged(k, v)
+	}
+	if t.indexed {
+		writeSorted(t.b, t.overlay)
 	}
 	t.opens = append(t.opens, t.pendingOpen...)
 	t.note.ScoreChanges = append(t.note.ScoreChanges, t.pending.ScoreChanges...)

@@ -272,6 +272,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	if last == f.applied.Load() {
 		return out
 	}
+	if !tx.indexed {
+		writeSorted(tx.b, tx.staged)
+	}
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], last)
 	if err := tx.b.Set(keyApplied, v[:], nil); err != nil {
