@@ -119,82 +119,90 @@ const (
 	maxInputBytes = 1 << 12
 )
 
-// decodeG1 decodes one compressed, non-identity G1 point and requires the
-// encoding to be canonical.
-func decodeG1(b []byte) (bn254.G1Affine, error) {
-	var p bn254.G1Affine
-	if len(b) != g1Size {
-		return p, fmt.Errorf("G1 point needs %d bytes, got %d", g1Size, len(b))
+// pointForm is how a point is laid out on the wire: compressed (verifying
+// keys) or uncompressed (proofs).
+type pointForm bool
+
+const (
+	compressed   pointForm = false
+	uncompressed pointForm = true
+)
+
+// checkFlag requires the flag bits of a finite point in form f.
+func (f pointForm) checkFlag(group string, b0 byte) error {
+	fl := b0 & flagMask
+	if f == uncompressed && fl != flagRaw {
+		return fmt.Errorf("%s point flag %#x is not an uncompressed finite point", group, fl)
 	}
-	if f := b[0] & flagMask; f != flagSmallest && f != flagLargest {
-		return p, fmt.Errorf("G1 point flag %#x is not a compressed finite point", f)
+	if f == compressed && fl != flagSmallest && fl != flagLargest {
+		return fmt.Errorf("%s point flag %#x is not a compressed finite point", group, fl)
+	}
+	return nil
+}
+
+// decodeG1 decodes one non-identity G1 point in form f and requires the
+// encoding to be canonical (re-encoding gives the same bytes, so
+// coordinates are below the field modulus).
+func decodeG1(b []byte, f pointForm) (bn254.G1Affine, error) {
+	var p bn254.G1Affine
+	size := g1Size
+	if f == uncompressed {
+		size = g1ProofSize
+	}
+	if len(b) != size {
+		return p, fmt.Errorf("G1 point needs %d bytes, got %d", size, len(b))
+	}
+	if err := f.checkFlag("G1", b[0]); err != nil {
+		return p, err
 	}
 	if _, err := p.SetBytes(b); err != nil { // checks curve and subgroup
 		return p, fmt.Errorf("G1 point: %w", err)
 	}
-	if enc := p.Bytes(); !bytes.Equal(enc[:], b) {
+	if p.IsInfinity() { // an uncompressed (0, 0) reads as the identity
+		return p, errors.New("G1 point is the identity")
+	}
+	var enc []byte
+	if f == compressed {
+		e := p.Bytes()
+		enc = e[:]
+	} else {
+		e := p.RawBytes()
+		enc = e[:]
+	}
+	if !bytes.Equal(enc, b) {
 		return p, errors.New("G1 point encoding is not canonical")
 	}
 	return p, nil
 }
 
 // decodeG2 is decodeG1 for G2; SetBytes performs the G2 subgroup check.
-func decodeG2(b []byte) (bn254.G2Affine, error) {
+func decodeG2(b []byte, f pointForm) (bn254.G2Affine, error) {
 	var p bn254.G2Affine
-	if len(b) != g2Size {
-		return p, fmt.Errorf("G2 point needs %d bytes, got %d", g2Size, len(b))
+	size := g2Size
+	if f == uncompressed {
+		size = g2ProofSize
 	}
-	if f := b[0] & flagMask; f != flagSmallest && f != flagLargest {
-		return p, fmt.Errorf("G2 point flag %#x is not a compressed finite point", f)
+	if len(b) != size {
+		return p, fmt.Errorf("G2 point needs %d bytes, got %d", size, len(b))
+	}
+	if err := f.checkFlag("G2", b[0]); err != nil {
+		return p, err
 	}
 	if _, err := p.SetBytes(b); err != nil {
 		return p, fmt.Errorf("G2 point: %w", err)
 	}
-	if enc := p.Bytes(); !bytes.Equal(enc[:], b) {
-		return p, errors.New("G2 point encoding is not canonical")
-	}
-	return p, nil
-}
-
-// decodeRawG1 decodes one uncompressed, non-identity G1 point and requires
-// the encoding to be canonical (coordinates below the field modulus).
-func decodeRawG1(b []byte) (bn254.G1Affine, error) {
-	var p bn254.G1Affine
-	if len(b) != g1ProofSize {
-		return p, fmt.Errorf("G1 point needs %d bytes, got %d", g1ProofSize, len(b))
-	}
-	if f := b[0] & flagMask; f != flagRaw {
-		return p, fmt.Errorf("G1 point flag %#x is not an uncompressed finite point", f)
-	}
-	if _, err := p.SetBytes(b); err != nil { // checks curve and subgroup
-		return p, fmt.Errorf("G1 point: %w", err)
-	}
-	if p.IsInfinity() { // (0, 0) reads as the identity
-		return p, errors.New("G1 point is the identity")
-	}
-	if enc := p.RawBytes(); !bytes.Equal(enc[:], b) {
-		return p, errors.New("G1 point encoding is not canonical")
-	}
-	return p, nil
-}
-
-// decodeRawG2 is decodeRawG1 for G2; SetBytes performs the G2 subgroup
-// check.
-func decodeRawG2(b []byte) (bn254.G2Affine, error) {
-	var p bn254.G2Affine
-	if len(b) != g2ProofSize {
-		return p, fmt.Errorf("G2 point needs %d bytes, got %d", g2ProofSize, len(b))
-	}
-	if f := b[0] & flagMask; f != flagRaw {
-		return p, fmt.Errorf("G2 point flag %#x is not an uncompressed finite point", f)
-	}
-	if _, err := p.SetBytes(b); err != nil {
-		return p, fmt.Errorf("G2 point: %w", err)
-	}
-	if p.IsInfinity() { // (0, 0) reads as the identity
+	if p.IsInfinity() {
 		return p, errors.New("G2 point is the identity")
 	}
-	if enc := p.RawBytes(); !bytes.Equal(enc[:], b) {
+	var enc []byte
+	if f == compressed {
+		e := p.Bytes()
+		enc = e[:]
+	} else {
+		e := p.RawBytes()
+		enc = e[:]
+	}
+	if !bytes.Equal(enc, b) {
 		return p, errors.New("G2 point encoding is not canonical")
 	}
 	return p, nil
@@ -209,13 +217,13 @@ func DecodeProof(b []byte) (*Proof, error) {
 	}
 	var p Proof
 	var err error
-	if p.A, err = decodeRawG1(b[:g1ProofSize]); err != nil {
+	if p.A, err = decodeG1(b[:g1ProofSize], uncompressed); err != nil {
 		return nil, fmt.Errorf("%w: A: %w", ErrMalformedProof, err)
 	}
-	if p.B, err = decodeRawG2(b[g1ProofSize : g1ProofSize+g2ProofSize]); err != nil {
+	if p.B, err = decodeG2(b[g1ProofSize:g1ProofSize+g2ProofSize], uncompressed); err != nil {
 		return nil, fmt.Errorf("%w: B: %w", ErrMalformedProof, err)
 	}
-	if p.C, err = decodeRawG1(b[g1ProofSize+g2ProofSize:]); err != nil {
+	if p.C, err = decodeG1(b[g1ProofSize+g2ProofSize:], uncompressed); err != nil {
 		return nil, fmt.Errorf("%w: C: %w", ErrMalformedProof, err)
 	}
 	return &p, nil
@@ -283,18 +291,18 @@ func DecodeVerifyingKey(b []byte) (*VerifyingKey, error) {
 	}
 	off := vkHeaderSize
 	var err error
-	if vk.Alpha, err = decodeG1(b[off : off+g1Size]); err != nil {
+	if vk.Alpha, err = decodeG1(b[off:off+g1Size], compressed); err != nil {
 		return nil, fmt.Errorf("%w: alpha: %w", ErrMalformedKey, err)
 	}
 	off += g1Size
 	for i, g := range []*bn254.G2Affine{&vk.Beta, &vk.Gamma, &vk.Delta} {
-		if *g, err = decodeG2(b[off : off+g2Size]); err != nil {
+		if *g, err = decodeG2(b[off:off+g2Size], compressed); err != nil {
 			return nil, fmt.Errorf("%w: G2 element %d: %w", ErrMalformedKey, i, err)
 		}
 		off += g2Size
 	}
 	for i := range vk.IC {
-		if vk.IC[i], err = decodeG1(b[off : off+g1Size]); err != nil {
+		if vk.IC[i], err = decodeG1(b[off:off+g1Size], compressed); err != nil {
 			return nil, fmt.Errorf("%w: IC[%d]: %w", ErrMalformedKey, i, err)
 		}
 		off += g1Size
