@@ -230,16 +230,16 @@ func (k *PrivateKey) SignHash(hash [32]byte) ([65]byte, error) {
 
 // RecoverAddress returns the address whose key produced sig over hash.
 //
-// It is strict: sig must be 65 bytes r || s || v with v in {27, 28} (0 and 1
-// are accepted as aliases), r and s in [1, n-1] and s in the lower half of the
-// order (EIP-2), so every signature has exactly one accepted encoding.
+// It is strict: sig must be 65 bytes r || s || v with v in {27, 28} (the
+// recovery ids 0 and 1 are refused, as Solidity's ecrecover refuses them),
+// r and s in [1, n-1] and s in the lower half of the order (EIP-2), so every
+// signature has exactly one accepted encoding.
 func RecoverAddress(hash [32]byte, sig []byte) (Address, error) {
 	if len(sig) != SignatureLen {
 		return Address{}, fmt.Errorf("%w: length %d, want %d (r||s||v)", ErrInvalidSignature, len(sig), SignatureLen)
 	}
 	v := sig[64]
 	switch v {
-	case 0, 1:
 	case 27, 28:
 		v -= 27
 	default:

@@ -163,11 +163,11 @@ func TestSignRecoverRoundTrip(t *testing.T) {
 		if err != nil || got != k.Address() {
 			t.Fatalf("RecoverAddress = %s, %v; want %s", got, err, k.Address())
 		}
-		// v as 0/1 is accepted too.
+		// v as 0/1 is a second encoding of the same signature: refused.
 		alt := sig
 		alt[64] -= 27
-		if got, err := RecoverAddress(h, alt[:]); err != nil || got != k.Address() {
-			t.Fatalf("RecoverAddress(v=0/1) = %s, %v", got, err)
+		if _, err := RecoverAddress(h, alt[:]); !errors.Is(err, ErrInvalidSignature) {
+			t.Fatalf("RecoverAddress(v=%d) err = %v, want ErrInvalidSignature", alt[64], err)
 		}
 		// A different hash recovers a different address.
 		h2 := Keccak256([]byte("other"))
@@ -345,6 +345,10 @@ func FuzzRecoverAddress(f *testing.F) {
 		// The pure-Go recovery agrees with the one in use.
 		if pub, err := recoverPubkeyGo(h, sig[:64], sig[64]%27); err != nil || PubkeyToAddress(pub) != a {
 			t.Fatalf("pure-Go recovery disagrees: %v", err)
+		}
+		// Only v = 27/28 is accepted: one encoding per signature.
+		if sig[64] != 27 && sig[64] != 28 {
+			t.Fatalf("accepted v = %d", sig[64])
 		}
 		// A recovered signature must be canonical: the same bytes recover
 		// again to the same address.
