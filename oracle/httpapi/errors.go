@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -40,8 +42,76 @@ func (e *errorHandler) publicStatus(ctx context.Context, r *http.Request, err er
 		e.log.ErrorContext(ctx, "httpapi: internal error hidden from client",
 			"path", path, "code", st.Code().String(), "error", st.Message())
 		return status.New(st.Code(), genericMessage)
+	case codes.InvalidArgument:
+		if msg, ok := parameterMessage(st.Message()); ok {
+			return status.New(codes.InvalidArgument, msg)
+		}
 	}
 	return st
+}
+
+// The gateway reports a path or query parameter it cannot parse with the
+// parser's own error text ("type mismatch, parameter: epoch, error:
+// strconv.ParseUint: parsing \"abc\": invalid syntax") and a body it cannot
+// decode with protojson's ("proto: (line 1:12): invalid value for ...").
+// Clients get a message in the API's own terms instead.
+var (
+	pathParamError  = regexp.MustCompile(`^type mismatch, parameter: ([A-Za-z0-9_.]+), error: (.*)$`)
+	queryParamError = regexp.MustCompile(`^parsing field "([A-Za-z0-9_.]+)": (.*)$`)
+	// protojson separates its prefix with a space or, at random, a
+	// non-breaking one.
+	protoError  = regexp.MustCompile(`^proto:[\s\x{00a0}]+`)
+	parserError = regexp.MustCompile(`strconv\.Parse(Uint|Int|Bool|Float): parsing "((?:[^"\\]|\\.)*)": (invalid syntax|value out of range)`)
+)
+
+// maxEchoed bounds how much of a client's value an error message repeats.
+const maxEchoed = 40
+
+// parameterMessage rewrites the gateway's parse errors; ok is false for
+// messages that are already the API's own.
+func parameterMessage(msg string) (string, bool) {
+	name, detail := "", ""
+	if m := pathParamError.FindStringSubmatch(msg); m != nil {
+		name, detail = m[1], m[2]
+	} else if m := queryParamError.FindStringSubmatch(msg); m != nil {
+		name, detail = m[1], m[2]
+	}
+	switch {
+	case name != "":
+		return "invalid parameter " + name + ": " + describeParse(detail), true
+	case protoError.MatchString(msg):
+		return "invalid request body: " + strings.TrimPrefix(protoError.ReplaceAllString(msg, ""), "syntax error "), true
+	case msg == "unexpected EOF" || msg == "EOF":
+		return "invalid request body: the JSON ends early", true
+	case strings.Contains(msg, "strconv."):
+		return "invalid request parameter", true
+	}
+	return "", false
+}
+
+// describeParse turns a parser error into what the value should have been.
+func describeParse(detail string) string {
+	m := parserError.FindStringSubmatch(detail)
+	if m == nil {
+		if strings.HasSuffix(detail, "is not a valid value") {
+			return detail
+		}
+		return "not a valid value"
+	}
+	value := m[2]
+	if len(value) > maxEchoed {
+		value = value[:maxEchoed] + "..."
+	}
+	want := map[string]string{
+		"Uint":  "an unsigned integer",
+		"Int":   "an integer",
+		"Bool":  "true or false",
+		"Float": "a number",
+	}[m[1]]
+	if m[3] == "value out of range" {
+		return `"` + value + `" is out of range for ` + want
+	}
+	return `"` + value + `" is not ` + want
 }
 
 // handle is the gateway's error handler: it maps the gRPC status to an HTTP
