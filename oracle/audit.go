@@ -49,19 +49,35 @@ func (m *Member) auditLoop(ctx context.Context) {
 				continue
 			}
 			es, err := m.fsm.Epoch(e)
-			if err != nil || !m.shouldSign(es) {
+			if err != nil {
+				continue
+			}
+			if !m.shouldSign(es) {
+				if m.hasSigned(es) {
+					m.metrics.noteSigned(e)
+				}
 				continue
 			}
 			if !passed[e] {
-				if err := m.audit(es); err != nil {
+				start := time.Now()
+				err := m.audit(es)
+				m.metrics.auditSeconds.Observe(time.Since(start).Seconds())
+				if err != nil {
 					refused[e] = true
+					m.metrics.audits.WithLabelValues("refused").Inc()
 					m.log.Error("refusing to sign epoch report", "epoch", e, "err", err)
 					continue
 				}
+				m.metrics.audits.WithLabelValues("passed").Inc()
 				passed[e] = true
 			}
-			if err := m.signReport(ctx, es); err != nil && ctx.Err() == nil {
-				m.log.Debug("report signature not submitted yet", "epoch", e, "err", err)
+			if err := m.signReport(ctx, es); err != nil {
+				if ctx.Err() == nil {
+					m.log.Debug("report signature not submitted yet", "epoch", e, "err", err)
+				}
+			} else {
+				m.metrics.signaturesSent.Inc()
+				m.metrics.noteSigned(e)
 			}
 		}
 	}
@@ -78,6 +94,17 @@ func (m *Member) shouldSign(es *truegpuv1.EpochState) bool {
 		}
 	}
 	return true
+}
+
+// hasSigned reports whether this member's signature is on the report.
+func (m *Member) hasSigned(es *truegpuv1.EpochState) bool {
+	me := m.signer.String()
+	for _, s := range es.Report.GetSignatures() {
+		if s.SignerAddress == me {
+			return true
+		}
+	}
+	return false
 }
 
 // audit re-derives what the report commits to and re-checks every proof
@@ -135,6 +162,7 @@ func (m *Member) audit(es *truegpuv1.EpochState) error {
 			}
 		}
 	}
+	m.metrics.auditBatch.Observe(float64(len(proofs)))
 	if len(proofs) > 0 {
 		bad, err := verifier.VerifyBatch(m.cfg.VerifyingKey, proofs, pubs)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 )
 
@@ -24,7 +25,9 @@ const MaxRequestBytes = 256 << 10
 // NewGRPCServer returns a gRPC server with every service of m registered,
 // request size caps, and interceptors that map errors to status codes
 // without leaking internal details. opts come after the defaults (e.g. TLS
-// credentials).
+// credentials). It serves the standard health service and server
+// reflection (v1 and v1alpha), so tools such as grpcurl, grpcui and
+// Postman list and call the services without the .proto files.
 func NewGRPCServer(m *Member, opts ...grpc.ServerOption) *grpc.Server {
 	log := m.log
 	base := []grpc.ServerOption{
@@ -51,6 +54,7 @@ func NewGRPCServer(m *Member, opts ...grpc.ServerOption) *grpc.Server {
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, hs)
+	reflection.Register(s)
 	return s
 }
 

@@ -169,6 +169,7 @@ type Member struct {
 	pipeline *pipeline
 	signer   ethcrypto.Address
 	peers    conns
+	metrics  *memberMetrics
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -190,7 +191,8 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 			return nil, fmt.Errorf("oracle: data dir: %w", err)
 		}
 	}
-	m := &Member{cfg: cfg, log: cfg.Logger.With("member", cfg.ID), signer: cfg.SignerKey.Address()}
+	m := &Member{cfg: cfg, log: cfg.Logger.With("member", cfg.ID), signer: cfg.SignerKey.Address(), metrics: newMemberMetrics()}
+	raftMetrics() // Raft reports to go-metrics from its first moments
 	m.peers.opts = cfg.PeerDial
 	var err error
 	cleanup := func() {

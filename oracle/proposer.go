@@ -40,6 +40,7 @@ type proposeResult struct {
 type inflight struct {
 	future raft.ApplyFuture
 	props  []proposal
+	start  time.Time
 }
 
 // proposer coalesces commands from many goroutines into CommandBatch log
@@ -106,9 +107,11 @@ func (p *proposer) run(ctx context.Context) {
 			fail(batch, fmt.Errorf("oracle: encode command: %w", err))
 			continue
 		}
+		start := time.Now()
 		f := p.m.raft.Apply(data, 10*time.Second)
+		p.m.metrics.entryCommands.Observe(float64(len(batch)))
 		select {
-		case p.pending <- inflight{f, batch}:
+		case p.pending <- inflight{f, batch, start}:
 		case <-ctx.Done():
 			fail(batch, ErrClosed)
 			return
@@ -147,7 +150,11 @@ func (p *proposer) resolve(ctx context.Context) {
 			fail(in.props, fmt.Errorf("oracle: state machine returned %T for a batch of %d", in.future.Response(), len(in.props)))
 			continue
 		}
+		p.m.metrics.commitSeconds.Observe(time.Since(in.start).Seconds())
 		for i, pr := range in.props {
+			if res.Errs[i] == nil {
+				p.m.metrics.observeCommitted(pr.cmd)
+			}
 			pr.done <- proposeResult{index: res.Index, err: res.Errs[i]}
 		}
 	}

@@ -83,7 +83,12 @@ func (s *nodeService) SubmitProof(ctx context.Context, req *truegpuv1.SubmitProo
 	if r, ok, err := forward(ctx, s.m, req, (*memberClients).submitProof); ok {
 		return r, err
 	}
-	return s.m.pipeline.Proof(ctx, req)
+	start := time.Now()
+	resp, err := s.m.pipeline.Proof(ctx, req)
+	if err == nil {
+		s.m.metrics.proofSeconds.Observe(time.Since(start).Seconds())
+	}
+	return resp, err
 }
 
 // checkAccess verifies a signed challenge-access request.
@@ -292,19 +297,27 @@ func summary(rec *truegpuv1.NodeRecord) *truegpuv1.NodeSummary {
 		Dimensions: rec.Dimensions, Classes: classes, DeviceCount: uint32(len(rec.Devices)), TopReason: top, UpdatedAtUnixMs: rec.UpdatedAtUnixMs}
 }
 
+// ListNodes page sizes: 0 asks for the default; larger sizes are capped.
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
 func (s *reputationService) ListNodes(ctx context.Context, req *truegpuv1.ListNodesRequest) (*truegpuv1.ListNodesResponse, error) {
 	size := int(req.PageSize)
-	if size <= 0 {
-		size = 100
-	}
-	if size > 1000 {
-		size = 1000
+	switch {
+	case size < 0:
+		return nil, fmt.Errorf("%w: page_size %d is negative; use 1 to %d, or 0 for %d", ErrInvalidRequest, size, maxPageSize, defaultPageSize)
+	case size == 0:
+		size = defaultPageSize
+	case size > maxPageSize:
+		size = maxPageSize
 	}
 	offset := 0
 	if req.PageToken != "" {
 		n, err := strconv.Atoi(req.PageToken)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("%w: page token %q", ErrInvalidRequest, req.PageToken)
+		if err != nil || n < 0 || strconv.Itoa(n) != req.PageToken {
+			return nil, fmt.Errorf("%w: page_token is not a token from a previous response", ErrInvalidRequest)
 		}
 		offset = n
 	}
