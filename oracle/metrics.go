@@ -186,8 +186,7 @@ func (m *Member) Metrics() prometheus.Gatherer {
 			return fn()
 		}
 	}
-	wrapped.MustRegister(&pebbleCollector{store: "raft", metrics: open(m.store.Metrics)})
-	wrapped.MustRegister(&pebbleCollector{store: "state", metrics: open(m.fsm.Metrics)})
+	wrapped.MustRegister(&pebbleCollector{stores: map[string]func() *pebble.Metrics{"raft": open(m.store.Metrics), "state": open(m.fsm.Metrics)}})
 	return prometheus.Gatherers{reg, raftMetrics()}
 }
 
@@ -218,12 +217,12 @@ func raftMetrics() *prometheus.Registry {
 	return raftMetricsReg
 }
 
-// pebbleCollector exports the health of one Pebble store: WAL fsync
-// latency, estimated compaction debt, compactions in progress, read
-// amplification and L0 size.
+// pebbleCollector exports the health of a member's Pebble stores (the
+// Raft log and the state), labelled by store: WAL fsync latency, estimated
+// compaction debt, compactions in progress, read amplification, L0 size
+// and disk use.
 type pebbleCollector struct {
-	store   string
-	metrics func() *pebble.Metrics
+	stores map[string]func() *pebble.Metrics
 }
 
 var (
@@ -251,18 +250,20 @@ func (c *pebbleCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *pebbleCollector) Collect(ch chan<- prometheus.Metric) {
-	pm := c.metrics()
-	if pm == nil {
-		return
-	}
-	ch <- prometheus.MustNewConstMetric(pebbleDebtDesc, prometheus.GaugeValue, float64(pm.Compact.EstimatedDebt), c.store)
-	ch <- prometheus.MustNewConstMetric(pebbleCompactingDesc, prometheus.GaugeValue, float64(pm.Compact.NumInProgress), c.store)
-	ch <- prometheus.MustNewConstMetric(pebbleReadAmpDesc, prometheus.GaugeValue, float64(pm.ReadAmp()), c.store)
-	ch <- prometheus.MustNewConstMetric(pebbleL0FilesDesc, prometheus.GaugeValue, float64(pm.Levels[0].TablesCount), c.store)
-	ch <- prometheus.MustNewConstMetric(pebbleDiskDesc, prometheus.GaugeValue, float64(pm.DiskSpaceUsage()), c.store)
-	if h := pm.LogWriter.FsyncLatency; h != nil {
-		if count, sum, buckets, ok := rebucketNanos(h); ok {
-			ch <- prometheus.MustNewConstHistogram(pebbleFsyncDesc, count, sum, buckets, c.store)
+	for store, metrics := range c.stores {
+		pm := metrics()
+		if pm == nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(pebbleDebtDesc, prometheus.GaugeValue, float64(pm.Compact.EstimatedDebt), store)
+		ch <- prometheus.MustNewConstMetric(pebbleCompactingDesc, prometheus.GaugeValue, float64(pm.Compact.NumInProgress), store)
+		ch <- prometheus.MustNewConstMetric(pebbleReadAmpDesc, prometheus.GaugeValue, float64(pm.ReadAmp()), store)
+		ch <- prometheus.MustNewConstMetric(pebbleL0FilesDesc, prometheus.GaugeValue, float64(pm.Levels[0].TablesCount), store)
+		ch <- prometheus.MustNewConstMetric(pebbleDiskDesc, prometheus.GaugeValue, float64(pm.DiskSpaceUsage()), store)
+		if h := pm.LogWriter.FsyncLatency; h != nil {
+			if count, sum, buckets, ok := rebucketNanos(h); ok {
+				ch <- prometheus.MustNewConstHistogram(pebbleFsyncDesc, count, sum, buckets, store)
+			}
 		}
 	}
 }
