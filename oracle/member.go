@@ -91,7 +91,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
-	// RaftLog receives Raft's own warnings and errors. Default os.Stderr.
+	// RaftLog, when set, receives Raft's own warnings and errors as text.
+	// Default: Raft logs through Logger (see RaftLogger), with the
+	// member's attributes, at the levels Logger's handler enables.
 	RaftLog io.Writer
 	// PeerDial are the dial options for calls to other members' gRPC
 	// servers (forwarding, report signatures, member table updates): TLS
@@ -218,11 +220,10 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		cleanup()
 		return nil, fmt.Errorf("oracle: raft log: %w", err)
 	}
-	out := cfg.RaftLog
-	if out == nil {
-		out = os.Stderr
+	hlog := RaftLogger(m.log)
+	if cfg.RaftLog != nil {
+		hlog = hclog.New(&hclog.LoggerOptions{Name: "raft-" + cfg.ID, Level: hclog.Warn, Output: cfg.RaftLog})
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft-" + cfg.ID, Level: hclog.Warn, Output: out})
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.DataDir, "snapshots"), 2, hlog)
 	if err != nil {
 		cleanup()

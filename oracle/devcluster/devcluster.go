@@ -63,7 +63,8 @@ type Options struct {
 	Raft *raft.Config
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
-	// RaftLog receives Raft's warnings. Default os.Stderr.
+	// RaftLog, when set, receives Raft's warnings as text. Default: Raft
+	// logs through Logger, each member's lines labelled with its id.
 	RaftLog io.Writer
 }
 
@@ -91,9 +92,6 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
-	}
-	if o.RaftLog == nil {
-		o.RaftLog = os.Stderr
 	}
 	if o.Raft == nil {
 		// Proving and the cluster share the host's cores: tolerate
@@ -339,7 +337,11 @@ func (c *Cluster) raftTransport(id, addr string) (raft.Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return raft.NewNetworkTransport(layer, 4, 5*time.Second, c.opts.RaftLog), nil
+	if c.opts.RaftLog != nil {
+		return raft.NewNetworkTransport(layer, 4, 5*time.Second, c.opts.RaftLog), nil
+	}
+	hlog := oracle.RaftLogger(c.opts.Logger.With("member", id)).Named("transport")
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 4, Timeout: 5 * time.Second, Logger: hlog}), nil
 }
 
 // Leader returns the running node that leads, or nil.
