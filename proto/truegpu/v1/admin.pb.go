@@ -299,6 +299,12 @@ type JoinMemberRequest struct {
 	HttpAddress string `protobuf:"bytes,4,opt,name=http_address,json=httpAddress,proto3" json:"http_address,omitempty"`
 	// Address of its report-signing key.
 	SignerAddress string `protobuf:"bytes,5,opt,name=signer_address,json=signerAddress,proto3" json:"signer_address,omitempty"`
+	// Row version (SetMemberCommand.seq); with signature, the request carries
+	// the member's signed row. Without a signature only the voter is added
+	// and the member publishes its own row once it runs.
+	Seq uint64 `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The row's signature by the signer key (SetMemberCommand.signature).
+	Signature     []byte `protobuf:"bytes,7,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -366,6 +372,20 @@ func (x *JoinMemberRequest) GetSignerAddress() string {
 		return x.SignerAddress
 	}
 	return ""
+}
+
+func (x *JoinMemberRequest) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *JoinMemberRequest) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
 }
 
 // JoinMemberResponse acknowledges a join.
@@ -653,13 +673,15 @@ const file_truegpu_v1_admin_proto_rawDesc = "" +
 	"\tserved_by\x18\t \x01(\tR\bservedBy\x12\x1d\n" +
 	"\n" +
 	"node_count\x18\n" +
-	" \x01(\rR\tnodeCount\"\xb3\x01\n" +
+	" \x01(\rR\tnodeCount\"\xe3\x01\n" +
 	"\x11JoinMemberRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12!\n" +
 	"\fhttp_address\x18\x04 \x01(\tR\vhttpAddress\x12%\n" +
-	"\x0esigner_address\x18\x05 \x01(\tR\rsignerAddress\"*\n" +
+	"\x0esigner_address\x18\x05 \x01(\tR\rsignerAddress\x12\x10\n" +
+	"\x03seq\x18\x06 \x01(\x04R\x03seq\x12\x1c\n" +
+	"\tsignature\x18\a \x01(\fR\tsignature\"*\n" +
 	"\x12JoinMemberResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"%\n" +
 	"\x13RemoveMemberRequest\x12\x0e\n" +

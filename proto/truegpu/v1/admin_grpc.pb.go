@@ -35,10 +35,13 @@ const (
 type AdminServiceClient interface {
 	// GetCluster describes the members, the leader and the Raft indexes.
 	GetCluster(ctx context.Context, in *GetClusterRequest, opts ...grpc.CallOption) (*GetClusterResponse, error)
-	// JoinMember adds a voting member. Served by the leader; followers
-	// forward it.
+	// JoinMember adds a voting member and, when the request carries the
+	// member's signed row, records that row. Served by the leader; followers
+	// forward it. The caller must be the joining member itself or an
+	// operator (by its client certificate).
 	JoinMember(ctx context.Context, in *JoinMemberRequest, opts ...grpc.CallOption) (*JoinMemberResponse, error)
-	// RemoveMember removes a member. Served by the leader; followers forward it.
+	// RemoveMember removes a member. Served by the leader; followers forward
+	// it. The caller must be the member itself or an operator.
 	RemoveMember(ctx context.Context, in *RemoveMemberRequest, opts ...grpc.CallOption) (*RemoveMemberResponse, error)
 	// GetHealth reports this member's health.
 	GetHealth(ctx context.Context, in *GetHealthRequest, opts ...grpc.CallOption) (*GetHealthResponse, error)
@@ -102,10 +105,13 @@ func (c *adminServiceClient) GetHealth(ctx context.Context, in *GetHealthRequest
 type AdminServiceServer interface {
 	// GetCluster describes the members, the leader and the Raft indexes.
 	GetCluster(context.Context, *GetClusterRequest) (*GetClusterResponse, error)
-	// JoinMember adds a voting member. Served by the leader; followers
-	// forward it.
+	// JoinMember adds a voting member and, when the request carries the
+	// member's signed row, records that row. Served by the leader; followers
+	// forward it. The caller must be the joining member itself or an
+	// operator (by its client certificate).
 	JoinMember(context.Context, *JoinMemberRequest) (*JoinMemberResponse, error)
-	// RemoveMember removes a member. Served by the leader; followers forward it.
+	// RemoveMember removes a member. Served by the leader; followers forward
+	// it. The caller must be the member itself or an operator.
 	RemoveMember(context.Context, *RemoveMemberRequest) (*RemoveMemberResponse, error)
 	// GetHealth reports this member's health.
 	GetHealth(context.Context, *GetHealthRequest) (*GetHealthResponse, error)

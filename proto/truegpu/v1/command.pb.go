@@ -592,8 +592,12 @@ type RecordCommitmentCommand struct {
 	Root []byte `protobuf:"bytes,2,opt,name=root,proto3" json:"root,omitempty"`
 	// Arrival on the leader's clock, unix milliseconds.
 	ReceivedAtUnixMs int64 `protobuf:"varint,3,opt,name=received_at_unix_ms,json=receivedAtUnixMs,proto3" json:"received_at_unix_ms,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// 16-byte sample seed the leader drew from its random source after the
+	// root arrived; carried in the command so every replica records the same
+	// seed, never derived in Apply.
+	SampleSeed    []byte `protobuf:"bytes,4,opt,name=sample_seed,json=sampleSeed,proto3" json:"sample_seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RecordCommitmentCommand) Reset() {
@@ -645,6 +649,13 @@ func (x *RecordCommitmentCommand) GetReceivedAtUnixMs() int64 {
 		return x.ReceivedAtUnixMs
 	}
 	return 0
+}
+
+func (x *RecordCommitmentCommand) GetSampleSeed() []byte {
+	if x != nil {
+		return x.SampleSeed
+	}
+	return nil
 }
 
 // VerdictRecord is one verdict as replicated.
@@ -932,7 +943,11 @@ func (x *AddReportSignatureCommand) GetSignature() *MemberSignature {
 	return nil
 }
 
-// SetMemberCommand sets a member's metadata.
+// SetMemberCommand sets a member's row of the member table. The row is
+// the member's own statement: the state machine applies it only if
+// signature recovers to signer_address, seq is above the stored row's, and
+// an existing row of the same id has the same signer (a member's signer
+// changes only by removing the member and joining it again).
 type SetMemberCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Raft server id.
@@ -944,7 +959,13 @@ type SetMemberCommand struct {
 	// 20-byte address of the member's signing key.
 	SignerAddress []byte `protobuf:"bytes,4,opt,name=signer_address,json=signerAddress,proto3" json:"signer_address,omitempty"`
 	// Raft address.
-	RaftAddress   string `protobuf:"bytes,5,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	RaftAddress string `protobuf:"bytes,5,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	// Row version chosen by the member (its clock in unix milliseconds when
+	// it signed); each row of an id must have a larger seq than the last.
+	Seq uint64 `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
+	// 65-byte signature (r||s||v) by signer_address over
+	// SigningDigest(this row with signature cleared).
+	Signature     []byte `protobuf:"bytes,7,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1012,6 +1033,20 @@ func (x *SetMemberCommand) GetRaftAddress() string {
 		return x.RaftAddress
 	}
 	return ""
+}
+
+func (x *SetMemberCommand) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *SetMemberCommand) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
 }
 
 // RemoveMemberCommand removes a member's metadata.
@@ -1213,7 +1248,9 @@ type ChallengeState struct {
 	// Raft index of the verdict.
 	VerdictIndex uint64 `protobuf:"varint,6,opt,name=verdict_index,json=verdictIndex,proto3" json:"verdict_index,omitempty"`
 	// Epoch in which the verdict was applied.
-	Epoch         uint64 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Epoch uint64 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Sample seed recorded with the commitment (16 bytes), once committed.
+	SampleSeed    []byte `protobuf:"bytes,8,opt,name=sample_seed,json=sampleSeed,proto3" json:"sample_seed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1295,6 +1332,13 @@ func (x *ChallengeState) GetEpoch() uint64 {
 		return x.Epoch
 	}
 	return 0
+}
+
+func (x *ChallengeState) GetSampleSeed() []byte {
+	if x != nil {
+		return x.SampleSeed
+	}
+	return nil
 }
 
 // MetaState holds cluster-wide counters of the state machine.
@@ -1656,11 +1700,13 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\x16IssueChallengesCommand\x12;\n" +
 	"\n" +
 	"challenges\x18\x01 \x03(\v2\x1b.truegpu.v1.IssuedChallengeR\n" +
-	"challenges\"\x7f\n" +
+	"challenges\"\xa0\x01\n" +
 	"\x17RecordCommitmentCommand\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\fR\vchallengeId\x12\x12\n" +
 	"\x04root\x18\x02 \x01(\fR\x04root\x12-\n" +
-	"\x13received_at_unix_ms\x18\x03 \x01(\x03R\x10receivedAtUnixMs\"\xc1\x01\n" +
+	"\x13received_at_unix_ms\x18\x03 \x01(\x03R\x10receivedAtUnixMs\x12\x1f\n" +
+	"\vsample_seed\x18\x04 \x01(\fR\n" +
+	"sampleSeed\"\xc1\x01\n" +
 	"\rVerdictRecord\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\fR\vchallengeId\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\bR\baccepted\x12\x16\n" +
@@ -1676,13 +1722,15 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"l\n" +
 	"\x19AddReportSignatureCommand\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x129\n" +
-	"\tsignature\x18\x02 \x01(\v2\x1b.truegpu.v1.MemberSignatureR\tsignature\"\xb2\x01\n" +
+	"\tsignature\x18\x02 \x01(\v2\x1b.truegpu.v1.MemberSignatureR\tsignature\"\xe2\x01\n" +
 	"\x10SetMemberCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fgrpc_address\x18\x02 \x01(\tR\vgrpcAddress\x12!\n" +
 	"\fhttp_address\x18\x03 \x01(\tR\vhttpAddress\x12%\n" +
 	"\x0esigner_address\x18\x04 \x01(\fR\rsignerAddress\x12!\n" +
-	"\fraft_address\x18\x05 \x01(\tR\vraftAddress\"%\n" +
+	"\fraft_address\x18\x05 \x01(\tR\vraftAddress\x12\x10\n" +
+	"\x03seq\x18\x06 \x01(\x04R\x03seq\x12\x1c\n" +
+	"\tsignature\x18\a \x01(\fR\tsignature\"%\n" +
 	"\x13RemoveMemberCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\xff\x03\n" +
 	"\n" +
@@ -1702,7 +1750,7 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"dimensions\x18\n" +
 	" \x01(\v2\x16.truegpu.v1.DimensionsR\n" +
 	"dimensions\x12,\n" +
-	"\areasons\x18\v \x03(\v2\x12.truegpu.v1.ReasonR\areasonsJ\x04\b\f\x10\rR\x11recent_challenges\"\x98\x02\n" +
+	"\areasons\x18\v \x03(\v2\x12.truegpu.v1.ReasonR\areasonsJ\x04\b\f\x10\rR\x11recent_challenges\"\xb9\x02\n" +
 	"\x0eChallengeState\x129\n" +
 	"\tchallenge\x18\x01 \x01(\v2\x1b.truegpu.v1.IssuedChallengeR\tchallenge\x12\x18\n" +
 	"\aoutcome\x18\x02 \x01(\tR\aoutcome\x12\x12\n" +
@@ -1710,7 +1758,9 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\x13received_at_unix_ms\x18\x04 \x01(\x03R\x10receivedAtUnixMs\x123\n" +
 	"\averdict\x18\x05 \x01(\v2\x19.truegpu.v1.VerdictRecordR\averdict\x12#\n" +
 	"\rverdict_index\x18\x06 \x01(\x04R\fverdictIndex\x12\x14\n" +
-	"\x05epoch\x18\a \x01(\x04R\x05epoch\"\xdc\x01\n" +
+	"\x05epoch\x18\a \x01(\x04R\x05epoch\x12\x1f\n" +
+	"\vsample_seed\x18\b \x01(\fR\n" +
+	"sampleSeed\"\xdc\x01\n" +
 	"\tMetaState\x12#\n" +
 	"\rcurrent_epoch\x18\x01 \x01(\x04R\fcurrentEpoch\x12.\n" +
 	"\x13last_complete_epoch\x18\x02 \x01(\x04R\x11lastCompleteEpoch\x12%\n" +
