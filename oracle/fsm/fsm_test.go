@@ -69,7 +69,13 @@ func (g *gen) next() *truegpuv1.Command {
 		k := g.members[i]
 		a := k.Address()
 		return g.cmd(func(c *truegpuv1.Command) {
-			c.Body = &truegpuv1.Command_SetMember{SetMember: &truegpuv1.SetMemberCommand{Id: fmt.Sprintf("m%d", i), SignerAddress: a[:], GrpcAddress: "127.0.0.1:1"}}
+			row := &truegpuv1.SetMemberCommand{Id: fmt.Sprintf("m%d", i), SignerAddress: a[:], GrpcAddress: "127.0.0.1:1", Seq: uint64(g.now)}
+			// Mostly the member's own signed row; sometimes another
+			// member's key signs it, which must fail.
+			if err := SignMemberRow(row, g.members[(i+g.rng.IntN(8)/7)%len(g.members)]); err != nil {
+				panic(err)
+			}
+			c.Body = &truegpuv1.Command_SetMember{SetMember: row}
 		})
 	case r < 15 || len(g.nodes) == 0:
 		k := ethcrypto.KeyFromSeed([]byte(fmt.Sprintf("node-%d", g.rng.IntN(40))))
