@@ -268,11 +268,15 @@ func (m *Member) leaderConn() (*grpc.ClientConn, error) {
 const refreshKey = "x-truegpu-refresh-only"
 
 // ForwardContext marks an outgoing context as forwarded by a member,
-// keeping the refresh-only mark of the incoming call.
+// keeping the refresh-only mark of the incoming call and naming the member
+// that made it (when its certificate did).
 func ForwardContext(ctx context.Context) context.Context {
 	kv := []string{forwardedKey, "1"}
 	if refreshOnly(ctx) {
 		kv = append(kv, refreshKey, "1")
+	}
+	if id, ok := callerID(ctx); ok {
+		kv = append(kv, forwardedForKey, id)
 	}
 	return metadata.AppendToOutgoingContext(ctx, kv...)
 }
@@ -295,7 +299,7 @@ func (m *Member) forwardJoin(ctx context.Context, addr string, meta *truegpuv1.S
 	ctx = metadata.AppendToOutgoingContext(ctx, refreshKey, "1")
 	_, err = truegpuv1.NewAdminServiceClient(cc).JoinMember(ctx, &truegpuv1.JoinMemberRequest{
 		Id: meta.Id, RaftAddress: meta.RaftAddress, GrpcAddress: meta.GrpcAddress, HttpAddress: meta.HttpAddress,
-		SignerAddress: ethcrypto.Address(meta.SignerAddress).String(),
+		SignerAddress: ethcrypto.Address(meta.SignerAddress).String(), Seq: meta.Seq, Signature: meta.Signature,
 	})
 	return err
 }

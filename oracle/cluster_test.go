@@ -207,8 +207,20 @@ func TestMembership(t *testing.T) {
 	c.start(3)
 	c.tune = saved
 	m3 := c.members[3]
-	if _, err := l.Join(ctx, &truegpuv1.SetMemberCommand{Id: "m3", RaftAddress: string(addr), SignerAddress: m3.signer[:], GrpcAddress: m3.cfg.GRPCAdvertise}); err != nil {
+	// An unsigned row is refused; joining with the id and Raft address
+	// only adds the voter, and the member publishes its own signed row.
+	if _, err := l.Join(ctx, &truegpuv1.SetMemberCommand{Id: "m3", RaftAddress: string(addr), SignerAddress: m3.signer[:], GrpcAddress: m3.cfg.GRPCAdvertise}); !errors.Is(err, ErrInvalidRequest) {
+		t.Fatalf("join with an unsigned row: %v, want ErrInvalidRequest", err)
+	}
+	if _, err := l.Join(ctx, &truegpuv1.SetMemberCommand{Id: "m3", RaftAddress: string(addr)}); err != nil {
 		t.Fatalf("join: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !m3.selfRegistered() || !l.selfRegistered() {
+		if time.Now().After(deadline) {
+			t.Fatal("the joined member's signed row never reached the member table")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	c.converge(20 * time.Second)
 	if _, err := m3.fsm.Node(newTestNode(1).key.Address()); err != nil {

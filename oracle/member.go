@@ -95,6 +95,16 @@ type Config struct {
 	// Default: Raft logs through Logger (see RaftLogger), with the
 	// member's attributes, at the levels Logger's handler enables.
 	RaftLog io.Writer
+	// MemberAuth makes member-only calls (JoinMember, RemoveMember,
+	// SubmitReportSignature) answer only callers whose verified client
+	// certificate names the member the call is about, or an operator (see
+	// identity.go). Set it whenever the gRPC server runs mutual TLS;
+	// without it any caller that reaches the server is admitted (loopback
+	// development clusters).
+	MemberAuth bool
+	// Operators are the member ids (certificate common names) of
+	// operators, who may add and remove any member.
+	Operators []string
 	// PeerDial are the dial options for calls to other members' gRPC
 	// servers (forwarding, report signatures, member table updates): TLS
 	// with this member's certificate in production. Default: plaintext,
@@ -463,12 +473,23 @@ func (m *Member) join(ctx context.Context, meta *truegpuv1.SetMemberCommand, ref
 	if !present && refreshOnly {
 		return 0, fmt.Errorf("%w: %s at %s", ErrNotMember, meta.Id, meta.RaftAddress)
 	}
+	if !present && len(meta.Signature) == 0 && (len(meta.SignerAddress) != 0 || meta.GrpcAddress != "" || meta.HttpAddress != "") {
+		return 0, fmt.Errorf("%w: member %s: addresses and signer come in the member's signed row; join with id and Raft address only, and the member publishes its row itself", ErrInvalidRequest, meta.Id)
+	}
+	if len(meta.Signature) != 0 {
+		if err := m.checkRow(meta); err != nil {
+			return 0, err
+		}
+	}
 	if !present {
 		f := m.raft.AddVoter(raft.ServerID(meta.Id), raft.ServerAddress(meta.RaftAddress), 0, 10*time.Second)
 		if err := f.Error(); err != nil {
 			return 0, mapRaftError(err)
 		}
 		idx = f.Index()
+	}
+	if len(meta.Signature) == 0 {
+		return idx, nil
 	}
 	i, err := m.Propose(ctx, &truegpuv1.Command{Body: &truegpuv1.Command_SetMember{SetMember: meta}})
 	return max(idx, i), err
@@ -490,12 +511,53 @@ func (m *Member) Remove(ctx context.Context, id string) (uint64, error) {
 	return max(f.Index(), i), err
 }
 
-// selfMeta is this member's row of the member table.
+// checkRow runs the state machine's checks of a signed member row against
+// the local member table before anything is changed, so a row that would
+// be refused adds no voter either.
+func (m *Member) checkRow(row *truegpuv1.SetMemberCommand) error {
+	if err := fsm.VerifyMemberRow(row); err != nil {
+		return err
+	}
+	members, err := m.fsm.Members()
+	if err != nil {
+		return err
+	}
+	for _, mem := range members {
+		same := len(mem.SignerAddress) == 20 && string(mem.SignerAddress) == string(row.SignerAddress)
+		switch {
+		case mem.Id == row.Id && len(mem.SignerAddress) == 20 && !same:
+			return fmt.Errorf("%w: member %s signs with %s; a new signer needs the member removed and joined again", fsm.ErrConflict, row.Id, ethcrypto.Address(mem.SignerAddress))
+		case mem.Id != row.Id && same:
+			return fmt.Errorf("%w: signer %s belongs to member %s", fsm.ErrConflict, ethcrypto.Address(row.SignerAddress), mem.Id)
+		}
+	}
+	return nil
+}
+
+// selfMeta is this member's row of the member table, unsigned.
 func (m *Member) selfMeta() *truegpuv1.SetMemberCommand {
 	return &truegpuv1.SetMemberCommand{
 		Id: m.cfg.ID, GrpcAddress: m.cfg.GRPCAdvertise, HttpAddress: m.cfg.HTTPAdvertise,
 		SignerAddress: m.signer[:], RaftAddress: m.RaftAddress(),
 	}
+}
+
+// signedSelfMeta is this member's row signed with its signer key, with a
+// seq above the stored row's.
+func (m *Member) signedSelfMeta() (*truegpuv1.SetMemberCommand, error) {
+	row := m.selfMeta()
+	row.Seq = uint64(max(m.cfg.Now().UnixMilli(), 1))
+	if members, err := m.fsm.Members(); err == nil {
+		for _, mem := range members {
+			if mem.Id == row.Id && mem.Seq >= row.Seq {
+				row.Seq = mem.Seq + 1
+			}
+		}
+	}
+	if err := fsm.SignMemberRow(row, m.cfg.SignerKey); err != nil {
+		return nil, err
+	}
+	return row, nil
 }
 
 // selfRegisterLoop keeps this member's metadata in the member table: the
@@ -513,9 +575,12 @@ func (m *Member) selfRegisterLoop(ctx context.Context) {
 		if m.selfRegistered() {
 			continue
 		}
-		want := m.selfMeta()
+		want, err := m.signedSelfMeta()
+		if err != nil {
+			m.log.Error("cannot sign this member's row", "err", err)
+			continue
+		}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		var err error
 		if m.IsLeader() {
 			_, err = m.Propose(cctx, &truegpuv1.Command{Body: &truegpuv1.Command_SetMember{SetMember: want}})
 		} else if _, addr := m.LeaderInfo(); addr != "" {

@@ -31,7 +31,6 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/truegpu/truegpu/internal/devpki"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/oracle"
 	"github.com/truegpu/truegpu/oracle/devcluster"
@@ -225,6 +224,8 @@ Member flags:
 	tlsCert := fs.String("tls-cert", "", "member certificate (PEM) for Raft and gRPC")
 	tlsKey := fs.String("tls-key", "", "member key (PEM)")
 	tlsCA := fs.String("tls-ca", "", "CA bundle (PEM) that signs member certificates")
+	insecureNoTLS := fs.Bool("insecure-no-tls", false, "run without mutual TLS (UNSAFE: loopback addresses only, for tests on one machine)")
+	operators := fs.String("operators", "", "comma-separated member ids (certificate common names) allowed to add and remove any member")
 	signerKey := fs.String("signer-key", "", "report signing key file (hex, mode 0600; required)")
 	bootstrap := fs.Bool("bootstrap", false, "bootstrap a new single-member cluster if the data dir is empty")
 	join := fs.String("join", "", "gRPC address of a member to join through")
@@ -248,6 +249,19 @@ Member flags:
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("missing required flags: %s", strings.Join(missing, ", "))
+	}
+	creds, err := loadMemberTLS(*tlsCert, *tlsKey, *tlsCA, *id, *insecureNoTLS, map[string]string{
+		"raft-addr": *raftAddr, "raft-advertise": *raftAdv, "grpc-addr": *grpcAddr, "grpc-advertise": *grpcAdv,
+		"http-addr": *httpAddr, "join": *join,
+	})
+	if err != nil {
+		return err
+	}
+	var serverTLS, clientTLS *tls.Config
+	if creds != nil {
+		serverTLS, clientTLS = creds.ServerConfig(), creds.ClientConfig()
+	} else {
+		warnInsecure(os.Stderr)
 	}
 	key, err := ethcrypto.LoadKeyFile(*signerKey)
 	if err != nil {
@@ -276,12 +290,6 @@ Member flags:
 		return errors.New("set -verifying-key (or -unsafe-dev-keys for development)")
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	var serverTLS, clientTLS *tls.Config
-	if *tlsCert != "" || *tlsKey != "" || *tlsCA != "" {
-		if serverTLS, clientTLS, err = loadTLS(*tlsCert, *tlsKey, *tlsCA); err != nil {
-			return err
-		}
-	}
 	if *grpcAdv == "" {
 		*grpcAdv = *grpcAddr
 	}
@@ -312,6 +320,10 @@ Member flags:
 	}
 	if clientTLS != nil {
 		cfg.PeerDial = []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(clientTLS))}
+		cfg.MemberAuth = true
+	}
+	if *operators != "" {
+		cfg.Operators = strings.Split(*operators, ",")
 	}
 	m, err := oracle.Start(ctx, cfg)
 	if err != nil {
@@ -368,7 +380,7 @@ func joinCluster(ctx context.Context, addr string, dial grpc.DialOption, m *orac
 	admin := truegpuv1.NewAdminServiceClient(cc)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := admin.JoinMember(cctx, &truegpuv1.JoinMemberRequest{Id: m.ID(), RaftAddress: m.RaftAddress(), SignerAddress: m.Signer().String()})
+		_, err := admin.JoinMember(cctx, &truegpuv1.JoinMemberRequest{Id: m.ID(), RaftAddress: m.RaftAddress()})
 		cancel()
 		if err == nil {
 			return nil
@@ -380,15 +392,4 @@ func joinCluster(ctx context.Context, addr string, dial grpc.DialOption, m *orac
 		case <-time.After(2 * time.Second):
 		}
 	}
-}
-
-func loadTLS(certFile, keyFile, caFile string) (server, client *tls.Config, err error) {
-	if certFile == "" || keyFile == "" || caFile == "" {
-		return nil, nil, errors.New("mutual TLS needs -tls-cert, -tls-key and -tls-ca together")
-	}
-	cert, pool, err := devpki.LoadPEM(certFile, keyFile, caFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	return devpki.ServerConfigFromPool(pool, cert), devpki.ClientConfigFromPool(pool, cert), nil
 }

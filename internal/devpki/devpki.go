@@ -6,10 +6,11 @@
 // never protected by a passphrase or hardware, and WritePEM stores the CA
 // key next to the certificates. A production cluster uses certificates
 // issued by the operator's own CA, passed to each member with its
-// --tls-cert, --tls-key and --tls-ca flags and loaded with LoadPEM.
+// -tls-cert, -tls-key and -tls-ca flags and loaded by internal/membertls;
+// as there, a certificate's subject common name is the member id.
 //
-// The package does not own the transport (oracle/transport) or certificate
-// rotation and revocation.
+// The package does not own the transport (oracle/transport), loading TLS
+// material (internal/membertls), or certificate rotation and revocation.
 package devpki
 
 import (
@@ -27,6 +28,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/truegpu/truegpu/internal/membertls"
 )
 
 // Errors returned by the package. Compare with errors.Is.
@@ -34,8 +37,8 @@ var (
 	// ErrBadMemberID is returned by Issue for an id that cannot be a DNS
 	// name in a certificate.
 	ErrBadMemberID = errors.New("devpki: invalid member id")
-	// ErrBadPEM is returned by LoadPEM and ParseCA for files that do not
-	// hold the expected PEM blocks.
+	// ErrBadPEM is returned by ReadCA for files that do not hold the
+	// expected PEM blocks.
 	ErrBadPEM = errors.New("devpki: invalid PEM")
 )
 
@@ -183,33 +186,13 @@ func (ca *CA) Issue(id string, hosts ...string) (tls.Certificate, error) {
 // ServerConfig returns a TLS 1.3 server configuration that presents cert
 // and requires a client certificate signed by ca.
 func ServerConfig(ca *CA, cert tls.Certificate) *tls.Config {
-	return ServerConfigFromPool(ca.Pool(), cert)
+	return membertls.ServerConfig(ca.Pool(), cert)
 }
 
 // ClientConfig returns a TLS 1.3 client configuration that presents cert
 // and verifies servers against ca.
 func ClientConfig(ca *CA, cert tls.Certificate) *tls.Config {
-	return ClientConfigFromPool(ca.Pool(), cert)
-}
-
-// ServerConfigFromPool is ServerConfig for any CA pool, such as the one
-// LoadPEM returns for an operator's CA.
-func ServerConfigFromPool(roots *x509.CertPool, cert tls.Certificate) *tls.Config {
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    roots,
-	}
-}
-
-// ClientConfigFromPool is ClientConfig for any CA pool.
-func ClientConfigFromPool(roots *x509.CertPool, cert tls.Certificate) *tls.Config {
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{cert},
-		RootCAs:      roots,
-	}
+	return membertls.ClientConfig(ca.Pool(), cert)
 }
 
 // Files names the PEM files WritePEM wrote for one member.
@@ -297,39 +280,4 @@ func ReadCA(dir string) (*CA, error) {
 		return nil, fmt.Errorf("%w: %s/ca.pem is not a CA certificate", ErrBadPEM, dir)
 	}
 	return &CA{cert: pair.Leaf, der: pair.Certificate[0], key: key}, nil
-}
-
-// LoadPEM reads a member's certificate and key and the CA bundle that
-// signs the other members, as given by --tls-cert, --tls-key and
-// --tls-ca, and parses them with ParsePEM. It works for any PEM-encoded
-// X.509 material, not only dev PKI output.
-func LoadPEM(certFile, keyFile, caFile string) (tls.Certificate, *x509.CertPool, error) {
-	var contents [3][]byte
-	for i, name := range []string{certFile, keyFile, caFile} {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			return tls.Certificate{}, nil, fmt.Errorf("devpki: %w", err)
-		}
-		contents[i] = b
-	}
-	cert, pool, err := ParsePEM(contents[0], contents[1], contents[2])
-	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("devpki: %s, %s, %s: %w", certFile, keyFile, caFile, err)
-	}
-	return cert, pool, nil
-}
-
-// ParsePEM parses a PEM certificate chain, its private key and a CA bundle
-// (one or more certificates). Every failure wraps ErrBadPEM. The returned
-// certificate has Leaf set.
-func ParsePEM(certPEM, keyPEM, caPEM []byte) (tls.Certificate, *x509.CertPool, error) {
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("%w: certificate and key: %w", ErrBadPEM, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return tls.Certificate{}, nil, fmt.Errorf("%w: the CA bundle holds no PEM certificate", ErrBadPEM)
-	}
-	return cert, pool, nil
 }

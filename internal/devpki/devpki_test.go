@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/truegpu/truegpu/internal/devpki"
+	"github.com/truegpu/truegpu/internal/membertls"
 )
 
 func newCA(t *testing.T, name string) *devpki.CA {
@@ -124,7 +125,7 @@ func TestConfigsMutualAuth(t *testing.T) {
 		wantClient string // expected peer common name seen by the server
 	}{
 		{"SameCA", devpki.ServerConfig(ca, srvCert), withName(devpki.ClientConfig(ca, cliCert), "node-1"), true, "node-2"},
-		{"ClientFromOtherCA", devpki.ServerConfig(ca, srvCert), withName(devpki.ClientConfigFromPool(ca.Pool(), rogue), "node-1"), false, ""},
+		{"ClientFromOtherCA", devpki.ServerConfig(ca, srvCert), withName(membertls.ClientConfig(ca.Pool(), rogue), "node-1"), false, ""},
 		{"ServerFromOtherCA", devpki.ServerConfig(other, rogue), withName(devpki.ClientConfig(ca, cliCert), "node-2"), false, ""},
 		{"NoClientCert", devpki.ServerConfig(ca, srvCert), &tls.Config{RootCAs: ca.Pool(), ServerName: "node-1", MinVersion: tls.VersionTLS13}, false, ""},
 		{"WrongServerName", devpki.ServerConfig(ca, srvCert), withName(devpki.ClientConfig(ca, cliCert), "node-9"), false, ""},
@@ -171,11 +172,11 @@ func TestWriteAndLoadPEM(t *testing.T) {
 	}
 	for _, id := range []string{"node-1", "node-2"} {
 		f := files[id]
-		cert, pool, err := devpki.LoadPEM(f.Cert, f.Key, f.CA)
+		creds, err := membertls.Load(f.Cert, f.Key, f.CA, id)
 		if err != nil {
-			t.Fatalf("LoadPEM(%s): %v", id, err)
+			t.Fatalf("membertls.Load(%s): %v", id, err)
 		}
-		if err := verify(cert.Leaf, pool, x509.ExtKeyUsageClientAuth, id); err != nil {
+		if err := verify(creds.Cert.Leaf, creds.CAs, x509.ExtKeyUsageClientAuth, id); err != nil {
 			t.Errorf("loaded certificate of %s does not verify against the loaded CA: %v", id, err)
 		}
 		info, err := os.Stat(f.Key)
@@ -199,47 +200,4 @@ func TestWriteAndLoadPEM(t *testing.T) {
 	if !slices.Equal(again.CertPEM(), ca.CertPEM()) {
 		t.Error("reloaded CA certificate differs from the original")
 	}
-}
-
-func TestLoadPEMErrors(t *testing.T) {
-	ca := newCA(t, "dev-ca")
-	dir := t.TempDir()
-	files, err := ca.WritePEM(dir, "node-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := files["node-1"]
-	garbage := filepath.Join(dir, "garbage.pem")
-	if err := os.WriteFile(garbage, []byte("not pem"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cases := []struct {
-		name            string
-		cert, key, cafn string
-		want            error
-	}{
-		{"MissingCert", filepath.Join(dir, "nope.pem"), f.Key, f.CA, os.ErrNotExist},
-		{"KeyMismatch", f.Cert, filepath.Join(dir, "ca-key.pem"), f.CA, devpki.ErrBadPEM},
-		{"GarbageCA", f.Cert, f.Key, garbage, devpki.ErrBadPEM},
-		{"MissingCA", f.Cert, f.Key, filepath.Join(dir, "nope.pem"), os.ErrNotExist},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if _, _, err := devpki.LoadPEM(tc.cert, tc.key, tc.cafn); !errors.Is(err, tc.want) {
-				t.Fatalf("LoadPEM = %v, want %v", err, tc.want)
-			}
-		})
-	}
-	if _, err := devpki.ReadCA(t.TempDir()); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("ReadCA of an empty dir = %v, want os.ErrNotExist", err)
-	}
-}
-
-func mustRead(tb testing.TB, path string) []byte {
-	tb.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
 }

@@ -12,8 +12,8 @@ import (
 )
 
 // Build a Raft network transport over mutual TLS. In production the
-// certificate and CA come from the operator's files (devpki.LoadPEM and
-// devpki.ServerConfigFromPool / ClientConfigFromPool).
+// certificate and CA come from the operator's files (membertls.Load and
+// the credentials' ServerConfig and ClientConfig).
 func ExampleListen() {
 	ca, err := devpki.NewCA("dev-cluster")
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/truegpu/truegpu/internal/devpki"
+	"github.com/truegpu/truegpu/internal/membertls"
 	"github.com/truegpu/truegpu/oracle/transport"
 )
 
@@ -175,7 +176,7 @@ func TestBadClientsDoNotStopAccept(t *testing.T) {
 		c.Close()
 		t.Error("dial with a foreign CA's roots succeeded, want a verification failure")
 	}
-	crossCfg := devpki.ClientConfigFromPool(ca.Pool(), rogue.cert)
+	crossCfg := membertls.ClientConfig(ca.Pool(), rogue.cert)
 	crossCfg.ServerName = "127.0.0.1"
 	crossCfg.NextProtos = []string{transport.ALPN}
 	if c, err := tls.Dial("tcp", addr, crossCfg); err == nil {

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strings"
+
+	"github.com/truegpu/truegpu/internal/membertls"
+)
+
+// errNoTLS is returned when a member would start without mutual TLS.
+var errNoTLS = errors.New("a member needs mutual TLS: set -tls-cert, -tls-key and -tls-ca (certificates from the cluster's CA whose common name is the member id), or -insecure-no-tls for a cluster on one machine's loopback")
+
+// loadMemberTLS loads the member's TLS material. Without any -tls-* flag it
+// returns nil credentials only when insecure is set and every address is
+// a loopback one.
+func loadMemberTLS(certFile, keyFile, caFile, memberID string, insecure bool, addrs map[string]string) (*membertls.Credentials, error) {
+	if certFile == "" && keyFile == "" && caFile == "" {
+		if !insecure {
+			return nil, errNoTLS
+		}
+		return nil, checkLoopback(addrs)
+	}
+	if insecure {
+		return nil, errors.New("-insecure-no-tls cannot be combined with -tls-cert, -tls-key and -tls-ca")
+	}
+	if certFile == "" || keyFile == "" || caFile == "" {
+		return nil, errors.New("mutual TLS needs -tls-cert, -tls-key and -tls-ca together")
+	}
+	return membertls.Load(certFile, keyFile, caFile, memberID)
+}
+
+// checkLoopback requires every non-empty address to name a loopback host.
+func checkLoopback(addrs map[string]string) error {
+	var bad []string
+	for flag, a := range addrs {
+		if a != "" && !isLoopback(a) {
+			bad = append(bad, fmt.Sprintf("-%s %s", flag, a))
+		}
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return fmt.Errorf("-insecure-no-tls binds and dials loopback addresses only (127.0.0.1, ::1, localhost); not: %s", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+// isLoopback reports whether host:port names a loopback host. An empty
+// host (all interfaces) is not one.
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// warnInsecure prints the -insecure-no-tls banner.
+func warnInsecure(w io.Writer) {
+	const rule = "oracled: ************************************************************************"
+	fmt.Fprintln(w, rule)
+	fmt.Fprintln(w, "oracled: WARNING: -insecure-no-tls: member traffic is neither authenticated nor")
+	fmt.Fprintln(w, "oracled: encrypted. Raft and the member-only calls (JoinMember, RemoveMember,")
+	fmt.Fprintln(w, "oracled: SubmitReportSignature) answer any process on this machine. Every address")
+	fmt.Fprintln(w, "oracled: is loopback; use this for tests on one machine, never for a real cluster.")
+	fmt.Fprintln(w, rule)
+}

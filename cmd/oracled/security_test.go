@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/truegpu/truegpu/internal/devpki"
+	"github.com/truegpu/truegpu/internal/membertls"
+)
+
+func clearMemberEnv(t *testing.T) {
+	for _, env := range []string{"TRUEGPU_NODE_ID", "TRUEGPU_DATA_DIR", "TRUEGPU_SIGNER_KEY", "TRUEGPU_TLS_CERT", "TRUEGPU_TLS_KEY", "TRUEGPU_TLS_CA",
+		"TRUEGPU_INSECURE_NO_TLS", "TRUEGPU_RAFT_ADDR", "TRUEGPU_GRPC_ADDR", "TRUEGPU_HTTP_ADDR", "TRUEGPU_RAFT_ADVERTISE", "TRUEGPU_GRPC_ADVERTISE", "TRUEGPU_JOIN"} {
+		t.Setenv(env, "") // restored after the test
+		os.Unsetenv(env)
+	}
+}
+
+// TestMemberNeedsTLS: a member does not start without mutual TLS unless
+// -insecure-no-tls is given, and then only on loopback addresses; its
+// certificate must be its own.
+func TestMemberNeedsTLS(t *testing.T) {
+	clearMemberEnv(t)
+	dir := t.TempDir()
+	missingKey := filepath.Join(dir, "no-such-signer-key")
+	base := []string{"-node-id", "m1", "-data-dir", dir, "-signer-key", missingKey}
+	run := func(extra ...string) error {
+		return runMember(context.Background(), append(append([]string{}, base...), extra...))
+	}
+	if err := run(); !errors.Is(err, errNoTLS) {
+		t.Fatalf("no TLS flags: %v, want errNoTLS", err)
+	}
+	for _, flag := range []string{"-raft-addr", "-grpc-addr", "-http-addr", "-raft-advertise", "-grpc-advertise", "-join"} {
+		for _, addr := range []string{"0.0.0.0:7000", ":7000", "10.0.0.1:7000", "oracle.example:7000"} {
+			err := run("-insecure-no-tls", flag, addr)
+			if err == nil || !strings.Contains(err.Error(), "loopback") || !strings.Contains(err.Error(), flag) {
+				t.Errorf("-insecure-no-tls %s %s: %v, want a loopback-only refusal naming the flag", flag, addr, err)
+			}
+		}
+	}
+	// On loopback the insecure member gets past the TLS check (and stops
+	// at the missing signer key).
+	if err := run("-insecure-no-tls", "-grpc-addr", "[::1]:0", "-http-addr", "localhost:0"); err == nil || errors.Is(err, errNoTLS) || strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("-insecure-no-tls on loopback: %v, want it past the TLS check", err)
+	}
+	ca, err := devpki.NewCA("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := ca.WritePEM(filepath.Join(dir, "pki"), "m1", "m2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := files["m2"]
+	if err := run("-tls-cert", f.Cert, "-tls-key", f.Key, "-tls-ca", f.CA); !errors.Is(err, membertls.ErrNoMemberID) {
+		t.Fatalf("member m1 with m2's certificate: %v, want ErrNoMemberID", err)
+	}
+	if err := run("-tls-cert", f.Cert, "-tls-key", f.Key, "-tls-ca", f.CA, "-insecure-no-tls"); err == nil || !strings.Contains(err.Error(), "cannot be combined") {
+		t.Fatalf("TLS and -insecure-no-tls: %v", err)
+	}
+	if err := run("-tls-cert", f.Cert); err == nil || !strings.Contains(err.Error(), "together") {
+		t.Fatalf("-tls-cert alone: %v", err)
+	}
+	f = files["m1"]
+	if err := run("-tls-cert", f.Cert, "-tls-key", f.Key, "-tls-ca", f.CA); err == nil || errors.Is(err, errNoTLS) || errors.Is(err, membertls.ErrNoMemberID) {
+		t.Fatalf("member m1 with its own certificate: %v, want it past the TLS check", err)
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:1": true, "127.5.0.1:1": true, "[::1]:1": true, "localhost:1": true,
+		":1": false, "0.0.0.0:1": false, "[::]:1": false, "10.0.0.1:1": false, "example.com:1": false, "127.0.0.1": false,
+	} {
+		if got := isLoopback(addr); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
