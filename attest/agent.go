@@ -114,6 +114,11 @@ type AgentConfig struct {
 	ClockSkewAllowance time.Duration
 	// OnVerdict, if set, is called with every verdict the oracle returns.
 	OnVerdict func(*truegpuv1.Verdict)
+	// OnRegistered, if set, is called after each successful registration.
+	OnRegistered func(*truegpuv1.RegisterNodeResponse)
+	// OnOutcome, if set, is called by Run once per challenge it answered,
+	// with what Handle returned.
+	OnOutcome func(*Outcome, error)
 	// Now is the clock for request timestamps; nil means time.Now.
 	Now func() time.Time
 }
@@ -279,6 +284,9 @@ func (a *Agent) Register(ctx context.Context) (*truegpuv1.RegisterNodeResponse, 
 		return nil, fmt.Errorf("attest: register node %s: %w", a.addr, err)
 	}
 	a.cfg.Logger.Info("registered", "node", a.addr, "devices", len(a.fps), "classes", a.classes, "status", resp.GetStatus().String())
+	if a.cfg.OnRegistered != nil {
+		a.cfg.OnRegistered(resp)
+	}
 	return resp, nil
 }
 
@@ -308,8 +316,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			return
 		}
 		inflight.Go(func() {
-			if _, err := a.Handle(work, ch); err != nil {
+			out, err := a.Handle(work, ch)
+			if err != nil {
 				a.cfg.Logger.Warn("challenge failed", "challenge", ch.GetChallengeId(), "err", err)
+			}
+			if a.cfg.OnOutcome != nil {
+				a.cfg.OnOutcome(out, err)
 			}
 		})
 	}
@@ -476,6 +488,9 @@ func (a *Agent) Handle(ctx context.Context, ch *truegpuv1.Challenge) (*Outcome, 
 	}
 	p := w.Profile
 	dev := a.cfg.Devices[idx].Device
+	if len(ch.GetRoot()) != 0 || len(ch.GetSampleSeed()) != 0 {
+		return a.resume(ctx, log, ch, dev, w, out)
+	}
 
 	// Time-critical part: run and commit before the deadline.
 	deadline := time.UnixMilli(ch.GetCommitDeadlineUnixMs())
@@ -510,9 +525,48 @@ func (a *Agent) Handle(ctx context.Context, ch *truegpuv1.Challenge) (*Outcome, 
 	if !cresp.GetAccepted() {
 		return out, fmt.Errorf("%w: challenge %s: %s", ErrCommitmentRejected, ch.GetChallengeId(), cresp.GetReason())
 	}
+	seed, err := sampleSeed(cresp.GetSampleSeed())
+	if err != nil {
+		return out, fmt.Errorf("attest: commitment for %s: %w", ch.GetChallengeId(), err)
+	}
 	log.Info("committed", "root", "0x"+hex.EncodeToString(c.Root[:8]), "device_elapsed", c.Elapsed.Round(time.Microsecond))
+	return a.proveAndSubmit(ctx, log, ch, dev, w, c.Root, seed, out)
+}
 
-	// Not time-critical: prove with bounded concurrency.
+// sampleSeed checks the oracle's sample seed.
+func sampleSeed(b []byte) (prover.SampleSeed, error) {
+	if len(b) != prover.SampleSeedSize {
+		return prover.SampleSeed{}, fmt.Errorf("%w: the oracle sent a sample seed of %d bytes, want %d (an oracle of an older protocol version?)",
+			ErrBadChallenge, len(b), prover.SampleSeedSize)
+	}
+	return prover.SampleSeed(b), nil
+}
+
+// resume proves a challenge the oracle already holds a commitment for (the
+// answer to the commitment was lost, or the stream reconnected): possible
+// only while the device still holds results that hash to the recorded
+// root.
+func (a *Agent) resume(ctx context.Context, log *slog.Logger, ch *truegpuv1.Challenge, dev Device, w Workload, out *Outcome) (*Outcome, error) {
+	if len(ch.GetRoot()) != 32 {
+		return out, fmt.Errorf("%w: committed challenge %s carries a root of %d bytes", ErrBadChallenge, ch.GetChallengeId(), len(ch.GetRoot()))
+	}
+	seed, err := sampleSeed(ch.GetSampleSeed())
+	if err != nil {
+		return out, fmt.Errorf("attest: committed challenge %s: %w", ch.GetChallengeId(), err)
+	}
+	root := [32]byte(ch.GetRoot())
+	out.Root = root
+	if _, err := dev.Results(w.Nonce); err != nil {
+		return out, fmt.Errorf("attest: challenge %s was committed, but its results are gone (%w); it will expire unproven", ch.GetChallengeId(), err)
+	}
+	log.Info("resuming committed challenge", "root", "0x"+hex.EncodeToString(root[:8]))
+	return a.proveAndSubmit(ctx, log, ch, dev, w, root, seed, out)
+}
+
+// proveAndSubmit proves the cells the sample seed selects from the
+// committed results and submits the proof. It is not time-critical: the
+// proof deadline is minutes away.
+func (a *Agent) proveAndSubmit(ctx context.Context, log *slog.Logger, ch *truegpuv1.Challenge, dev Device, w Workload, root [32]byte, seed prover.SampleSeed, out *Outcome) (*Outcome, error) {
 	pctx := ctx
 	if d := ch.GetProofDeadlineUnixMs(); d > 0 {
 		var cancel context.CancelFunc
@@ -524,7 +578,7 @@ func (a *Agent) Handle(ctx context.Context, ch *truegpuv1.Challenge) (*Outcome, 
 	case <-pctx.Done():
 		return out, fmt.Errorf("attest: waiting to prove %s: %w", ch.GetChallengeId(), pctx.Err())
 	}
-	proof, err := a.proof(pctx, log, dev, w, c.Root)
+	proof, err := a.proof(pctx, log, dev, w, root, seed)
 	<-a.prove
 	if err != nil {
 		return out, fmt.Errorf("attest: prove %s: %w", ch.GetChallengeId(), err)
@@ -574,7 +628,7 @@ func (a *Agent) validate(ch *truegpuv1.Challenge) (Workload, int, error) {
 
 // proof produces the proof for a committed workload, reporting progress
 // while it runs.
-func (a *Agent) proof(ctx context.Context, log *slog.Logger, dev Device, w Workload, root [32]byte) ([]byte, error) {
+func (a *Agent) proof(ctx context.Context, log *slog.Logger, dev Device, w Workload, root [32]byte, seed prover.SampleSeed) ([]byte, error) {
 	node := a.cfg.Key.ProverAddress()
 	honest := func(ctx context.Context) ([]byte, error) {
 		cells, err := dev.Results(w.Nonce)
@@ -593,7 +647,7 @@ func (a *Agent) proof(ctx context.Context, log *slog.Logger, dev Device, w Workl
 		done := make(chan result, 1)
 		start := time.Now()
 		go func() {
-			proof, r, err := prover.Prove(pk, w.Profile, w.Nonce, node, cells)
+			proof, r, err := prover.Prove(pk, w.Profile, w.Nonce, node, seed, cells)
 			done <- result{proof, r, err}
 		}()
 		tick := time.NewTicker(10 * time.Second)
@@ -618,7 +672,7 @@ func (a *Agent) proof(ctx context.Context, log *slog.Logger, dev Device, w Workl
 	}
 	log.Info("proving", "profile", w.Profile.ID())
 	if ps, ok := dev.(ProofSource); ok {
-		return ps.Proof(ctx, w, node, honest)
+		return ps.Proof(ctx, w, Sampling{Root: root, Seed: seed}, node, honest)
 	}
 	return honest(ctx)
 }

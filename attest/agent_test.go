@@ -1,7 +1,9 @@
 package attest_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -42,6 +44,8 @@ type oracleDouble struct {
 	registered  map[string]*truegpuv1.RegisterNodeRequest
 	challenges  map[string]*truegpuv1.Challenge
 	roots       map[string][32]byte
+	seeds       map[string]prover.SampleSeed
+	noSeed      bool // answer commitments without a sample seed
 	pending     []*truegpuv1.Challenge // returned by polls until committed
 	streams     chan *truegpuv1.Challenge
 	dropStreams int // fail this many stream openings with Unavailable
@@ -55,6 +59,7 @@ func newOracleDouble(t *testing.T, p *prover.Profile, vk *verifier.VerifyingKey)
 		registered: map[string]*truegpuv1.RegisterNodeRequest{},
 		challenges: map[string]*truegpuv1.Challenge{},
 		roots:      map[string][32]byte{},
+		seeds:      map[string]prover.SampleSeed{},
 		commits:    map[string]int{},
 		streams:    make(chan *truegpuv1.Challenge, 16),
 	}
@@ -138,14 +143,25 @@ func (o *oracleDouble) SubmitCommitment(ctx context.Context, req *truegpuv1.Subm
 	if now.UnixMilli() > ch.GetCommitDeadlineUnixMs() {
 		return &truegpuv1.SubmitCommitmentResponse{Accepted: false, Reason: "DEADLINE_MISSED"}, nil
 	}
+	if r, ok := o.roots[req.GetChallengeId()]; ok && r == [32]byte(req.GetRoot()) {
+		seed := o.seeds[req.GetChallengeId()]
+		return &truegpuv1.SubmitCommitmentResponse{Accepted: true, SampleSeed: seed[:]}, nil
+	}
 	o.roots[req.GetChallengeId()] = [32]byte(req.GetRoot())
+	var seed prover.SampleSeed
+	rand.Read(seed[:])
+	o.seeds[req.GetChallengeId()] = seed
 	for i, p := range o.pending {
 		if p.GetChallengeId() == req.GetChallengeId() {
 			o.pending = append(o.pending[:i], o.pending[i+1:]...)
 			break
 		}
 	}
-	return &truegpuv1.SubmitCommitmentResponse{Accepted: true, ReceivedAtUnixMs: now.UnixMilli(), ProofDeadlineUnixMs: ch.GetProofDeadlineUnixMs()}, nil
+	resp := &truegpuv1.SubmitCommitmentResponse{Accepted: true, ReceivedAtUnixMs: now.UnixMilli(), ProofDeadlineUnixMs: ch.GetProofDeadlineUnixMs(), SampleSeed: seed[:]}
+	if o.noSeed {
+		resp.SampleSeed = nil
+	}
+	return resp, nil
 }
 
 func (o *oracleDouble) SubmitProof(ctx context.Context, req *truegpuv1.SubmitProofRequest) (*truegpuv1.SubmitProofResponse, error) {
@@ -155,13 +171,14 @@ func (o *oracleDouble) SubmitProof(ctx context.Context, req *truegpuv1.SubmitPro
 	o.mu.Lock()
 	ch, ok := o.challenges[req.GetChallengeId()]
 	root, committed := o.roots[req.GetChallengeId()]
+	seed := o.seeds[req.GetChallengeId()]
 	o.mu.Unlock()
 	if !ok || !committed {
 		return nil, status.Error(codes.FailedPrecondition, "not committed")
 	}
 	addr, _ := ethcrypto.ParseAddress(req.GetAddress())
 	v := &truegpuv1.Verdict{ChallengeId: req.GetChallengeId(), Address: req.GetAddress(), Accepted: true}
-	pub, err := o.p.PublicInputs(prover.Nonce(ch.GetNonce()), prover.Address(addr), root)
+	pub, err := o.p.PublicInputs(prover.Nonce(ch.GetNonce()), prover.Address(addr), root, seed)
 	if err == nil {
 		var proof *verifier.Proof
 		if proof, err = verifier.DecodeProof(req.GetProof()); err == nil {
@@ -394,6 +411,54 @@ func TestAgentHandle(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAgentSampleSeed covers the sample seed's paths through the agent: an
+// oracle that answers a commitment without a seed is refused with a clear
+// error, and a committed challenge seen again (root and seed in the view,
+// as a poll returns it after a lost answer) is proven from the held
+// results without running again.
+func TestAgentSampleSeed(t *testing.T) {
+	f := newFixture(t)
+	dev, err := sim.New("h100", sim.Options{Seed: []byte("seed test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := f.agent(t, "seed-node", dev)
+	if _, err := a.Register(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.oracle.mu.Lock()
+	f.oracle.noSeed = true
+	f.oracle.mu.Unlock()
+	ch := f.oracle.issue(a.Address(), 0, uuidOf(t, dev), 10*time.Second, false)
+	if _, err := a.Handle(context.Background(), ch); !errors.Is(err, attest.ErrBadChallenge) || !strings.Contains(err.Error(), "sample seed") {
+		t.Fatalf("commitment answered without a seed: %v, want ErrBadChallenge naming the sample seed", err)
+	}
+
+	// The oracle recorded the root and drew a seed; the node resumes.
+	f.oracle.mu.Lock()
+	f.oracle.noSeed = false
+	root, seed := f.oracle.roots[ch.GetChallengeId()], f.oracle.seeds[ch.GetChallengeId()]
+	f.oracle.mu.Unlock()
+	resumed := proto.Clone(ch).(*truegpuv1.Challenge)
+	resumed.Root, resumed.SampleSeed = root[:], seed[:]
+	out, err := a.Handle(context.Background(), resumed)
+	if err != nil || !out.Verdict.GetAccepted() {
+		t.Fatalf("resumed challenge: %v, %v", out.Verdict, err)
+	}
+	if n := f.oracle.commits[ch.GetChallengeId()]; n != 1 {
+		t.Fatalf("resuming committed again (%d commitments)", n)
+	}
+
+	// A resumed challenge whose results the device no longer holds fails
+	// clearly instead of proving something else.
+	other := f.oracle.issue(a.Address(), 0, uuidOf(t, dev), 10*time.Second, false)
+	other.Root, other.SampleSeed = root[:], seed[:]
+	other.Nonce = bytes.Repeat([]byte{0xee}, 32)
+	if _, err := a.Handle(context.Background(), other); err == nil || !strings.Contains(err.Error(), "results are gone") {
+		t.Fatalf("resume without results: %v", err)
 	}
 }
 

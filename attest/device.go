@@ -111,7 +111,14 @@ type ClassClaimer interface {
 // the oracle must reject what they send. honest produces the honest proof
 // for w (from the device's held results) when the device wants one.
 type ProofSource interface {
-	Proof(ctx context.Context, w Workload, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error)
+	Proof(ctx context.Context, w Workload, s Sampling, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error)
+}
+
+// Sampling is what selects the cells a proof opens: the committed root and
+// the sample seed the oracle drew when it recorded that root.
+type Sampling struct {
+	Root [32]byte
+	Seed prover.SampleSeed
 }
 
 // Telemetry is a device's current sensor readings. Readings the device

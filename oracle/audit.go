@@ -176,13 +176,15 @@ func (m *Member) audit(es *truegpuv1.EpochState) error {
 }
 
 // publicInputs are the Groth16 public inputs of a committed challenge, as
-// both the pipeline and the auditor verify them.
+// both the pipeline and the auditor verify them: built from the replicated
+// record alone (the issued nonce and address, the recorded root and the
+// leader's sample seed), never from what a node sends with its proof.
 func (m *Member) publicInputs(cs *truegpuv1.ChallengeState) (verifier.PublicInputs, error) {
 	ch := cs.Challenge
-	if ch.Profile != m.cfg.Profile.ID() || len(cs.Root) != 32 {
-		return verifier.PublicInputs{}, fmt.Errorf("profile %s or root not checkable here", ch.Profile)
+	if ch.Profile != m.cfg.Profile.ID() || len(cs.Root) != 32 || len(cs.SampleSeed) != verifier.SampleSeedSize {
+		return verifier.PublicInputs{}, fmt.Errorf("profile %s, root or sample seed not checkable here", ch.Profile)
 	}
-	return verifier.NewPublicInputs(m.cfg.VerifyingKey.Digest, [32]byte(ch.Nonce), [20]byte(ch.Address), [32]byte(cs.Root))
+	return verifier.NewPublicInputs(m.cfg.VerifyingKey.Digest, [32]byte(ch.Nonce), [20]byte(ch.Address), [32]byte(cs.Root), [verifier.SampleSeedSize]byte(cs.SampleSeed))
 }
 
 func reportOf(r *truegpuv1.EpochReport) reputation.Report {

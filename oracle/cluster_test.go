@@ -156,7 +156,7 @@ func TestEpochReportSigned(t *testing.T) {
 	if _, err := l.pipeline.Commit(ctx, n.commitReq(ch, tree.Root())); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := l.pipeline.Proof(ctx, n.proofReq(ch, prove(t, pk, tree, ch))); err != nil || !r.Verdict.Accepted {
+	if r, err := l.pipeline.Proof(ctx, n.proofReq(ch, prove(t, l, pk, tree, ch))); err != nil || !r.Verdict.Accepted {
 		t.Fatalf("proof: %v %v", r, err)
 	}
 	deadline := time.Now().Add(20 * time.Second)

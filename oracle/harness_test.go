@@ -293,9 +293,18 @@ func (n *testNode) proofReq(ch *truegpuv1.IssuedChallenge, proof []byte) *truegp
 	return r
 }
 
-func prove(t testing.TB, pk *prover.ProvingKey, tree *prover.Tree, ch *truegpuv1.IssuedChallenge) []byte {
+// prove proves a committed challenge under the sample seed the member
+// recorded with its commitment.
+func prove(t testing.TB, m *Member, pk *prover.ProvingKey, tree *prover.Tree, ch *truegpuv1.IssuedChallenge) []byte {
 	t.Helper()
-	proof, err := prover.ProveTree(pk, tree, prover.Nonce(ch.Nonce), prover.Address(ch.Address))
+	cs, err := m.fsm.Challenge(ch.Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.SampleSeed) != prover.SampleSeedSize {
+		t.Fatalf("challenge %s has no sample seed (outcome %s)", fsm.IDString(ch.Id), cs.Outcome)
+	}
+	proof, err := prover.ProveTree(pk, tree, prover.Nonce(ch.Nonce), prover.Address(ch.Address), prover.SampleSeed(cs.SampleSeed))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 package oracle
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -153,11 +155,15 @@ type pipeline struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool // challenge ids with a proof being verified
+
+	// drawSeed draws a commitment's sample seed; drawSeed (crypto/rand)
+	// outside tests.
+	drawSeed func() [fsm.SampleSeedSize]byte
 }
 
 func newPipeline(m *Member) *pipeline {
 	c := m.cfg.Pipeline
-	return &pipeline{m: m, cfg: c, jobs: make(chan verifyJob, c.QueueDepth), limits: newRateLimiter(c.RatePerNode, c.Burst), inflight: map[string]bool{}}
+	return &pipeline{m: m, cfg: c, jobs: make(chan verifyJob, c.QueueDepth), limits: newRateLimiter(c.RatePerNode, c.Burst), inflight: map[string]bool{}, drawSeed: drawSeed}
 }
 
 func (p *pipeline) run(ctx context.Context) {
@@ -395,7 +401,12 @@ func (p *pipeline) openChallenge(idStr string, addr ethcrypto.Address) (*truegpu
 	return cs, err
 }
 
-// Commit records a commitment, stamped with the leader's clock at arrival.
+// Commit records a commitment, stamped with the leader's clock at arrival,
+// together with a sample seed the leader draws only now: the cells the
+// proof must open derive from (root, seed, nonce, node), so the node learns
+// them only after its root is on record and cannot grind roots for samples
+// that fall on cells it computed. Sending the same root again (a retry
+// after a lost answer) returns the recorded seed; another root is refused.
 func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRequest) (*truegpuv1.SubmitCommitmentResponse, error) {
 	arrival := p.m.cfg.Now().UnixMilli()
 	if len(req.Root) != 32 {
@@ -416,7 +427,7 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 		return resp, nil
 	}
 	if cs.Outcome != fsm.OutcomePending {
-		return nil, fmt.Errorf("%w: challenge %s is %s", ErrNonceReused, req.ChallengeId, cs.Outcome)
+		return p.recommitted(cs, req)
 	}
 	if arrival > ch.CommitDeadlineUnixMs {
 		if _, err := p.reject(ctx, ch.Id, ReasonCommitmentLate, fmt.Sprintf("arrived %d ms after the deadline", arrival-ch.CommitDeadlineUnixMs), nil); err != nil && !errors.Is(err, fsm.ErrConflict) {
@@ -425,10 +436,15 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 		resp.Reason = ReasonCommitmentLate
 		return resp, nil
 	}
+	seed := p.drawSeed()
 	_, err = p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: arrival, IdempotencyKey: ch.Id, Body: &truegpuv1.Command_RecordCommitment{
-		RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: req.Root, ReceivedAtUnixMs: arrival}}})
+		RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: req.Root, ReceivedAtUnixMs: arrival, SampleSeed: seed[:]}}})
 	switch {
 	case errors.Is(err, fsm.ErrConflict):
+		// Another copy of the request won the race: answer as it was.
+		if cs, rerr := p.m.fsm.Challenge(ch.Id); rerr == nil {
+			return p.recommitted(cs, req)
+		}
 		return nil, fmt.Errorf("%w: challenge %s", ErrNonceReused, req.ChallengeId)
 	case errors.Is(err, fsm.ErrLate):
 		resp.Reason = ReasonCommitmentLate
@@ -436,8 +452,27 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 	case err != nil:
 		return nil, err
 	}
-	resp.Accepted = true
+	resp.Accepted, resp.SampleSeed = true, seed[:]
 	return resp, nil
+}
+
+// recommitted answers a commitment for a challenge that already has one:
+// the same root gets the recorded answer and seed again, anything else is
+// refused.
+func (p *pipeline) recommitted(cs *truegpuv1.ChallengeState, req *truegpuv1.SubmitCommitmentRequest) (*truegpuv1.SubmitCommitmentResponse, error) {
+	if cs.Outcome == fsm.OutcomeCommitted && bytes.Equal(cs.Root, req.Root) {
+		return &truegpuv1.SubmitCommitmentResponse{Accepted: true, ReceivedAtUnixMs: cs.ReceivedAtUnixMs,
+			ProofDeadlineUnixMs: cs.Challenge.ProofDeadlineUnixMs, SampleSeed: cs.SampleSeed}, nil
+	}
+	return nil, fmt.Errorf("%w: challenge %s is %s", ErrNonceReused, req.ChallengeId, cs.Outcome)
+}
+
+// drawSeed returns a fresh sample seed from the leader's operating-system
+// random source. Like nonces, it reaches the state only inside a command.
+func drawSeed() [fsm.SampleSeedSize]byte {
+	var s [fsm.SampleSeedSize]byte
+	rand.Read(s[:])
+	return s
 }
 
 // reject proposes a rejected verdict.

@@ -33,7 +33,7 @@ func TestPipelineRejections(t *testing.T) {
 	if r, err := m.pipeline.Commit(ctx, node.commitReq(good, goodTree.Root())); err != nil || !r.Accepted {
 		t.Fatalf("honest commitment: %v %v", r, err)
 	}
-	goodProof := prove(t, pk, goodTree, good)
+	goodProof := prove(t, m, pk, goodTree, good)
 	v, err := m.pipeline.Proof(ctx, node.proofReq(good, goodProof))
 	if err != nil || !v.Verdict.Accepted {
 		t.Fatalf("honest proof: %v %v", v, err)

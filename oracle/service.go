@@ -141,8 +141,15 @@ func (m *Member) openChallenges(addr ethcrypto.Address) ([]*truegpuv1.Challenge,
 	now := m.cfg.Now().UnixMilli()
 	var out []*truegpuv1.Challenge
 	for _, cs := range css {
-		if cs.Outcome == fsm.OutcomePending && cs.Challenge.CommitDeadlineUnixMs >= now {
+		switch {
+		case cs.Outcome == fsm.OutcomePending && cs.Challenge.CommitDeadlineUnixMs >= now:
 			out = append(out, m.challengeView(cs.Challenge, rec))
+		case cs.Outcome == fsm.OutcomeCommitted && cs.Challenge.ProofDeadlineUnixMs >= now:
+			// Proof still due: the node may have lost the commitment's
+			// answer, so the view carries the root and sample seed.
+			c := m.challengeView(cs.Challenge, rec)
+			c.Root, c.SampleSeed = cs.Root, cs.SampleSeed
+			out = append(out, c)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].IssuedAtUnixMs < out[j].IssuedAtUnixMs })

@@ -46,7 +46,7 @@ func BenchmarkSampleIndices(b *testing.B) {
 	p := mustProfile(b, "standard")
 	var root [32]byte
 	for i := 0; i < b.N; i++ {
-		SampleIndices(p, root, testNonce(1), testAddress(2))
+		SampleIndices(p, root, testSeed(3), testNonce(1), testAddress(2))
 	}
 }
 
@@ -75,7 +75,7 @@ func BenchmarkProve(b *testing.B) {
 			b.ReportMetric(float64(pk.Constraints()), "constraints")
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := ProveTree(pk, tree, nonce, node); err != nil {
+				if _, err := ProveTree(pk, tree, nonce, node, testSeed(4)); err != nil {
 					b.Fatal(err)
 				}
 			}

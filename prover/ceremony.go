@@ -63,7 +63,7 @@ func (c *Ceremony) readHeader(r io.Reader, kind string) error {
 		return fmt.Errorf("%w: file is %q, want %q", ErrCeremony, hdr[:4], kind)
 	}
 	if d := c.profile.Digest(); !bytes.Equal(hdr[4:], d[:]) {
-		return fmt.Errorf("%w: file is for profile digest %x, ceremony is for %s (%x)", ErrCeremony, hdr[4:], c.profile.ID(), d)
+		return fmt.Errorf("%w: file is for %s, ceremony is for %s", ErrCeremony, DescribeDigest([32]byte(hdr[4:])), c.profile.ID())
 	}
 	return nil
 }

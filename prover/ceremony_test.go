@@ -67,7 +67,7 @@ func TestCeremony(t *testing.T) {
 	}
 
 	nonce, node := testNonce(51), testAddress(52)
-	proofBytes, root, err := Prove(pk, p, nonce, node, Compute(p, nonce))
+	proofBytes, root, err := Prove(pk, p, nonce, node, testSeed(53), Compute(p, nonce))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestCeremony(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, _ := p.PublicInputs(nonce, node, root)
+	pub, _ := p.PublicInputs(nonce, node, root, testSeed(53))
 	if err := verifier.Verify(vk, proof, pub); err != nil {
 		t.Fatalf("proof under ceremony keys: %v", err)
 	}

@@ -12,12 +12,14 @@ import (
 	p2 "github.com/consensys/gnark/std/permutation/poseidon2"
 )
 
-// Circuit proves that Q Fiat-Shamir sampled cells of a committed result
+// Circuit proves that Q sampled cells of a committed result
 // vector equal the seeded GEMM. Its public inputs, in this order, are
 //
 //	NonceHi, NonceLo  the challenge nonce as two big-endian 128-bit halves
 //	Node              the node address as a big-endian 160-bit integer
 //	Root              the commitment root
+//	Seed              the oracle's 128-bit sample seed, drawn after the
+//	                  commitment was recorded
 //	Digest            the profile digest (a constant of the circuit)
 //
 // The circuit uses no Groth16 commitment (no api.Commit, no lookups).
@@ -26,6 +28,7 @@ type Circuit struct {
 	NonceLo frontend.Variable `gnark:",public"`
 	Node    frontend.Variable `gnark:",public"`
 	Root    frontend.Variable `gnark:",public"`
+	Seed    frontend.Variable `gnark:",public"`
 	Digest  frontend.Variable `gnark:",public"`
 
 	// Samples holds one opening per sampled cell, in sample order.
@@ -76,16 +79,18 @@ func (c *Circuit) Define(api frontend.API) error {
 		return s
 	}
 
-	// Public inputs: the digest is the profile's; the nonce halves and the
-	// address are range-checked so their encoding is injective.
+	// Public inputs: the digest is the profile's; the nonce halves, the
+	// address and the sample seed are range-checked so their encoding is
+	// injective.
 	digest := p.digestElement()
 	api.AssertIsEqual(c.Digest, bigTag(&digest))
 	bits.ToBinary(api, c.NonceHi, bits.WithNbDigits(128))
 	bits.ToBinary(api, c.NonceLo, bits.WithNbDigits(128))
 	bits.ToBinary(api, c.Node, bits.WithNbDigits(160))
+	bits.ToBinary(api, c.Seed, bits.WithNbDigits(8*SampleSeedSize))
 
 	seed := chainV(bigTag(&tagSeed), c.NonceHi, c.NonceLo, c.Digest)
-	base := chainV(bigTag(&tagSample), c.Root, c.NonceHi, c.NonceLo, c.Node)
+	base := chainV(bigTag(&tagSample), c.Root, c.Seed, c.NonceHi, c.NonceLo, c.Node)
 
 	logN := log2(p.N)
 	logCells := log2(p.Cells())

@@ -44,14 +44,15 @@ func TestCircuitAssignments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	seed := testSeed(13)
 	valid := func(t *testing.T) *Circuit {
-		a, err := Assignment(tree, nonce, node)
+		a, err := Assignment(tree, nonce, node, seed)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return a
 	}
-	samples := SampleIndices(p, tree.Root(), nonce, node)
+	samples := SampleIndices(p, tree.Root(), seed, nonce, node)
 
 	tests := []struct {
 		name   string
@@ -71,7 +72,7 @@ func TestCircuitAssignments(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a, err := assignment(badTree, nonce, node, false)
+			a, err := assignment(badTree, nonce, node, seed, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,6 +111,16 @@ func TestCircuitAssignments(t *testing.T) {
 		{"different root", func(t *testing.T) *Circuit {
 			a := valid(t)
 			a.Root = new(big.Int).Add(a.Root.(*big.Int), big.NewInt(1))
+			return a
+		}, false},
+		{"different sample seed", func(t *testing.T) *Circuit {
+			a := valid(t)
+			a.Seed = new(big.Int).Xor(a.Seed.(*big.Int), big.NewInt(1))
+			return a
+		}, false},
+		{"sample seed above 2^128 with the same low bits", func(t *testing.T) *Circuit {
+			a := valid(t)
+			a.Seed = new(big.Int).Add(a.Seed.(*big.Int), new(big.Int).Lsh(big.NewInt(1), 128))
 			return a
 		}, false},
 		{"digest of another profile", func(t *testing.T) *Circuit {

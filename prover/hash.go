@@ -55,11 +55,14 @@ func tag(label string) fr.Element {
 	return e
 }
 
-// Domain tags of protocol version 1.
+// Domain tags. The profile and PRG-seed tags are unchanged since protocol
+// version 1 (the profile version enters the digest and the digest enters
+// the PRG seed); the sampling tag is version 2's, whose sample base also
+// absorbs the oracle's sample seed.
 var (
 	tagProfile = tag("truegpu/profile/v1")
 	tagSeed    = tag("truegpu/seed/v1")
-	tagSample  = tag("truegpu/sample/v1")
+	tagSample  = tag("truegpu/sample/v2")
 )
 
 // PRG domain selectors: the high part of the PRG domain word.

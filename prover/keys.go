@@ -88,12 +88,12 @@ func newProvingKey(p *Profile, ccs *cs.R1CS, gpk groth16.ProvingKey, gvk groth16
 
 const (
 	pkMagic  = "TGPK"
-	pkFormat = 1
+	pkFormat = 2
 )
 
 // WriteTo writes the proving key:
 //
-//	"TGPK" | format (1) | profile digest (32) | verifying key (verifier encoding) | gnark proving key
+//	"TGPK" | format (2) | profile digest (32) | verifying key (verifier encoding) | gnark proving key
 //
 // The circuit is not stored; ReadProvingKey recompiles it.
 func (k *ProvingKey) WriteTo(w io.Writer) (int64, error) {
@@ -122,11 +122,14 @@ func ReadProvingKey(r io.Reader, p *Profile) (*ProvingKey, error) {
 	if _, err := io.ReadFull(br, hdr); err != nil {
 		return nil, fmt.Errorf("%w: header: %w", ErrKeyEncoding, err)
 	}
+	if string(hdr[:4]) == pkMagic && hdr[4] == 1 {
+		return nil, fmt.Errorf("%w: a proving key of protocol version 1 (%s); %s needs a version %d key", ErrRetiredProfile, DescribeDigest([32]byte(hdr[5:])), p.ID(), pkFormat)
+	}
 	if string(hdr[:4]) != pkMagic || hdr[4] != pkFormat {
 		return nil, fmt.Errorf("%w: not a TrueGPU proving key (format %d)", ErrKeyEncoding, pkFormat)
 	}
 	if d := p.Digest(); !bytes.Equal(hdr[5:], d[:]) {
-		return nil, fmt.Errorf("%w: key is for digest %x, profile %s has %x", ErrKeyMismatch, hdr[5:], p.ID(), d)
+		return nil, fmt.Errorf("%w: key is for %s, not %s", ErrKeyMismatch, DescribeDigest([32]byte(hdr[5:])), p.ID())
 	}
 	vkBytes := make([]byte, len((&verifier.VerifyingKey{}).Encode()))
 	if _, err := io.ReadFull(br, vkBytes); err != nil {

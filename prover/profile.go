@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/bits"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 )
@@ -29,6 +31,10 @@ var (
 	// ErrCeremony reports a ceremony contribution that does not verify or a
 	// ceremony used out of order.
 	ErrCeremony = errors.New("prover: ceremony check failed")
+	// ErrRetiredProfile reports a profile of an earlier protocol version:
+	// recognised, so the message can name it and its successor, and never
+	// used.
+	ErrRetiredProfile = errors.New("prover: retired profile version")
 )
 
 // CellsPerWord is the number of int32 cells packed into one leaf word of the
@@ -65,10 +71,87 @@ const (
 	maxSamples = 256
 )
 
+// ProtocolVersion is the work-proof protocol version of the published
+// profiles. Version 2 derives the sample positions from the oracle's sample
+// seed, drawn after the commitment is on record; version 1 derived them
+// from the node's root alone, which let a node grind roots.
+const ProtocolVersion = 2
+
 var profiles = []*Profile{
+	{Name: "test", Version: ProtocolVersion, M: 16, N: 16, K: 32, Q: 4},
+	{Name: "demo", Version: ProtocolVersion, M: 64, N: 64, K: 64, Q: 8},
+	{Name: "standard", Version: ProtocolVersion, M: 1024, N: 1024, K: 256, Q: 20},
+}
+
+// retired are the profiles of earlier protocol versions. They are kept
+// only to be recognised: a challenge, key or file of one is refused with a
+// message naming it and the version this build speaks.
+var retired = []*Profile{
 	{Name: "test", Version: 1, M: 16, N: 16, K: 32, Q: 4},
 	{Name: "demo", Version: 1, M: 64, N: 64, K: 64, Q: 8},
 	{Name: "standard", Version: 1, M: 1024, N: 1024, K: 256, Q: 20},
+}
+
+// ProfileByID resolves "name/vN" (or a bare name, meaning the published
+// version) to the published profile. A retired version fails with an error
+// wrapping ErrRetiredProfile that names both versions; an unknown name or
+// version wraps ErrUnknownProfile.
+func ProfileByID(id string) (*Profile, error) {
+	name, ver, hasVer := strings.Cut(id, "/v")
+	p, err := ProfileByName(name)
+	if err != nil || !hasVer {
+		return p, err
+	}
+	v, perr := strconv.ParseUint(ver, 10, 32)
+	switch {
+	case perr != nil:
+		return nil, fmt.Errorf("%w %q: the version must be a number, as in %s", ErrUnknownProfile, id, p.ID())
+	case uint32(v) == p.Version:
+		return p, nil
+	case uint32(v) < p.Version:
+		return nil, fmt.Errorf("%w: %s is retired; this build speaks %s", ErrRetiredProfile, id, p.ID())
+	default:
+		return nil, fmt.Errorf("%w %q: this build knows %s; upgrade it", ErrUnknownProfile, id, p.ID())
+	}
+}
+
+// ProfileByDigest returns the published profile with the given parameter
+// digest. The digest of a retired profile fails with an error wrapping
+// ErrRetiredProfile that names it and its successor; any other digest wraps
+// ErrUnknownProfile.
+func ProfileByDigest(d [32]byte) (*Profile, error) {
+	for _, p := range profiles {
+		if p.Digest() == d {
+			cp := *p
+			return &cp, nil
+		}
+	}
+	return nil, digestError(d)
+}
+
+// digestError explains a digest that is not a published profile's.
+func digestError(d [32]byte) error {
+	for _, r := range retired {
+		if r.Digest() == d {
+			cur, _ := ProfileByName(r.Name)
+			return fmt.Errorf("%w: digest %x is %s's; this build speaks %s", ErrRetiredProfile, d[:8], r.ID(), cur.ID())
+		}
+	}
+	return fmt.Errorf("%w: no published profile has digest %x", ErrUnknownProfile, d[:8])
+}
+
+// DescribeDigest names the profile a digest belongs to, for messages:
+// "standard/v2", "standard/v1 (retired)", or the digest's first bytes.
+func DescribeDigest(d [32]byte) string {
+	if p, err := ProfileByDigest(d); err == nil {
+		return p.ID()
+	}
+	for _, r := range retired {
+		if r.Digest() == d {
+			return r.ID() + " (retired)"
+		}
+	}
+	return fmt.Sprintf("unknown profile digest %x", d[:8])
 }
 
 // ProfileByName returns a copy of the published profile with the given
@@ -98,7 +181,7 @@ func Profiles() []*Profile {
 	return out
 }
 
-// ID returns "name/vVERSION", e.g. "standard/v1".
+// ID returns "name/vVERSION", e.g. "standard/v2".
 func (p *Profile) ID() string { return fmt.Sprintf("%s/v%d", p.Name, p.Version) }
 
 // Cells returns the number of result cells, M·N.

@@ -17,29 +17,33 @@ import (
 var ErrWrongResult = errors.New("prover: committed result differs from the reference workload")
 
 // PublicInputs returns the public inputs of a proof for this profile. The
-// oracle builds them from its own record of the challenge.
-func (p *Profile) PublicInputs(nonce Nonce, node Address, root [32]byte) (verifier.PublicInputs, error) {
-	return verifier.NewPublicInputs(p.Digest(), nonce, node, root)
+// oracle builds them from its own record of the challenge: the nonce it
+// issued, the node it issued it to, the root it recorded and the sample
+// seed it drew when recording that root.
+func (p *Profile) PublicInputs(nonce Nonce, node Address, root [32]byte, seed SampleSeed) (verifier.PublicInputs, error) {
+	return verifier.NewPublicInputs(p.Digest(), nonce, node, root, seed)
 }
 
 // Assignment returns the full circuit assignment (public and private) that
-// proves tree's sampled cells for (nonce, node). It fails with
-// ErrWrongResult when a sampled cell is not the reference value.
-func Assignment(tree *Tree, nonce Nonce, node Address) (*Circuit, error) {
-	return assignment(tree, nonce, node, true)
+// proves tree's sampled cells for (nonce, node) under the oracle's sample
+// seed. It fails with ErrWrongResult when a sampled cell is not the
+// reference value.
+func Assignment(tree *Tree, nonce Nonce, node Address, seed SampleSeed) (*Circuit, error) {
+	return assignment(tree, nonce, node, seed, true)
 }
 
-func assignment(tree *Tree, nonce Nonce, node Address, checkResults bool) (*Circuit, error) {
+func assignment(tree *Tree, nonce Nonce, node Address, sseed SampleSeed, checkResults bool) (*Circuit, error) {
 	p := tree.profile
 	root := tree.rootElement()
-	idx := sampleIndices(p, &root, nonce, node)
+	idx := sampleIndices(p, &root, sseed, nonce, node)
 	seed := seedElement(p, nonce)
 	hi, lo := nonceElements(nonce)
 	digest := p.digestElement()
 	nodeE := addressElement(node)
+	sseedE := seedInput(sseed)
 	c := NewCircuit(p)
 	c.NonceHi, c.NonceLo, c.Node = bigOf(&hi), bigOf(&lo), bigOf(&nodeE)
-	c.Root, c.Digest = bigOf(&root), bigOf(&digest)
+	c.Root, c.Seed, c.Digest = bigOf(&root), bigOf(&sseedE), bigOf(&digest)
 	row := make([]int8, p.K)
 	col := make([]int8, p.K)
 	for s, cell := range idx {
@@ -71,9 +75,11 @@ func assignment(tree *Tree, nonce Nonce, node Address, checkResults bool) (*Circ
 func bigOf(e interface{ BigInt(*big.Int) *big.Int }) *big.Int { return e.BigInt(new(big.Int)) }
 
 // Prove commits to cells (the full result vector C of the challenge) and
-// proves the sampled cells for (nonce, node). It returns the wire proof and
-// the commitment root.
-func Prove(pk *ProvingKey, p *Profile, nonce Nonce, node Address, cells []int32) ([]byte, [32]byte, error) {
+// proves the cells sampled under the oracle's sample seed for (nonce,
+// node). It returns the wire proof and the commitment root. In the
+// protocol the root is sent first and the seed arrives with the
+// commitment's answer; Prove is for callers that already hold both.
+func Prove(pk *ProvingKey, p *Profile, nonce Nonce, node Address, seed SampleSeed, cells []int32) ([]byte, [32]byte, error) {
 	if pk == nil || pk.profile.Digest() != p.Digest() {
 		return nil, [32]byte{}, fmt.Errorf("%w: proving key is not for %s", ErrKeyMismatch, p.ID())
 	}
@@ -81,19 +87,20 @@ func Prove(pk *ProvingKey, p *Profile, nonce Nonce, node Address, cells []int32)
 	if err != nil {
 		return nil, [32]byte{}, err
 	}
-	proof, err := ProveTree(pk, tree, nonce, node)
+	proof, err := ProveTree(pk, tree, nonce, node, seed)
 	return proof, tree.Root(), err
 }
 
 // ProveTree proves the sampled cells of an existing commitment (the tree
-// whose root was sent before the deadline). The proof is checked against
-// the key's verifying key before it is returned.
-func ProveTree(pk *ProvingKey, tree *Tree, nonce Nonce, node Address) ([]byte, error) {
+// whose root was sent before the deadline) under the sample seed the
+// oracle returned for it. The proof is checked against the key's
+// verifying key before it is returned.
+func ProveTree(pk *ProvingKey, tree *Tree, nonce Nonce, node Address, seed SampleSeed) ([]byte, error) {
 	p := tree.profile
 	if pk == nil || pk.profile.Digest() != p.Digest() {
 		return nil, fmt.Errorf("%w: proving key is not for %s", ErrKeyMismatch, p.ID())
 	}
-	assignment, err := Assignment(tree, nonce, node)
+	assignment, err := Assignment(tree, nonce, node, seed)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +116,7 @@ func ProveTree(pk *ProvingKey, tree *Tree, nonce Nonce, node Address) ([]byte, e
 	if err != nil {
 		return nil, fmt.Errorf("prover: %w", err)
 	}
-	pub, err := p.PublicInputs(nonce, node, tree.Root())
+	pub, err := p.PublicInputs(nonce, node, tree.Root(), seed)
 	if err != nil {
 		return nil, err
 	}

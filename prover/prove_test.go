@@ -35,7 +35,8 @@ func TestProveVerifyEndToEnd(t *testing.T) {
 	p := mustProfile(t, "test")
 	pk, vk := testKeys(t)
 	nonce, node := testNonce(21), testAddress(22)
-	proofBytes, root, err := Prove(pk, p, nonce, node, Compute(p, nonce))
+	seed := testSeed(25)
+	proofBytes, root, err := Prove(pk, p, nonce, node, seed, Compute(p, nonce))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,8 +47,8 @@ func TestProveVerifyEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pubFor := func(n Nonce, a Address, r [32]byte) verifier.PublicInputs {
-		pub, err := p.PublicInputs(n, a, r)
+	pubFor := func(n Nonce, a Address, r [32]byte, s SampleSeed) verifier.PublicInputs {
+		pub, err := p.PublicInputs(n, a, r, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,10 +61,12 @@ func TestProveVerifyEndToEnd(t *testing.T) {
 		pub  verifier.PublicInputs
 		want error
 	}{
-		{"same challenge", pubFor(nonce, node, root), nil},
-		{"replay for another nonce", pubFor(testNonce(23), node, root), verifier.ErrInvalidProof},
-		{"another node", pubFor(nonce, testAddress(24), root), verifier.ErrInvalidProof},
-		{"another root", pubFor(nonce, node, otherRoot), verifier.ErrInvalidProof},
+		{"same challenge", pubFor(nonce, node, root, seed), nil},
+		{"replay for another nonce", pubFor(testNonce(23), node, root, seed), verifier.ErrInvalidProof},
+		{"another node", pubFor(nonce, testAddress(24), root, seed), verifier.ErrInvalidProof},
+		{"another root", pubFor(nonce, node, otherRoot, seed), verifier.ErrInvalidProof},
+		{"another sample seed", pubFor(nonce, node, root, testSeed(26)), verifier.ErrInvalidProof},
+		{"zero sample seed", pubFor(nonce, node, root, SampleSeed{}), verifier.ErrInvalidProof},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,7 +77,7 @@ func TestProveVerifyEndToEnd(t *testing.T) {
 		})
 	}
 	// The proof under another profile's inputs is refused before pairing.
-	demoPub, err := mustProfile(t, "demo").PublicInputs(nonce, node, root)
+	demoPub, err := mustProfile(t, "demo").PublicInputs(nonce, node, root, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,13 +94,13 @@ func TestProveRejectsWrongResults(t *testing.T) {
 	for i := range cells {
 		cells[i] ^= 1 << 20
 	}
-	if _, _, err := Prove(pk, p, nonce, node, cells); !errors.Is(err, ErrWrongResult) {
+	if _, _, err := Prove(pk, p, nonce, node, testSeed(33), cells); !errors.Is(err, ErrWrongResult) {
 		t.Fatalf("Prove(wrong cells) = %v, want ErrWrongResult", err)
 	}
-	if _, _, err := Prove(pk, mustProfile(t, "demo"), nonce, node, cells); !errors.Is(err, ErrKeyMismatch) {
+	if _, _, err := Prove(pk, mustProfile(t, "demo"), nonce, node, testSeed(33), cells); !errors.Is(err, ErrKeyMismatch) {
 		t.Fatalf("Prove(demo profile, test key) = %v, want ErrKeyMismatch", err)
 	}
-	if _, _, err := Prove(pk, p, nonce, node, cells[:10]); !errors.Is(err, ErrShape) {
+	if _, _, err := Prove(pk, p, nonce, node, testSeed(33), cells[:10]); !errors.Is(err, ErrShape) {
 		t.Fatalf("Prove(short cells) = %v, want ErrShape", err)
 	}
 }
@@ -124,7 +127,7 @@ func TestProvingKeyRoundTrip(t *testing.T) {
 		t.Fatal("verifying key changed in the round trip")
 	}
 	nonce, node := testNonce(41), testAddress(42)
-	proofBytes, root, err := Prove(pk2, p, nonce, node, Compute(p, nonce))
+	proofBytes, root, err := Prove(pk2, p, nonce, node, testSeed(43), Compute(p, nonce))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +135,7 @@ func TestProvingKeyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, _ := p.PublicInputs(nonce, node, root)
+	pub, _ := p.PublicInputs(nonce, node, root, testSeed(43))
 	if err := verifier.Verify(vk, proof, pub); err != nil {
 		t.Fatalf("proof from the reloaded key: %v", err)
 	}

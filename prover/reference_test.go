@@ -1,8 +1,10 @@
 package prover
 
 import (
+	"encoding/hex"
 	"errors"
 	"math/big"
+	"strings"
 	"testing"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
@@ -71,6 +73,14 @@ func testNonce(b byte) Nonce {
 		n[i] = b + byte(i)*7
 	}
 	return n
+}
+
+func testSeed(b byte) SampleSeed {
+	var s SampleSeed
+	for i := range s {
+		s[i] = b ^ byte(i*29+3)
+	}
+	return s
 }
 
 func testAddress(b byte) Address {
@@ -292,9 +302,10 @@ func TestSampleIndicesKnownAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := tree.Root()
-	base := indepChain(t, asciiTag("truegpu/sample/v1"), new(big.Int).SetBytes(root[:]),
+	seed := testSeed(7)
+	base := indepChain(t, asciiTag("truegpu/sample/v2"), new(big.Int).SetBytes(root[:]), new(big.Int).SetBytes(seed[:]),
 		new(big.Int).SetBytes(nonce[:16]), new(big.Int).SetBytes(nonce[16:]), new(big.Int).SetBytes(node[:]))
-	got := SampleIndices(p, root, nonce, node)
+	got := SampleIndices(p, root, seed, nonce, node)
 	if len(got) != p.Q {
 		t.Fatalf("got %d indices, want %d", len(got), p.Q)
 	}
@@ -307,9 +318,10 @@ func TestSampleIndicesKnownAnswer(t *testing.T) {
 	}
 	// Every input changes the indices.
 	other := [][]int{
-		SampleIndices(p, testRootVariant(root), nonce, node),
-		SampleIndices(p, root, testNonce(3), node),
-		SampleIndices(p, root, nonce, testAddress(6)),
+		SampleIndices(p, testRootVariant(root), seed, nonce, node),
+		SampleIndices(p, root, testSeed(8), nonce, node),
+		SampleIndices(p, root, seed, testNonce(3), node),
+		SampleIndices(p, root, seed, nonce, testAddress(6)),
 	}
 	for i, o := range other {
 		if equalInts(o, got) {
@@ -342,7 +354,7 @@ func TestProfiles(t *testing.T) {
 		t.Fatalf("ProfileByName(nope) error = %v, want ErrUnknownProfile", err)
 	}
 	p, err := ProfileByName("standard")
-	if err != nil || p.ID() != "standard/v1" {
+	if err != nil || p.ID() != "standard/v2" {
 		t.Fatalf("standard profile: %v, %v", p, err)
 	}
 	bad := []Profile{
@@ -361,5 +373,63 @@ func TestProfiles(t *testing.T) {
 	d := p.Digest()
 	if err := e.SetBytesCanonical(d[:]); err != nil {
 		t.Fatalf("digest is not canonical: %v", err)
+	}
+}
+
+func TestRetiredProfiles(t *testing.T) {
+	for _, p := range Profiles() {
+		if p.Version != ProtocolVersion {
+			t.Errorf("%s: published profile is not at protocol version %d", p.ID(), ProtocolVersion)
+		}
+		got, err := ProfileByID(p.ID())
+		if err != nil || got.Digest() != p.Digest() {
+			t.Fatalf("ProfileByID(%s) = %v, %v", p.ID(), got, err)
+		}
+		if got, err := ProfileByDigest(p.Digest()); err != nil || got.ID() != p.ID() {
+			t.Fatalf("ProfileByDigest(%s) = %v, %v", p.ID(), got, err)
+		}
+		old := *p
+		old.Version = 1
+		_, err = ProfileByID(old.ID())
+		if !errors.Is(err, ErrRetiredProfile) || !strings.Contains(err.Error(), old.ID()) || !strings.Contains(err.Error(), p.ID()) {
+			t.Fatalf("ProfileByID(%s) = %v, want ErrRetiredProfile naming %s and %s", old.ID(), err, old.ID(), p.ID())
+		}
+		_, err = ProfileByDigest(old.Digest())
+		if !errors.Is(err, ErrRetiredProfile) || !strings.Contains(err.Error(), old.ID()) || !strings.Contains(err.Error(), p.ID()) {
+			t.Fatalf("ProfileByDigest(v1 digest) = %v, want ErrRetiredProfile naming both versions", err)
+		}
+		if old.Digest() == p.Digest() {
+			t.Fatalf("%s and %s share a digest", old.ID(), p.ID())
+		}
+	}
+	for _, id := range []string{"standard/v3", "standard/vx", "nope/v2"} {
+		if _, err := ProfileByID(id); !errors.Is(err, ErrUnknownProfile) {
+			t.Errorf("ProfileByID(%s) = %v, want ErrUnknownProfile", id, err)
+		}
+	}
+	if _, err := ProfileByDigest([32]byte{1}); !errors.Is(err, ErrUnknownProfile) {
+		t.Errorf("ProfileByDigest(junk) = %v, want ErrUnknownProfile", err)
+	}
+}
+
+// TestDigestVectors pins the digests of the published profiles: a change
+// to any parameter, the version or the digest formula shows here.
+func TestDigestVectors(t *testing.T) {
+	want := map[string]string{
+		"test/v2":     "036a7fd2c635f7dc4dc0d22a3863f86c420f08fbd5133642fb45929f9b48f30f",
+		"demo/v2":     "2db404f9c5f43e144ca8159e84059846c207963876b201877d922c849919e3bc",
+		"standard/v2": "14fde2c668c3b849c08ba6192862949d3bed65ddf479cfb9466c2b16634cfb7b",
+		"test/v1":     "0ef2b60615280d29311b6e2f5fd1307eeee3196c928e22c6cff1cff7fd0a83fc",
+		"demo/v1":     "1652db132c13379cd904d5d89d30d9276dba1a87f5a635cfaa515a2120d0b1e8",
+		"standard/v1": "2fb67f05fd75135cfc9d72e692ea9aad7897db2d7f41ed684e964f426173b29e",
+	}
+	all := append(Profiles(), retired...)
+	if len(all) != len(want) {
+		t.Fatalf("%d profiles, %d vectors", len(all), len(want))
+	}
+	for _, p := range all {
+		if d := p.Digest(); hex.EncodeToString(d[:]) != want[p.ID()] {
+			t.Errorf("%s digest %x, want %s", p.ID(), d, want[p.ID()])
+		}
 	}
 }

@@ -17,6 +17,9 @@ var (
 	ErrMalformedProof = errors.New("verifier: malformed proof")
 	// ErrMalformedKey reports verifying-key bytes that do not decode.
 	ErrMalformedKey = errors.New("verifier: malformed verifying key")
+	// ErrRetiredKey reports a well-formed key of a retired protocol
+	// version; it wraps ErrMalformedKey, as such a key is unusable here.
+	ErrRetiredKey = fmt.Errorf("%w: retired protocol version", ErrMalformedKey)
 	// ErrNonCanonical reports a public input (root or digest) that is not a
 	// canonical BN254 scalar field element.
 	ErrNonCanonical = errors.New("verifier: public input is not a canonical field element")
@@ -36,8 +39,12 @@ var (
 )
 
 // NbPublicInputs is the number of public inputs of a work proof (protocol
-// version 1): nonceHi, nonceLo, node, root, digest.
-const NbPublicInputs = 5
+// version 2): nonceHi, nonceLo, node, root, seed, digest.
+const NbPublicInputs = 6
+
+// SampleSeedSize is the size in bytes of the oracle's sample seed, public
+// input 4.
+const SampleSeedSize = 16
 
 // PublicInputs are the field elements a proof is verified against, in
 // circuit order. Build them with NewPublicInputs from the verifier's own
@@ -50,6 +57,7 @@ const (
 	InputNonceLo
 	InputNode
 	InputRoot
+	InputSeed
 	InputDigest
 )
 
@@ -59,14 +67,16 @@ const (
 //	nonceLo = big-endian integer of nonce[16:32]
 //	node    = big-endian integer of the 20-byte address
 //	root    = big-endian integer of root (must be < r)
+//	seed    = big-endian integer of the 16-byte sample seed
 //	digest  = big-endian integer of digest (must be < r)
 //
 // A root or digest ≥ r fails with ErrNonCanonical.
-func NewPublicInputs(digest [32]byte, nonce [32]byte, node [20]byte, root [32]byte) (PublicInputs, error) {
+func NewPublicInputs(digest [32]byte, nonce [32]byte, node [20]byte, root [32]byte, seed [SampleSeedSize]byte) (PublicInputs, error) {
 	var pub PublicInputs
 	pub[InputNonceHi].SetBigInt(new(big.Int).SetBytes(nonce[:16]))
 	pub[InputNonceLo].SetBigInt(new(big.Int).SetBytes(nonce[16:]))
 	pub[InputNode].SetBigInt(new(big.Int).SetBytes(node[:]))
+	pub[InputSeed].SetBigInt(new(big.Int).SetBytes(seed[:]))
 	if err := pub[InputRoot].SetBytesCanonical(root[:]); err != nil {
 		return pub, fmt.Errorf("%w: root %x", ErrNonCanonical, root)
 	}
@@ -113,7 +123,7 @@ const (
 	g1ProofSize   = bn254.SizeOfG1AffineUncompressed
 	g2ProofSize   = bn254.SizeOfG2AffineUncompressed
 	vkMagic       = "TGVK"
-	vkFormat      = 1
+	vkFormat      = 2
 	vkHeaderSize  = len(vkMagic) + 2 + 32
 	vkSize        = vkHeaderSize + g1Size + 3*g2Size + (NbPublicInputs+1)*g1Size
 	maxInputBytes = 1 << 12
@@ -232,7 +242,7 @@ func DecodeProof(b []byte) (*Proof, error) {
 // VerifyingKey is a Groth16 verifying key for one profile's circuit, with
 // the profile digest it was generated for.
 type VerifyingKey struct {
-	// Digest is the profile digest (public input 4) of the circuit.
+	// Digest is the profile digest (public input 5) of the circuit.
 	Digest [32]byte
 	Alpha  bn254.G1Affine
 	Beta   bn254.G2Affine
@@ -253,9 +263,9 @@ type precomputed struct {
 
 // Encode returns the key's fixed-size encoding:
 //
-//	"TGVK" | format (1) | nbPublic (1) | digest (32) | α (G1) | β, γ, δ (G2) | IC[0..5] (G1)
+//	"TGVK" | format (2) | nbPublic (6) | digest (32) | α (G1) | β, γ, δ (G2) | IC[0..6] (G1)
 //
-// with points compressed (454 bytes).
+// with points compressed (486 bytes).
 func (vk *VerifyingKey) Encode() []byte {
 	out := make([]byte, 0, vkSize)
 	out = append(out, vkMagic...)
@@ -277,6 +287,10 @@ func (vk *VerifyingKey) Encode() []byte {
 // DecodeVerifyingKey strictly decodes an encoded key (see Encode) and
 // precomputes its pairing values.
 func DecodeVerifyingKey(b []byte) (*VerifyingKey, error) {
+	if len(b) >= 6 && string(b[:4]) == vkMagic && b[4] == 1 && b[5] == 5 {
+		return nil, fmt.Errorf("%w: this is a protocol version 1 key (5 public inputs, samples derived from the root alone); "+
+			"this verifier checks version 2 work proofs (6 public inputs, the oracle's sample seed added): use the keys of the v2 profiles", ErrRetiredKey)
+	}
 	if len(b) != vkSize {
 		return nil, fmt.Errorf("%w: need exactly %d bytes, got %d", ErrMalformedKey, vkSize, len(b))
 	}

@@ -3,6 +3,7 @@ package verifier_test
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254"
@@ -128,6 +129,11 @@ func TestVerifyingKeyEncoding(t *testing.T) {
 			return b
 		}()},
 		{"alpha not on curve", edit(38+31, 1)},
+		{"protocol version 1 key header", func() []byte {
+			b := bytes.Clone(enc[:454])
+			b[4], b[5] = 1, 5
+			return b
+		}()},
 		{"beta not in subgroup", func() []byte {
 			b := bytes.Clone(enc)
 			copy(b[70:134], nonSubgroupG2(t))
@@ -166,6 +172,22 @@ func FuzzDecodeProof(f *testing.F) {
 			t.Fatal("accepted an identity or non-subgroup point")
 		}
 	})
+}
+
+// TestRetiredKeyMessage checks that a key of protocol version 1 is refused
+// with a message that says so, not as a mere length error.
+func TestRetiredKeyMessage(t *testing.T) {
+	b := append([]byte("TGVK"), 1, 5)
+	b = append(b, make([]byte, 448)...)
+	_, err := verifier.DecodeVerifyingKey(b)
+	if !errors.Is(err, verifier.ErrRetiredKey) || !errors.Is(err, verifier.ErrMalformedKey) {
+		t.Fatalf("DecodeVerifyingKey(v1 key) = %v, want ErrRetiredKey", err)
+	}
+	for _, s := range []string{"version 1", "version 2"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Fatalf("message %q does not name %q", err, s)
+		}
+	}
 }
 
 func FuzzDecodeVerifyingKey(f *testing.F) {

@@ -74,7 +74,7 @@ func (p *Proof) SolidityProof() [8]*big.Int {
 	return out
 }
 
-// SolidityInputs returns the public inputs as the uint256[5] argument of
+// SolidityInputs returns the public inputs as the uint256[6] argument of
 // the exported verifier's verifyProof.
 func (p *PublicInputs) SolidityInputs() [NbPublicInputs]*big.Int {
 	var out [NbPublicInputs]*big.Int

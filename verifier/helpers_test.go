@@ -43,7 +43,8 @@ func testFixture(tb testing.TB) *fixture {
 			var nonce prover.Nonce
 			var node prover.Address
 			nonce[0], nonce[31], node[19] = byte(i), byte(3*i+1), byte(i+7)
-			raw, root, err := prover.Prove(pk, p, nonce, node, prover.Compute(p, nonce))
+			seed := prover.SampleSeed{byte(i), 0x5e, byte(5 * i)}
+			raw, root, err := prover.Prove(pk, p, nonce, node, seed, prover.Compute(p, nonce))
 			if err != nil {
 				fixErr = err
 				return
@@ -53,7 +54,7 @@ func testFixture(tb testing.TB) *fixture {
 				fixErr = err
 				return
 			}
-			pub, err := p.PublicInputs(nonce, node, root)
+			pub, err := p.PublicInputs(nonce, node, root, seed)
 			if err != nil {
 				fixErr = err
 				return

@@ -63,7 +63,7 @@ func TestExportSolidity(t *testing.T) {
 	}
 	// The contract embeds this key's constants.
 	alphaX := g.G1.Alpha.X.String()
-	for _, want := range []string{"pragma solidity", "function verifyProof", "uint256[5] calldata input", alphaX} {
+	for _, want := range []string{"pragma solidity", "function verifyProof", "uint256[6] calldata input", alphaX} {
 		if !strings.Contains(src, want) {
 			t.Errorf("Solidity source lacks %q", want)
 		}

@@ -215,7 +215,7 @@ func (st *batchState) bisect(lo, hi int, known bool, bad *[]int) error {
 //
 //	Π e(ρᵢ·Aᵢ, Bᵢ) · e(−Σ ρᵢ·Lᵢ, γ) · e(−Σ ρᵢ·Cᵢ, δ) = e(α, β)^(Σ ρᵢ)
 //
-// where Σ ρᵢ·Lᵢ is folded into one 6-point multi-exponentiation.
+// where Σ ρᵢ·Lᵢ is folded into one 7-point multi-exponentiation.
 func (st *batchState) check(lo, hi int) (bool, error) {
 	vk, pre := st.vk, st.vk.pre
 	r := st.r[lo:hi]

@@ -115,24 +115,32 @@ func TestNewPublicInputs(t *testing.T) {
 		nonce[i] = byte(i + 1)
 	}
 	node[0] = 0xff
-	pub, err := verifier.NewPublicInputs(digest, nonce, node, root)
+	seed := [verifier.SampleSeedSize]byte{0xff, 2, 3}
+	pub, err := verifier.NewPublicInputs(digest, nonce, node, root, seed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hi := pub[verifier.InputNonceHi].Bytes()
 	lo := pub[verifier.InputNonceLo].Bytes()
 	nd := pub[verifier.InputNode].Bytes()
-	if !slices.Equal(hi[16:], nonce[:16]) || !slices.Equal(lo[16:], nonce[16:]) || !slices.Equal(nd[12:], node[:]) {
-		t.Fatalf("encoding: hi %x lo %x node %x", hi, lo, nd)
+	sd := pub[verifier.InputSeed].Bytes()
+	if !slices.Equal(hi[16:], nonce[:16]) || !slices.Equal(lo[16:], nonce[16:]) || !slices.Equal(nd[12:], node[:]) || !slices.Equal(sd[16:], seed[:]) {
+		t.Fatalf("encoding: hi %x lo %x node %x seed %x", hi, lo, nd, sd)
+	}
+	for _, e := range []int{verifier.InputNonceHi, verifier.InputNonceLo, verifier.InputNode, verifier.InputSeed} {
+		b := pub[e].Bytes()
+		if b[0] != 0 {
+			t.Fatalf("input %d is wider than its range: %x", e, b)
+		}
 	}
 	var big [32]byte
 	for i := range big {
 		big[i] = 0xff
 	}
-	if _, err := verifier.NewPublicInputs(digest, nonce, node, big); !errors.Is(err, verifier.ErrNonCanonical) {
+	if _, err := verifier.NewPublicInputs(digest, nonce, node, big, seed); !errors.Is(err, verifier.ErrNonCanonical) {
 		t.Fatalf("root ≥ r: err = %v, want ErrNonCanonical", err)
 	}
-	if _, err := verifier.NewPublicInputs(big, nonce, node, root); !errors.Is(err, verifier.ErrNonCanonical) {
+	if _, err := verifier.NewPublicInputs(big, nonce, node, root, seed); !errors.Is(err, verifier.ErrNonCanonical) {
 		t.Fatalf("digest ≥ r: err = %v, want ErrNonCanonical", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -156,7 +157,7 @@ func (d *Replayer) Run(ctx context.Context, w attest.Workload) (attest.Commitmen
 
 // Proof proves the first challenge honestly and returns that proof for
 // every later one.
-func (d *Replayer) Proof(ctx context.Context, w attest.Workload, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error) {
+func (d *Replayer) Proof(ctx context.Context, w attest.Workload, _ attest.Sampling, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.firstProof != nil {
@@ -177,10 +178,11 @@ func (d *Replayer) Proof(ctx context.Context, w attest.Workload, node prover.Add
 // the rows of C, leaves the rest zero, commits to that honestly and takes
 // that share of the class's time.
 //
-// Caught by: the proof. Sampled cells are chosen after the commitment, so
-// a proof over a fraction f of correct cells exists only if all q samples
-// land in the computed part (probability f^q); otherwise the attestor
-// cannot build one and the proof deadline passes.
+// Caught by: the proof. Sampled cells derive from the oracle's sample seed,
+// drawn after the commitment is recorded, so a proof over a fraction f of
+// correct cells exists only if all q samples land in the computed part
+// (probability f^q); otherwise the attestor cannot build one and the
+// challenge expires unproven, a correctness failure.
 type Partial struct {
 	*base
 	percent int
@@ -203,15 +205,144 @@ func NewPartial(class string, opts Options) (*Partial, error) {
 func (d *Partial) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
 	return d.run(ctx, w, d.percent, func() ([]int32, [32]byte, error) {
 		p := w.Profile
-		cells := prover.Compute(p, w.Nonce)
-		cut := p.M * d.percent / 100
-		clear(cells[cut*p.N:])
+		cells, _ := partialCells(p, w.Nonce, d.percent)
 		tree, err := prover.NewTree(p, cells)
 		if err != nil {
 			return nil, [32]byte{}, err
 		}
 		return cells, tree.Root(), nil
 	})
+}
+
+// partialCells returns C with only the first percent of its rows computed.
+func partialCells(p *prover.Profile, nonce prover.Nonce, percent int) ([]int32, int) {
+	cells := prover.Compute(p, nonce)
+	cut := p.M * percent / 100
+	clear(cells[cut*p.N:])
+	return cells, cut * p.N
+}
+
+// Grinder computes the first Options.Percent (default 50) percent of the
+// rows of C and then grinds: it tries Options.Tries (default 64) roots,
+// each time changing one cell of the part it did not compute, and commits
+// the root whose samples, under its best guess of the oracle's seed (the
+// last seed it was given), all fall on computed cells. It proves honestly
+// when the real samples let it.
+//
+// Caught by: the proof, at the rate f^q of a node that does not grind.
+// Grinding would pay only if the oracle's seed were predictable; the seed
+// is fresh randomness drawn after the root is recorded.
+type Grinder struct {
+	*base
+	percent, tries int
+
+	mu   sync.Mutex
+	last prover.SampleSeed
+}
+
+// NewGrinder returns a grinding device of the class.
+func NewGrinder(class string, opts Options) (*Grinder, error) {
+	b, err := newBase(class, class, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	g := &Grinder{base: b, percent: opts.Percent, tries: opts.Tries}
+	if g.percent <= 0 || g.percent > 100 {
+		g.percent = 50
+	}
+	if g.tries <= 0 {
+		g.tries = 64
+	}
+	return g, nil
+}
+
+// Run computes part of the workload and grinds roots against its guess of
+// the sample seed.
+func (d *Grinder) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
+	return d.run(ctx, w, d.percent, func() ([]int32, [32]byte, error) {
+		p := w.Profile
+		cells, computed := partialCells(p, w.Nonce, d.percent)
+		d.mu.Lock()
+		guess := d.last
+		d.mu.Unlock()
+		hit := func(c int) bool { return c < computed }
+		node := d.opts.Node
+		var root [32]byte
+		for try := range d.tries {
+			if computed < len(cells) {
+				cells[len(cells)-1] = int32(try) // the junk cell that changes the root
+			}
+			tree, err := prover.NewTree(p, cells)
+			if err != nil {
+				return nil, root, err
+			}
+			root = tree.Root()
+			if prover.SamplesHit(p, root, guess, w.Nonce, node, hit) {
+				break
+			}
+		}
+		return cells, root, nil
+	})
+}
+
+// Proof remembers the oracle's seed as its next guess and proves honestly
+// (which fails when a sample falls on a cell it did not compute).
+func (d *Grinder) Proof(ctx context.Context, w attest.Workload, s attest.Sampling, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error) {
+	d.mu.Lock()
+	d.last = s.Seed
+	d.mu.Unlock()
+	return honest(ctx)
+}
+
+// ErrAbandoned is returned by an Abandoner that declines to prove.
+var ErrAbandoned = errors.New("sim: challenge abandoned: the samples miss the computed cells")
+
+// Abandoner computes the first Options.Percent (default 50) percent of the
+// rows of C, commits, and on learning the sample seed checks whether every
+// sampled cell is one it computed: if so it proves, otherwise it abandons
+// the challenge without trying.
+//
+// Caught by: the proof deadline. A commitment that is never proven is a
+// correctness failure, exactly as a wrong answer is, so abandoning is never
+// cheaper than answering; it passes at the rate f^q.
+type Abandoner struct {
+	*base
+	percent int
+}
+
+// NewAbandoner returns an abandoning device of the class.
+func NewAbandoner(class string, opts Options) (*Abandoner, error) {
+	b, err := newBase(class, class, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	p := opts.Percent
+	if p <= 0 || p > 100 {
+		p = 50
+	}
+	return &Abandoner{base: b, percent: p}, nil
+}
+
+// Run computes part of the workload and commits to it.
+func (d *Abandoner) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
+	return d.run(ctx, w, d.percent, func() ([]int32, [32]byte, error) {
+		cells, _ := partialCells(w.Profile, w.Nonce, d.percent)
+		tree, err := prover.NewTree(w.Profile, cells)
+		if err != nil {
+			return nil, [32]byte{}, err
+		}
+		return cells, tree.Root(), nil
+	})
+}
+
+// Proof proves only when every sampled cell was computed.
+func (d *Abandoner) Proof(ctx context.Context, w attest.Workload, s attest.Sampling, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error) {
+	p := w.Profile
+	computed := p.M * d.percent / 100 * p.N
+	if !prover.SamplesHit(p, s.Root, s.Seed, w.Nonce, node, func(c int) bool { return c < computed }) {
+		return nil, ErrAbandoned
+	}
+	return honest(ctx)
 }
 
 // Garbage computes nothing: it commits to seeded random roots at once,
@@ -253,7 +384,7 @@ func (d *Garbage) Run(ctx context.Context, w attest.Workload) (attest.Commitment
 }
 
 // Proof returns random bytes of verifier.ProofSize.
-func (d *Garbage) Proof(ctx context.Context, w attest.Workload, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error) {
+func (d *Garbage) Proof(ctx context.Context, w attest.Workload, _ attest.Sampling, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error) {
 	p := make([]byte, verifier.ProofSize)
 	d.fill(p)
 	return p, nil
@@ -303,7 +434,7 @@ func (d *Flaky) Run(ctx context.Context, w attest.Workload) (attest.Commitment, 
 func Kinds() []string {
 	return []string{
 		"<class>", "spoof-<class>", "<actual>-as-<claimed>", "clone-<class>",
-		"replay-<class>", "partial-<class>", "garbage-<class>", "flaky-<class>",
+		"replay-<class>", "partial-<class>", "grind-<class>", "abandon-<class>", "garbage-<class>", "flaky-<class>",
 	}
 }
 
@@ -326,7 +457,7 @@ func New(profile string, opts Options) (attest.Device, error) {
 	}
 	if found {
 		switch kind {
-		case "spoof", "clone", "replay", "partial", "garbage", "flaky":
+		case "spoof", "clone", "replay", "partial", "grind", "abandon", "garbage", "flaky":
 			class, err := canonicalClass(rest)
 			if err != nil {
 				return nil, err
@@ -344,6 +475,10 @@ func New(profile string, opts Options) (attest.Device, error) {
 				return NewReplayer(class, opts)
 			case "partial":
 				return NewPartial(class, opts)
+			case "grind":
+				return NewGrinder(class, opts)
+			case "abandon":
+				return NewAbandoner(class, opts)
 			case "garbage":
 				return NewGarbage(class, opts)
 			default:

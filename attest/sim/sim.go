@@ -43,9 +43,14 @@ type Options struct {
 	// spoofer presenting a copied identity, for example.
 	Fingerprint *attest.Fingerprint
 	// Percent parameterizes the adversarial types that take a rate: the
-	// share of rows Partial computes (default 50) and the share of runs
-	// Flaky fails (default 30).
+	// share of rows Partial, Grinder and Abandoner compute (default 50)
+	// and the share of runs Flaky fails (default 30).
 	Percent int
+	// Tries is how many roots a Grinder tries per challenge (default 64).
+	Tries int
+	// Node is the address of the node the device answers for; a Grinder
+	// needs it to predict sample positions.
+	Node prover.Address
 	// HeldResults is how many runs' results are kept; at least
 	// attest.MinHeldResults.
 	HeldResults int

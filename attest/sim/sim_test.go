@@ -229,10 +229,10 @@ func TestReplayer(t *testing.T) {
 	}
 	honestCalls := 0
 	honest := func(context.Context) ([]byte, error) { honestCalls++; return []byte("proof-1"), nil }
-	if _, err := d.Proof(ctx, w2, prover.Address{}, honest); err == nil {
+	if _, err := d.Proof(ctx, w2, attest.Sampling{}, prover.Address{}, honest); err == nil {
 		t.Fatal("Proof before any first proof succeeded")
 	}
-	pr1, err := d.Proof(ctx, w1, prover.Address{}, honest)
+	pr1, err := d.Proof(ctx, w1, attest.Sampling{}, prover.Address{}, honest)
 	if err != nil || string(pr1) != "proof-1" {
 		t.Fatalf("first proof %q, %v", pr1, err)
 	}
@@ -240,7 +240,7 @@ func TestReplayer(t *testing.T) {
 	if err != nil || c2.Root != c1.Root {
 		t.Fatalf("second root %x (err %v), want the replayed %x", c2.Root, err, c1.Root)
 	}
-	pr2, _ := d.Proof(ctx, w2, prover.Address{}, honest)
+	pr2, _ := d.Proof(ctx, w2, attest.Sampling{}, prover.Address{}, honest)
 	if string(pr2) != "proof-1" || honestCalls != 1 {
 		t.Fatalf("second proof %q after %d honest proofs, want the replayed proof", pr2, honestCalls)
 	}
@@ -270,6 +270,79 @@ func TestPartial(t *testing.T) {
 	}
 }
 
+// TestGrinderAndAbandoner checks the two adversaries that compute part of
+// the work: the grinder commits to a root whose samples under its guess
+// (the last seed it saw) fall on computed cells, and the abandoner proves
+// only when the real samples do.
+func TestGrinderAndAbandoner(t *testing.T) {
+	p := testProfile(t)
+	node := prover.Address{1, 2, 3}
+	ctx := context.Background()
+	g, err := NewGrinder(gpuclass.H100SXM, Options{Seed: []byte("grind"), Node: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guess := prover.SampleSeed{9, 9, 9}
+	calls := 0
+	honest := func(context.Context) ([]byte, error) { calls++; return []byte("proof"), nil }
+	n0 := devicetest.Nonce(10)
+	c0, err := g.Run(ctx, attest.Workload{Profile: p, Nonce: n0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Proof(ctx, attest.Workload{Profile: p, Nonce: n0}, attest.Sampling{Root: c0.Root, Seed: guess}, node, honest); err != nil || calls != 1 {
+		t.Fatalf("grinder proof: %v after %d honest calls", err, calls)
+	}
+	half := p.Cells() / 2
+	hits := 0
+	for i := range 8 {
+		n := devicetest.Nonce(20 + i)
+		c, err := g.Run(ctx, attest.Workload{Profile: p, Nonce: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cells, _ := g.Results(n)
+		tree, err := prover.NewTree(p, cells)
+		if err != nil || tree.Root() != c.Root {
+			t.Fatalf("grinder's root is not the root of its results (%v)", err)
+		}
+		if prover.SamplesHit(p, c.Root, guess, n, node, func(c int) bool { return c < half }) {
+			hits++
+		}
+	}
+	// 64 tries at 1/16 each find a hitting root with probability 98%.
+	if hits < 6 {
+		t.Fatalf("grinder found a root hitting its guess in %d of 8 runs", hits)
+	}
+
+	a, err := NewAbandoner(gpuclass.H100SXM, Options{Seed: []byte("abandon")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	abandoned, proved := 0, 0
+	for i := range 24 {
+		n := devicetest.Nonce(40 + i)
+		c, err := a.Run(ctx, attest.Workload{Profile: p, Nonce: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed := prover.SampleSeed{byte(i), 1}
+		hit := prover.SamplesHit(p, c.Root, seed, n, node, func(c int) bool { return c < half })
+		_, err = a.Proof(ctx, attest.Workload{Profile: p, Nonce: n}, attest.Sampling{Root: c.Root, Seed: seed}, node, honest)
+		switch {
+		case hit && err == nil:
+			proved++
+		case !hit && errors.Is(err, ErrAbandoned):
+			abandoned++
+		default:
+			t.Fatalf("run %d: samples hit %v, proof error %v", i, hit, err)
+		}
+	}
+	if abandoned == 0 {
+		t.Fatal("the abandoner never abandoned")
+	}
+}
+
 func TestGarbage(t *testing.T) {
 	p := testProfile(t)
 	a, _ := NewGarbage(gpuclass.H100SXM, Options{Seed: []byte("g")})
@@ -289,7 +362,7 @@ func TestGarbage(t *testing.T) {
 	if _, err := a.Results(n); !errors.Is(err, attest.ErrNoResults) {
 		t.Fatalf("garbage device holds results: %v", err)
 	}
-	pr, err := a.Proof(context.Background(), attest.Workload{Profile: p, Nonce: n}, prover.Address{}, nil)
+	pr, err := a.Proof(context.Background(), attest.Workload{Profile: p, Nonce: n}, attest.Sampling{}, prover.Address{}, nil)
 	if err != nil || len(pr) != verifier.ProofSize {
 		t.Fatalf("garbage proof of %d bytes, %v; want %d", len(pr), err, verifier.ProofSize)
 	}

@@ -28,6 +28,7 @@ type proofBundle struct {
 	Nonce   string `json:"nonce"`   // 0x-hex, 32 bytes
 	Node    string `json:"node"`    // 0x-hex, 20 bytes
 	Root    string `json:"root"`    // 0x-hex, 32 bytes
+	Seed    string `json:"seed"`    // 0x-hex, 16 bytes: the sample seed
 	Proof   string `json:"proof"`   // 0x-hex, verifier.ProofSize (256) bytes
 }
 
@@ -156,15 +157,7 @@ func profileNames() string {
 
 // profileByID accepts "name" or "name/vN".
 func profileByID(id string) (*prover.Profile, error) {
-	name, ver, hasVer := strings.Cut(id, "/")
-	p, err := prover.ProfileByName(name)
-	if err != nil {
-		return nil, err
-	}
-	if hasVer && ver != fmt.Sprintf("v%d", p.Version) {
-		return nil, fmt.Errorf("profile %s: version %s is not published (have %s)", name, ver, p.ID())
-	}
-	return p, nil
+	return prover.ProfileByID(id)
 }
 
 func writeOut(ctx *runContext, path string, data []byte) error {
@@ -237,23 +230,27 @@ func init() {
 	var (
 		profile  string
 		nonceHex string
+		seedHex  string
 		nodeHex  string
 		out      string
 		keys     keyFlags
 	)
 	register(&command{
 		Name:  "prove",
-		Usage: "[-profile P] [-nonce HEX] -node HEX (-keys DIR | -unsafe-dev) [-out FILE]",
+		Usage: "[-profile P] [-nonce HEX] [-seed HEX] -node HEX (-keys DIR | -unsafe-dev) [-out FILE]",
 		Short: "run a work challenge locally and prove it",
 		Long: `
 Prove runs the seeded GEMM challenge of a profile on the CPU with the
 reference implementation, commits to the results, derives the sample
-indices from (root, nonce, node) and proves them. It writes a JSON bundle
-(profile, digest, nonce, node, root, proof) for 'truegpuctl verify'.
-Without -nonce a random nonce is drawn.`,
+indices from (root, sample seed, nonce, node) and proves them. It writes a
+JSON bundle (profile, digest, nonce, node, root, seed, proof) for
+'truegpuctl verify'. Without -nonce a random nonce is drawn; without -seed
+a random sample seed, standing in for the one an oracle draws when it
+records the root.`,
 		Flags: func(fs *flag.FlagSet) {
 			profileFlag(fs, &profile)
 			fs.StringVar(&nonceHex, "nonce", "", "challenge nonce, 32 bytes `hex` (default: random)")
+			fs.StringVar(&seedHex, "seed", "", "sample seed, 16 bytes `hex` (default: random)")
 			fs.StringVar(&nodeHex, "node", "", "node address, 20 bytes `hex`")
 			fs.StringVar(&out, "out", "", "bundle output `file` (default: stdout)")
 			keys.register(fs, false)
@@ -281,6 +278,18 @@ Without -nonce a random nonce is drawn.`,
 				}
 				copy(nonce[:], b)
 			}
+			var seed prover.SampleSeed
+			if seedHex == "" {
+				if _, err := rand.Read(seed[:]); err != nil {
+					return err
+				}
+			} else {
+				b, err := decodeHex("-seed", seedHex, prover.SampleSeedSize)
+				if err != nil {
+					return usageError("%v", err)
+				}
+				copy(seed[:], b)
+			}
 			var node prover.Address
 			b, err := decodeHex("-node", nodeHex, 20)
 			if err != nil {
@@ -299,7 +308,7 @@ Without -nonce a random nonce is drawn.`,
 				return err
 			}
 			t2 := time.Now()
-			proof, err := prover.ProveTree(pk, tree, nonce, node)
+			proof, err := prover.ProveTree(pk, tree, nonce, node, seed)
 			if err != nil {
 				return err
 			}
@@ -312,6 +321,7 @@ Without -nonce a random nonce is drawn.`,
 				Nonce:   "0x" + hex.EncodeToString(nonce[:]),
 				Node:    "0x" + hex.EncodeToString(node[:]),
 				Root:    "0x" + hex.EncodeToString(root[:]),
+				Seed:    "0x" + hex.EncodeToString(seed[:]),
 				Proof:   "0x" + hex.EncodeToString(proof),
 			}
 			data, err := json.MarshalIndent(bundle, "", "  ")
@@ -347,11 +357,12 @@ func loadBundle(path string) (*prover.Profile, *verifier.Proof, verifier.PublicI
 	var nonce prover.Nonce
 	var node prover.Address
 	var root [32]byte
+	var seed prover.SampleSeed
 	fields := []struct {
 		name string
 		s    string
 		dst  []byte
-	}{{"nonce", b.Nonce, nonce[:]}, {"node", b.Node, node[:]}, {"root", b.Root, root[:]}}
+	}{{"nonce", b.Nonce, nonce[:]}, {"node", b.Node, node[:]}, {"root", b.Root, root[:]}, {"seed", b.Seed, seed[:]}}
 	for _, f := range fields {
 		v, err := decodeHex(f.name, f.s, len(f.dst))
 		if err != nil {
@@ -367,7 +378,7 @@ func loadBundle(path string) (*prover.Profile, *verifier.Proof, verifier.PublicI
 	if err != nil {
 		return nil, nil, pub, fmt.Errorf("%s: %w", path, err)
 	}
-	pub, err = p.PublicInputs(nonce, node, root)
+	pub, err = p.PublicInputs(nonce, node, root, seed)
 	if err != nil {
 		return nil, nil, pub, fmt.Errorf("%s: %w", path, err)
 	}
@@ -387,7 +398,7 @@ func init() {
 Verify checks proof bundles written by 'truegpuctl prove'. Bundles of the
 same profile are verified together by batch verification; each bundle is
 reported as ok or FAIL. The public inputs are rebuilt from the bundle's
-nonce, node and root, so this checks a proof for the challenge the bundle
+nonce, node, root and sample seed, so this checks a proof for the challenge the bundle
 names; an oracle builds them from its own record of the challenge instead.
 
 Exit status: 0 all proofs verify, 1 some do not or a bundle is malformed.`,
@@ -467,8 +478,8 @@ func init() {
 Solidity writes a Solidity contract (gnark's Groth16 BN254 verifier) that
 verifies work proofs of the profile under the given verifying key. Its
 verifyProof takes the proof as uint256[8] (A.x, A.y, B.x.a1, B.x.a0,
-B.y.a1, B.y.a0, C.x, C.y) and the public inputs as uint256[5] (nonceHi,
-nonceLo, node, root, digest; see docs/PROTOCOL.md).`,
+B.y.a1, B.y.a0, C.x, C.y) and the public inputs as uint256[6] (nonceHi,
+nonceLo, node, root, seed, digest; see docs/PROTOCOL.md).`,
 		Flags: func(fs *flag.FlagSet) {
 			profileFlag(fs, &profile)
 			fs.StringVar(&out, "out", "", "output `file` (default: stdout)")

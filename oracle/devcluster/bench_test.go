@@ -145,6 +145,7 @@ type cachedProof struct {
 	Nonce [32]byte
 	Node  int
 	Root  [32]byte
+	Seed  [16]byte
 	Proof []byte
 }
 
@@ -172,12 +173,14 @@ func benchProofs(b testing.TB, p *prover.Profile, pk *prover.ProvingKey, n int) 
 			var nonce [32]byte
 			copy(nonce[:], fmt.Sprintf("bench nonce %d", i))
 			key := benchNodeKey(i)
-			proof, root, err := prover.Prove(pk, p, prover.Nonce(nonce), key.ProverAddress(), prover.Compute(p, prover.Nonce(nonce)))
+			var seed prover.SampleSeed
+			copy(seed[:], fmt.Sprintf("bench seed %d", i))
+			proof, root, err := prover.Prove(pk, p, prover.Nonce(nonce), key.ProverAddress(), seed, prover.Compute(p, prover.Nonce(nonce)))
 			if err != nil {
 				b.Error(err)
 				return
 			}
-			out[i] = cachedProof{nonce, i, root, proof}
+			out[i] = cachedProof{nonce, i, root, seed, proof}
 		}()
 	}
 	wg.Wait()
@@ -216,7 +219,7 @@ func BenchmarkAttestationsE2E(b *testing.B) {
 			ch := challengeFor(key.Address(), cp.Nonce, now, p)
 			for _, cmd := range []*truegpuv1.Command{
 				{Body: &truegpuv1.Command_IssueChallenges{IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}}},
-				{Body: &truegpuv1.Command_RecordCommitment{RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: cp.Root[:], ReceivedAtUnixMs: now.UnixMilli() + 1}}},
+				{Body: &truegpuv1.Command_RecordCommitment{RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: cp.Root[:], ReceivedAtUnixMs: now.UnixMilli() + 1, SampleSeed: cp.Seed[:]}}},
 			} {
 				if _, err := l.Member.Propose(context.Background(), cmd); err != nil {
 					b.Fatal(err)

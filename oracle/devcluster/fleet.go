@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +30,8 @@ type FleetOptions struct {
 	// "replay-rtx4090", "partial-h100". "clone-<class>" entries with the
 	// same class share one GPU and one identity.
 	Adversaries []string
-	// Poll is how often nodes poll for challenges. Default 250ms.
+	// Poll is how often a node polls for challenges when the stream is not
+	// offered. Default 250ms.
 	Poll time.Duration
 	// TimeScale multiplies every simulated device's modelled run time
 	// (sim.Options.TimeScale); 0 means 1. On the small test and demo
@@ -64,7 +64,8 @@ type FleetStats struct {
 	Registered, Challenges, Commitments, Accepted, Rejected, Errors atomic.Int64
 }
 
-// Fleet is a running simulated fleet.
+// Fleet is a running simulated fleet. Every node runs the production
+// attestor loop (attest.Agent) over the public gRPC API.
 type Fleet struct {
 	Nodes []*SimNode
 	Stats FleetStats
@@ -72,9 +73,6 @@ type Fleet struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	conns  []*grpc.ClientConn
-	// proving serializes Groth16 proving across the fleet, so simulated
-	// nodes sharing the host's cores with the cluster do not starve Raft.
-	proving chan struct{}
 }
 
 // SimNode is one simulated node.
@@ -82,12 +80,11 @@ type SimNode struct {
 	Kind   string
 	Key    *attest.NodeKey
 	Device attest.Device
-	class  string
 }
 
-// StartFleet creates the fleet's nodes and starts their attestor loops
-// against the cluster's members (spread over all of them; followers
-// forward writes to the leader).
+// StartFleet creates the fleet's nodes and starts their attestors against
+// the cluster's members (spread over all of them; followers forward writes
+// to the leader).
 func StartFleet(ctx context.Context, c *Cluster, o FleetOptions) (*Fleet, error) {
 	if len(o.HonestClasses) == 0 {
 		o.HonestClasses = []string{"h100", "a100", "rtx4090", "l40s"}
@@ -95,10 +92,12 @@ func StartFleet(ctx context.Context, c *Cluster, o FleetOptions) (*Fleet, error)
 	if o.Poll <= 0 {
 		o.Poll = 250 * time.Millisecond
 	}
-	f := &Fleet{proving: make(chan struct{}, 1)}
+	f := &Fleet{}
 	groups := map[string]*sim.CloneGroup{}
 	add := func(kind string, i int) error {
 		seed := []byte(fmt.Sprintf("truegpu dev node %d %s", i, kind))
+		key := attest.NodeKeyFromSeed(seed)
+		opts := sim.Options{Seed: seed, TimeScale: o.TimeScale, Node: key.ProverAddress()}
 		var dev attest.Device
 		var err error
 		if len(kind) > 6 && kind[:6] == "clone-" {
@@ -111,16 +110,12 @@ func StartFleet(ctx context.Context, c *Cluster, o FleetOptions) (*Fleet, error)
 			}
 			dev, err = g.Device()
 		} else {
-			dev, err = sim.New(kind, sim.Options{Seed: seed, TimeScale: o.TimeScale})
+			dev, err = sim.New(kind, opts)
 		}
 		if err != nil {
 			return fmt.Errorf("devcluster: fleet device %q: %w", kind, err)
 		}
-		n := &SimNode{Kind: kind, Key: attest.NodeKeyFromSeed(seed), Device: dev}
-		if cc, ok := dev.(attest.ClassClaimer); ok {
-			n.class = cc.ClaimedClass()
-		}
-		f.Nodes = append(f.Nodes, n)
+		f.Nodes = append(f.Nodes, &SimNode{Kind: kind, Key: key, Device: dev})
 		return nil
 	}
 	for i := range o.Honest {
@@ -143,17 +138,52 @@ func StartFleet(ctx context.Context, c *Cluster, o FleetOptions) (*Fleet, error)
 		f.conns = append(f.conns, cc)
 		clients = append(clients, truegpuv1.NewNodeServiceClient(cc))
 	}
+	keys := func(p *prover.Profile) (*prover.ProvingKey, error) {
+		if p.Digest() != c.Profile.Digest() {
+			return nil, fmt.Errorf("devcluster: the fleet holds keys for %s only, not %s", c.Profile.ID(), p.ID())
+		}
+		return c.ProvingKey, nil
+	}
+	// One proving slot for the whole fleet, so simulated nodes sharing the
+	// host's cores with the cluster do not starve Raft.
+	proving := make(chan struct{}, 1)
+	var agents []*attest.Agent
+	for i, n := range f.Nodes {
+		a, err := attest.NewAgent(ctx, attest.AgentConfig{
+			Client: clients[i%len(clients)], Key: n.Key, Devices: []attest.AgentDevice{{Device: n.Device}},
+			Keys: keys, ProveSlots: proving, PollInterval: o.Poll, MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
+			Logger:       c.opts.Logger.With("node", n.Key.Address().String(), "kind", n.Kind),
+			OnRegistered: func(*truegpuv1.RegisterNodeResponse) { f.Stats.Registered.Add(1) },
+			OnOutcome:    f.count,
+		})
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("devcluster: fleet node %s: %w", n.Kind, err)
+		}
+		agents = append(agents, a)
+	}
 	var fctx context.Context
 	fctx, f.cancel = context.WithCancel(context.Background())
-	for i, n := range f.Nodes {
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			a := &agent{f: f, n: n, cl: clients[i%len(clients)], p: c.Profile, pk: c.ProvingKey, poll: o.Poll, log: c.opts.Logger.With("node", n.Key.Address().String(), "kind", n.Kind)}
-			a.run(fctx)
-		}()
+	for _, a := range agents {
+		f.wg.Go(func() { a.Run(fctx) })
 	}
 	return f, nil
+}
+
+// count adds one answered challenge to the statistics.
+func (f *Fleet) count(out *attest.Outcome, err error) {
+	f.Stats.Challenges.Add(1)
+	if out != nil && out.Commitment.GetAccepted() {
+		f.Stats.Commitments.Add(1)
+	}
+	switch {
+	case out != nil && out.Verdict != nil && out.Verdict.GetAccepted():
+		f.Stats.Accepted.Add(1)
+	case out != nil && out.Verdict != nil, out != nil && out.Commitment != nil && !out.Commitment.GetAccepted():
+		f.Stats.Rejected.Add(1)
+	case err != nil && !errors.Is(err, context.Canceled):
+		f.Stats.Errors.Add(1)
+	}
 }
 
 // Close stops the fleet.
@@ -167,150 +197,5 @@ func (f *Fleet) Close() {
 	}
 	for _, n := range f.Nodes {
 		n.Device.Close()
-	}
-}
-
-// agent is a minimal attestor loop over the public gRPC API: register,
-// poll for challenges, run, commit, prove, submit.
-type agent struct {
-	f    *Fleet
-	n    *SimNode
-	cl   truegpuv1.NodeServiceClient
-	p    *prover.Profile
-	pk   *prover.ProvingKey
-	poll time.Duration
-	log  *slog.Logger
-	seen map[string]bool
-}
-
-func (a *agent) run(ctx context.Context) {
-	a.seen = map[string]bool{}
-	for ctx.Err() == nil {
-		if err := a.register(ctx); err == nil {
-			break
-		} else if ctx.Err() == nil {
-			a.log.Debug("register", "err", err)
-			sleep(ctx, time.Second)
-		}
-	}
-	a.f.Stats.Registered.Add(1)
-	t := time.NewTicker(a.poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		req := &truegpuv1.PollChallengesRequest{Address: a.n.Key.Address().String(), TimestampUnixMs: time.Now().UnixMilli()}
-		if err := a.n.Key.Sign(req); err != nil {
-			return
-		}
-		resp, err := a.cl.PollChallenges(ctx, req)
-		if err != nil {
-			continue
-		}
-		for _, ch := range resp.Challenges {
-			if a.seen[ch.ChallengeId] {
-				continue
-			}
-			a.seen[ch.ChallengeId] = true
-			a.f.Stats.Challenges.Add(1)
-			go a.answer(ctx, ch)
-		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
-}
-
-func (a *agent) register(ctx context.Context) error {
-	fp, err := a.n.Device.Fingerprint(ctx)
-	if err != nil {
-		return err
-	}
-	class := a.n.class
-	if class == "" {
-		class = "H100-SXM"
-	}
-	req := &truegpuv1.RegisterNodeRequest{Address: a.n.Key.Address().String(), TimestampUnixMs: time.Now().UnixMilli(),
-		Devices: []*truegpuv1.Device{{Index: 0, ClaimedClass: class, Fingerprint: fp.Proto()}}}
-	if err := a.n.Key.Sign(req); err != nil {
-		return err
-	}
-	_, err = a.cl.RegisterNode(ctx, req)
-	return err
-}
-
-func (a *agent) answer(ctx context.Context, ch *truegpuv1.Challenge) {
-	w := attest.Workload{Profile: a.p, Nonce: prover.Nonce(ch.Nonce)}
-	rctx, cancel := context.WithDeadline(ctx, time.UnixMilli(ch.CommitDeadlineUnixMs).Add(5*time.Second))
-	defer cancel()
-	com, err := a.n.Device.Run(rctx, w)
-	if err != nil {
-		if ctx.Err() == nil {
-			a.f.Stats.Errors.Add(1)
-		}
-		return
-	}
-	creq := &truegpuv1.SubmitCommitmentRequest{ChallengeId: ch.ChallengeId, Address: a.n.Key.Address().String(), Root: com.Root[:], DeviceElapsedMs: uint64(com.Elapsed.Milliseconds())}
-	if err := a.n.Key.Sign(creq); err != nil {
-		return
-	}
-	cresp, err := a.cl.SubmitCommitment(ctx, creq)
-	if err != nil || !cresp.Accepted {
-		if err != nil {
-			a.f.Stats.Errors.Add(1)
-		} else {
-			a.f.Stats.Rejected.Add(1)
-		}
-		return
-	}
-	a.f.Stats.Commitments.Add(1)
-	node := a.n.Key.ProverAddress()
-	honest := func(context.Context) ([]byte, error) {
-		cells, err := a.n.Device.Results(w.Nonce)
-		if err != nil {
-			return nil, err
-		}
-		select {
-		case a.f.proving <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		defer func() { <-a.f.proving }()
-		proof, _, err := prover.Prove(a.pk, a.p, w.Nonce, node, cells)
-		return proof, err
-	}
-	var proof []byte
-	if ps, ok := a.n.Device.(attest.ProofSource); ok {
-		proof, err = ps.Proof(ctx, w, node, honest)
-	} else {
-		proof, err = honest(ctx)
-	}
-	if err != nil {
-		// A device whose results do not match its root cannot prove: it
-		// sends what it has (nothing) and the challenge expires.
-		if !errors.Is(err, context.Canceled) {
-			a.log.Debug("prove", "err", err)
-		}
-		return
-	}
-	preq := &truegpuv1.SubmitProofRequest{ChallengeId: ch.ChallengeId, Address: a.n.Key.Address().String(), Proof: proof}
-	if err := a.n.Key.Sign(preq); err != nil {
-		return
-	}
-	presp, err := a.cl.SubmitProof(ctx, preq)
-	switch {
-	case err != nil:
-		a.f.Stats.Errors.Add(1)
-	case presp.Verdict.GetAccepted():
-		a.f.Stats.Accepted.Add(1)
-	default:
-		a.f.Stats.Rejected.Add(1)
 	}
 }

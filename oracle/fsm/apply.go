@@ -633,6 +633,9 @@ func (t *txn) recordCommitment(c *truegpuv1.RecordCommitmentCommand) error {
 	if len(c.Root) != 32 {
 		return invalid("commitment: root must be 32 bytes, got %d", len(c.Root))
 	}
+	if len(c.SampleSeed) != SampleSeedSize {
+		return invalid("commitment: sample seed must be %d bytes, got %d", SampleSeedSize, len(c.SampleSeed))
+	}
 	cs, err := t.challenge(c.ChallengeId)
 	if err != nil {
 		return err
@@ -644,7 +647,7 @@ func (t *txn) recordCommitment(c *truegpuv1.RecordCommitmentCommand) error {
 	if c.ReceivedAtUnixMs > ch.CommitDeadlineUnixMs {
 		return fmt.Errorf("%w: commitment for %s arrived %d ms after its deadline", ErrLate, IDString(c.ChallengeId), c.ReceivedAtUnixMs-ch.CommitDeadlineUnixMs)
 	}
-	cs.Outcome, cs.Root, cs.ReceivedAtUnixMs = OutcomeCommitted, c.Root, c.ReceivedAtUnixMs
+	cs.Outcome, cs.Root, cs.ReceivedAtUnixMs, cs.SampleSeed = OutcomeCommitted, c.Root, c.ReceivedAtUnixMs, c.SampleSeed
 	t.putMsg(key(prefixChallenge, c.ChallengeId), cs)
 	t.del(key(prefixDeadline, be64(uint64(ch.CommitDeadlineUnixMs)), ch.Id))
 	t.set(key(prefixDeadline, be64(uint64(ch.ProofDeadlineUnixMs)), ch.Id), nil)

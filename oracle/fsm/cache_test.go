@@ -170,7 +170,7 @@ func TestRetention(t *testing.T) {
 		return ch
 	}
 	accept := func(ch *truegpuv1.IssuedChallenge) {
-		must(at(&truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: make([]byte, 32), ReceivedAtUnixMs: now}))
+		must(at(&truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: make([]byte, 32), ReceivedAtUnixMs: now, SampleSeed: make([]byte, SampleSeedSize)}))
 		must(at(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: ch.Id, Accepted: true, DecidedAtUnixMs: now}}}))
 	}
 	ch1, ch2 := issue(), issue()

@@ -34,6 +34,10 @@ import (
 // CommandVersion is the envelope version this state machine applies.
 const CommandVersion = 1
 
+// SampleSeedSize is the size of the sample seed a commitment carries
+// (prover.SampleSeedSize; the state machine does not import the prover).
+const SampleSeedSize = 16
+
 // DefaultRetainEpochs is Config.RetainEpochs when unset.
 const DefaultRetainEpochs = 1440
 

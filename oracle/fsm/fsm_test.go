@@ -105,7 +105,7 @@ func (g *gen) next() *truegpuv1.Command {
 		id := g.open[g.rng.IntN(len(g.open))]
 		root := bytes.Repeat([]byte{byte(g.rng.IntN(256))}, 32)
 		return g.cmd(func(c *truegpuv1.Command) {
-			c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: id, Root: root, ReceivedAtUnixMs: g.now}}
+			c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: id, Root: root, ReceivedAtUnixMs: g.now, SampleSeed: root[:SampleSeedSize]}}
 		})
 	case r < 80 && len(g.open) > 0:
 		i := g.rng.IntN(len(g.open))
@@ -358,8 +358,10 @@ func TestCommandErrors(t *testing.T) {
 		{"duplicate device", mk(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "x"), device(1, "x")}}), ErrInvalidCommand},
 		{"reissue", mk(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}), ErrConflict},
 		{"unknown device", mk(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{unknownDev}}), ErrInvalidCommand},
-		{"late commitment", mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 1001}), ErrLate},
-		{"unknown challenge", mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: make([]byte, 32), Root: make([]byte, 32)}), ErrNotFound},
+		{"late commitment", mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 1001, SampleSeed: make([]byte, SampleSeedSize)}), ErrLate},
+		{"unknown challenge", mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: make([]byte, 32), Root: make([]byte, 32), SampleSeed: make([]byte, SampleSeedSize)}), ErrNotFound},
+		{"commitment without a sample seed", mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 10}), ErrInvalidCommand},
+		{"commitment with a short sample seed", mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 10, SampleSeed: make([]byte, 8)}), ErrInvalidCommand},
 		{"accept without commitment", mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: id[:], Accepted: true}}}), ErrConflict},
 		{"reject without reason", mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: id[:]}}}), ErrInvalidCommand},
 		{"stale epoch", mk(&truegpuv1.CloseEpochCommand{Epoch: 9}), ErrStaleEpoch},
@@ -376,10 +378,10 @@ func TestCommandErrors(t *testing.T) {
 	if hashExceptApplied(t, f) != before {
 		t.Fatal("failed commands changed the state")
 	}
-	if err := apply1(t, f, mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 10})); err != nil {
+	if err := apply1(t, f, mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 10, SampleSeed: make([]byte, SampleSeedSize)})); err != nil {
 		t.Fatal(err)
 	}
-	if err := apply1(t, f, mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 10})); !errors.Is(err, ErrConflict) {
+	if err := apply1(t, f, mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 10, SampleSeed: make([]byte, SampleSeedSize)})); !errors.Is(err, ErrConflict) {
 		t.Fatalf("second commitment: %v, want ErrConflict", err)
 	}
 	v := &truegpuv1.VerdictRecord{ChallengeId: id[:], Accepted: true}
@@ -615,7 +617,7 @@ func TestExpiryReasons(t *testing.T) {
 		}
 		if commit {
 			if err := apply1(t, f, cmd(now+200, func(c *truegpuv1.Command) {
-				c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 200}}
+				c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 200, SampleSeed: make([]byte, SampleSeedSize)}}
 			})); err != nil {
 				t.Fatal(err)
 			}

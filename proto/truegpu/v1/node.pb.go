@@ -337,7 +337,9 @@ func (x *PollChallengesRequest) GetSignature() []byte {
 // PollChallengesResponse lists open challenges.
 type PollChallengesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Challenges not yet committed whose deadline has not passed.
+	// Challenges not yet committed whose commitment deadline has not passed,
+	// and committed challenges whose proof is still due (with their root and
+	// sample seed set).
 	Challenges    []*Challenge `protobuf:"bytes,1,rep,name=challenges,proto3" json:"challenges,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -494,7 +496,15 @@ type Challenge struct {
 	ProofDeadlineUnixMs int64 `protobuf:"varint,9,opt,name=proof_deadline_unix_ms,json=proofDeadlineUnixMs,proto3" json:"proof_deadline_unix_ms,omitempty"`
 	// Non-empty when the challenge is part of a storm (all devices of a
 	// suspected group challenged at the same instant).
-	StormId       string `protobuf:"bytes,10,opt,name=storm_id,json=stormId,proto3" json:"storm_id,omitempty"`
+	StormId string `protobuf:"bytes,10,opt,name=storm_id,json=stormId,proto3" json:"storm_id,omitempty"`
+	// The committed root (32 bytes), once the oracle has recorded a
+	// commitment for the challenge; empty before.
+	Root []byte `protobuf:"bytes,11,opt,name=root,proto3" json:"root,omitempty"`
+	// The oracle's 16-byte sample seed, drawn when it recorded the root;
+	// the proof opens the cells it selects (docs/PROTOCOL.md section 6).
+	// Empty before the commitment. A node that lost the commitment's answer
+	// finds it here (poll) and can still prove.
+	SampleSeed    []byte `protobuf:"bytes,12,opt,name=sample_seed,json=sampleSeed,proto3" json:"sample_seed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -599,6 +609,20 @@ func (x *Challenge) GetStormId() string {
 	return ""
 }
 
+func (x *Challenge) GetRoot() []byte {
+	if x != nil {
+		return x.Root
+	}
+	return nil
+}
+
+func (x *Challenge) GetSampleSeed() []byte {
+	if x != nil {
+		return x.SampleSeed
+	}
+	return nil
+}
+
 // SubmitCommitmentRequest commits to a challenge's results.
 type SubmitCommitmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -691,11 +715,15 @@ type SubmitCommitmentResponse struct {
 	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Arrival time on the leader's clock, unix milliseconds.
 	ReceivedAtUnixMs int64 `protobuf:"varint,3,opt,name=received_at_unix_ms,json=receivedAtUnixMs,proto3" json:"received_at_unix_ms,omitempty"`
-	// Earliest time the proof may be submitted; sample positions depend on the
-	// committed root, so the proof can be built at once.
+	// The proof must arrive before this time.
 	ProofDeadlineUnixMs int64 `protobuf:"varint,4,opt,name=proof_deadline_unix_ms,json=proofDeadlineUnixMs,proto3" json:"proof_deadline_unix_ms,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// The oracle's 16-byte sample seed for this commitment, drawn by the
+	// leader after the root was received: the sampled cells the proof must
+	// open derive from (root, sample_seed, nonce, node). Set when accepted.
+	// Sending the same root again returns the same seed.
+	SampleSeed    []byte `protobuf:"bytes,5,opt,name=sample_seed,json=sampleSeed,proto3" json:"sample_seed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubmitCommitmentResponse) Reset() {
@@ -754,6 +782,13 @@ func (x *SubmitCommitmentResponse) GetProofDeadlineUnixMs() int64 {
 		return x.ProofDeadlineUnixMs
 	}
 	return 0
+}
+
+func (x *SubmitCommitmentResponse) GetSampleSeed() []byte {
+	if x != nil {
+		return x.SampleSeed
+	}
+	return nil
 }
 
 // SubmitProofRequest submits a work proof.
@@ -1028,7 +1063,7 @@ const file_truegpu_v1_node_proto_rawDesc = "" +
 	"\x01n\x18\x03 \x01(\rR\x01n\x12\f\n" +
 	"\x01k\x18\x04 \x01(\rR\x01k\x12\x18\n" +
 	"\asamples\x18\x05 \x01(\rR\asamples\x12#\n" +
-	"\rparams_digest\x18\x06 \x01(\fR\fparamsDigest\"\x88\x03\n" +
+	"\rparams_digest\x18\x06 \x01(\fR\fparamsDigest\"\xbd\x03\n" +
 	"\tChallenge\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12!\n" +
@@ -1041,18 +1076,23 @@ const file_truegpu_v1_node_proto_rawDesc = "" +
 	"\x17commit_deadline_unix_ms\x18\b \x01(\x03R\x14commitDeadlineUnixMs\x123\n" +
 	"\x16proof_deadline_unix_ms\x18\t \x01(\x03R\x13proofDeadlineUnixMs\x12\x19\n" +
 	"\bstorm_id\x18\n" +
-	" \x01(\tR\astormId\"\xb4\x01\n" +
+	" \x01(\tR\astormId\x12\x12\n" +
+	"\x04root\x18\v \x01(\fR\x04root\x12\x1f\n" +
+	"\vsample_seed\x18\f \x01(\fR\n" +
+	"sampleSeed\"\xb4\x01\n" +
 	"\x17SubmitCommitmentRequest\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04root\x18\x03 \x01(\fR\x04root\x12*\n" +
 	"\x11device_elapsed_ms\x18\x04 \x01(\x04R\x0fdeviceElapsedMs\x12\x1c\n" +
-	"\tsignature\x18\x05 \x01(\fR\tsignature\"\xb2\x01\n" +
+	"\tsignature\x18\x05 \x01(\fR\tsignature\"\xd3\x01\n" +
 	"\x18SubmitCommitmentResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\bR\baccepted\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12-\n" +
 	"\x13received_at_unix_ms\x18\x03 \x01(\x03R\x10receivedAtUnixMs\x123\n" +
-	"\x16proof_deadline_unix_ms\x18\x04 \x01(\x03R\x13proofDeadlineUnixMs\"\x85\x01\n" +
+	"\x16proof_deadline_unix_ms\x18\x04 \x01(\x03R\x13proofDeadlineUnixMs\x12\x1f\n" +
+	"\vsample_seed\x18\x05 \x01(\fR\n" +
+	"sampleSeed\"\x85\x01\n" +
 	"\x12SubmitProofRequest\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x14\n" +
