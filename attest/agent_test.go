@@ -45,7 +45,7 @@ type oracleDouble struct {
 	challenges  map[string]*truegpuv1.Challenge
 	roots       map[string][32]byte
 	seeds       map[string]prover.SampleSeed
-	noSeed      bool // answer commitments without a sample seed
+	noSeed      bool                   // answer commitments without a sample seed
 	pending     []*truegpuv1.Challenge // returned by polls until committed
 	streams     chan *truegpuv1.Challenge
 	dropStreams int // fail this many stream openings with Unavailable
