@@ -230,7 +230,7 @@ Member flags:
 	bootstrap := fs.Bool("bootstrap", false, "bootstrap a new single-member cluster if the data dir is empty")
 	join := fs.String("join", "", "gRPC address of a member to join through")
 	profile := fs.String("profile", "standard", "workload profile")
-	devKeys := fs.Bool("unsafe-dev-keys", false, "use the deterministic UNSAFE Groth16 dev setup")
+	devKeys := fs.Bool("unsafe-dev-keys", false, "use the deterministic UNSAFE Groth16 dev setup (and accept a -verifying-key from it)")
 	vkFile := fs.String("verifying-key", "", "verifying key file of the profile (from the ceremony)")
 	epoch := fs.Duration("epoch", time.Hour, "epoch length")
 	retain := fs.Uint64("retain-epochs", 168, "closed epochs that keep their challenges' details (every member must use the same value)")
@@ -274,12 +274,8 @@ Member flags:
 	var vk *verifier.VerifyingKey
 	switch {
 	case *vkFile != "":
-		b, err := os.ReadFile(*vkFile)
-		if err != nil {
+		if vk, err = loadVerifyingKey(*vkFile, *devKeys, os.Stderr); err != nil {
 			return err
-		}
-		if vk, err = verifier.DecodeVerifyingKey(b); err != nil {
-			return fmt.Errorf("%s: %w", *vkFile, err)
 		}
 	case *devKeys:
 		fmt.Fprintln(os.Stderr, "oracled: WARNING: using the UNSAFE deterministic dev setup; anyone can forge proofs")

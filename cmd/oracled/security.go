@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sort"
 	"strings"
 
+	"github.com/truegpu/truegpu/internal/devkeys"
 	"github.com/truegpu/truegpu/internal/membertls"
+	"github.com/truegpu/truegpu/verifier"
 )
 
 // errNoTLS is returned when a member would start without mutual TLS.
@@ -71,4 +74,25 @@ func warnInsecure(w io.Writer) {
 	fmt.Fprintln(w, "oracled: SubmitReportSignature) answer any process on this machine. Every address")
 	fmt.Fprintln(w, "oracled: is loopback; use this for tests on one machine, never for a real cluster.")
 	fmt.Fprintln(w, rule)
+}
+
+// loadVerifyingKey reads the verifying key file of -verifying-key. A key of
+// the UNSAFE dev setup (its trapdoor is public: anyone can forge proofs
+// under it) is refused unless devOK (-unsafe-dev-keys), and then announced.
+func loadVerifyingKey(path string, devOK bool, warn io.Writer) (*verifier.VerifyingKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	vk, err := verifier.DecodeVerifyingKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if id, dev := devkeys.IsUnsafeDev(vk); dev {
+		if !devOK {
+			return nil, fmt.Errorf("%s is a verifying key of the UNSAFE dev setup of %s: its trapdoor is public, so anyone can forge proofs under it; use the key of a ceremony (truegpuctl ceremony), or add -unsafe-dev-keys for development", path, id)
+		}
+		fmt.Fprintf(warn, "oracled: WARNING: %s is an UNSAFE dev verifying key (%s); anyone can forge proofs under it\n", path, id)
+	}
+	return vk, nil
 }
