@@ -40,7 +40,8 @@ func testWorkProof(t testing.TB) *workProof {
 		var nonce prover.Nonce
 		copy(nonce[:], "evm work-proof test nonce")
 		node := prover.Address{0xaa, 0xbb, 0xcc}
-		raw, root, err := prover.Prove(pk, p, nonce, node, prover.Compute(p, nonce))
+		seed := prover.SampleSeed{0x5e, 0xed}
+		raw, root, err := prover.Prove(pk, p, nonce, node, seed, prover.Compute(p, nonce))
 		if err != nil {
 			workProofErr = err
 			return
@@ -50,7 +51,7 @@ func testWorkProof(t testing.TB) *workProof {
 			workProofErr = err
 			return
 		}
-		pub, err := p.PublicInputs(nonce, node, root)
+		pub, err := p.PublicInputs(nonce, node, root, seed)
 		if err != nil {
 			workProofErr = err
 			return
@@ -83,7 +84,11 @@ func TestWorkVerifierOnChain(t *testing.T) {
 	swapped := append([]byte{}, wp.proof...)
 	copy(swapped[0:64], wp.proof[192:256]) // A := C: on the curve, wrong pairing
 	wrongRoot := wp.inputs
-	wrongRoot[len(wrongRoot)-1] = new(big.Int).Add(wp.inputs[len(wrongRoot)-1], big.NewInt(1))
+	wrongRoot[verifier.InputRoot] = new(big.Int).Add(wp.inputs[verifier.InputRoot], big.NewInt(1))
+	wrongSeed := wp.inputs
+	wrongSeed[verifier.InputSeed] = new(big.Int).Xor(wp.inputs[verifier.InputSeed], big.NewInt(1))
+	wrongDigest := wp.inputs
+	wrongDigest[verifier.InputDigest] = new(big.Int).Add(wp.inputs[verifier.InputDigest], big.NewInt(1))
 	var unreduced [verifier.NbPublicInputs]*big.Int
 	copy(unreduced[:], wp.inputs[:])
 	unreduced[0] = new(big.Int).Add(wp.inputs[0], frModulus)
@@ -96,7 +101,9 @@ func TestWorkVerifierOnChain(t *testing.T) {
 	}{
 		{"tampered proof point", tamperedProof, wp.inputs, "ProofInvalid"},
 		{"swapped proof points", swapped, wp.inputs, "ProofInvalid"},
-		{"other public input", wp.proof, wrongRoot, "ProofInvalid"},
+		{"other root", wp.proof, wrongRoot, "ProofInvalid"},
+		{"other sample seed", wp.proof, wrongSeed, "ProofInvalid"},
+		{"other profile digest", wp.proof, wrongDigest, "ProofInvalid"},
 		{"unreduced public input", wp.proof, unreduced, "PublicInputNotInField"},
 	}
 	for _, tc := range tests {
@@ -138,7 +145,8 @@ func BenchmarkStandardWorkProofOnChain(b *testing.B) {
 	var nonce prover.Nonce
 	copy(nonce[:], "evm standard work-proof nonce")
 	node := prover.Address{0x51}
-	raw, root, err := prover.Prove(pk, p, nonce, node, prover.Compute(p, nonce))
+	seed := prover.SampleSeed{0x51, 0xed}
+	raw, root, err := prover.Prove(pk, p, nonce, node, seed, prover.Compute(p, nonce))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -146,7 +154,7 @@ func BenchmarkStandardWorkProofOnChain(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pub, err := p.PublicInputs(nonce, node, root)
+	pub, err := p.PublicInputs(nonce, node, root, seed)
 	if err != nil {
 		b.Fatal(err)
 	}

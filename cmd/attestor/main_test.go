@@ -232,7 +232,7 @@ func TestSelftest(t *testing.T) {
 				t.Fatalf("output %q: %v", out, err)
 			}
 			r := res[0]
-			if r.MatchesRef != tc.matches || r.Runs != 2 || r.Profile != "test/v1" || r.DeadlineMillis == 0 {
+			if r.MatchesRef != tc.matches || r.Runs != 2 || r.Profile != "test/v2" || r.DeadlineMillis == 0 {
 				t.Errorf("result %+v", r)
 			}
 		})

@@ -155,7 +155,7 @@ func newRunFlags(fs *flag.FlagSet) *runFlags {
 	fs.BoolVar(&r.insecure, "insecure", false, "connect without TLS (development only)")
 	fs.StringVar(&r.tlsCA, "tls-ca", "", "PEM file of the CA that signed the oracle's certificate (default: system roots)")
 	fs.BoolVar(&r.devKeys, "dev-keys", false, "prove with the UNSAFE deterministic dev keys (for an oracle in dev mode only)")
-	fs.Var(&r.provingKeys, "proving-key", "PROFILE=FILE proving key from a ceremony, e.g. standard/v1=standard.pk (repeatable)")
+	fs.Var(&r.provingKeys, "proving-key", "PROFILE=FILE proving key from a ceremony, e.g. standard/v2=standard.pk (repeatable)")
 	fs.IntVar(&r.proveConcurrency, "prove-concurrency", 1, "proofs computed at once")
 	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&r.logJSON, "log-json", false, "log as JSON lines instead of text")
@@ -209,9 +209,13 @@ func (r *runFlags) keySource() (attest.KeySource, error) {
 	for _, kv := range r.provingKeys {
 		id, path, ok := strings.Cut(kv, "=")
 		if !ok || id == "" || path == "" {
-			return nil, usageError("--proving-key %q: want PROFILE=FILE, e.g. standard/v1=standard.pk", kv)
+			return nil, usageError("--proving-key %q: want PROFILE=FILE, e.g. standard/v2=standard.pk", kv)
 		}
-		files[id] = path
+		p, err := prover.ProfileByID(id)
+		if err != nil {
+			return nil, usageError("--proving-key %q: %v", kv, err)
+		}
+		files[p.ID()] = path
 	}
 	if len(files) == 0 && !r.devKeys {
 		return nil, usageError("no proving keys: pass --proving-key PROFILE=FILE, or --dev-keys against an oracle in dev mode")

@@ -22,7 +22,7 @@ func TestProofVerbsEndToEnd(t *testing.T) {
 	if code, _, stderr := runCLI(t, "setup", "-unsafe-dev", "-profile", "test", "-out", keys); code != 0 {
 		t.Fatalf("setup: exit %d: %s", code, stderr)
 	}
-	for _, f := range []string{"test-v1.pk", "test-v1.vk"} {
+	for _, f := range []string{"test-v2.pk", "test-v2.vk"} {
 		if _, err := os.Stat(filepath.Join(keys, f)); err != nil {
 			t.Fatal(err)
 		}
@@ -55,9 +55,39 @@ func TestProofVerbsEndToEnd(t *testing.T) {
 	if err := os.WriteFile(b3, forged, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, _ = runCLI(t, "verify", "-vk", filepath.Join(keys, "test-v1.vk"), b1, b3, b2)
+	code, stdout, _ = runCLI(t, "verify", "-vk", filepath.Join(keys, "test-v2.vk"), b1, b3, b2)
 	if code != 1 || !strings.Contains(stdout, "FAIL "+b3) || strings.Count(stdout, "ok ") != 2 {
 		t.Fatalf("verify with a forged bundle: exit %d, stdout %q", code, stdout)
+	}
+
+	// The same proof claimed under another sample seed fails: the seed
+	// selects the cells the proof opens.
+	reseeded := bundle
+	if err := json.Unmarshal(data, &reseeded); err != nil {
+		t.Fatal(err)
+	}
+	reseeded.Seed = "0x" + strings.Repeat("5a", 16)
+	b4 := filepath.Join(dir, "b4.json")
+	raw, _ := json.Marshal(reseeded)
+	if err := os.WriteFile(b4, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = runCLI(t, "verify", "-keys", keys, b4)
+	if code != 1 || !strings.Contains(stdout, "FAIL "+b4) {
+		t.Fatalf("verify with another seed: exit %d, stdout %q", code, stdout)
+	}
+
+	// A bundle of the retired version 1 is refused, naming both versions.
+	retired := reseeded
+	retired.Profile = "test/v1"
+	b5 := filepath.Join(dir, "b5.json")
+	raw, _ = json.Marshal(retired)
+	if err := os.WriteFile(b5, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(t, "verify", "-keys", keys, b5)
+	if code == 0 || !strings.Contains(stderr, "test/v1") || !strings.Contains(stderr, "test/v2") {
+		t.Fatalf("verify of a v1 bundle: exit %d, stderr %q", code, stderr)
 	}
 
 	code, stdout, stderr = runCLI(t, "solidity", "-keys", keys)

@@ -55,7 +55,7 @@ func (o FleetOptions) total() int { return o.Honest + len(o.Adversaries) }
 // classes and one of each adversarial kind (two clones of one GPU).
 func DefaultFleet() FleetOptions {
 	return FleetOptions{Honest: 8, TimeScale: DefaultTimeScale, Adversaries: []string{
-		"spoof-h100", "rtx3090-as-h100", "clone-a100-80gb", "clone-a100-80gb", "garbage-h100", "replay-rtx4090", "partial-h100", "flaky-l40s",
+		"spoof-h100", "rtx3090-as-h100", "clone-a100-80gb", "clone-a100-80gb", "garbage-h100", "replay-rtx4090", "partial-h100", "grind-h100", "flaky-l40s",
 	}}
 }
 
