@@ -28,9 +28,11 @@ import (
 	"github.com/truegpu/truegpu/internal/devpki"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/oracle"
+	"github.com/truegpu/truegpu/oracle/fsm"
 	"github.com/truegpu/truegpu/oracle/httpapi"
 	"github.com/truegpu/truegpu/oracle/transport"
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/reputation"
 	"github.com/truegpu/truegpu/verifier"
 )
 
@@ -61,6 +63,10 @@ type Options struct {
 	Pipeline oracle.PipelineConfig
 	// Raft overrides Raft timeouts (tests use short ones).
 	Raft *raft.Config
+	// Reputation overrides the reputation model's parameters (tests
+	// that need trusted nodes within seconds lower the confidence they
+	// need). Default reputation.DefaultParams().
+	Reputation *reputation.Params
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 	// RaftLog, when set, receives Raft's warnings as text. Default: Raft
@@ -245,8 +251,19 @@ func (c *Cluster) startNode(i int, trans raft.Transport, grpcAddr, httpAddr stri
 		return fmt.Errorf("devcluster: %s HTTP listener on %s: %w", n.ID, httpAddr, err)
 	}
 	n.GRPCAddr, n.HTTPAddr = gl.Addr().String(), hl.Addr().String()
+	var fcfg fsm.Config
+	if c.opts.Reputation != nil {
+		model, err := reputation.NewModel(*c.opts.Reputation)
+		if err != nil {
+			gl.Close()
+			hl.Close()
+			return fmt.Errorf("devcluster: reputation parameters: %w", err)
+		}
+		fcfg.Model = model
+	}
 	m, err := oracle.Start(context.Background(), oracle.Config{
-		ID: n.ID, DataDir: filepath.Join(c.dir, n.ID), Transport: trans,
+		FSM: fcfg,
+		ID:  n.ID, DataDir: filepath.Join(c.dir, n.ID), Transport: trans,
 		GRPCAdvertise: n.GRPCAddr, HTTPAdvertise: n.HTTPAddr, SignerKey: MemberKey(i),
 		Bootstrap: true, Peers: c.peers, Profile: c.Profile, VerifyingKey: c.VerifyingKey,
 		Schedule: oracle.ScheduleConfig{Tick: 500 * time.Millisecond, Interval: c.opts.ChallengeInterval, ProofWindow: c.opts.ProofWindow},
