@@ -21,6 +21,7 @@ import (
 	"github.com/truegpu/truegpu/oracle/raftstore"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/reputation"
 	"github.com/truegpu/truegpu/verifier"
 )
 
@@ -131,7 +132,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("VerifyingKey is required"))
 	}
 	if c.Profile != nil && c.VerifyingKey != nil && c.VerifyingKey.Digest != c.Profile.Digest() {
-		errs = append(errs, fmt.Errorf("VerifyingKey is for another profile than %s", c.Profile.ID()))
+		errs = append(errs, fmt.Errorf("VerifyingKey is for %s, not %s", prover.DescribeDigest(c.VerifyingKey.Digest), c.Profile.ID()))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
@@ -160,11 +161,25 @@ func (c *Config) ensureDefaults() error {
 		c.Logger = slog.Default()
 	}
 	if c.FSM.ParamsDigest == ([32]byte{}) {
-		c.FSM.ParamsDigest = c.Profile.Digest()
+		c.FSM.ParamsDigest = FeedParamsDigest(c.Profile, c.FSM.Model)
 	}
 	c.Schedule.ensureDefaults()
 	c.Pipeline.ensureDefaults()
 	return nil
+}
+
+// FeedParamsDigest is the paramsDigest of a member's epoch reports
+// (fsm.Config.ParamsDigest by default): it binds the profile whose proofs
+// the scores rest on and the reputation parameters of model (nil: the
+// defaults). A feed contract is deployed with this value (with the member
+// signers and the threshold), so it refuses reports made under other
+// profiles or scoring rules.
+func FeedParamsDigest(p *prover.Profile, model *reputation.Model) [32]byte {
+	params := reputation.DefaultParams()
+	if model != nil {
+		params = model.Params()
+	}
+	return reputation.FeedParamsDigest([][32]byte{p.Digest()}, params)
 }
 
 // Member is one oracle cluster member: Raft, the state machine, and the

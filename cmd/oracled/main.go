@@ -232,6 +232,9 @@ Member flags:
 	profile := fs.String("profile", "standard", "workload profile")
 	devKeys := fs.Bool("unsafe-dev-keys", false, "use the deterministic UNSAFE Groth16 dev setup (and accept a -verifying-key from it)")
 	vkFile := fs.String("verifying-key", "", "verifying key file of the profile (from the ceremony)")
+	chainID := fs.Uint64("chain-id", 0, "EIP-712 chain id of the feed contract that accepts this cluster's reports (with -feed-contract; the same on every member)")
+	feedContract := fs.String("feed-contract", "", "address (0x…) of the feed contract that accepts this cluster's reports (with -chain-id)")
+	feedNoChain := fs.Bool("feed-no-chain", false, "sign reports for no chain (chain id 0, contract 0x0) although TLS is on; the default without TLS")
 	epoch := fs.Duration("epoch", time.Hour, "epoch length")
 	retain := fs.Uint64("retain-epochs", 168, "closed epochs that keep their challenges' details (every member must use the same value)")
 	corsOrigins := fs.String("cors-origins", "", "comma-separated origins allowed by CORS (default none)")
@@ -263,11 +266,18 @@ Member flags:
 	} else {
 		warnInsecure(os.Stderr)
 	}
+	domain, notice, err := feedDomain(*chainID, *feedContract, *feedNoChain, creds != nil)
+	if err != nil {
+		return err
+	}
+	if notice != "" {
+		fmt.Fprintln(os.Stderr, notice)
+	}
 	key, err := ethcrypto.LoadKeyFile(*signerKey)
 	if err != nil {
 		return err
 	}
-	p, err := prover.ProfileByName(*profile)
+	p, err := prover.ProfileByID(*profile)
 	if err != nil {
 		return err
 	}
@@ -301,6 +311,7 @@ Member flags:
 		GRPCAdvertise: *grpcAdv, HTTPAdvertise: hl.Addr().String(), SignerKey: key, Bootstrap: *bootstrap,
 		Profile: p, VerifyingKey: vk, EpochInterval: *epoch, Logger: log}
 	cfg.FSM.RetainEpochs = *retain
+	cfg.FSM.Domain = domain
 	if serverTLS != nil {
 		var adv net.Addr
 		if *raftAdv != "" {
@@ -362,6 +373,11 @@ Member flags:
 		}
 	}
 	fmt.Printf("oracled: member %s serving gRPC on %s, REST on http://%s, Raft on %s\n", *id, gl.Addr(), hl.Addr(), m.RaftAddress())
+	fmt.Printf("oracled: reports for chain %d, feed contract %s; feed params digest 0x%x (profile %s, reputation parameters)\n",
+		domain.ChainID, domain.VerifyingContract, oracle.FeedParamsDigest(p, nil), p.ID())
+	if creds == nil {
+		fmt.Println("oracled: INSECURE: no TLS (-insecure-no-tls); loopback only")
+	}
 	<-ctx.Done()
 	fmt.Println("oracled: shutting down")
 	return nil

@@ -10,7 +10,9 @@ import (
 	"strings"
 
 	"github.com/truegpu/truegpu/internal/devkeys"
+	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/internal/membertls"
+	"github.com/truegpu/truegpu/reputation"
 	"github.com/truegpu/truegpu/verifier"
 )
 
@@ -95,4 +97,36 @@ func loadVerifyingKey(path string, devOK bool, warn io.Writer) (*verifier.Verify
 		fmt.Fprintf(warn, "oracled: WARNING: %s is an UNSAFE dev verifying key (%s); anyone can forge proofs under it\n", path, id)
 	}
 	return vk, nil
+}
+
+// errNoChain is returned when a production member names no chain for its
+// reports.
+var errNoChain = errors.New("epoch reports need the chain they are for: set -chain-id and -feed-contract (the chain id and address of the feed contract), or -feed-no-chain for reports no contract is meant to accept")
+
+// feedDomain returns the EIP-712 domain of the member's epoch reports from
+// -chain-id and -feed-contract. Every member of a cluster must use the same
+// one. Without either, a member with TLS (production) needs -feed-no-chain;
+// then, and in a loopback cluster without TLS, reports are signed for chain
+// id 0 and the zero contract, which no contract accepts, and notice says so.
+func feedDomain(chainID uint64, contract string, noChain, production bool) (d reputation.Domain, notice string, err error) {
+	if chainID != 0 || contract != "" {
+		if noChain {
+			return d, "", errors.New("-feed-no-chain cannot be combined with -chain-id and -feed-contract")
+		}
+		if chainID == 0 || contract == "" {
+			return d, "", errors.New("-chain-id and -feed-contract go together: reports verify on chain only under both")
+		}
+		addr, err := ethcrypto.ParseAddress(contract)
+		if err != nil {
+			return d, "", fmt.Errorf("-feed-contract: %w", err)
+		}
+		if addr.IsZero() {
+			return d, "", errors.New("-feed-contract: the zero address is no contract")
+		}
+		return reputation.NewDomain(chainID, addr), "", nil
+	}
+	if production && !noChain {
+		return d, "", errNoChain
+	}
+	return reputation.NewDomain(0, ethcrypto.Address{}), "oracled: NOTE: epoch reports are signed for no chain (chain id 0, contract 0x0): no feed contract accepts them; set -chain-id and -feed-contract for reports meant for a chain", nil
 }

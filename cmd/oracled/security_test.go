@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/truegpu/truegpu/internal/devpki"
+	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/internal/membertls"
 )
 
@@ -78,6 +79,40 @@ func TestIsLoopback(t *testing.T) {
 	} {
 		if got := isLoopback(addr); got != want {
 			t.Errorf("isLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+func TestFeedDomain(t *testing.T) {
+	const contract = "0x00000000000000000000000000000000000f33d1"
+	d, notice, err := feedDomain(8453, contract, false, true)
+	if err != nil || d.ChainID != 8453 || d.VerifyingContract != ethcrypto.MustParseAddress(contract) || notice != "" {
+		t.Fatalf("chain and contract: %v %q %v", d, notice, err)
+	}
+	if _, _, err := feedDomain(0, "", false, true); !errors.Is(err, errNoChain) {
+		t.Fatalf("production member without a chain: %v, want errNoChain", err)
+	}
+	for _, tc := range []struct {
+		production, noChain bool
+	}{{true, true}, {false, false}, {false, true}} {
+		d, notice, err := feedDomain(0, "", tc.noChain, tc.production)
+		if err != nil || d.ChainID != 0 || !d.VerifyingContract.IsZero() || !strings.Contains(notice, "no chain") {
+			t.Fatalf("dev default (%+v): %v %q %v", tc, d, notice, err)
+		}
+	}
+	for _, tc := range []struct {
+		chain    uint64
+		contract string
+		noChain  bool
+	}{
+		{8453, "", false},
+		{0, contract, false},
+		{8453, "0x0000000000000000000000000000000000000000", false},
+		{8453, "nope", false},
+		{8453, contract, true},
+	} {
+		if _, _, err := feedDomain(tc.chain, tc.contract, tc.noChain, true); err == nil {
+			t.Errorf("feedDomain(%d, %q, %v) accepted", tc.chain, tc.contract, tc.noChain)
 		}
 	}
 }

@@ -1,0 +1,80 @@
+package oracle
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/oracle/fsm"
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/reputation"
+)
+
+// TestFeedConfiguration: a member's reports carry the configured EIP-712
+// domain, and their config digest binds the member signers, the threshold,
+// the profile and the reputation parameters.
+func TestFeedConfiguration(t *testing.T) {
+	contract := ethcrypto.MustParseAddress("0x00000000000000000000000000000000000f33d1")
+	c := newCluster(t, 1, func(cfg *Config) { cfg.FSM.Domain = reputation.NewDomain(31337, contract) })
+	l := c.leader(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for !l.selfRegistered() {
+		if time.Now().After(deadline) {
+			t.Fatal("member row never registered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := l.Propose(context.Background(), &truegpuv1.Command{Body: &truegpuv1.Command_CloseEpoch{CloseEpoch: &truegpuv1.CloseEpochCommand{Epoch: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	es, err := l.fsm.Epoch(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := es.Report
+	if r.Domain.GetChainId() != 31337 || r.Domain.GetVerifyingContract() != contract.String() {
+		t.Fatalf("report domain %v, want chain 31337 and contract %s", r.Domain, contract)
+	}
+	p, _, _ := testKeys(t)
+	params := reputation.FeedParamsDigest([][32]byte{p.Digest()}, reputation.DefaultParams())
+	want := reputation.ConfigDigest([]ethcrypto.Address{l.Signer()}, 1, params)
+	if [32]byte(r.ConfigDigest) != want {
+		t.Fatalf("config digest 0x%x, want 0x%x", r.ConfigDigest, want)
+	}
+	rep := reputation.Report{ConfigDigest: want, Epoch: r.Epoch, Round: r.Round, Timestamp: r.Timestamp, Root: [32]byte(r.Root), Count: r.Count}
+	if d := reputation.ReportDigest(reputation.NewDomain(31337, contract), rep); [32]byte(r.Digest) != d {
+		t.Fatal("report digest is not the EIP-712 digest under the configured domain")
+	}
+}
+
+// TestFeedParamsDigestBindsReputation: members with other reputation
+// parameters or another profile sign under another config digest.
+func TestFeedParamsDigestBindsReputation(t *testing.T) {
+	p, err := prover.ProfileByName("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := reputation.DefaultParams()
+	params.TrustedScoreBP++
+	model, err := reputation.NewModel(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Config{Profile: p}
+	b := Config{Profile: p, FSM: fsm.Config{Model: model}}
+	for _, c := range []*Config{&a, &b} {
+		if err := c.ensureDefaults(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.FSM.ParamsDigest == b.FSM.ParamsDigest {
+		t.Fatal("other reputation parameters, same params digest")
+	}
+	for _, q := range prover.Profiles() {
+		if q.Digest() != p.Digest() && FeedParamsDigest(q, nil) == a.FSM.ParamsDigest {
+			t.Fatalf("profile %s has the params digest of %s", q.ID(), p.ID())
+		}
+	}
+}
