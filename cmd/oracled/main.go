@@ -236,6 +236,7 @@ Member flags:
 	feedContract := fs.String("feed-contract", "", "address (0x…) of the feed contract that accepts this cluster's reports (with -chain-id)")
 	feedNoChain := fs.Bool("feed-no-chain", false, "sign reports for no chain (chain id 0, contract 0x0) although TLS is on; the default without TLS")
 	epoch := fs.Duration("epoch", time.Hour, "epoch length")
+	interval := fs.Duration("challenge-interval", 0, "mean time between challenges of a device (default 5m; shorter for tests)")
 	retain := fs.Uint64("retain-epochs", 168, "closed epochs that keep their challenges' details (every member must use the same value)")
 	corsOrigins := fs.String("cors-origins", "", "comma-separated origins allowed by CORS (default none)")
 	if err := fs.Parse(args); err != nil {
@@ -311,6 +312,7 @@ Member flags:
 		GRPCAdvertise: *grpcAdv, HTTPAdvertise: hl.Addr().String(), SignerKey: key, Bootstrap: *bootstrap,
 		Profile: p, VerifyingKey: vk, EpochInterval: *epoch, Logger: log}
 	cfg.FSM.RetainEpochs = *retain
+	cfg.Schedule.Interval = *interval
 	cfg.FSM.Domain = domain
 	if serverTLS != nil {
 		var adv net.Addr
