@@ -106,6 +106,11 @@ type Config struct {
 	// Operators are the member ids (certificate common names) of
 	// operators, who may add and remove any member.
 	Operators []string
+	// ClusterID names the cluster in signed node requests (their cluster
+	// field), so a request signed for one cluster is refused by another.
+	// Every member of a cluster uses the same value. Default
+	// DefaultClusterID.
+	ClusterID string
 	// PeerDial are the dial options for calls to other members' gRPC
 	// servers (forwarding, report signatures, member table updates): TLS
 	// with this member's certificate in production. Default: plaintext,
@@ -154,6 +159,9 @@ func (c *Config) ensureDefaults() error {
 	if c.EpochInterval <= 0 {
 		c.EpochInterval = time.Minute
 	}
+	if c.ClusterID == "" {
+		c.ClusterID = DefaultClusterID
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -196,6 +204,7 @@ type Member struct {
 	pipeline *pipeline
 	signer   ethcrypto.Address
 	peers    conns
+	replay   replayCache
 	metrics  *memberMetrics
 
 	ctx    context.Context
