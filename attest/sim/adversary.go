@@ -305,34 +305,15 @@ var ErrAbandoned = errors.New("sim: challenge abandoned: the samples miss the co
 // Caught by: the proof deadline. A commitment that is never proven is a
 // correctness failure, exactly as a wrong answer is, so abandoning is never
 // cheaper than answering; it passes at the rate f^q.
-type Abandoner struct {
-	*base
-	percent int
-}
+type Abandoner struct{ *Partial }
 
 // NewAbandoner returns an abandoning device of the class.
 func NewAbandoner(class string, opts Options) (*Abandoner, error) {
-	b, err := newBase(class, class, opts, nil)
+	p, err := NewPartial(class, opts)
 	if err != nil {
 		return nil, err
 	}
-	p := opts.Percent
-	if p <= 0 || p > 100 {
-		p = 50
-	}
-	return &Abandoner{base: b, percent: p}, nil
-}
-
-// Run computes part of the workload and commits to it.
-func (d *Abandoner) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
-	return d.run(ctx, w, d.percent, func() ([]int32, [32]byte, error) {
-		cells, _ := partialCells(w.Profile, w.Nonce, d.percent)
-		tree, err := prover.NewTree(w.Profile, cells)
-		if err != nil {
-			return nil, [32]byte{}, err
-		}
-		return cells, tree.Root(), nil
-	})
+	return &Abandoner{p}, nil
 }
 
 // Proof proves only when every sampled cell was computed.
