@@ -121,6 +121,10 @@ type AgentConfig struct {
 	OnOutcome func(*Outcome, error)
 	// Now is the clock for request timestamps; nil means time.Now.
 	Now func() time.Time
+	// Cluster is the oracle cluster id the node's signed requests name
+	// (GetCluster's cluster_id), so they are good for that cluster only.
+	// Default "dev", the id of development clusters.
+	Cluster string
 }
 
 // Validate reports every problem of the configuration at once.
@@ -184,6 +188,9 @@ func (c *AgentConfig) ensureDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Cluster == "" {
+		c.Cluster = "dev"
 	}
 }
 
@@ -259,7 +266,7 @@ func (a *Agent) Classes() []string { return append([]string(nil), a.classes...) 
 // RegistrationRequest returns the signed registration of the node's
 // devices.
 func (a *Agent) RegistrationRequest() (*truegpuv1.RegisterNodeRequest, error) {
-	req := &truegpuv1.RegisterNodeRequest{Address: a.addr, TimestampUnixMs: a.cfg.Now().UnixMilli()}
+	req := &truegpuv1.RegisterNodeRequest{Address: a.addr, TimestampUnixMs: a.cfg.Now().UnixMilli(), Cluster: a.cfg.Cluster}
 	for i, fp := range a.fps {
 		req.Devices = append(req.Devices, &truegpuv1.Device{
 			Index:        uint32(i),
@@ -369,7 +376,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) streamOnce(ctx context.Context, dispatch func(*truegpuv1.Challenge), received func()) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req := &truegpuv1.StreamChallengesRequest{Address: a.addr, TimestampUnixMs: a.cfg.Now().UnixMilli()}
+	req := &truegpuv1.StreamChallengesRequest{Address: a.addr, TimestampUnixMs: a.cfg.Now().UnixMilli(), Cluster: a.cfg.Cluster}
 	if err := a.cfg.Key.Sign(req); err != nil {
 		return err
 	}
@@ -393,7 +400,7 @@ func (a *Agent) streamOnce(ctx context.Context, dispatch func(*truegpuv1.Challen
 }
 
 func (a *Agent) pollOnce(ctx context.Context, dispatch func(*truegpuv1.Challenge)) error {
-	req := &truegpuv1.PollChallengesRequest{Address: a.addr, TimestampUnixMs: a.cfg.Now().UnixMilli()}
+	req := &truegpuv1.PollChallengesRequest{Address: a.addr, TimestampUnixMs: a.cfg.Now().UnixMilli(), Cluster: a.cfg.Cluster}
 	if err := a.cfg.Key.Sign(req); err != nil {
 		return err
 	}

@@ -88,7 +88,7 @@ func ToStatus(log *slog.Logger, method string, err error) error {
 		code = codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded
-	case errors.Is(err, ErrBadSignature), errors.Is(err, ErrClockSkew):
+	case errors.Is(err, ErrBadSignature), errors.Is(err, ErrClockSkew), errors.Is(err, ErrReplayed):
 		code = codes.Unauthenticated
 	case errors.Is(err, ErrUnknownNode):
 		code = codes.PermissionDenied

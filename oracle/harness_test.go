@@ -245,7 +245,7 @@ func newTestNode(i int) *testNode {
 func (n *testNode) addr() string { return n.key.Address().String() }
 
 func (n *testNode) registerReq(now time.Time) *truegpuv1.RegisterNodeRequest {
-	r := &truegpuv1.RegisterNodeRequest{Address: n.addr(), Devices: []*truegpuv1.Device{n.dev}, TimestampUnixMs: now.UnixMilli()}
+	r := &truegpuv1.RegisterNodeRequest{Address: n.addr(), Devices: []*truegpuv1.Device{n.dev}, TimestampUnixMs: now.UnixMilli(), Cluster: DefaultClusterID}
 	if err := n.key.Sign(r); err != nil {
 		panic(err)
 	}

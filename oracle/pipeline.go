@@ -319,6 +319,9 @@ func (p *pipeline) Register(ctx context.Context, req *truegpuv1.RegisterNodeRequ
 			return nil, err
 		}
 	}
+	if err := p.m.checkCluster(req.Cluster); err != nil {
+		return nil, err
+	}
 	addr, err := checkSigned(req, req)
 	if err != nil {
 		return nil, err
@@ -326,6 +329,9 @@ func (p *pipeline) Register(ctx context.Context, req *truegpuv1.RegisterNodeRequ
 	skew := now.Sub(time.UnixMilli(req.TimestampUnixMs))
 	if skew > p.cfg.MaxClockSkew || -skew > p.cfg.MaxClockSkew {
 		return nil, fmt.Errorf("%w: %v off; check the node's clock", ErrClockSkew, skew.Round(time.Second))
+	}
+	if err := p.m.checkReplay(req, req.TimestampUnixMs); err != nil {
+		return nil, err
 	}
 	if !p.limits.allow(addr, now) {
 		return nil, fmt.Errorf("%w: node %s", ErrRateLimited, addr)

@@ -177,8 +177,9 @@ func TestRateLimit(t *testing.T) {
 	m := c.leader(5 * time.Second)
 	node := newTestNode(1)
 	var err error
-	for range 3 {
-		_, err = m.pipeline.Register(context.Background(), node.registerReq(clock.Now()))
+	for i := range 3 {
+		// Each request signed anew: a repeated one is a replay.
+		_, err = m.pipeline.Register(context.Background(), node.registerReq(clock.Now().Add(time.Duration(i)*time.Millisecond)))
 	}
 	if !errors.Is(err, ErrRateLimited) || Reason(err) != ReasonRateLimited {
 		t.Fatalf("third request in a burst of 2: %v", err)

@@ -96,7 +96,11 @@ func (m *Member) checkAccess(req interface {
 	GetAddress() string
 	GetSignature() []byte
 	GetTimestampUnixMs() int64
+	GetCluster() string
 }, msg proto.Message) (ethcrypto.Address, error) {
+	if err := m.checkCluster(req.GetCluster()); err != nil {
+		return ethcrypto.Address{}, err
+	}
 	addr, err := checkSigned(req, msg)
 	if err != nil {
 		return addr, err
@@ -108,6 +112,9 @@ func (m *Member) checkAccess(req interface {
 	if _, err := m.fsm.Node(addr); errors.Is(err, fsm.ErrNotFound) {
 		return addr, fmt.Errorf("%w: %s", ErrUnknownNode, addr)
 	} else if err != nil {
+		return addr, err
+	}
+	if err := m.checkReplay(msg, req.GetTimestampUnixMs()); err != nil {
 		return addr, err
 	}
 	return addr, nil
@@ -583,7 +590,8 @@ func (s *adminService) GetCluster(ctx context.Context, req *truegpuv1.GetCluster
 	}
 	leaderID, _ := m.LeaderInfo()
 	resp := &truegpuv1.GetClusterResponse{LeaderId: leaderID, AppliedIndex: m.fsm.AppliedIndex(), CommitIndex: m.raft.CommitIndex(),
-		CurrentEpoch: meta.CurrentEpoch, LastCompleteEpoch: meta.LastCompleteEpoch, ServedBy: m.cfg.ID, NodeCount: meta.NodeCount}
+		CurrentEpoch: meta.CurrentEpoch, LastCompleteEpoch: meta.LastCompleteEpoch, ServedBy: m.cfg.ID, NodeCount: meta.NodeCount,
+		ClusterId: m.cfg.ClusterID}
 	if t, err := strconv.ParseUint(m.raft.Stats()["term"], 10, 64); err == nil {
 		resp.Term = t
 	}

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/truegpu/truegpu/attest"
@@ -144,6 +146,7 @@ type runFlags struct {
 	proveConcurrency int
 	logLevel         string
 	logJSON          bool
+	cluster          string
 }
 
 func newRunFlags(fs *flag.FlagSet) *runFlags {
@@ -159,7 +162,25 @@ func newRunFlags(fs *flag.FlagSet) *runFlags {
 	fs.IntVar(&r.proveConcurrency, "prove-concurrency", 1, "proofs computed at once")
 	fs.StringVar(&r.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&r.logJSON, "log-json", false, "log as JSON lines instead of text")
+	fs.StringVar(&r.cluster, "cluster", "", "cluster id the node's signed requests are for (default: the one the oracle reports)")
 	return r
+}
+
+// clusterID returns -cluster, or the cluster id the oracle reports.
+func (r *runFlags) clusterID(ctx context.Context, conn grpc.ClientConnInterface) (string, error) {
+	if r.cluster != "" {
+		return r.cluster, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := truegpuv1.NewAdminServiceClient(conn).GetCluster(cctx, &truegpuv1.GetClusterRequest{})
+	if status.Code(err) == codes.Unimplemented {
+		return "", nil // the agent's default, for oracles without AdminService
+	}
+	if err != nil {
+		return "", fmt.Errorf("ask the oracle for its cluster id (or set -cluster): %w", err)
+	}
+	return resp.GetClusterId(), nil
 }
 
 func (r *runFlags) logger(e *env) (*slog.Logger, error) {
@@ -298,7 +319,12 @@ func runAgent(ctx context.Context, e *env, r *runFlags, registerOnly bool) error
 		return err
 	}
 	defer closeAll()
+	cluster, err := r.clusterID(ctx, conn)
+	if err != nil {
+		return err
+	}
 	agent, err := attest.NewAgent(ctx, attest.AgentConfig{
+		Cluster:          cluster,
 		Client:           truegpuv1.NewNodeServiceClient(conn),
 		Key:              key,
 		Devices:          devs,

@@ -232,6 +232,7 @@ Member flags:
 	profile := fs.String("profile", "standard", "workload profile")
 	devKeys := fs.Bool("unsafe-dev-keys", false, "use the deterministic UNSAFE Groth16 dev setup (and accept a -verifying-key from it)")
 	vkFile := fs.String("verifying-key", "", "verifying key file of the profile (from the ceremony)")
+	clusterID := fs.String("cluster-id", "", "id of the cluster that nodes' signed requests name (the same on every member; required with TLS, default \""+oracle.DefaultClusterID+"\" without)")
 	chainID := fs.Uint64("chain-id", 0, "EIP-712 chain id of the feed contract that accepts this cluster's reports (with -feed-contract; the same on every member)")
 	feedContract := fs.String("feed-contract", "", "address (0x…) of the feed contract that accepts this cluster's reports (with -chain-id)")
 	feedNoChain := fs.Bool("feed-no-chain", false, "sign reports for no chain (chain id 0, contract 0x0) although TLS is on; the default without TLS")
@@ -266,6 +267,10 @@ Member flags:
 		serverTLS, clientTLS = creds.ServerConfig(), creds.ClientConfig()
 	} else {
 		warnInsecure(os.Stderr)
+	}
+	cluster, err := clusterIDFor(*clusterID, creds != nil)
+	if err != nil {
+		return err
 	}
 	domain, notice, err := feedDomain(*chainID, *feedContract, *feedNoChain, creds != nil)
 	if err != nil {
@@ -314,6 +319,7 @@ Member flags:
 	cfg.FSM.RetainEpochs = *retain
 	cfg.Schedule.Interval = *interval
 	cfg.FSM.Domain = domain
+	cfg.ClusterID = cluster
 	if serverTLS != nil {
 		var adv net.Addr
 		if *raftAdv != "" {

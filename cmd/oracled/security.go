@@ -12,6 +12,7 @@ import (
 	"github.com/truegpu/truegpu/internal/devkeys"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/internal/membertls"
+	"github.com/truegpu/truegpu/oracle"
 	"github.com/truegpu/truegpu/reputation"
 	"github.com/truegpu/truegpu/verifier"
 )
@@ -129,4 +130,21 @@ func feedDomain(chainID uint64, contract string, noChain, production bool) (d re
 		return d, "", errNoChain
 	}
 	return reputation.NewDomain(0, ethcrypto.Address{}), "oracled: NOTE: epoch reports are signed for no chain (chain id 0, contract 0x0): no feed contract accepts them; set -chain-id and -feed-contract for reports meant for a chain", nil
+}
+
+// clusterIDFor returns the cluster id nodes' signed requests must name:
+// -cluster-id, required on a member with TLS (a production cluster needs
+// its own, or requests signed for one cluster would be good for another);
+// without TLS it defaults to oracle.DefaultClusterID.
+func clusterIDFor(flag string, production bool) (string, error) {
+	switch {
+	case flag != "":
+		if len(flag) > 128 {
+			return "", errors.New("-cluster-id: at most 128 bytes")
+		}
+		return flag, nil
+	case production:
+		return "", errors.New("set -cluster-id: the id of this cluster, the same on every member, which nodes' signed requests name so that they are good for this cluster only")
+	}
+	return oracle.DefaultClusterID, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/truegpu/truegpu/internal/devpki"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/internal/membertls"
+	"github.com/truegpu/truegpu/oracle"
 )
 
 func clearMemberEnv(t *testing.T) {
@@ -114,5 +115,20 @@ func TestFeedDomain(t *testing.T) {
 		if _, _, err := feedDomain(tc.chain, tc.contract, tc.noChain, true); err == nil {
 			t.Errorf("feedDomain(%d, %q, %v) accepted", tc.chain, tc.contract, tc.noChain)
 		}
+	}
+}
+
+func TestClusterIDFor(t *testing.T) {
+	if id, err := clusterIDFor("", false); err != nil || id != oracle.DefaultClusterID {
+		t.Fatalf("loopback default: %q %v", id, err)
+	}
+	if _, err := clusterIDFor("", true); err == nil || !strings.Contains(err.Error(), "-cluster-id") {
+		t.Fatalf("TLS member without -cluster-id: %v", err)
+	}
+	if id, err := clusterIDFor("prod-eu", true); err != nil || id != "prod-eu" {
+		t.Fatalf("-cluster-id prod-eu: %q %v", id, err)
+	}
+	if _, err := clusterIDFor(strings.Repeat("x", 129), true); err == nil {
+		t.Fatal("overlong id accepted")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/truegpu/truegpu/attest"
+	"github.com/truegpu/truegpu/oracle"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
@@ -62,7 +63,7 @@ func TestDevClusterREST(t *testing.T) {
 	}
 	defer cc.Close()
 	key := attest.NodeKeyFromSeed([]byte("rest test node"))
-	req := &truegpuv1.RegisterNodeRequest{Address: key.Address().String(), TimestampUnixMs: time.Now().UnixMilli(), Devices: []*truegpuv1.Device{
+	req := &truegpuv1.RegisterNodeRequest{Address: key.Address().String(), TimestampUnixMs: time.Now().UnixMilli(), Cluster: oracle.DefaultClusterID, Devices: []*truegpuv1.Device{
 		{ClaimedClass: "H100-SXM", Fingerprint: &truegpuv1.DeviceFingerprint{Uuid: "GPU-rest-1", Name: "NVIDIA H100 80GB HBM3"}}}}
 	if err := key.Sign(req); err != nil {
 		t.Fatal(err)
@@ -187,7 +188,7 @@ func TestStreamChallenges(t *testing.T) {
 	defer lc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	reg := &truegpuv1.RegisterNodeRequest{Address: key.Address().String(), TimestampUnixMs: time.Now().UnixMilli(), Devices: []*truegpuv1.Device{
+	reg := &truegpuv1.RegisterNodeRequest{Address: key.Address().String(), TimestampUnixMs: time.Now().UnixMilli(), Cluster: oracle.DefaultClusterID, Devices: []*truegpuv1.Device{
 		{ClaimedClass: "RTX-4090", Fingerprint: &truegpuv1.DeviceFingerprint{Uuid: "GPU-stream-1"}}}}
 	if err := key.Sign(reg); err != nil {
 		t.Fatal(err)
@@ -200,7 +201,7 @@ func TestStreamChallenges(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fc.Close()
-	sreq := &truegpuv1.StreamChallengesRequest{Address: key.Address().String(), TimestampUnixMs: time.Now().UnixMilli()}
+	sreq := &truegpuv1.StreamChallengesRequest{Address: key.Address().String(), TimestampUnixMs: time.Now().UnixMilli(), Cluster: oracle.DefaultClusterID}
 	if err := key.Sign(sreq); err != nil {
 		t.Fatal(err)
 	}

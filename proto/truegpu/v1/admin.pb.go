@@ -181,7 +181,9 @@ type GetClusterResponse struct {
 	// Serving member id.
 	ServedBy string `protobuf:"bytes,9,opt,name=served_by,json=servedBy,proto3" json:"served_by,omitempty"`
 	// Registered nodes.
-	NodeCount     uint32 `protobuf:"varint,10,opt,name=node_count,json=nodeCount,proto3" json:"node_count,omitempty"`
+	NodeCount uint32 `protobuf:"varint,10,opt,name=node_count,json=nodeCount,proto3" json:"node_count,omitempty"`
+	// The cluster id that signed node requests name (their cluster field).
+	ClusterId     string `protobuf:"bytes,11,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -284,6 +286,13 @@ func (x *GetClusterResponse) GetNodeCount() uint32 {
 		return x.NodeCount
 	}
 	return 0
+}
+
+func (x *GetClusterResponse) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
 }
 
 // JoinMemberRequest adds a member.
@@ -660,7 +669,7 @@ const file_truegpu_v1_admin_proto_rawDesc = "" +
 	"\x0esigner_address\x18\x05 \x01(\tR\rsignerAddress\x12\x1a\n" +
 	"\bsuffrage\x18\x06 \x01(\tR\bsuffrage\x12\x16\n" +
 	"\x06leader\x18\a \x01(\bR\x06leader\"\x13\n" +
-	"\x11GetClusterRequest\"\xf7\x02\n" +
+	"\x11GetClusterRequest\"\x96\x03\n" +
 	"\x12GetClusterResponse\x12,\n" +
 	"\amembers\x18\x01 \x03(\v2\x12.truegpu.v1.MemberR\amembers\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\tR\bleaderId\x12\x12\n" +
@@ -673,7 +682,9 @@ const file_truegpu_v1_admin_proto_rawDesc = "" +
 	"\tserved_by\x18\t \x01(\tR\bservedBy\x12\x1d\n" +
 	"\n" +
 	"node_count\x18\n" +
-	" \x01(\rR\tnodeCount\"\xe3\x01\n" +
+	" \x01(\rR\tnodeCount\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\v \x01(\tR\tclusterId\"\xe3\x01\n" +
 	"\x11JoinMemberRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +

@@ -30,10 +30,14 @@ type RegisterNodeRequest struct {
 	// Devices of the node.
 	Devices []*Device `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`
 	// Node's clock at signing, unix milliseconds; rejected if too far from the
-	// oracle's clock (replay protection).
+	// oracle's clock, and a request the oracle has seen within that window is
+	// refused as a replay.
 	TimestampUnixMs int64 `protobuf:"varint,3,opt,name=timestamp_unix_ms,json=timestampUnixMs,proto3" json:"timestamp_unix_ms,omitempty"`
-	// 65-byte secp256k1 signature (r||s||v) over RegistrationDigest.
-	Signature     []byte `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	// 65-byte secp256k1 signature (r||s||v) over SigningDigest(request).
+	Signature []byte `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The cluster the request is for (the oracle's cluster id, e.g. from
+	// GetCluster); a request signed for another cluster is refused.
+	Cluster       string `protobuf:"bytes,5,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -94,6 +98,13 @@ func (x *RegisterNodeRequest) GetSignature() []byte {
 		return x.Signature
 	}
 	return nil
+}
+
+func (x *RegisterNodeRequest) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
 }
 
 // RegisterNodeResponse reports the registered node.
@@ -165,10 +176,12 @@ type StreamChallengesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Node address.
 	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
-	// Node's clock at signing, unix milliseconds.
+	// Node's clock at signing, unix milliseconds; as for RegisterNodeRequest.
 	TimestampUnixMs int64 `protobuf:"varint,2,opt,name=timestamp_unix_ms,json=timestampUnixMs,proto3" json:"timestamp_unix_ms,omitempty"`
-	// Signature over ChallengeAccessDigest(address, timestamp).
-	Signature     []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Signature over SigningDigest(request).
+	Signature []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The cluster the request is for; as for RegisterNodeRequest.
+	Cluster       string `protobuf:"bytes,4,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -224,6 +237,13 @@ func (x *StreamChallengesRequest) GetSignature() []byte {
 	return nil
 }
 
+func (x *StreamChallengesRequest) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
 // StreamChallengesResponse carries one challenge.
 type StreamChallengesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -275,10 +295,12 @@ type PollChallengesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Node address.
 	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
-	// Node's clock at signing, unix milliseconds.
+	// Node's clock at signing, unix milliseconds; as for RegisterNodeRequest.
 	TimestampUnixMs int64 `protobuf:"varint,2,opt,name=timestamp_unix_ms,json=timestampUnixMs,proto3" json:"timestamp_unix_ms,omitempty"`
-	// Signature over ChallengeAccessDigest(address, timestamp).
-	Signature     []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Signature over SigningDigest(request).
+	Signature []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	// The cluster the request is for; as for RegisterNodeRequest.
+	Cluster       string `protobuf:"bytes,4,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -332,6 +354,13 @@ func (x *PollChallengesRequest) GetSignature() []byte {
 		return x.Signature
 	}
 	return nil
+}
+
+func (x *PollChallengesRequest) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
 }
 
 // PollChallengesResponse lists open challenges.
@@ -1033,26 +1062,29 @@ var File_truegpu_v1_node_proto protoreflect.FileDescriptor
 const file_truegpu_v1_node_proto_rawDesc = "" +
 	"\n" +
 	"\x15truegpu/v1/node.proto\x12\n" +
-	"truegpu.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17truegpu/v1/common.proto\"\xa7\x01\n" +
+	"truegpu.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17truegpu/v1/common.proto\"\xc1\x01\n" +
 	"\x13RegisterNodeRequest\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12,\n" +
 	"\adevices\x18\x02 \x03(\v2\x12.truegpu.v1.DeviceR\adevices\x12*\n" +
 	"\x11timestamp_unix_ms\x18\x03 \x01(\x03R\x0ftimestampUnixMs\x12\x1c\n" +
-	"\tsignature\x18\x04 \x01(\fR\tsignature\"\x85\x01\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\x12\x18\n" +
+	"\acluster\x18\x05 \x01(\tR\acluster\"\x85\x01\n" +
 	"\x14RegisterNodeResponse\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12.\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x16.truegpu.v1.NodeStatusR\x06status\x12#\n" +
-	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\"}\n" +
+	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\"\x97\x01\n" +
 	"\x17StreamChallengesRequest\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12*\n" +
 	"\x11timestamp_unix_ms\x18\x02 \x01(\x03R\x0ftimestampUnixMs\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"O\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\x12\x18\n" +
+	"\acluster\x18\x04 \x01(\tR\acluster\"O\n" +
 	"\x18StreamChallengesResponse\x123\n" +
-	"\tchallenge\x18\x01 \x01(\v2\x15.truegpu.v1.ChallengeR\tchallenge\"{\n" +
+	"\tchallenge\x18\x01 \x01(\v2\x15.truegpu.v1.ChallengeR\tchallenge\"\x95\x01\n" +
 	"\x15PollChallengesRequest\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12*\n" +
 	"\x11timestamp_unix_ms\x18\x02 \x01(\x03R\x0ftimestampUnixMs\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"O\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\x12\x18\n" +
+	"\acluster\x18\x04 \x01(\tR\acluster\"O\n" +
 	"\x16PollChallengesResponse\x125\n" +
 	"\n" +
 	"challenges\x18\x01 \x03(\v2\x15.truegpu.v1.ChallengeR\n" +
