@@ -270,15 +270,11 @@ func (m *Member) leaderConn() (*grpc.ClientConn, error) {
 const refreshKey = "x-truegpu-refresh-only"
 
 // ForwardContext marks an outgoing context as forwarded by a member,
-// keeping the refresh-only mark of the incoming call and naming the member
-// that made it (when its certificate did).
+// keeping the refresh-only mark of the incoming call.
 func ForwardContext(ctx context.Context) context.Context {
 	kv := []string{forwardedKey, "1"}
 	if refreshOnly(ctx) {
 		kv = append(kv, refreshKey, "1")
-	}
-	if id, ok := callerID(ctx); ok {
-		kv = append(kv, forwardedForKey, id)
 	}
 	return metadata.AppendToOutgoingContext(ctx, kv...)
 }

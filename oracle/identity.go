@@ -6,7 +6,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
@@ -21,16 +20,13 @@ import (
 //	SubmitReportSignature(id)  member id itself, with the signer of its row
 //
 // The caller is the member id of its verified client certificate
-// (internal/membertls: the subject common name). A call a follower
-// forwards to the leader arrives with the follower's certificate and the
-// original caller's id in forwardedForKey; the leader takes that id only
-// from a caller holding a member certificate. Whatever the API admits, the
-// state machine still checks each member row's signature (fsm.setMember)
-// and each report signature (fsm.addReportSignature) itself.
-
-// forwardedForKey carries the member id of the caller of a forwarded
-// member-only call.
-const forwardedForKey = "x-truegpu-forwarded-for"
+// (internal/membertls: the subject common name). With MemberAuth a
+// follower does not forward these calls: it answers "not the leader" with
+// the leader's address, and the caller calls the leader itself, so the
+// leader sees the caller's own certificate (a forwarding member could name
+// any caller). Whatever the API admits, the state machine still checks each
+// member row's signature (fsm.setMember) and each report signature
+// (fsm.addReportSignature) itself.
 
 // peerMemberID returns the member id named by the direct caller's verified
 // client certificate.
@@ -47,30 +43,27 @@ func peerMemberID(ctx context.Context) (string, bool) {
 	return id, err == nil
 }
 
-// callerID returns who made a call: the certificate's member id, or for a
-// call forwarded by a member the id that member forwarded it for.
+// callerID returns who made a call: the member id of the direct caller's
+// certificate. A forwarded call has none: under MemberAuth members do not
+// forward member-only calls, so such a call is someone naming itself a
+// forwarder.
 func callerID(ctx context.Context) (string, bool) {
-	id, ok := peerMemberID(ctx)
-	if !ok {
+	if wasForwarded(ctx) {
 		return "", false
 	}
-	if !wasForwarded(ctx) {
-		return id, true
-	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	f := md.Get(forwardedForKey)
-	if len(f) != 1 || f[0] == "" {
-		return "", false
-	}
-	return f[0], true
+	return peerMemberID(ctx)
 }
 
 // authorize admits a member-only call about member id: from id itself, or
-// with operators from one of Config.Operators. Without Config.MemberAuth
-// (loopback development clusters) every caller is admitted.
+// with operators from one of Config.Operators, on the leader. Without
+// Config.MemberAuth (loopback development clusters) every caller is
+// admitted and followers forward the call.
 func (m *Member) authorize(ctx context.Context, method, id string, operators bool) error {
 	if !m.cfg.MemberAuth {
 		return nil
+	}
+	if !m.IsLeader() {
+		return m.notLeaderError()
 	}
 	caller, ok := callerID(ctx)
 	if !ok {

@@ -2,6 +2,7 @@ package oracle
 
 import (
 	"context"
+	"errors"
 	"crypto/tls"
 	"net"
 	"testing"
@@ -187,11 +188,13 @@ func TestMemberIdentityBound(t *testing.T) {
 			t.Errorf("SubmitReportSignature as b from %q: %v, want PermissionDenied", caller, err)
 		}
 	}
-	// A forwarded mark does not let a caller without a member
-	// certificate name someone else.
-	fwd := metadataContext(ctx, forwardedKey, "1", forwardedForKey, "b")
-	if _, err := truegpuv1.NewAdminServiceClient(dial("")).RemoveMember(fwd, &truegpuv1.RemoveMemberRequest{Id: "b"}); status.Code(err) != codes.PermissionDenied {
-		t.Errorf("RemoveMember with a forged forwarded-for and no certificate: %v, want PermissionDenied", err)
+	// Members do not forward member-only calls, so a member cannot pass
+	// one off as forwarded for another caller.
+	fwd := metadataContext(ctx, forwardedKey, "1", "x-truegpu-forwarded-for", "b")
+	for _, caller := range []string{"", "a"} {
+		if _, err := truegpuv1.NewAdminServiceClient(dial(caller)).RemoveMember(fwd, &truegpuv1.RemoveMemberRequest{Id: "b"}); status.Code(err) != codes.PermissionDenied {
+			t.Errorf("RemoveMember of b marked as forwarded, from %q: %v, want PermissionDenied", caller, err)
+		}
 	}
 	if got := memberRow(t, l, "b"); !proto.Equal(got, want) {
 		t.Fatalf("b's row changed: %v", got)
@@ -208,4 +211,27 @@ func TestMemberIdentityBound(t *testing.T) {
 
 func metadataContext(ctx context.Context, kv ...string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, kv...)
+}
+
+// TestFollowerDoesNotForwardMemberCalls: with member authentication a
+// follower answers member-only calls with "not the leader" instead of
+// forwarding them, so the leader always sees the caller's own certificate.
+func TestFollowerDoesNotForwardMemberCalls(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) { cfg.MemberAuth = true })
+	l := c.leader(10 * time.Second)
+	ctx := context.Background()
+	for _, m := range c.members {
+		if m == l {
+			continue
+		}
+		if _, err := (&adminService{m: m}).RemoveMember(ctx, &truegpuv1.RemoveMemberRequest{Id: l.ID()}); !errors.Is(err, ErrNotLeader) {
+			t.Errorf("RemoveMember on follower %s: %v, want ErrNotLeader", m.ID(), err)
+		}
+		if _, err := (&adminService{m: m}).JoinMember(ctx, &truegpuv1.JoinMemberRequest{Id: "x", RaftAddress: "x:1"}); !errors.Is(err, ErrNotLeader) {
+			t.Errorf("JoinMember on follower %s: %v, want ErrNotLeader", m.ID(), err)
+		}
+	}
+	if n := len(l.raft.GetConfiguration().Configuration().Servers); n != 3 {
+		t.Fatalf("%d servers, want 3", n)
+	}
 }

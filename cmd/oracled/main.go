@@ -391,19 +391,19 @@ Member flags:
 	return nil
 }
 
+// joinCluster asks the cluster to add this member as a voter through addr,
+// or through the leader when addr is a follower: with TLS followers do not
+// forward membership calls, so the leader sees this member's certificate.
 func joinCluster(ctx context.Context, addr string, dial grpc.DialOption, m *oracle.Member) error {
-	cc, err := grpc.NewClient(addr, dial)
-	if err != nil {
-		return err
-	}
-	defer cc.Close()
-	admin := truegpuv1.NewAdminServiceClient(cc)
 	for {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := admin.JoinMember(cctx, &truegpuv1.JoinMemberRequest{Id: m.ID(), RaftAddress: m.RaftAddress()})
-		cancel()
+		err := joinAt(ctx, addr, dial, m)
 		if err == nil {
 			return nil
+		}
+		if leader := leaderAt(ctx, addr, dial); leader != "" && leader != addr {
+			if err = joinAt(ctx, leader, dial, m); err == nil {
+				return nil
+			}
 		}
 		fmt.Fprintf(os.Stderr, "oracled: join through %s: %v; retrying\n", addr, err)
 		select {
@@ -412,4 +412,37 @@ func joinCluster(ctx context.Context, addr string, dial grpc.DialOption, m *orac
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+func joinAt(ctx context.Context, addr string, dial grpc.DialOption, m *oracle.Member) error {
+	cc, err := grpc.NewClient(addr, dial)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = truegpuv1.NewAdminServiceClient(cc).JoinMember(cctx, &truegpuv1.JoinMemberRequest{Id: m.ID(), RaftAddress: m.RaftAddress()})
+	return err
+}
+
+// leaderAt returns the leader's gRPC address as the member at addr sees it.
+func leaderAt(ctx context.Context, addr string, dial grpc.DialOption) string {
+	cc, err := grpc.NewClient(addr, dial)
+	if err != nil {
+		return ""
+	}
+	defer cc.Close()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := truegpuv1.NewAdminServiceClient(cc).GetCluster(cctx, &truegpuv1.GetClusterRequest{})
+	if err != nil {
+		return ""
+	}
+	for _, mem := range resp.GetMembers() {
+		if mem.GetLeader() {
+			return mem.GetGrpcAddress()
+		}
+	}
+	return ""
 }
