@@ -3,6 +3,7 @@ package oracle
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -65,7 +66,14 @@ func (b *hclogBridge) Log(level hclog.Level, msg string, args ...any) {
 	attrs := make([]any, 0, 2+len(b.implied)+len(args))
 	attrs = append(attrs, "component", b.name)
 	attrs = append(attrs, b.implied...)
-	attrs = append(attrs, args...)
+	for _, a := range args {
+		if f, ok := a.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				a = fmt.Sprintf(format, f[1:]...)
+			}
+		}
+		attrs = append(attrs, a)
+	}
 	b.l.Log(context.Background(), slogLevel(level), msg, attrs...)
 }
 

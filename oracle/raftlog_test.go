@@ -18,6 +18,7 @@ func TestRaftLogger(t *testing.T) {
 	h := RaftLogger(l)
 	h.Debug("hidden", "k", 1)
 	h.Named("transport").With("peer", "m2").Warn("failed to heartbeat", "err", "connection refused")
+	h.Info("initial configuration", "servers", hclog.Fmt("%+v", []string{"m1", "m2"}))
 	h.StandardLogger(nil).Print("[ERROR] raft: snapshot failed")
 	if h.IsDebug() || !h.IsInfo() {
 		t.Errorf("IsDebug %v, IsInfo %v; want false, true under an Info handler", h.IsDebug(), h.IsInfo())
@@ -28,6 +29,7 @@ func TestRaftLogger(t *testing.T) {
 	for _, want := range []string{
 		`level=WARN msg="failed to heartbeat" member=m1 component=raft.transport peer=m2 err="connection refused"`,
 		`level=ERROR msg="raft: snapshot failed" member=m1 component=raft`,
+		`level=INFO msg="initial configuration" member=m1 component=raft servers="[m1 m2]"`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
