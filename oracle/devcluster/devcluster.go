@@ -67,6 +67,10 @@ type Options struct {
 	// that need trusted nodes within seconds lower the confidence they
 	// need). Default reputation.DefaultParams().
 	Reputation *reputation.Params
+	// Domain is the EIP-712 domain of the cluster's epoch reports (the
+	// feed contract's chain id and address). Default: chain id 0 and the
+	// zero contract, which no contract accepts.
+	Domain reputation.Domain
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 	// RaftLog, when set, receives Raft's warnings as text. Default: Raft
@@ -261,6 +265,7 @@ func (c *Cluster) startNode(i int, trans raft.Transport, grpcAddr, httpAddr stri
 		}
 		fcfg.Model = model
 	}
+	fcfg.Domain = c.opts.Domain
 	m, err := oracle.Start(context.Background(), oracle.Config{
 		FSM: fcfg,
 		ID:  n.ID, DataDir: filepath.Join(c.dir, n.ID), Transport: trans,
