@@ -327,7 +327,7 @@ Member flags:
 				return fmt.Errorf("-raft-advertise: %w", err)
 			}
 		}
-		sl, err := transport.Listen(*raftAddr, adv, serverTLS, clientTLS, transport.WithLogger(log))
+		sl, err := transport.Listen(*raftAddr, adv, serverTLS, clientTLS, transport.WithLogger(log), transport.WithVerifyPeer(verifyRaftPeer))
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -147,4 +148,14 @@ func clusterIDFor(flag string, production bool) (string, error) {
 		return "", errors.New("set -cluster-id: the id of this cluster, the same on every member, which nodes' signed requests name so that they are good for this cluster only")
 	}
 	return oracle.DefaultClusterID, nil
+}
+
+// verifyRaftPeer admits a Raft connection only from a certificate that
+// names a member (its common name is a member id).
+func verifyRaftPeer(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return membertls.ErrNoMemberID
+	}
+	_, err := membertls.MemberID(cs.PeerCertificates[0])
+	return err
 }

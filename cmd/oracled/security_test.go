@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"os"
 	"path/filepath"
@@ -130,5 +132,27 @@ func TestClusterIDFor(t *testing.T) {
 	}
 	if _, err := clusterIDFor(strings.Repeat("x", 129), true); err == nil {
 		t.Fatal("overlong id accepted")
+	}
+}
+
+func TestVerifyRaftPeer(t *testing.T) {
+	ca, err := devpki.NewCA("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue("m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verifyRaftPeer(tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert.Leaf}}); err != nil {
+		t.Fatalf("member certificate: %v", err)
+	}
+	anon := *cert.Leaf
+	anon.Subject.CommonName = ""
+	if err := verifyRaftPeer(tls.ConnectionState{PeerCertificates: []*x509.Certificate{&anon}}); !errors.Is(err, membertls.ErrNoMemberID) {
+		t.Fatalf("certificate without a member id: %v", err)
+	}
+	if err := verifyRaftPeer(tls.ConnectionState{}); err == nil {
+		t.Fatal("no certificate admitted")
 	}
 }
