@@ -122,32 +122,28 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func init() {
-	var (
-		cf                         clientFlags
-		grpcAddr, httpAddr, signer string
-	)
+	var cf clientFlags
 	register(&command{
 		Name:  "members",
-		Usage: "join ID RAFT_ADDRESS [--grpc A] [--http A] [--signer ADDR] | remove ID [flags]",
+		Usage: "join ID RAFT_ADDRESS | remove ID [flags]",
 		Short: "add or remove an oracle cluster member",
 		Long: `
-Members changes the Raft membership of the oracle cluster (gRPC only; a
-production cluster requires mutual TLS, so give --tls-ca, --tls-cert and
---tls-key). Any member accepts the call and forwards it to the leader.
+Members changes the Raft membership of the oracle cluster (gRPC only). A
+production cluster requires mutual TLS: give --tls-ca, --tls-cert and
+--tls-key with the certificate of the member concerned or of an operator
+(oracled -operators), and call the leader (a follower answers with the
+leader's address). Without TLS any member forwards the call to the leader.
 
   members join ID RAFT_ADDRESS   add a voting member with Raft server id ID
                                  reachable at RAFT_ADDRESS (host:port)
   members remove ID              remove the member with Raft server id ID
 
-The new member's gRPC and HTTP addresses and the address of its
-report-signing key are recorded with --grpc, --http and --signer.
+A joined member publishes its own row of the member table (its gRPC and HTTP
+addresses and its report-signing key, signed with that key) once it runs.
 
 Exit status: 0 the change was committed, 1 it failed, 2 bad usage.`,
 		Flags: func(fs *flag.FlagSet) {
 			cf.register(fs)
-			fs.StringVar(&grpcAddr, "grpc", "", "join: the new member's gRPC `address`")
-			fs.StringVar(&httpAddr, "http", "", "join: the new member's HTTP `address`")
-			fs.StringVar(&signer, "signer", "", "join: `address` (0x…) of the new member's report-signing key")
 		},
 		Run: func(ctx *runContext, args []string) error {
 			pos, err := parseArgs(ctx, args)
@@ -163,7 +159,7 @@ Exit status: 0 the change was committed, 1 it failed, 2 bad usage.`,
 				if len(pos) != 3 {
 					return usageError("members join takes ID and RAFT_ADDRESS")
 				}
-				req := &truegpuv1.JoinMemberRequest{Id: pos[1], RaftAddress: pos[2], GrpcAddress: grpcAddr, HttpAddress: httpAddr, SignerAddress: signer}
+				req := &truegpuv1.JoinMemberRequest{Id: pos[1], RaftAddress: pos[2]}
 				err = cf.call(func(c context.Context, conn *grpc.ClientConn) error {
 					resp, err := truegpuv1.NewAdminServiceClient(conn).JoinMember(c, req)
 					index = resp.GetIndex()
@@ -179,9 +175,6 @@ Exit status: 0 the change was committed, 1 it failed, 2 bad usage.`,
 			case "remove":
 				if len(pos) != 2 {
 					return usageError("members remove takes ID")
-				}
-				if grpcAddr != "" || httpAddr != "" || signer != "" {
-					return usageError("--grpc, --http and --signer are for members join")
 				}
 				err = cf.call(func(c context.Context, conn *grpc.ClientConn) error {
 					resp, err := truegpuv1.NewAdminServiceClient(conn).RemoveMember(c, &truegpuv1.RemoveMemberRequest{Id: pos[1]})
