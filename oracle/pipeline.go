@@ -336,6 +336,9 @@ func (p *pipeline) Register(ctx context.Context, req *truegpuv1.RegisterNodeRequ
 	if !p.limits.allow(addr, now) {
 		return nil, fmt.Errorf("%w: node %s", ErrRateLimited, addr)
 	}
+	if err := p.m.admitNew(addr, req, now); err != nil {
+		return nil, err
+	}
 	signed, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
 	if err != nil {
 		return nil, err
@@ -436,7 +439,9 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 		return p.recommitted(cs, req)
 	}
 	if arrival > ch.CommitDeadlineUnixMs {
-		if _, err := p.reject(ctx, ch.Id, ReasonCommitmentLate, fmt.Sprintf("arrived %d ms after the deadline", arrival-ch.CommitDeadlineUnixMs), nil); err != nil && !errors.Is(err, fsm.ErrConflict) {
+		late := &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: ReasonCommitmentLate, CommitReceivedAtUnixMs: arrival,
+			Detail: fmt.Sprintf("arrived %d ms after the deadline", arrival-ch.CommitDeadlineUnixMs)}
+		if _, err := p.decideRecord(ctx, late); err != nil && !errors.Is(err, fsm.ErrConflict) {
 			return nil, err
 		}
 		resp.Reason = ReasonCommitmentLate
@@ -487,14 +492,19 @@ func (p *pipeline) reject(ctx context.Context, id []byte, reason, detail string,
 }
 
 func (p *pipeline) decide(ctx context.Context, id []byte, accepted bool, reason, detail string, proof []byte) (*truegpuv1.Verdict, error) {
+	return p.decideRecord(ctx, &truegpuv1.VerdictRecord{ChallengeId: id, Accepted: accepted, Reason: reason, Detail: detail, Proof: proof})
+}
+
+// decideRecord stamps a verdict with the leader's clock and proposes it.
+func (p *pipeline) decideRecord(ctx context.Context, v *truegpuv1.VerdictRecord) (*truegpuv1.Verdict, error) {
 	now := p.m.cfg.Now().UnixMilli()
-	v := &truegpuv1.VerdictRecord{ChallengeId: id, Accepted: accepted, Reason: reason, Detail: detail, Proof: proof, DecidedAtUnixMs: now}
-	idx, err := p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now, IdempotencyKey: id, Body: &truegpuv1.Command_RecordVerdicts{
+	v.DecidedAtUnixMs = now
+	idx, err := p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now, IdempotencyKey: v.ChallengeId, Body: &truegpuv1.Command_RecordVerdicts{
 		RecordVerdicts: &truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{v}}}})
 	if err != nil {
 		return nil, err
 	}
-	return p.m.verdictView(id, idx)
+	return p.m.verdictView(v.ChallengeId, idx)
 }
 
 // Proof checks a proof submission and returns the verdict.

@@ -102,6 +102,14 @@ func TestPipelineRejections(t *testing.T) {
 		if err != nil || cs.Outcome != fsm.OutcomeRejected || cs.Verdict.Reason != ReasonCommitmentLate {
 			t.Fatalf("late challenge state: %v %v", cs, err)
 		}
+		// The record keeps how late it was, not a latency of zero.
+		if got, want := cs.ReceivedAtUnixMs, ch.CommitDeadlineUnixMs+1; got != want {
+			t.Fatalf("late commitment recorded as arriving at %d, want %d", got, want)
+		}
+		v, err := m.verdictView(ch.Id, 0)
+		if err != nil || v.CommitLatencyMs <= v.ExpectedLatencyMs || v.CommitLatencyMs != uint64(ch.CommitDeadlineUnixMs+1-ch.IssuedAtUnixMs) {
+			t.Fatalf("late verdict view: latency %d ms (expected %d ms), %v", v.GetCommitLatencyMs(), v.GetExpectedLatencyMs(), err)
+		}
 	})
 	t.Run("late proof", func(t *testing.T) {
 		ch := committed()

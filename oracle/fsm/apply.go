@@ -701,6 +701,11 @@ func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
 			return fmt.Errorf("%w: challenge %s accepted without a commitment", ErrConflict, IDString(v.ChallengeId))
 		case !v.Accepted && !reputation.Reason(v.Reason).Valid():
 			return invalid("verdicts: rejection of %s needs a reason code, got %q", IDString(v.ChallengeId), v.Reason)
+		case v.CommitReceivedAtUnixMs != 0 && (v.Accepted || v.Reason != string(reputation.ReasonCommitmentLate) || cs.Outcome != OutcomePending):
+			return invalid("verdicts: only a late commitment's rejection of a pending challenge carries its arrival (%s)", IDString(v.ChallengeId))
+		case v.CommitReceivedAtUnixMs != 0 && v.CommitReceivedAtUnixMs <= cs.Challenge.CommitDeadlineUnixMs:
+			return invalid("verdicts: %s rejected as late, but its commitment arrived %d ms before the deadline",
+				IDString(v.ChallengeId), cs.Challenge.CommitDeadlineUnixMs-v.CommitReceivedAtUnixMs)
 		}
 		items = append(items, item{v, cs})
 	}
@@ -730,6 +735,9 @@ func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
 		} else {
 			it.cs.Outcome = OutcomeRejected
 			rec.Counters.Rejected++
+			if it.v.CommitReceivedAtUnixMs != 0 {
+				it.cs.ReceivedAtUnixMs = it.v.CommitReceivedAtUnixMs
+			}
 			ev.Kind, ev.Reason = reputation.EventVerdictRejected, reputation.Reason(it.v.Reason)
 		}
 		if err := t.event(rec, ev); err != nil {

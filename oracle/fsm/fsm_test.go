@@ -364,6 +364,8 @@ func TestCommandErrors(t *testing.T) {
 		{"commitment with a short sample seed", mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 10, SampleSeed: make([]byte, 8)}), ErrInvalidCommand},
 		{"accept without commitment", mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: id[:], Accepted: true}}}), ErrConflict},
 		{"reject without reason", mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: id[:]}}}), ErrInvalidCommand},
+		{"late rejection with an on-time arrival", mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: id[:], Reason: "COMMITMENT_LATE", CommitReceivedAtUnixMs: now + 999}}}), ErrInvalidCommand},
+		{"arrival on another reason", mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: id[:], Reason: "PROOF_INVALID", CommitReceivedAtUnixMs: now + 1500}}}), ErrInvalidCommand},
 		{"stale epoch", mk(&truegpuv1.CloseEpochCommand{Epoch: 9}), ErrStaleEpoch},
 	}
 	for _, tc := range tests {

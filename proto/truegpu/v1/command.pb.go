@@ -673,8 +673,12 @@ type VerdictRecord struct {
 	Proof []byte `protobuf:"bytes,5,opt,name=proof,proto3" json:"proof,omitempty"`
 	// Decision time on the leader's clock, unix milliseconds.
 	DecidedAtUnixMs int64 `protobuf:"varint,6,opt,name=decided_at_unix_ms,json=decidedAtUnixMs,proto3" json:"decided_at_unix_ms,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// For a COMMITMENT_LATE rejection: when the late commitment arrived on
+	// the leader's clock (after the commitment deadline), so the challenge
+	// record keeps how late it was. Zero otherwise.
+	CommitReceivedAtUnixMs int64 `protobuf:"varint,7,opt,name=commit_received_at_unix_ms,json=commitReceivedAtUnixMs,proto3" json:"commit_received_at_unix_ms,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *VerdictRecord) Reset() {
@@ -745,6 +749,13 @@ func (x *VerdictRecord) GetProof() []byte {
 func (x *VerdictRecord) GetDecidedAtUnixMs() int64 {
 	if x != nil {
 		return x.DecidedAtUnixMs
+	}
+	return 0
+}
+
+func (x *VerdictRecord) GetCommitReceivedAtUnixMs() int64 {
+	if x != nil {
+		return x.CommitReceivedAtUnixMs
 	}
 	return 0
 }
@@ -1706,14 +1717,15 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\x04root\x18\x02 \x01(\fR\x04root\x12-\n" +
 	"\x13received_at_unix_ms\x18\x03 \x01(\x03R\x10receivedAtUnixMs\x12\x1f\n" +
 	"\vsample_seed\x18\x04 \x01(\fR\n" +
-	"sampleSeed\"\xc1\x01\n" +
+	"sampleSeed\"\xfd\x01\n" +
 	"\rVerdictRecord\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\fR\vchallengeId\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\bR\baccepted\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x16\n" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x14\n" +
 	"\x05proof\x18\x05 \x01(\fR\x05proof\x12+\n" +
-	"\x12decided_at_unix_ms\x18\x06 \x01(\x03R\x0fdecidedAtUnixMs\"N\n" +
+	"\x12decided_at_unix_ms\x18\x06 \x01(\x03R\x0fdecidedAtUnixMs\x12:\n" +
+	"\x1acommit_received_at_unix_ms\x18\a \x01(\x03R\x16commitReceivedAtUnixMs\"N\n" +
 	"\x15RecordVerdictsCommand\x125\n" +
 	"\bverdicts\x18\x01 \x03(\v2\x19.truegpu.v1.VerdictRecordR\bverdicts\">\n" +
 	"\x17ExpireChallengesCommand\x12#\n" +
