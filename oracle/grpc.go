@@ -90,7 +90,7 @@ func ToStatus(log *slog.Logger, method string, err error) error {
 		code = codes.DeadlineExceeded
 	case errors.Is(err, ErrBadSignature), errors.Is(err, ErrClockSkew), errors.Is(err, ErrReplayed):
 		code = codes.Unauthenticated
-	case errors.Is(err, ErrUnknownNode):
+	case errors.Is(err, ErrUnknownNode), errors.Is(err, ErrNotAdmitted):
 		code = codes.PermissionDenied
 	case errors.Is(err, ErrRateLimited), errors.Is(err, ErrOverloaded):
 		code = codes.ResourceExhausted

@@ -106,6 +106,10 @@ type Config struct {
 	// Operators are the member ids (certificate common names) of
 	// operators, who may add and remove any member.
 	Operators []string
+	// Admission decides whether new nodes may register (stake, work,
+	// allow lists, budgets). Default: a RegistrationBudget of
+	// DefaultNewNodesPerSecond up to DefaultNewNodeBurst.
+	Admission Admission
 	// ClusterID names the cluster in signed node requests (their cluster
 	// field), so a request signed for one cluster is refused by another.
 	// Every member of a cluster uses the same value. Default
@@ -161,6 +165,9 @@ func (c *Config) ensureDefaults() error {
 	}
 	if c.ClusterID == "" {
 		c.ClusterID = DefaultClusterID
+	}
+	if c.Admission == nil {
+		c.Admission = &RegistrationBudget{PerSecond: DefaultNewNodesPerSecond, Burst: DefaultNewNodeBurst}
 	}
 	if c.Now == nil {
 		c.Now = time.Now

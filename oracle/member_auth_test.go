@@ -2,8 +2,8 @@ package oracle
 
 import (
 	"context"
-	"errors"
 	"crypto/tls"
+	"errors"
 	"net"
 	"testing"
 	"time"

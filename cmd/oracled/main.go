@@ -236,6 +236,8 @@ Member flags:
 	chainID := fs.Uint64("chain-id", 0, "EIP-712 chain id of the feed contract that accepts this cluster's reports (with -feed-contract; the same on every member)")
 	feedContract := fs.String("feed-contract", "", "address (0x…) of the feed contract that accepts this cluster's reports (with -chain-id)")
 	feedNoChain := fs.Bool("feed-no-chain", false, "sign reports for no chain (chain id 0, contract 0x0) although TLS is on; the default without TLS")
+	newNodeRate := fs.Float64("new-nodes-per-second", oracle.DefaultNewNodesPerSecond, "cluster-wide rate at which new nodes may register (registered nodes are not counted)")
+	newNodeBurst := fs.Int("new-node-burst", oracle.DefaultNewNodeBurst, "new registrations admitted at once before -new-nodes-per-second applies")
 	epoch := fs.Duration("epoch", time.Hour, "epoch length")
 	interval := fs.Duration("challenge-interval", 0, "mean time between challenges of a device (default 5m; shorter for tests)")
 	retain := fs.Uint64("retain-epochs", 168, "closed epochs that keep their challenges' details (every member must use the same value)")
@@ -320,6 +322,10 @@ Member flags:
 	cfg.Schedule.Interval = *interval
 	cfg.FSM.Domain = domain
 	cfg.ClusterID = cluster
+	if *newNodeRate < 0 || *newNodeBurst < 0 {
+		return errors.New("-new-nodes-per-second and -new-node-burst cannot be negative")
+	}
+	cfg.Admission = &oracle.RegistrationBudget{PerSecond: *newNodeRate, Burst: *newNodeBurst}
 	if serverTLS != nil {
 		var adv net.Addr
 		if *raftAdv != "" {
