@@ -36,6 +36,7 @@ type quickstartOptions struct {
 	bin       string
 	basePort  int
 	epoch     time.Duration
+	interval  time.Duration
 	profile   string
 	device    string
 	timeScale float64
@@ -78,10 +79,11 @@ Exit status: 0 after Ctrl-C (or --until reached), 1 if a process failed.`,
 			fs.StringVar(&o.bin, "bin", "", "`directory` holding the oracled and attestor binaries")
 			fs.IntVar(&o.basePort, "base-port", 7100, "first `port` of the range the processes listen on")
 			fs.DurationVar(&o.epoch, "epoch", 20*time.Second, "epoch length")
+			fs.DurationVar(&o.interval, "challenge-interval", 5*time.Second, "mean time between challenges of a device")
 			fs.StringVar(&o.profile, "profile", "test", "workload `profile` (test, demo)")
 			fs.StringVar(&o.device, "device", "sim:h100", "attestor device backend (cpu, sim:<profile>, nvml)")
 			fs.Float64Var(&o.timeScale, "time-scale", 1000, "multiplier of simulated devices' modelled run time")
-			fs.StringVar(&o.until, "until", "", "exit 0 once this is reached instead of waiting for Ctrl-C: \"cluster\" (three members, a leader) or \"report\" (a complete signed report with the attestor's node in it)")
+			fs.StringVar(&o.until, "until", "", "exit 0 once this is reached instead of waiting for Ctrl-C: \"cluster\" (three members, a leader) or \"report\" (the attestor's node has accepted verdicts and a leaf in a complete signed report)")
 			fs.DurationVar(&o.timeout, "timeout", 0, "give up (exit 1) if --until is not reached within this `duration` (0: no limit)")
 		},
 		Run: func(ctx *runContext, args []string) error {
@@ -288,7 +290,8 @@ func quickstart(ctx context.Context, out io.Writer, o quickstartOptions) error {
 			"-raft-addr", o.raftAddr(n), "-grpc-addr", o.grpcAddr(n), "-http-addr", o.httpAddr(n),
 			"-tls-cert", filepath.Join(pki, id+".pem"), "-tls-key", filepath.Join(pki, id+"-key.pem"), "-tls-ca", ca,
 			"-signer-key", filepath.Join(o.dir, id, "signer.key"),
-			"-profile", o.profile, "-unsafe-dev-keys", "-feed-no-chain", "-epoch", o.epoch.String(),
+			"-cluster-id", "truegpu-quickstart", "-profile", o.profile, "-unsafe-dev-keys", "-feed-no-chain",
+			"-epoch", o.epoch.String(), "-challenge-interval", o.interval.String(),
 		}
 		if n == 1 {
 			args = append(args, "-bootstrap")
@@ -348,9 +351,9 @@ Logs: %[4]s/logs/. Ctrl-C stops everything; run again to resume with the same da
 			}
 			return addr != "" && cl.reportHas(ctx, o.grpcAddr(2), addr)
 		}); err != nil {
-			return fmt.Errorf("waiting for a complete report with the attestor's node: %w", err)
+			return fmt.Errorf("waiting for the attestor's node to have accepted verdicts and a leaf in a complete report: %w", err)
 		}
-		fmt.Fprintf(out, "quickstart: a complete signed report includes node %s\n", addr)
+		fmt.Fprintf(out, "quickstart: node %s has accepted verdicts and a leaf in a complete signed report\n", addr)
 		return nil
 	}
 	if err := waitFor(ctx, failed, func(context.Context) bool { return false }); err != nil && ctx.Err() == nil {
@@ -416,14 +419,18 @@ func (q *quickstartRPC) cluster(ctx context.Context, addr string) (*truegpuv1.Ge
 	return truegpuv1.NewAdminServiceClient(cc).GetCluster(ctx, &truegpuv1.GetClusterRequest{})
 }
 
-// reportHas reports whether the newest complete report has a leaf for
-// node.
+// reportHas reports whether node has accepted verdicts and the newest
+// complete report has a leaf for it.
 func (q *quickstartRPC) reportHas(ctx context.Context, addr, node string) bool {
 	cc, err := q.conn(addr)
 	if err != nil {
 		return false
 	}
 	defer cc.Close()
+	n, err := truegpuv1.NewReputationServiceClient(cc).GetNode(ctx, &truegpuv1.GetNodeRequest{Address: node})
+	if err != nil || n.GetNode().GetCounters().GetAccepted() == 0 {
+		return false
+	}
 	feed := truegpuv1.NewFeedServiceClient(cc)
 	r, err := feed.GetLatestReport(ctx, &truegpuv1.GetLatestReportRequest{})
 	if err != nil || !r.GetReport().GetComplete() {
