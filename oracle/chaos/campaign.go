@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -68,6 +69,9 @@ type RunConfig struct {
 	// Episodes is the number of faults injected one after another.
 	// Default 1.
 	Episodes int
+	// Sequence, when set, replaces Fault and Episodes: one episode of each
+	// kind, in order.
+	Sequence []Fault
 	// Warmup runs the workload before the first fault. Default 3s.
 	Warmup time.Duration
 	// Hold is the shortest time a fault lasts; each lasts Hold plus up to
@@ -229,8 +233,14 @@ func run(ctx context.Context, cfg RunConfig, res *RunResult) error {
 	if !sleepCtx(ctx, cfg.Warmup) {
 		return ctx.Err()
 	}
+	if len(cfg.Sequence) > 0 {
+		cfg.Episodes = len(cfg.Sequence)
+	}
 	for e := range cfg.Episodes {
 		kind := cfg.Fault
+		if len(cfg.Sequence) > 0 {
+			kind = cfg.Sequence[e]
+		}
 		if kind == Mixed {
 			kind = Faults[rng.IntN(len(Faults))]
 		}
@@ -273,6 +283,9 @@ func run(ctx context.Context, cfg RunConfig, res *RunResult) error {
 	}
 	ops := w.History.Ops()
 	res.Ops = len(ops)
+	if b, err := json.Marshal(ops); err == nil {
+		os.WriteFile(filepath.Join(cfg.Dir, "history.json"), b, 0o600)
+	}
 	res.Acked = w.Acks.Count()
 	res.Verdicts = w.Verdicts.Load()
 	var states []*MemberState
@@ -285,7 +298,10 @@ func run(ctx context.Context, cfg RunConfig, res *RunResult) error {
 	}
 	res.Lost = CheckAcknowledged(w.Acks, states)
 	res.Diverged = CheckConverged(states)
-	res.Linearizable = CheckLinearizable(ops, cfg.CheckTimeout, filepath.Join(cfg.Dir, "linearizability.html"))
+	// The final states join the history as linearizable reads after
+	// everything else.
+	checked := append(ops, FinalReads(states, w.Keys, w.History.Now())...)
+	res.Linearizable = CheckLinearizable(checked, cfg.CheckTimeout, filepath.Join(cfg.Dir, "linearizability.html"))
 	res.StaleViolations = CheckStaleReads(ops)
 	var logs []string
 	for _, m := range c.Members {

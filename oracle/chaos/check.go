@@ -23,8 +23,9 @@ type MemberState struct {
 	ID      string
 	Applied uint64
 	Hash    [32]byte
-	// Nodes: registered node addresses (EIP-55).
-	Nodes map[string]bool
+	// Nodes: registered node addresses (EIP-55) -> the UUID of the node's
+	// first device.
+	Nodes map[string]string
 	// Verdicts: challenge id (0x hex) -> accepted, for decided challenges
 	// the checkers asked about.
 	Verdicts map[string]bool
@@ -43,14 +44,18 @@ func ReadState(id, dataDir string, acks *Acks) (*MemberState, error) {
 		return nil, fmt.Errorf("chaos: state of %s: %w", id, err)
 	}
 	defer f.Close()
-	st := &MemberState{ID: id, Applied: f.AppliedIndex(), Nodes: map[string]bool{}, Verdicts: map[string]bool{}, Signers: map[uint64]map[string]bool{}}
+	st := &MemberState{ID: id, Applied: f.AppliedIndex(), Nodes: map[string]string{}, Verdicts: map[string]bool{}, Signers: map[uint64]map[string]bool{}}
 	if st.Hash, err = f.StateHash(); err != nil {
 		return nil, fmt.Errorf("chaos: state hash of %s: %w", id, err)
 	}
 	err = f.Nodes(func(r *truegpuv1.NodeRecord) bool {
 		var a ethcrypto.Address
 		copy(a[:], r.Address)
-		st.Nodes[a.String()] = true
+		uuid := ""
+		if len(r.Devices) > 0 {
+			uuid = r.Devices[0].GetFingerprint().GetUuid()
+		}
+		st.Nodes[a.String()] = uuid
 		return true
 	})
 	if err != nil {
@@ -101,7 +106,7 @@ func CheckAcknowledged(acks *Acks, states []*MemberState) []string {
 	var lost []string
 	for _, st := range states {
 		for addr := range acks.Registrations {
-			if !st.Nodes[addr] {
+			if _, ok := st.Nodes[addr]; !ok {
 				lost = append(lost, fmt.Sprintf("%s: acknowledged registration of %s is missing", st.ID, addr))
 			}
 		}
@@ -124,6 +129,28 @@ func CheckAcknowledged(acks *Acks, states []*MemberState) []string {
 	}
 	sort.Strings(lost)
 	return lost
+}
+
+// FinalReads returns, for each member state and each register node (keys
+// are the nodes' addresses by key), a linearizable read at time at of the
+// value the state holds. Appended to the history, they make the
+// linearizability check cover the final state: a lost acknowledged write
+// leaves an older value there, which no linearization allows.
+func FinalReads(states []*MemberState, keys []string, at int64) []Op {
+	var ops []Op
+	for i, st := range states {
+		for k, addr := range keys {
+			v := 0
+			if uuid, ok := st.Nodes[addr]; ok {
+				var key int
+				if _, err := fmt.Sscanf(uuid, "GPU-chaos-%d-%d", &key, &v); err != nil || key != k {
+					v = -1 // not a value any write produced
+				}
+			}
+			ops = append(ops, Op{Client: 1_000_000 + i, Kind: OpReadLinear, Key: k, Value: v, Member: i, Outcome: OK, Call: at, Return: at})
+		}
+	}
+	return ops
 }
 
 // CheckConverged requires every member at the same applied index with the

@@ -95,6 +95,9 @@ type Acks struct {
 	Verdicts map[string]bool
 	// Signatures: epoch -> signer addresses seen in a served report.
 	Signatures map[uint64]map[string]bool
+	// registrationAcks counts acknowledged registrations, repeats of one
+	// node included.
+	registrationAcks int
 }
 
 // NewAcks returns empty acknowledgements.
@@ -106,6 +109,7 @@ func NewAcks() *Acks {
 func (a *Acks) Registered(addr string) {
 	a.mu.Lock()
 	a.Registrations[addr] = true
+	a.registrationAcks++
 	a.mu.Unlock()
 }
 
@@ -126,11 +130,12 @@ func (a *Acks) Signed(epoch uint64, signer string) {
 	a.mu.Unlock()
 }
 
-// Count returns the number of acknowledged items.
+// Count returns the number of acknowledged operations: every acknowledged
+// registration, each acknowledged verdict and each report signature seen.
 func (a *Acks) Count() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	n := len(a.Registrations) + len(a.Verdicts)
+	n := a.registrationAcks + len(a.Verdicts)
 	for _, s := range a.Signatures {
 		n += len(s)
 	}

@@ -57,6 +57,8 @@ type Workload struct {
 
 	// Attestor statistics.
 	Challenges, Verdicts atomic.Int64
+	// Keys are the addresses of the register clients' nodes, by key.
+	Keys []string
 }
 
 // StartWorkload starts the attestors, register clients, readers and the
@@ -130,6 +132,7 @@ func StartWorkload(c *Cluster, cfg WorkloadConfig) (*Workload, error) {
 	nodeKeys := make([]*attest.NodeKey, cfg.Keys)
 	for k := range nodeKeys {
 		nodeKeys[k] = attest.NodeKeyFromSeed([]byte(fmt.Sprintf("truegpu chaos register key %d seed %d", k, cfg.Seed)))
+		w.Keys = append(w.Keys, nodeKeys[k].Address().String())
 	}
 	client := 0
 	for range cfg.Writers {
