@@ -189,11 +189,21 @@ func progress(ctx context.Context, c *devcluster.Cluster) {
 				report = true
 				fmt.Printf("oracled dev: first report signed: epoch %d, %d of %d signatures, root 0x%x\n", es.Report.Epoch, len(es.Report.Signatures), len(es.Report.Signers), es.Report.Root)
 			} else {
-				st := &c.Fleet.Stats
-				fmt.Printf("oracled dev: epoch %d signed; %d nodes, %d verdicts (fleet: %d accepted, %d rejected)\n", es.Report.Epoch, meta.NodeCount, meta.TotalVerdicts, st.Accepted.Load(), st.Rejected.Load())
+				fmt.Println(epochLine(es.Report.Epoch, meta, c.Fleet))
 			}
 		}
 	}
+}
+
+// epochLine is the progress line of a signed epoch report; fleet is nil
+// when the dev cluster runs without a simulated fleet.
+func epochLine(epoch uint64, meta *truegpuv1.MetaState, fleet *devcluster.Fleet) string {
+	line := fmt.Sprintf("oracled dev: epoch %d signed; %d nodes, %d verdicts", epoch, meta.NodeCount, meta.TotalVerdicts)
+	if fleet == nil {
+		return line
+	}
+	st := &fleet.Stats
+	return fmt.Sprintf("%s (fleet: %d accepted, %d rejected)", line, st.Accepted.Load(), st.Rejected.Load())
 }
 
 func runMember(ctx context.Context, args []string) error {
