@@ -67,6 +67,7 @@ Flags:
 	warmup := fs.Duration("warmup", 3*time.Second, "workload before the first fault")
 	dir := fs.String("dir", "", "scratch directory (default a new temporary one; failed runs are kept there)")
 	verbose := fs.Bool("v", false, "print each run's progress")
+	maxDuration := fs.Duration("max-duration", 0, "start no run after this long (0: no limit); the table covers the runs done")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -114,10 +115,14 @@ Flags:
 		return nil
 	}
 	start := time.Now()
-	rows, err := chaos.Campaign(ctx, base, kinds, *runs, *seed, func(k chaos.Fault, i int, r *chaos.RunResult) {
+	var until time.Time
+	if *maxDuration > 0 {
+		until = start.Add(*maxDuration)
+	}
+	rows, err := chaos.Campaign(ctx, base, kinds, *runs, *seed, until, func(k chaos.Fault, i int, r *chaos.RunResult) {
 		report(stderr, k, i, r)
 	})
-	fmt.Fprintf(stdout, "\ncampaign seed %d, %d run(s) per fault kind, %d episode(s) per run, %v\n\n", *seed, *runs, *episodes, time.Since(start).Round(time.Second))
+	fmt.Fprintf(stdout, "\ncampaign seed %d, -runs-per-fault %d, %d episode(s) per run, %v\n\n", *seed, *runs, *episodes, time.Since(start).Round(time.Second))
 	chaos.WriteTable(stdout, rows)
 	if err != nil {
 		return err

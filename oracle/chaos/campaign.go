@@ -497,31 +497,37 @@ type Row struct {
 	FailedSeeds                          []uint64
 }
 
-// Campaign runs runsPerFault runs of each fault kind, run i of kind k with
-// seed RunSeed(seed, k, i), and returns a row per kind. Each run's result
-// goes to onRun as it finishes.
-func Campaign(ctx context.Context, base RunConfig, kinds []Fault, runsPerFault int, seed uint64, onRun func(Fault, int, *RunResult)) ([]Row, error) {
-	var rows []Row
-	for ki, kind := range kinds {
-		row := Row{Fault: kind}
-		for i := range runsPerFault {
+// Campaign runs runsPerFault runs of each fault kind, round-robin over the
+// kinds (so a campaign cut short by ctx or by until keeps its rows
+// balanced), run i of the kind at index k with seed RunSeed(seed, k, i). It
+// starts no run after until (zero: no limit). Each run's result goes to
+// onRun as it finishes; a passed run's directory is removed.
+func Campaign(ctx context.Context, base RunConfig, kinds []Fault, runsPerFault int, seed uint64, until time.Time, onRun func(Fault, int, *RunResult)) ([]Row, error) {
+	rows := make([]Row, len(kinds))
+	for k, kind := range kinds {
+		rows[k].Fault = kind
+	}
+	for i := range runsPerFault {
+		for k, kind := range kinds {
 			if ctx.Err() != nil {
-				return append(rows, row), ctx.Err()
+				return rows, ctx.Err()
+			}
+			if !until.IsZero() && time.Now().After(until) {
+				return rows, nil
 			}
 			cfg := base
 			cfg.Fault = kind
-			cfg.Seed = RunSeed(seed, ki, i)
+			cfg.Seed = RunSeed(seed, k, i)
 			cfg.Dir = filepath.Join(base.Dir, fmt.Sprintf("%s-%d", kind, i))
 			r := Run(ctx, cfg)
 			if r.Passed() {
 				os.RemoveAll(cfg.Dir)
 			}
-			row.add(r)
+			rows[k].add(r)
 			if onRun != nil {
 				onRun(kind, i, r)
 			}
 		}
-		rows = append(rows, row)
 	}
 	return rows, nil
 }
