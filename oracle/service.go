@@ -253,7 +253,8 @@ func parseAddress(s string) (ethcrypto.Address, error) {
 const recentChallenges = 16
 
 // NodeView builds the API view of a node: its record plus its recent
-// challenges and the issued count from the challenge index.
+// challenges and the issued count from the challenge index. Device
+// identifiers are shown as digests (redact.go).
 func (m *Member) NodeView(rec *truegpuv1.NodeRecord) (*truegpuv1.NodeReputation, error) {
 	recent, open, err := m.fsm.ChallengeHistory(ethcrypto.Address(rec.Address), recentChallenges)
 	if err != nil {
@@ -264,9 +265,10 @@ func (m *Member) NodeView(rec *truegpuv1.NodeRecord) (*truegpuv1.NodeReputation,
 		counters.Accepted, counters.Rejected, counters.Missed = rec.Counters.Accepted, rec.Counters.Rejected, rec.Counters.Missed
 	}
 	counters.Issued = counters.Accepted + counters.Rejected + counters.Missed + open
+	devices, ids := m.publicDevices(rec.Devices)
 	return &truegpuv1.NodeReputation{
 		Address: ethcrypto.Address(rec.Address).String(), Status: rec.Status, ScoreBp: rec.ScoreBp, Dimensions: rec.Dimensions,
-		Reasons: rec.Reasons, Devices: rec.Devices, Counters: counters, RecentChallenges: recent,
+		Reasons: publicReasons(rec.Reasons, ids), Devices: devices, Counters: counters, RecentChallenges: recent,
 		RegisteredAtUnixMs: rec.RegisteredAtUnixMs, UpdatedAtUnixMs: rec.UpdatedAtUnixMs,
 	}, nil
 }
