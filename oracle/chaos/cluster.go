@@ -226,8 +226,9 @@ func (c *Cluster) start(m *Member) error {
 	cmd := exec.Command(c.Config.Binary, m.args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	// Its own process group, so a terminal's signals reach the harness
-	// only; the harness kills it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// only; the harness kills it, and the kernel does if the harness dies
+	// first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return fmt.Errorf("chaos: start %s: %w", m.ID, err)
