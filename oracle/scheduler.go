@@ -31,6 +31,13 @@ type ScheduleConfig struct {
 	StormInterval time.Duration
 	// MaxPerTick bounds the challenges issued per tick. Default 2000.
 	MaxPerTick int
+	// RandomStormSize is how many devices, drawn uniformly from the whole
+	// fleet, are challenged together at each storm instant besides the
+	// suspected groups: nodes with nothing in common yet. A machine that
+	// answers for several identities must then run the workloads of all of
+	// its identities that were drawn at once. Capped at MaxPerTick. Default
+	// 256; negative disables random storms.
+	RandomStormSize int
 }
 
 func (c *ScheduleConfig) ensureDefaults() {
@@ -48,6 +55,9 @@ func (c *ScheduleConfig) ensureDefaults() {
 	}
 	if c.MaxPerTick <= 0 {
 		c.MaxPerTick = 2000
+	}
+	if c.RandomStormSize == 0 {
+		c.RandomStormSize = 256
 	}
 }
 
@@ -225,8 +235,68 @@ func (s *scheduler) tick(ctx context.Context) error {
 	}
 	if storm {
 		s.lastStorm = now
-		return s.storms(ctx, nodes, now)
+		if err := s.storms(ctx, nodes, now); err != nil {
+			return err
+		}
+		return s.randomStorm(ctx, nodes, now)
 	}
+	return nil
+}
+
+// randomStorm challenges RandomStormSize devices drawn uniformly from the
+// whole fleet (with the leader's random source) at one instant, under one
+// storm id, whatever their standing. Devices with an open challenge are
+// skipped.
+func (s *scheduler) randomStorm(ctx context.Context, nodes []*truegpuv1.NodeRecord, now time.Time) error {
+	size := min(s.cfg.RandomStormSize, s.cfg.MaxPerTick)
+	if size <= 0 {
+		return nil
+	}
+	type pick struct {
+		rec *truegpuv1.NodeRecord
+		dev *truegpuv1.Device
+	}
+	var all []pick
+	for _, r := range nodes {
+		for _, d := range r.Devices {
+			all = append(all, pick{r, d})
+		}
+	}
+	n := min(size, len(all))
+	for i := range n { // the first n of a uniform shuffle
+		j := i + int(randUint64()%uint64(len(all)-i))
+		all[i], all[j] = all[j], all[i]
+	}
+	var idb [8]byte
+	rand.Read(idb[:])
+	stormID := "storm-random-" + hex.EncodeToString(idb[:])
+	busy := map[string]map[uint32]bool{}
+	var chs []*truegpuv1.IssuedChallenge
+	for _, p := range all[:n] {
+		addr := ethcrypto.Address(p.rec.Address)
+		b, ok := busy[string(p.rec.Address)]
+		if !ok {
+			var err error
+			if b, err = s.busyDevices(addr, p.rec); err != nil {
+				return err
+			}
+			busy[string(p.rec.Address)] = b
+		}
+		if b[p.dev.Index] {
+			continue
+		}
+		if ch, err := s.challenge(addr, p.dev, now, stormID); err == nil {
+			chs = append(chs, ch)
+		}
+	}
+	if len(chs) < 2 {
+		return nil
+	}
+	if _, err := s.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now.UnixMilli(), Body: &truegpuv1.Command_IssueChallenges{
+		IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: chs}}}); err != nil {
+		return fmt.Errorf("storm %s: %w", stormID, err)
+	}
+	s.m.log.Info("storm issued", "storm", stormID, "group", "random", "challenges", len(chs))
 	return nil
 }
 

@@ -54,6 +54,78 @@ func TestStormDuplicateIdentity(t *testing.T) {
 	}
 }
 
+// TestRandomStorm: a random storm challenges RandomStormSize devices drawn
+// from the whole fleet, nodes with nothing in common, at one instant under
+// one storm id; with a size above the fleet it challenges every device.
+func TestRandomStorm(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	c := newCluster(t, 1, func(cfg *Config) { cfg.Now = clock.Now })
+	m := c.leader(5 * time.Second)
+	ctx := context.Background()
+	var nodes []*testNode
+	for i := range 6 {
+		n := newTestNode(40 + i)
+		nodes = append(nodes, n)
+		if _, err := m.pipeline.Register(ctx, n.registerReq(clock.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := func() []*truegpuv1.NodeRecord {
+		var out []*truegpuv1.NodeRecord
+		if err := m.fsm.Nodes(func(r *truegpuv1.NodeRecord) bool { out = append(out, r); return true }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	stormed := func() (n int, ids map[string]bool) {
+		ids = map[string]bool{}
+		for _, node := range nodes {
+			open, err := m.fsm.OpenChallenges(node.key.Address())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cs := range open {
+				if cs.Challenge.IssuedAtUnixMs != clock.Now().UnixMilli() {
+					t.Fatalf("stormed challenge issued at %d, not at the storm instant %d", cs.Challenge.IssuedAtUnixMs, clock.Now().UnixMilli())
+				}
+				ids[cs.Challenge.StormId] = true
+				n++
+			}
+		}
+		return n, ids
+	}
+	cfg := m.cfg.Schedule
+	cfg.RandomStormSize = 4
+	s := &scheduler{m: m, cfg: cfg, next: map[deviceKey]time.Time{}}
+	if err := s.randomStorm(ctx, recs(), clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n, ids := stormed(); n != 4 || len(ids) != 1 || ids[""] {
+		t.Fatalf("random storm of 4: %d challenges under storm ids %v", n, ids)
+	}
+	// The stormed devices are busy; a storm larger than the fleet reaches
+	// every other device.
+	clock.Advance(time.Second)
+	s.cfg.RandomStormSize = 100
+	if err := s.randomStorm(ctx, recs(), clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	open := func() int {
+		total := 0
+		for _, node := range nodes {
+			o, err := m.fsm.OpenChallenges(node.key.Address())
+			if err != nil || len(o) != 1 {
+				t.Fatalf("%s has %d open challenges after the storms (%v), want 1", node.addr(), len(o), err)
+			}
+			total += len(o)
+		}
+		return total
+	}
+	if got := open(); got != len(nodes) {
+		t.Fatalf("%d of %d nodes stormed", got, len(nodes))
+	}
+}
+
 // TestScheduleIssuesFromClaimedClass: the scheduler issues each device a
 // challenge with a nonce and deadlines from its claimed class.
 func TestScheduleIssuesFromClaimedClass(t *testing.T) {
