@@ -354,6 +354,9 @@ Logs: %[4]s/logs/. Ctrl-C stops everything; run again to resume with the same da
 			return fmt.Errorf("waiting for the attestor's node to have accepted verdicts and a leaf in a complete report: %w", err)
 		}
 		fmt.Fprintf(out, "quickstart: node %s has accepted verdicts and a leaf in a complete signed report\n", addr)
+		if quickstartReached != nil {
+			return quickstartReached(ctx, o, addr)
+		}
 		return nil
 	}
 	if err := waitFor(ctx, failed, func(context.Context) bool { return false }); err != nil && ctx.Err() == nil {
@@ -361,6 +364,10 @@ Logs: %[4]s/logs/. Ctrl-C stops everything; run again to resume with the same da
 	}
 	return nil
 }
+
+// quickstartReached, when set (tests), runs once --until report is
+// reached, before the processes stop.
+var quickstartReached func(ctx context.Context, o quickstartOptions, node string) error
 
 // waitFor polls cond until it holds, ctx ends or a process fails.
 func waitFor(ctx context.Context, failed func() error, cond func(context.Context) bool) error {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -11,6 +13,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/truegpu/truegpu/client"
+	"github.com/truegpu/truegpu/internal/ethcrypto"
 )
 
 // TestQuickstartPKI checks the material quickstart creates: each member's
@@ -94,6 +99,13 @@ func TestQuickstartProcesses(t *testing.T) {
 	}
 	dir := t.TempDir()
 	base := fmt.Sprint(20000 + os.Getpid()%20000)
+	// While the cluster runs, read it as a consumer would: the Go client
+	// over TLS to a member that may follow, the feed verified against the
+	// members' signing keys.
+	quickstartReached = func(ctx context.Context, o quickstartOptions, node string) error {
+		return consumeQuickstart(ctx, o, node)
+	}
+	t.Cleanup(func() { quickstartReached = nil })
 	code, stdout, stderr := runCtl(t, "quickstart", "--dir", dir, "--bin", bin, "--base-port", base, "--until", "report", "--timeout", "4m")
 	if code != 0 || !strings.Contains(stdout, "has accepted verdicts and a leaf in a complete signed report") {
 		t.Fatalf("quickstart: exit %d\n%s\n%s", code, stdout, stderr)
@@ -107,4 +119,45 @@ func TestQuickstartProcesses(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "cluster of 3 members up") {
 		t.Fatalf("quickstart again on the same data: exit %d\n%s\n%s", code, stdout, stderr)
 	}
+}
+
+func consumeQuickstart(ctx context.Context, o quickstartOptions, node string) error {
+	pem, err := os.ReadFile(filepath.Join(o.dir, "pki", "ca.pem"))
+	if err != nil {
+		return err
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	c, err := client.Dial(o.grpcAddr(3), client.Options{TLS: &tls.Config{RootCAs: roots}})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	nodes, err := c.ListNodes(ctx, client.NodeQuery{Class: "H100-SXM", Linearizable: true}, 0)
+	if err != nil {
+		return fmt.Errorf("list nodes over TLS: %w", err)
+	}
+	if len(nodes) != 1 || !strings.EqualFold(nodes[0].Address, node) {
+		return fmt.Errorf("list nodes: %v, want the attestor's node %s", nodes, node)
+	}
+	r, err := c.LatestReport(ctx, false)
+	if err != nil {
+		return err
+	}
+	var signers []string
+	for _, id := range quickstartMembers {
+		k, err := ethcrypto.LoadKeyFile(filepath.Join(o.dir, id, "signer.key"))
+		if err != nil {
+			return err
+		}
+		signers = append(signers, k.Address().String())
+	}
+	if err := client.VerifyReport(r, client.Trust{Signers: signers}); err != nil {
+		return err
+	}
+	p, err := c.NodeProof(ctx, r.Epoch, node)
+	if err != nil {
+		return err
+	}
+	return client.VerifyNodeProof(r, p)
 }
