@@ -53,7 +53,8 @@ func (m *Member) auditLoop(ctx context.Context) {
 				continue
 			}
 			if !m.shouldSign(es) {
-				if m.hasSigned(es) {
+				// Signed already, or not asked to sign: nothing is owed.
+				if m.hasSigned(es) || !slices.Contains(es.Report.GetSigners(), m.signer.String()) {
 					m.metrics.noteSigned(e)
 				}
 				continue

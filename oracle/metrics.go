@@ -152,7 +152,7 @@ func (m *Member) Metrics() prometheus.Gatherer {
 		meta(func(s *truegpuv1.MetaState) float64 { return float64(s.LastCompleteEpoch) }))
 	gauge("verdicts_applied", "Verdicts in the replicated state (every member; grows on followers too).",
 		meta(func(s *truegpuv1.MetaState) float64 { return float64(s.TotalVerdicts) }))
-	gauge("audit_lag_epochs", "Closed epochs newer than the newest one this member has signed: 0 when it is caught up.",
+	gauge("audit_lag_epochs", "Closed epochs newer than the newest one this member has signed or was not asked to sign: 0 when it is caught up.",
 		meta(func(s *truegpuv1.MetaState) float64 {
 			closed := s.CurrentEpoch - 1
 			if s.CurrentEpoch == 0 {
