@@ -99,7 +99,7 @@ func ExampleClient_Nodes() {
 	}
 	fmt.Println("trusted:", count[truegpuv1.NodeStatus_NODE_STATUS_TRUSTED], "rejected:", count[truegpuv1.NodeStatus_NODE_STATUS_REJECTED])
 	// Output:
-	// trusted: 4 rejected: 1
+	// trusted: 4 rejected: 2
 }
 
 // Watches score changes of all nodes until the context ends; the watch
