@@ -231,7 +231,7 @@ Member flags:
 	grpcAddr := fs.String("grpc-addr", "127.0.0.1:9090", "gRPC listen address")
 	grpcAdv := fs.String("grpc-advertise", "", "gRPC address published to members (default grpc-addr)")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "REST/dashboard listen address")
-	tlsCert := fs.String("tls-cert", "", "member certificate (PEM) for Raft and gRPC")
+	tlsCert := fs.String("tls-cert", "", "member certificate (PEM) for Raft and gRPC; its common name must be -node-id")
 	tlsKey := fs.String("tls-key", "", "member key (PEM)")
 	tlsCA := fs.String("tls-ca", "", "CA bundle (PEM) that signs member certificates")
 	insecureNoTLS := fs.Bool("insecure-no-tls", false, "run without mutual TLS (UNSAFE: loopback addresses only, for tests on one machine)")
