@@ -255,16 +255,23 @@ func (n *testNode) registerReq(now time.Time) *truegpuv1.RegisterNodeRequest {
 // issue makes the leader issue one challenge to the node's device.
 func issue(t testing.TB, m *Member, n *testNode) *truegpuv1.IssuedChallenge {
 	t.Helper()
-	s := &scheduler{m: m, cfg: m.cfg.Schedule}
-	ch, err := s.challenge(n.key.Address(), n.dev, m.cfg.Now(), "")
+	ch, err := tryIssue(m, n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Propose(context.Background(), &truegpuv1.Command{Body: &truegpuv1.Command_IssueChallenges{
-		IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}}}); err != nil {
-		t.Fatal(err)
-	}
 	return ch
+}
+
+// tryIssue is issue returning the proposal's error.
+func tryIssue(m *Member, n *testNode) (*truegpuv1.IssuedChallenge, error) {
+	s := &scheduler{m: m, cfg: m.cfg.Schedule}
+	ch, err := s.challenge(n.key.Address(), n.dev, m.cfg.Now(), "")
+	if err != nil {
+		return nil, err
+	}
+	_, err = m.Propose(context.Background(), &truegpuv1.Command{Body: &truegpuv1.Command_IssueChallenges{
+		IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}}})
+	return ch, err
 }
 
 // work computes the honest result tree of a challenge.
