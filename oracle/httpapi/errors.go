@@ -93,7 +93,7 @@ func parameterMessage(msg string) (string, bool) {
 func describeParse(detail string) string {
 	m := parserError.FindStringSubmatch(detail)
 	if m == nil {
-		if strings.HasSuffix(detail, "is not a valid value") {
+		if strings.HasSuffix(detail, "is not a valid value") && !strings.Contains(detail, "strconv.") {
 			return detail
 		}
 		return "not a valid value"
