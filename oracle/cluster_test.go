@@ -167,19 +167,39 @@ func TestEpochReportSigned(t *testing.T) {
 		cfg.Schedule.Tick = 100 * time.Millisecond
 		cfg.Schedule.Interval = time.Hour
 	})
-	l := c.leader(10 * time.Second)
 	ctx := context.Background()
 	n := newTestNode(1)
-	if _, err := l.pipeline.Register(ctx, n.registerReq(time.Now())); err != nil {
-		t.Fatal(err)
-	}
-	ch := issue(t, l, n)
-	tree := work(t, p, ch)
-	if _, err := l.pipeline.Commit(ctx, n.commitReq(ch, tree.Root())); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := l.pipeline.Proof(ctx, n.proofReq(ch, prove(t, l, pk, tree, ch))); err != nil || !r.Verdict.Accepted {
-		t.Fatalf("proof: %v %v", r, err)
+	// One accepted verdict, answered on whichever member leads; a
+	// leadership change in the middle (short election timeouts on a loaded
+	// machine) starts the answer again on the new leader.
+	var l *Member
+	for attempt := 0; ; attempt++ {
+		l = c.leader(10 * time.Second)
+		err := func() error {
+			if _, err := l.pipeline.Register(ctx, n.registerReq(time.Now())); err != nil {
+				return err
+			}
+			ch, err := tryIssue(l, n)
+			if err != nil {
+				return err
+			}
+			tree := work(t, p, ch)
+			if _, err := l.pipeline.Commit(ctx, n.commitReq(ch, tree.Root())); err != nil {
+				return err
+			}
+			r, err := l.pipeline.Proof(ctx, n.proofReq(ch, prove(t, l, pk, tree, ch)))
+			if err == nil && !r.Verdict.Accepted {
+				t.Fatalf("honest proof rejected: %v", r.Verdict)
+			}
+			return err
+		}()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrNoLeader) && !errors.Is(err, ErrOutcomeUnknown) || attempt == 4 {
+			t.Fatalf("answering a challenge: %v", err)
+		}
+		t.Logf("leadership changed while answering (%v); again on the new leader", err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {

@@ -73,9 +73,12 @@ type cluster struct {
 
 func fastRaft() *raft.Config {
 	rc := raft.DefaultConfig()
-	rc.HeartbeatTimeout = 300 * time.Millisecond
-	rc.ElectionTimeout = 300 * time.Millisecond
-	rc.LeaderLeaseTimeout = 300 * time.Millisecond
+	// Short enough that failover tests finish in seconds, long enough
+	// that a loaded 2-core machine (the whole suite runs two packages at
+	// once) does not lose leaders to scheduling delays.
+	rc.HeartbeatTimeout = 800 * time.Millisecond
+	rc.ElectionTimeout = 800 * time.Millisecond
+	rc.LeaderLeaseTimeout = 400 * time.Millisecond
 	rc.CommitTimeout = 5 * time.Millisecond
 	rc.SnapshotThreshold = 200
 	rc.SnapshotInterval = 200 * time.Millisecond
