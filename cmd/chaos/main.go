@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	gnarklog "github.com/consensys/gnark/logger"
+
 	"github.com/truegpu/truegpu/oracle/chaos"
 )
 
@@ -84,6 +86,9 @@ Flags:
 	if *runSeed != 0 && len(kinds) != 1 {
 		return errors.New("-run-seed needs exactly one -faults kind")
 	}
+	// The attestors prove in this process; gnark's progress lines would
+	// bury the table.
+	gnarklog.Disable()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root, err := chaos.ModuleRoot()
@@ -141,8 +146,8 @@ func report(w io.Writer, k chaos.Fault, i int, r *chaos.RunResult) {
 	if !r.Passed() {
 		verdict = "FAILED"
 	}
-	fmt.Fprintf(w, "chaos: %s run %d seed %d %s in %v: %s; %d ops, %d acknowledged, %d lost, linearizability %s, applied index %d\n",
-		k, i, r.Seed, verdict, r.Duration.Round(time.Second), strings.Join(r.Faults, "; "), r.Ops, r.Acked, len(r.Lost), r.Linearizable.Result, r.AppliedIndex)
+	fmt.Fprintf(w, "chaos: %s run %d seed %d %s in %v: %s; %d ops, %d acknowledged, %d lost, linearizability %s, applied index %d, forced stops %d\n",
+		k, i, r.Seed, verdict, r.Duration.Round(time.Second), strings.Join(r.Faults, "; "), r.Ops, r.Acked, len(r.Lost), r.Linearizable.Result, r.AppliedIndex, r.ForcedStops)
 	for _, p := range r.Problems() {
 		fmt.Fprintf(w, "chaos:   %s\n", p)
 	}

@@ -113,6 +113,10 @@ type RunResult struct {
 	Panics []string
 	// AppliedIndex is the members' common final applied index.
 	AppliedIndex uint64
+	// ForcedStops counts members that did not exit within 20s of SIGTERM
+	// at the end of the run and were killed (the run then restarts the
+	// cluster and stops it again before reading the states).
+	ForcedStops int
 	// Err is a harness failure (the cluster did not start or recover).
 	Err      error
 	Duration time.Duration
@@ -275,12 +279,43 @@ func run(ctx context.Context, cfg RunConfig, res *RunResult) error {
 	if err != nil {
 		return err
 	}
-	res.AppliedIndex = applied
-	for _, m := range c.Members {
-		if err := c.Stop(m, 10*time.Second); err != nil {
+	// Stop every member with SIGTERM. The state database of a member that
+	// had to be killed may lack writes it had not synced (its Raft log
+	// still has them), so then restart the cluster, let it catch up, and
+	// stop it again.
+	for attempt := 1; ; attempt++ {
+		var forced []string
+		for _, m := range c.Members {
+			f, err := c.Stop(m, 20*time.Second)
+			if err != nil {
+				return err
+			}
+			if f {
+				forced = append(forced, m.ID)
+			}
+		}
+		if len(forced) == 0 {
+			break
+		}
+		res.ForcedStops += len(forced)
+		logf("%v did not exit within 20s of SIGTERM (attempt %d); restarting the cluster to compare final states", forced, attempt)
+		if attempt == 3 {
+			return fmt.Errorf("chaos: %v did not exit within 20s of SIGTERM, %d times", forced, attempt)
+		}
+		c.Net.Heal()
+		for _, m := range c.Members {
+			if err := c.Restart(m); err != nil {
+				return err
+			}
+		}
+		if err := c.WaitHealthy(ctx, 90*time.Second); err != nil {
+			return fmt.Errorf("after restarting to stop again: %w", err)
+		}
+		if applied, err = quiesce(ctx, c); err != nil {
 			return err
 		}
 	}
+	res.AppliedIndex = applied
 	ops := w.History.Ops()
 	res.Ops = len(ops)
 	if b, err := json.Marshal(ops); err == nil {
@@ -492,7 +527,7 @@ type Row struct {
 	Runs, Passed                         int
 	Ops, Acked                           int
 	Lost, LinViolations, StaleViolations int
-	LinUndecided                         int
+	LinUndecided, ForcedStops            int
 	Diverged, NoReports, Panics, Harness int
 	FailedSeeds                          []uint64
 }
@@ -546,6 +581,7 @@ func (row *Row) add(r *RunResult) {
 		row.FailedSeeds = append(row.FailedSeeds, r.Seed)
 	}
 	row.Ops += r.Ops
+	row.ForcedStops += r.ForcedStops
 	row.Acked += r.Acked
 	row.Lost += len(r.Lost)
 	switch {
@@ -572,11 +608,11 @@ func (row *Row) add(r *RunResult) {
 
 // WriteTable writes rows as a Markdown table.
 func WriteTable(w io.Writer, rows []Row) {
-	fmt.Fprintln(w, "| fault | runs | passed | operations | acknowledged | lost | linearizability violations | undecided (checker timed out) | stale-read violations | diverged | reports stalled | panics | harness errors |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| fault | runs | passed | operations | acknowledged | lost | linearizability violations | undecided (checker timed out) | stale-read violations | diverged | reports stalled | panics | harness errors | members killed after SIGTERM timed out |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var t Row
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", r.Fault, r.Runs, r.Passed, r.Ops, r.Acked, r.Lost, r.LinViolations, r.LinUndecided, r.StaleViolations, r.Diverged, r.NoReports, r.Panics, r.Harness)
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", r.Fault, r.Runs, r.Passed, r.Ops, r.Acked, r.Lost, r.LinViolations, r.LinUndecided, r.StaleViolations, r.Diverged, r.NoReports, r.Panics, r.Harness, r.ForcedStops)
 		t.Runs += r.Runs
 		t.Passed += r.Passed
 		t.Ops += r.Ops
@@ -584,13 +620,14 @@ func WriteTable(w io.Writer, rows []Row) {
 		t.Lost += r.Lost
 		t.LinViolations += r.LinViolations
 		t.LinUndecided += r.LinUndecided
+		t.ForcedStops += r.ForcedStops
 		t.StaleViolations += r.StaleViolations
 		t.Diverged += r.Diverged
 		t.NoReports += r.NoReports
 		t.Panics += r.Panics
 		t.Harness += r.Harness
 	}
-	fmt.Fprintf(w, "| **all** | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", t.Runs, t.Passed, t.Ops, t.Acked, t.Lost, t.LinViolations, t.LinUndecided, t.StaleViolations, t.Diverged, t.NoReports, t.Panics, t.Harness)
+	fmt.Fprintf(w, "| **all** | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", t.Runs, t.Passed, t.Ops, t.Acked, t.Lost, t.LinViolations, t.LinUndecided, t.StaleViolations, t.Diverged, t.NoReports, t.Panics, t.Harness, t.ForcedStops)
 	var failed []string
 	for _, r := range rows {
 		for _, s := range r.FailedSeeds {

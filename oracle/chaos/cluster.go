@@ -253,19 +253,25 @@ func (m *Member) Running() bool {
 }
 
 // Kill sends SIGKILL to m and waits for it to exit.
-func (c *Cluster) Kill(m *Member) error { return c.stop(m, syscall.SIGKILL, 0) }
+func (c *Cluster) Kill(m *Member) error {
+	_, err := c.stop(m, syscall.SIGKILL, 0)
+	return err
+}
 
-// Stop sends SIGTERM to m, and SIGKILL if it has not exited after grace.
-func (c *Cluster) Stop(m *Member, grace time.Duration) error {
+// Stop sends SIGTERM to m, and SIGKILL if it has not exited after grace;
+// forced reports the SIGKILL. A member stopped by force may have lost state
+// writes it had not synced (Raft replays them from its log at the next
+// start), so its state database is not its final state.
+func (c *Cluster) Stop(m *Member, grace time.Duration) (forced bool, err error) {
 	return c.stop(m, syscall.SIGTERM, grace)
 }
 
-func (c *Cluster) stop(m *Member, sig syscall.Signal, grace time.Duration) error {
+func (c *Cluster) stop(m *Member, sig syscall.Signal, grace time.Duration) (forced bool, err error) {
 	m.mu.Lock()
 	cmd, exited, paused := m.cmd, m.exited, m.paused
 	m.mu.Unlock()
 	if cmd == nil {
-		return nil
+		return false, nil
 	}
 	if paused {
 		cmd.Process.Signal(syscall.SIGCONT)
@@ -275,18 +281,19 @@ func (c *Cluster) stop(m *Member, sig syscall.Signal, grace time.Duration) error
 		select {
 		case <-exited:
 		case <-time.After(grace):
+			forced = true
 			cmd.Process.Signal(syscall.SIGKILL)
 		}
 	}
 	select {
 	case <-exited:
 	case <-time.After(30 * time.Second):
-		return fmt.Errorf("chaos: %s did not exit", m.ID)
+		return forced, fmt.Errorf("chaos: %s did not exit", m.ID)
 	}
 	m.mu.Lock()
 	m.cmd, m.paused = nil, false
 	m.mu.Unlock()
-	return nil
+	return forced, nil
 }
 
 // Restart starts a stopped member again from its data directory.
