@@ -75,8 +75,21 @@ func (c *clientFlags) validate() error {
 
 // transportCredentials builds the connection's security from the flags.
 func (c *clientFlags) transportCredentials() (credentials.TransportCredentials, error) {
-	if !c.tls && c.tlsCA == "" && c.tlsCert == "" {
+	cfg, err := c.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
 		return insecure.NewCredentials(), nil
+	}
+	return credentials.NewTLS(cfg), nil
+}
+
+// tlsConfig is the TLS configuration the flags ask for; nil means
+// plaintext.
+func (c *clientFlags) tlsConfig() (*tls.Config, error) {
+	if !c.tls && c.tlsCA == "" && c.tlsCert == "" {
+		return nil, nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.serverName}
 	if c.tlsCA != "" {
@@ -97,7 +110,7 @@ func (c *clientFlags) transportCredentials() (credentials.TransportCredentials, 
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}
-	return credentials.NewTLS(cfg), nil
+	return cfg, nil
 }
 
 // dial opens a client connection to the oracle member. gRPC connects

@@ -20,7 +20,7 @@ func init() {
 	)
 	register(&command{
 		Name:  "feed",
-		Usage: "latest | EPOCH | proof EPOCH ADDRESS [flags]",
+		Usage: "latest | EPOCH | proof EPOCH ADDRESS | relay [flags]",
 		Short: "show signed epoch reports and a node's Merkle proof",
 		Long: `
 Feed reads the signed reputation feed that reward contracts consume.
@@ -31,6 +31,8 @@ Feed reads the signed reputation feed that reward contracts consume.
   feed EPOCH                the report of one epoch
   feed proof EPOCH ADDRESS  a node's leaf (score, status) and Merkle proof in
                             an epoch, to check against the report's root
+  feed relay [flags]        submit each complete report to the feed contract
+                            on a chain over JSON-RPC (flags: feed relay -h)
 
 Hashes and signatures are printed as 0x hex. With -o json the output is the
 response message in the REST API's JSON encoding (bytes as base64).
@@ -42,6 +44,9 @@ node), 2 bad usage.`,
 			fs.BoolVar(&incomplete, "include-incomplete", false, "feed latest: also return a report that lacks signatures")
 		},
 		Run: func(ctx *runContext, args []string) error {
+			if len(args) > 0 && args[0] == "relay" {
+				return runRelay(ctx, args[1:])
+			}
 			pos, err := parseArgs(ctx, args)
 			if err != nil {
 				return finish(err)

@@ -1,0 +1,251 @@
+package main
+
+// truegpuctl feed relay: carries the cluster's complete epoch reports to
+// the feed contract on a chain (package relay).
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/truegpu/truegpu/client"
+	"github.com/truegpu/truegpu/relay"
+)
+
+const relayLong = `
+Feed relay follows the cluster's complete epoch reports (those with the
+threshold of member signatures) and submits each one to the TrueGPUFeed
+contract at --feed-contract over the chain's JSON-RPC endpoint (--rpc).
+
+It is idempotent: before each submission it reads the contract's latest
+epoch and skips what the chain already has, so it may be restarted at any
+time and several relayers may run side by side. A failed call or an unmined
+transaction is retried with exponential backoff; a retried transaction keeps
+its nonce and raises its fees, so it replaces the earlier one. When the chain
+is far behind, only the --max-backlog newest epochs are submitted (the
+contract keeps only the latest report).
+
+The transmitter key, which signs and pays for the transactions, is read from
+an encrypted go-ethereum keystore file (--keystore, as written by
+'geth account new' or clef) with the passphrase in --password. The members
+must sign for this chain and contract (oracled -chain-id and -feed-contract);
+a report signed for another domain is counted as failed and not sent.
+
+With --metrics-addr it serves Prometheus metrics at /metrics:
+truegpu_relay_reports_relayed_total, truegpu_relay_reports_skipped_total
+and truegpu_relay_reports_failed_total (by reason),
+truegpu_relay_last_relayed_epoch, truegpu_relay_chain_epoch,
+truegpu_relay_submit_attempts_total and truegpu_relay_gas_used_total.
+
+It runs until interrupted (SIGINT, SIGTERM), or with --once relays what is
+missing and exits.
+
+Exit status: 0 stopped by a signal or --once succeeded, 1 it could not start
+or --once failed, 2 bad usage.`
+
+// relayFlags are the flags of feed relay.
+type relayFlags struct {
+	cf             clientFlags
+	rpc            string
+	feed           string
+	keystore       string
+	password       string
+	chainID        uint64
+	gasLimit       uint64
+	maxFee         string
+	maxTip         string
+	poll           time.Duration
+	attempts       int
+	backoff        time.Duration
+	receiptTimeout time.Duration
+	maxBacklog     int
+	metricsAddr    string
+	once           bool
+	verbose        bool
+}
+
+func (f *relayFlags) register(fs *flag.FlagSet) {
+	f.cf.register(fs)
+	fs.StringVar(&f.rpc, "rpc", "http://127.0.0.1:8545", "the chain's JSON-RPC endpoint `URL` (http, https, ws or wss)")
+	fs.StringVar(&f.feed, "feed-contract", "", "the TrueGPUFeed contract's `address` (required)")
+	fs.StringVar(&f.keystore, "keystore", "", "encrypted go-ethereum keystore `file` of the transmitter key (required)")
+	fs.StringVar(&f.password, "password", "", "`file` holding the keystore's passphrase on its first line (required)")
+	fs.Uint64Var(&f.chainID, "chain-id", 0, "refuse to run unless the endpoint serves this chain `id` (0: any)")
+	fs.Uint64Var(&f.gasLimit, "gas-limit", 0, "gas limit of each submission (0: the node's estimate plus a quarter)")
+	fs.StringVar(&f.maxFee, "max-fee-per-gas", "", "cap on the fee per gas in `wei` (a number, or with a gwei suffix, e.g. 30gwei; default: twice the base fee plus the tip)")
+	fs.StringVar(&f.maxTip, "max-priority-fee-per-gas", "", "tip per gas in `wei` (or gwei suffix; default: the node's suggestion); raised by a quarter on each retry")
+	fs.DurationVar(&f.poll, "poll", 5*time.Second, "time between looks at the cluster")
+	fs.IntVar(&f.attempts, "attempts", 5, "attempts per report before waiting for the next pass")
+	fs.DurationVar(&f.backoff, "backoff", time.Second, "pause before a report's second attempt; doubles up to 32 times")
+	fs.DurationVar(&f.receiptTimeout, "receipt-timeout", 2*time.Minute, "how long a sent transaction may stay unmined before it is replaced")
+	fs.IntVar(&f.maxBacklog, "max-backlog", 8, "how many of the newest epochs to submit when the chain is behind by more")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`host:port`/metrics (empty: none)")
+	fs.BoolVar(&f.once, "once", false, "relay what is missing, then exit")
+	fs.BoolVar(&f.verbose, "v", false, "log skipped reports too")
+}
+
+// parseWei reads "123", "123wei" or "1.5gwei".
+func parseWei(name, s string) (*big.Int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	v := strings.ToLower(strings.TrimSpace(s))
+	unit := big.NewRat(1, 1)
+	switch {
+	case strings.HasSuffix(v, "gwei"):
+		v, unit = strings.TrimSuffix(v, "gwei"), big.NewRat(1_000_000_000, 1)
+	case strings.HasSuffix(v, "wei"):
+		v = strings.TrimSuffix(v, "wei")
+	}
+	r, ok := new(big.Rat).SetString(v)
+	if !ok || r.Sign() < 0 {
+		return nil, usageError("--%s %q: give a non-negative amount in wei, or with a gwei suffix", name, s)
+	}
+	r.Mul(r, unit)
+	if !r.IsInt() {
+		return nil, usageError("--%s %q is not a whole number of wei", name, s)
+	}
+	return new(big.Int).Set(r.Num()), nil
+}
+
+func runRelay(ctx *runContext, args []string) error {
+	var f relayFlags
+	fs := flag.NewFlagSet("truegpuctl feed relay", flag.ContinueOnError)
+	fs.SetOutput(ctx.Stderr)
+	f.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(ctx.Stderr, "Usage: truegpuctl feed relay --feed-contract ADDRESS --keystore FILE --password FILE [flags]\n\n%s\n\nFlags:\n", strings.TrimSpace(relayLong))
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usageError("feed relay takes no arguments, got %q", fs.Args())
+	}
+	if err := f.cf.validate(); err != nil {
+		return err
+	}
+	switch {
+	case f.feed == "":
+		return usageError("--feed-contract is required: the TrueGPUFeed contract's address")
+	case !common.IsHexAddress(f.feed):
+		return usageError("--feed-contract %q is not an address", f.feed)
+	case f.keystore == "" || f.password == "":
+		return usageError("--keystore and --password are required: the transmitter key's keystore file and its passphrase file")
+	case f.poll <= 0 || f.backoff <= 0 || f.receiptTimeout <= 0:
+		return usageError("--poll, --backoff and --receipt-timeout must be positive")
+	case f.attempts <= 0 || f.maxBacklog <= 0:
+		return usageError("--attempts and --max-backlog must be at least 1")
+	}
+	maxFee, err := parseWei("max-fee-per-gas", f.maxFee)
+	if err != nil {
+		return err
+	}
+	maxTip, err := parseWei("max-priority-fee-per-gas", f.maxTip)
+	if err != nil {
+		return err
+	}
+	key, err := relay.LoadKey(f.keystore, f.password)
+	if err != nil {
+		return err
+	}
+
+	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(ctx.Stderr, &slog.HandlerOptions{Level: level}))
+
+	tlsCfg, err := f.cf.tlsConfig()
+	if err != nil {
+		return err
+	}
+	src, err := client.Dial(f.cf.server, client.Options{TLS: tlsCfg, Insecure: tlsCfg == nil})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+
+	dialCtx, cancel := context.WithTimeout(sigCtx, f.cf.timeout)
+	chain, err := ethclient.DialContext(dialCtx, f.rpc)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect to the chain at %s: %w", f.rpc, err)
+	}
+	defer chain.Close()
+
+	reg := prometheus.NewRegistry()
+	metrics := relay.NewMetrics(reg)
+	cfg := relay.Config{
+		Feed: common.HexToAddress(f.feed), Key: key, GasLimit: f.gasLimit,
+		MaxFeePerGas: maxFee, MaxPriorityFeePerGas: maxTip,
+		Poll: f.poll, Attempts: f.attempts, Backoff: f.backoff, ReceiptTimeout: f.receiptTimeout,
+		MaxBacklog: f.maxBacklog, Metrics: metrics, Logger: log,
+	}
+	if f.chainID != 0 {
+		cfg.ChainID = new(big.Int).SetUint64(f.chainID)
+	}
+	checkCtx, cancel := context.WithTimeout(sigCtx, f.cf.timeout)
+	r, err := relay.New(checkCtx, src, chain, cfg)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("%w (chain endpoint %s)", err, f.rpc)
+	}
+
+	if f.metricsAddr != "" {
+		ln, err := net.Listen("tcp", f.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	}
+	log.Info("relaying", "server", f.cf.server, "chain", r.ChainID(), "feed", cfg.Feed, "transmitter", r.From())
+
+	if f.once {
+		done, err := r.Step(sigCtx)
+		for e, out := range done {
+			fmt.Fprintf(ctx.Stdout, "epoch %d: %s\n", e, out)
+		}
+		if err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
+		for _, out := range done {
+			switch out {
+			case relay.FailedDomain, relay.FailedReverted, relay.FailedRetries:
+				return errors.New("relay: a report was not relayed (see the log above)")
+			}
+		}
+		return nil
+	}
+	if err := r.Run(sigCtx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
