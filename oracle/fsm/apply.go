@@ -40,6 +40,7 @@ var (
 	prefixMember    = []byte("m/") // m/<id> -> SetMemberCommand
 	prefixHistory   = []byte("h/") // h/<addr20><be64 issued ms><id32> -> ""
 	prefixDevCount  = []byte("k/") // k/<addr20> -> device count (uvarint)
+	prefixNonce     = []byte("u/") // u/<nonce32> -> id32 of the challenge that used it
 )
 
 func key(prefix []byte, parts ...[]byte) []byte {
@@ -604,6 +605,20 @@ func (t *txn) issueChallenges(c *truegpuv1.IssueChallengesCommand) error {
 			return invalid("issue: challenge %s listed twice", IDString(ch.Id))
 		}
 		ids[string(ch.Id)] = true
+		// A nonce seeds the workload; a repeat would let a node answer
+		// from a cached result. Nonces are unique among the challenges
+		// the state holds (retention prunes both together).
+		if ids["nonce:"+string(ch.Nonce)] {
+			return invalid("issue: nonce of challenge %s listed twice", IDString(ch.Id))
+		}
+		ids["nonce:"+string(ch.Nonce)] = true
+		if t.f.cache.nonces.mayContain(ch.Nonce) {
+			if v, ok, err := t.get(key(prefixNonce, ch.Nonce)); err != nil {
+				return err
+			} else if ok {
+				return fmt.Errorf("%w: challenge %s reuses the nonce of challenge %s", ErrConflict, IDString(ch.Id), IDString(v))
+			}
+		}
 		if t.f.cache.ids.mayContain(ch.Id) {
 			if _, ok, err := t.get(key(prefixChallenge, ch.Id)); err != nil {
 				return err
@@ -624,6 +639,7 @@ func (t *txn) issueChallenges(c *truegpuv1.IssueChallengesCommand) error {
 		t.pendingOpen = append(t.pendingOpen, openOp{[20]byte(ch.Address), [32]byte(ch.Id), true})
 		t.set(key(prefixDeadline, be64(uint64(ch.CommitDeadlineUnixMs)), ch.Id), nil)
 		t.set(key(prefixHistory, ch.Address, be64(uint64(max(ch.IssuedAtUnixMs, 0))), ch.Id), nil)
+		t.set(key(prefixNonce, ch.Nonce), ch.Id)
 		t.pending.Issued = append(t.pending.Issued, ch)
 	}
 	return nil
@@ -938,6 +954,7 @@ func (t *txn) pruneEpoch(e uint64) error {
 		ch := cs.Challenge
 		t.del(key(prefixChallenge, id))
 		t.del(key(prefixHistory, ch.Address, be64(uint64(max(ch.IssuedAtUnixMs, 0))), id))
+		t.del(key(prefixNonce, ch.Nonce))
 	}
 	return nil
 }

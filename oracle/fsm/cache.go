@@ -33,12 +33,14 @@ type applyCache struct {
 	mu      sync.RWMutex
 	devices map[[20]byte]uint32
 	ids     idFilter
+	nonces  idFilter // over challenge nonces (uniform random bytes)
 }
 
 // load rebuilds the cache from the committed state.
 func (c *applyCache) load(db *pebble.DB) error {
 	devices := map[[20]byte]uint32{}
 	c.ids = idFilter{}
+	c.nonces = idFilter{}
 	defer func() {
 		c.mu.Lock()
 		c.devices = devices
@@ -56,6 +58,12 @@ func (c *applyCache) load(db *pebble.DB) error {
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	if err := each(db, &pebble.IterOptions{LowerBound: prefixNonce, UpperBound: prefixEnd(prefixNonce)}, func(k, _ []byte) error {
+		c.nonces.add(k[len(prefixNonce):])
+		return nil
+	}); err != nil {
 		return err
 	}
 	return each(db, &pebble.IterOptions{LowerBound: prefixChallenge, UpperBound: prefixEnd(prefixChallenge)}, func(k, _ []byte) error {
@@ -88,6 +96,8 @@ func (c *applyCache) staged(k string, v []byte) {
 		c.devices[a] = uint32(n)
 	case v != nil && len(k) > len(prefixChallenge) && k[:len(prefixChallenge)] == string(prefixChallenge):
 		c.ids.add([]byte(k[len(prefixChallenge):]))
+	case v != nil && len(k) > len(prefixNonce) && k[:len(prefixNonce)] == string(prefixNonce):
+		c.nonces.add([]byte(k[len(prefixNonce):]))
 	}
 }
 

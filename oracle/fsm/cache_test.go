@@ -10,6 +10,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/hashicorp/raft"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
@@ -209,6 +210,17 @@ func TestRetention(t *testing.T) {
 	must(at(&truegpuv1.CloseEpochCommand{Epoch: 4}))
 	if _, err := f.Challenge(ch3.Id); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("epoch 2 challenge after closing epoch 4: %v, want ErrNotFound", err)
+	}
+	// Retention prunes a challenge's nonce with it: no key of the pruned
+	// challenges is left behind.
+	for _, ch := range []*truegpuv1.IssuedChallenge{ch1, ch2, ch3} {
+		_, closer, err := f.db.Get(key(prefixNonce, ch.Nonce))
+		if err == nil {
+			closer.Close()
+		}
+		if !errors.Is(err, pebble.ErrNotFound) {
+			t.Fatalf("nonce of pruned challenge %s still in the state (%v)", IDString(ch.Id), err)
+		}
 	}
 }
 

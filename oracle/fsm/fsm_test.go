@@ -344,8 +344,23 @@ func TestCommandErrors(t *testing.T) {
 	}
 	unknownDev := proto.Clone(ch).(*truegpuv1.IssuedChallenge)
 	unknownDev.DeviceIndex = 3
-	uid := truegpuv1.ChallengeID(nonce, a[:], 3, now)
+	unknownDev.Nonce = bytes.Repeat([]byte{8}, 32)
+	uid := truegpuv1.ChallengeID(unknownDev.Nonce, a[:], 3, now)
 	unknownDev.Id = uid[:]
+	// The same nonce again, for another device of the node: a fresh id,
+	// but a nonce the state already holds.
+	reusedNonce := proto.Clone(ch).(*truegpuv1.IssuedChallenge)
+	reusedNonce.IssuedAtUnixMs = now + 1
+	rid := truegpuv1.ChallengeID(nonce, a[:], 0, now+1)
+	reusedNonce.Id = rid[:]
+	twice := proto.Clone(unknownDev).(*truegpuv1.IssuedChallenge)
+	twice.DeviceIndex = 0
+	tid := truegpuv1.ChallengeID(twice.Nonce, a[:], 0, now)
+	twice.Id = tid[:]
+	twiceB := proto.Clone(twice).(*truegpuv1.IssuedChallenge)
+	twiceB.IssuedAtUnixMs = now + 2
+	tbid := truegpuv1.ChallengeID(twice.Nonce, a[:], 0, now+2)
+	twiceB.Id = tbid[:]
 	before := hashExceptApplied(t, f)
 	tests := []struct {
 		name string
@@ -358,6 +373,8 @@ func TestCommandErrors(t *testing.T) {
 		{"duplicate device", mk(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "x"), device(1, "x")}}), ErrInvalidCommand},
 		{"reissue", mk(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}), ErrConflict},
 		{"unknown device", mk(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{unknownDev}}), ErrInvalidCommand},
+		{"reused nonce", mk(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{reusedNonce}}), ErrConflict},
+		{"one nonce twice in a command", mk(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{twice, twiceB}}), ErrInvalidCommand},
 		{"late commitment", mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 1001, SampleSeed: make([]byte, SampleSeedSize)}), ErrLate},
 		{"unknown challenge", mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: make([]byte, 32), Root: make([]byte, 32), SampleSeed: make([]byte, SampleSeedSize)}), ErrNotFound},
 		{"commitment without a sample seed", mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 10}), ErrInvalidCommand},
