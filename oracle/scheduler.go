@@ -344,8 +344,13 @@ func (s *scheduler) storms(ctx context.Context, nodes []*truegpuv1.NodeRecord, n
 		self := ethcrypto.Address(r.Address).String()
 		var st reputation.NodeState
 		if err := st.UnmarshalBinary(r.Reputation); err == nil {
-			// Active duplicate identities, with every node presenting them.
+			// Undecided identity contests, with every node presenting
+			// them: the storm is the evidence that decides them (each
+			// holder's device challenged at the same instant).
 			for _, cf := range st.Conflicts {
+				if cf.Outcome != reputation.ConflictOpen {
+					continue
+				}
 				k := "dup:" + cf.Identity
 				for _, a := range cf.Nodes {
 					groups[k] = append(groups[k], a.String())

@@ -104,7 +104,16 @@ type Reason string
 // Reason codes attached to penalties and findings.
 const (
 	// Identity.
-	ReasonIdentityDuplicate          Reason = "IDENTITY_DUPLICATE"
+	ReasonIdentityDuplicate Reason = "IDENTITY_DUPLICATE"
+	// ReasonIdentityContested: the node shares a device identity with
+	// another node and the storms have not yet decided who holds it. A
+	// newcomer cannot become trusted while it lasts; an incumbent keeps its
+	// standing.
+	ReasonIdentityContested Reason = "IDENTITY_CONTESTED"
+	// ReasonIdentityDuplicateLost: the node could not answer for a shared
+	// device identity while another holder did (or while nobody did, for a
+	// newcomer): it loses the identity.
+	ReasonIdentityDuplicateLost      Reason = "IDENTITY_DUPLICATE_LOST"
 	ReasonIdentityUUIDChanged        Reason = "IDENTITY_UUID_CHANGED"
 	ReasonIdentityFingerprintChanged Reason = "IDENTITY_FINGERPRINT_CHANGED"
 	ReasonIdentityUnknownDevice      Reason = "IDENTITY_UNKNOWN_DEVICE"
@@ -188,13 +197,21 @@ const (
 	// EventChallengeMissed: no commitment for Challenge before its deadline.
 	EventChallengeMissed EventKind = 4
 	// EventDuplicateIdentity: the device identity Identity is presented by
-	// all of Nodes (this node included). Applied to every one of them.
+	// all of Nodes (this node included), by this node's device Device (""
+	// when unknown). Applied to every one of them. It opens a contest, not a
+	// conviction: see EventDuplicateDecided.
 	EventDuplicateIdentity EventKind = 5
-	// EventDuplicateResolved: Identity is no longer shared.
+	// EventDuplicateResolved: Identity is no longer shared, or this node won
+	// the contest for it.
 	EventDuplicateResolved EventKind = 6
 	// EventDeviceChanged: Device now reports Devices[0] (a new UUID resets
 	// trust; the same UUID with a new fingerprint is penalised).
 	EventDeviceChanged EventKind = 7
+	// EventDuplicateDecided: the contest for Identity was decided against
+	// this node on the evidence of its challenges (DecideConflict): Reason is
+	// IDENTITY_DUPLICATE_LOST (it could not answer) or IDENTITY_DUPLICATE
+	// (it answered as well as another holder: a clone pair).
+	EventDuplicateDecided EventKind = 8
 )
 
 var eventNames = map[EventKind]string{
@@ -205,6 +222,7 @@ var eventNames = map[EventKind]string{
 	EventDuplicateIdentity: "duplicate-identity",
 	EventDuplicateResolved: "duplicate-resolved",
 	EventDeviceChanged:     "device-changed",
+	EventDuplicateDecided:  "duplicate-decided",
 }
 
 func (k EventKind) String() string {
@@ -290,6 +308,10 @@ func (ev *Event) Validate() error {
 	case EventDuplicateResolved:
 		if ev.Identity == "" {
 			return bad("identity is required")
+		}
+	case EventDuplicateDecided:
+		if ev.Identity == "" || (ev.Reason != ReasonIdentityDuplicateLost && ev.Reason != ReasonIdentityDuplicate) {
+			return bad("identity and a reason of %s or %s are required, got reason %q", ReasonIdentityDuplicateLost, ReasonIdentityDuplicate, ev.Reason)
 		}
 	case EventDeviceChanged:
 		if ev.Device == "" || len(ev.Devices) != 1 || ev.Devices[0].UUID == "" || len(ev.Devices[0].UUID) > maxRefLen {
@@ -456,12 +478,57 @@ type Penalty struct {
 	Evidence []string
 }
 
+// ConflictOutcome is how a contest for a shared identity ended for a node.
+type ConflictOutcome uint8
+
+// Conflict outcomes. The numeric values are part of the state encoding.
+const (
+	// ConflictOpen: undecided; the storms are still gathering evidence.
+	ConflictOpen ConflictOutcome = 0
+	// ConflictLost: the node could not answer for the identity.
+	ConflictLost ConflictOutcome = 1
+	// ConflictClone: the node answered as well as another holder; two
+	// machines present one identity.
+	ConflictClone ConflictOutcome = 2
+)
+
+// Evidence thresholds of identity contests (docs/REPUTATION.md, "Duplicate
+// identities"). They are fixed, not parameters: changing them changes how
+// contests already under way are decided.
+const (
+	// IncumbentMinAccepted is the accepted verdicts an anchored node needs
+	// when a contest begins to keep its standing while it lasts.
+	IncumbentMinAccepted = 15
+	// ContestMinAnswers is the accepted challenges of the contested device
+	// (more than its failures) that make a holder an answerer.
+	ContestMinAnswers = 3
+	// ContestMinFailures is the failed or missed challenges of the contested
+	// device (more than its answers) that make a holder a non-answerer.
+	ContestMinFailures = 2
+)
+
 // Conflict is a device identity this node shares with other nodes.
 type Conflict struct {
 	Identity string
 	// Nodes are all the nodes presenting Identity, sorted, this one included.
 	Nodes []ethcrypto.Address
 	Since uint64
+	// Device is the UUID of this node's device presenting Identity ("": the
+	// outcomes of every device count).
+	Device string
+	// Incumbent: when the contest began the node was anchored with at least
+	// IncumbentMinAccepted accepted verdicts.
+	Incumbent bool
+	// Answered and Failed count the node's accepted and failed or missed
+	// challenges of Device since the contest began.
+	Answered, Failed uint64
+	// Outcome is the decision taken on that evidence.
+	Outcome ConflictOutcome
+}
+
+// contestedDevice reports whether an outcome on device counts for c.
+func (c *Conflict) contestedDevice(device string) bool {
+	return c.Outcome == ConflictOpen && (c.Device == "" || c.Device == device)
 }
 
 // Limits on state sizes, enforced by Validate and the decoder.
@@ -613,6 +680,11 @@ func (m *Model) Apply(st NodeState, ev Event) (NodeState, error) {
 		out.Devices = slices.CompactFunc(devs, func(a, b Device) bool { return a.UUID == b.UUID })
 	case EventVerdictAccepted:
 		out.Accepted++
+		for i := range out.Conflicts {
+			if out.Conflicts[i].contestedDevice(ev.Device) {
+				out.Conflicts[i].Answered++
+			}
+		}
 		if ev.Device != "" {
 			if _, ok := findDevice(out.Devices, ev.Device); !ok {
 				m.addPenalty(&out, Penalty{At: ev.At, Dimension: Identity, Reason: ReasonIdentityUnknownDevice, Evidence: evidenceRefs(&ev)})
@@ -635,6 +707,11 @@ func (m *Model) Apply(st NodeState, ev Event) (NodeState, error) {
 		}
 	case EventVerdictRejected:
 		out.Rejected++
+		for i := range out.Conflicts {
+			if out.Conflicts[i].contestedDevice(ev.Device) {
+				out.Conflicts[i].Failed++
+			}
+		}
 		if ev.Reason == ReasonCommitmentLate {
 			// The deadline is sized from the claimed class: missing it is
 			// a capacity failure, not evidence of a wrong result.
@@ -646,6 +723,11 @@ func (m *Model) Apply(st NodeState, ev Event) (NodeState, error) {
 		m.addPenalty(&out, Penalty{At: ev.At, Dimension: Correctness, Reason: ev.Reason, Weight: m.p.InvalidWeight, Evidence: evidenceRefs(&ev)})
 	case EventChallengeMissed:
 		out.Missed++
+		for i := range out.Conflicts {
+			if out.Conflicts[i].contestedDevice(ev.Device) {
+				out.Conflicts[i].Failed++
+			}
+		}
 		add(Liveness, 0, m.p.MissWeight)
 		m.addPenalty(&out, Penalty{At: ev.At, Dimension: Liveness, Reason: ReasonLivenessMissed, Weight: m.p.MissWeight, Evidence: evidenceRefs(&ev)})
 	case EventDuplicateIdentity:
@@ -654,23 +736,32 @@ func (m *Model) Apply(st NodeState, ev Event) (NodeState, error) {
 		nodes = slices.Compact(nodes)
 		i, found := slices.BinarySearchFunc(out.Conflicts, ev.Identity, func(c Conflict, id string) int { return strings.Compare(c.Identity, id) })
 		if found {
+			// Another holder joined: the tallies and any outcome stand.
 			out.Conflicts[i].Nodes = nodes
 			break
 		}
 		if len(out.Conflicts) >= maxConflicts {
-			// The node is already rejected many times over; keep the first
-			// maxConflicts for evidence.
+			// Keep the first maxConflicts for evidence.
 			break
 		}
-		out.Conflicts = slices.Insert(out.Conflicts, i, Conflict{Identity: ev.Identity, Nodes: nodes, Since: ev.At})
-		refs := []string{RefIdentity + ev.Identity}
-		for _, n := range nodes {
-			if len(refs) == maxEvidenceRefs {
-				break
-			}
-			refs = append(refs, RefNode+n.String())
+		incumbent := out.Anchored && out.Accepted >= IncumbentMinAccepted
+		out.Conflicts = slices.Insert(out.Conflicts, i, Conflict{Identity: ev.Identity, Nodes: nodes, Since: ev.At, Device: ev.Device, Incumbent: incumbent})
+		m.addPenalty(&out, Penalty{At: ev.At, Dimension: Identity, Reason: ReasonIdentityContested, Evidence: conflictRefs(ev.Identity, nodes)})
+	case EventDuplicateDecided:
+		i, found := slices.BinarySearchFunc(out.Conflicts, ev.Identity, func(c Conflict, id string) int { return strings.Compare(c.Identity, id) })
+		if !found || out.Conflicts[i].Outcome != ConflictOpen {
+			break
 		}
-		m.addPenalty(&out, Penalty{At: ev.At, Dimension: Identity, Reason: ReasonIdentityDuplicate, Evidence: refs})
+		c := &out.Conflicts[i]
+		c.Outcome = ConflictLost
+		if ev.Reason == ReasonIdentityDuplicate {
+			c.Outcome = ConflictClone
+		}
+		refs := conflictRefs(c.Identity, c.Nodes)
+		if len(refs) < maxEvidenceRefs {
+			refs = append(refs, fmt.Sprintf("contest:%d/%d", c.Answered, c.Failed))
+		}
+		m.addPenalty(&out, Penalty{At: ev.At, Dimension: Identity, Reason: ev.Reason, Evidence: refs})
 	case EventDuplicateResolved:
 		i, found := slices.BinarySearchFunc(out.Conflicts, ev.Identity, func(c Conflict, id string) int { return strings.Compare(c.Identity, id) })
 		if found {
@@ -681,6 +772,119 @@ func (m *Model) Apply(st NodeState, ev Event) (NodeState, error) {
 		}
 	}
 	return out, nil
+}
+
+func conflictRefs(identity string, nodes []ethcrypto.Address) []string {
+	refs := []string{RefIdentity + identity}
+	for _, n := range nodes {
+		if len(refs) == maxEvidenceRefs {
+			break
+		}
+		refs = append(refs, RefNode+n.String())
+	}
+	return refs
+}
+
+// Decision is what DecideConflict concludes for one holder.
+type Decision uint8
+
+// Decisions.
+const (
+	// Undecided: not enough evidence yet (or the holder has no open
+	// contest for the identity).
+	Undecided Decision = iota
+	// Wins: the holder answered while every other holder lost; its contest
+	// ends (EventDuplicateResolved).
+	Wins
+	// Loses: the holder could not answer (EventDuplicateDecided with
+	// IDENTITY_DUPLICATE_LOST).
+	Loses
+	// Clone: the holder answered as well as another holder
+	// (EventDuplicateDecided with IDENTITY_DUPLICATE).
+	Clone
+)
+
+func (d Decision) String() string {
+	return [...]string{"undecided", "wins", "loses", "clone"}[d]
+}
+
+// DecideConflict decides the contest for identity among its holders'
+// states, on the evidence the storms gathered (every holder's device is
+// challenged at the same instants):
+//
+//   - a holder answers when it has at least ContestMinAnswers accepted
+//     challenges of the device, more than its failures; it fails when it
+//     has at least ContestMinFailures failed or missed ones, more than its
+//     answers;
+//   - two or more answerers are a clone pair: each answerer is a Clone and
+//     every failing holder Loses;
+//   - with one answerer, failing holders Lose; once every other holder has
+//     lost (now or before) the answerer Wins;
+//   - with no answerer, failing newcomers Lose, but a failing incumbent is
+//     undecided: nobody answering is no evidence that its identity is not
+//     its own (its liveness already pays for the misses). An incumbent
+//     whose every rival has lost Wins.
+//
+// Holders without an open contest for identity are Undecided, and a holder
+// that lost before counts as lost.
+func DecideConflict(identity string, states []NodeState) []Decision {
+	out := make([]Decision, len(states))
+	type holder struct {
+		c                           *Conflict
+		answers, fails, lostAlready bool
+	}
+	hs := make([]holder, len(states))
+	answerers := 0
+	for i := range states {
+		j, found := slices.BinarySearchFunc(states[i].Conflicts, identity, func(c Conflict, id string) int { return strings.Compare(c.Identity, id) })
+		if !found {
+			continue
+		}
+		c := &states[i].Conflicts[j]
+		h := holder{c: c}
+		switch {
+		case c.Outcome == ConflictLost:
+			h.lostAlready = true
+		case c.Outcome != ConflictOpen:
+		case c.Answered >= ContestMinAnswers && c.Answered > c.Failed:
+			h.answers = true
+			answerers++
+		case c.Failed >= ContestMinFailures && c.Failed > c.Answered:
+			h.fails = true
+		}
+		hs[i] = h
+	}
+	for i, h := range hs {
+		if h.c == nil || h.c.Outcome != ConflictOpen {
+			continue
+		}
+		switch {
+		case answerers >= 2 && h.answers:
+			out[i] = Clone
+		case h.fails && (answerers > 0 || !h.c.Incumbent):
+			out[i] = Loses
+		}
+	}
+	// A holder wins when every other holder has lost.
+	for i, h := range hs {
+		if h.c == nil || h.c.Outcome != ConflictOpen || out[i] != Undecided || !(h.answers || h.c.Incumbent) {
+			continue
+		}
+		rivals, lost := 0, 0
+		for j, o := range hs {
+			if j == i || o.c == nil {
+				continue
+			}
+			rivals++
+			if o.lostAlready || out[j] == Loses {
+				lost++
+			}
+		}
+		if rivals > 0 && lost == rivals {
+			out[i] = Wins
+		}
+	}
+	return out
 }
 
 // compareAnchors compares the anchored devices with the new list: any
@@ -794,7 +998,7 @@ func (m *Model) View(st NodeState, at uint64) View {
 			Confidence: ratioBP(w, w+m.p.ConfidenceK),
 			Score:      ratioBP(e.Pos, w+m.p.ConfidenceK),
 		}
-		if d == Identity && len(st.Conflicts) > 0 {
+		if d == Identity && contested(&st) {
 			dv.Score = 0
 		}
 		v.Dimensions[d] = dv
@@ -817,18 +1021,24 @@ func (m *Model) View(st NodeState, at uint64) View {
 			weak = append(weak, d)
 		}
 	}
+	var decided, open []Conflict
+	for _, c := range st.Conflicts {
+		switch {
+		case c.Outcome != ConflictOpen:
+			decided = append(decided, c)
+		case !c.Incumbent:
+			open = append(open, c)
+		}
+	}
 	switch {
-	case len(st.Conflicts) > 0 || len(failing) > 0:
+	case len(decided) > 0 || len(failing) > 0:
 		v.Status = StatusRejected
-		for _, c := range st.Conflicts {
-			refs := []string{RefIdentity + c.Identity}
-			for _, n := range c.Nodes {
-				if len(refs) == maxEvidenceRefs {
-					break
-				}
-				refs = append(refs, RefNode+n.String())
+		for _, c := range decided {
+			r := ReasonIdentityDuplicate
+			if c.Outcome == ConflictLost {
+				r = ReasonIdentityDuplicateLost
 			}
-			v.Findings = append(v.Findings, Finding{Dimension: Identity, Reason: ReasonIdentityDuplicate, Evidence: refs})
+			v.Findings = append(v.Findings, Finding{Dimension: Identity, Reason: r, Evidence: conflictRefs(c.Identity, c.Nodes)})
 		}
 		for _, d := range failing {
 			v.Findings = append(v.Findings, m.dimensionFinding(&st, d, ReasonDimensionFailing))
@@ -838,6 +1048,13 @@ func (m *Model) View(st NodeState, at uint64) View {
 		v.Status = StatusSuspect
 		for _, d := range weak {
 			v.Findings = append(v.Findings, m.dimensionFinding(&st, d, ReasonDimensionWeak))
+		}
+	case len(open) > 0:
+		// A newcomer to a contested identity cannot become trusted until
+		// the contest is decided for it.
+		v.Status = StatusProbation
+		for _, c := range open {
+			v.Findings = append(v.Findings, Finding{Dimension: Identity, Reason: ReasonIdentityContested, Evidence: conflictRefs(c.Identity, c.Nodes)})
 		}
 	default:
 		var thin []Dimension
@@ -862,6 +1079,18 @@ func (m *Model) View(st NodeState, at uint64) View {
 		}
 	}
 	return v
+}
+
+// contested reports whether the node's identity score is void: it lost or
+// shares a contested identity as a newcomer, or is one of a clone pair. An
+// incumbent's open contest leaves its identity score alone.
+func contested(st *NodeState) bool {
+	for _, c := range st.Conflicts {
+		if c.Outcome != ConflictOpen || !c.Incumbent {
+			return true
+		}
+	}
+	return false
 }
 
 // maxFindingRefs bounds the references of one finding.

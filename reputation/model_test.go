@@ -239,9 +239,34 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 		if d.Cmd == "resolve" {
 			kind = EventDuplicateResolved
 		}
-		ev := Event{Kind: kind, At: at(), Identity: str("identity"), Nodes: addrs}
+		ev := Event{Kind: kind, At: at(), Identity: str("identity"), Nodes: addrs, Device: str("device")}
 		for _, n := range names {
 			report(h.apply(n, ev), n, ev.At)
+		}
+	case "decide":
+		// Decide the contest for identity among nodes and apply the
+		// decisions as the state machine does.
+		var names []string
+		d.ScanArgs(t, "nodes", &names)
+		states := make([]NodeState, len(names))
+		for i, n := range names {
+			h.addr(n)
+			states[i] = h.nodes[n]
+		}
+		when := at()
+		for i, dec := range DecideConflict(str("identity"), states) {
+			n := names[i]
+			var err error
+			switch dec {
+			case Wins:
+				err = h.apply(n, Event{Kind: EventDuplicateResolved, At: when, Identity: str("identity")})
+			case Loses:
+				err = h.apply(n, Event{Kind: EventDuplicateDecided, At: when, Identity: str("identity"), Reason: ReasonIdentityDuplicateLost})
+			case Clone:
+				err = h.apply(n, Event{Kind: EventDuplicateDecided, At: when, Identity: str("identity"), Reason: ReasonIdentityDuplicate})
+			}
+			fmt.Fprintf(&out, "%s %s; ", n, dec)
+			report(err, n, when)
 		}
 	case "device-changed":
 		var devs []string

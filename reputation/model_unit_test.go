@@ -1,6 +1,7 @@
 package reputation
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"strings"
@@ -208,12 +209,14 @@ func FuzzNodeStateUnmarshal(f *testing.F) {
 	for _, ev := range []Event{
 		{Kind: EventRegistered, At: 1, Devices: []Device{{UUID: "GPU-1", Fingerprint: [32]byte{7}}}},
 		{Kind: EventVerdictAccepted, At: 2, Challenge: "c", Device: "GPU-1", ExpectedMs: 10, ElapsedMs: 13},
-		{Kind: EventDuplicateIdentity, At: 3, Identity: "GPU-1", Nodes: []ethcrypto.Address{{1}, {2}}},
-		{Kind: EventVerdictRejected, At: 4, Challenge: "d", Reason: ReasonProofInvalid},
+		{Kind: EventDuplicateIdentity, At: 3, Identity: "GPU-1", Device: "GPU-1", Nodes: []ethcrypto.Address{{1}, {2}}},
+		{Kind: EventVerdictRejected, At: 4, Challenge: "d", Device: "GPU-1", Reason: ReasonProofInvalid},
+		{Kind: EventDuplicateDecided, At: 5, Identity: "GPU-1", Reason: ReasonIdentityDuplicateLost},
 	} {
 		st, _ = m.Apply(st, ev)
 		b, _ := st.MarshalBinary()
 		f.Add(b)
+		f.Add(st.marshal(1))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var st NodeState
@@ -223,9 +226,8 @@ func FuzzNodeStateUnmarshal(f *testing.F) {
 			}
 			return
 		}
-		again, err := st.MarshalBinary()
-		if err != nil || string(again) != string(data) {
-			t.Fatal("accepted bytes do not re-encode identically")
+		if again := st.marshal(data[0]); string(again) != string(data) {
+			t.Fatal("accepted bytes do not re-encode identically in their version")
 		}
 		// Any decodable state can be viewed and advanced.
 		v := m.View(st, st.Updated+1000)
@@ -271,5 +273,32 @@ func BenchmarkStateRoundTrip(b *testing.B) {
 		if err := out.UnmarshalBinary(data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestStateVersion1 decodes a state written before identity contests: its
+// conflicts read as open contests of a newcomer, and it is written back in
+// the current version.
+func TestStateVersion1(t *testing.T) {
+	m := testModel(t)
+	st, err := m.Apply(NodeState{}, Event{Kind: EventDuplicateIdentity, At: 3, Identity: "GPU-1", Nodes: []ethcrypto.Address{{1}, {2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := st.marshal(1)
+	var back NodeState
+	if err := back.UnmarshalBinary(v1); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Conflicts) != 1 || back.Conflicts[0].Outcome != ConflictOpen || back.Conflicts[0].Incumbent {
+		t.Fatalf("version 1 conflict decoded as %+v", back.Conflicts)
+	}
+	if b, _ := back.MarshalBinary(); b[0] != stateVersion {
+		t.Fatalf("re-encoded with version %d", b[0])
+	}
+	bad := bytes.Clone(st.marshal(2))
+	bad[0] = 3
+	if err := back.UnmarshalBinary(bad); !errors.Is(err, ErrInvalidState) {
+		t.Fatalf("version 3: %v", err)
 	}
 }

@@ -21,7 +21,13 @@ func TestModelInvariants(t *testing.T) {
 			for i := range 300 {
 				at += rng.Uint64N(4 * 3_600_000)
 				var ev Event
-				switch rng.IntN(10) {
+				switch rng.IntN(11) {
+				case 10:
+					r := ReasonIdentityDuplicateLost
+					if rng.IntN(2) == 0 {
+						r = ReasonIdentityDuplicate
+					}
+					ev = Event{Kind: EventDuplicateDecided, Identity: uuids[rng.IntN(3)], Reason: r}
 				case 0:
 					ev = Event{Kind: EventRegistered, Devices: []Device{{UUID: uuids[rng.IntN(3)], Fingerprint: [32]byte{byte(rng.IntN(2))}}}}
 				case 1:
@@ -48,8 +54,13 @@ func TestModelInvariants(t *testing.T) {
 				if v.Status == StatusRejected && v.Score != 0 {
 					t.Fatalf("rejected node has score %d", v.Score)
 				}
-				if len(st.Conflicts) > 0 && v.Status != StatusRejected {
-					t.Fatalf("node with a conflict is %s", v.Status)
+				for _, c := range st.Conflicts {
+					if c.Outcome != ConflictOpen && v.Status != StatusRejected {
+						t.Fatalf("node with a decided conflict (%d) is %s", c.Outcome, v.Status)
+					}
+					if !c.Incumbent && v.Status == StatusTrusted {
+						t.Fatalf("newcomer to a contested identity is trusted")
+					}
 				}
 				if v.Status == StatusTrusted && (v.Score < m.p.TrustedScoreBP || len(v.Findings) != 0) {
 					t.Fatalf("trusted with score %d and findings %v", v.Score, v.Findings)

@@ -11,7 +11,7 @@ import (
 
 // stateVersion is the first byte of an encoded NodeState. A new layout gets
 // a new version; old versions stay decodable.
-const stateVersion = 1
+const stateVersion = 2
 
 // maxStateRefLen bounds an evidence reference in the encoding.
 const maxStateRefLen = 256
@@ -19,14 +19,20 @@ const maxStateRefLen = 256
 // MarshalBinary encodes the state deterministically: equal states encode to
 // equal bytes, so replicas can compare and hash them.
 //
-// Layout (version 1): version byte, then uvarints for integers, uvarint
+// Layout (version 2): version byte, then uvarints for integers, uvarint
 // length-prefixed strings, raw 32-byte fingerprints and 20-byte addresses,
-// in field order.
+// in field order. Version 1 lacks the contest fields of a conflict (Device,
+// Incumbent, Answered, Failed, Outcome); it is still decoded (as an open
+// contest of a newcomer) but no longer written.
 func (st NodeState) MarshalBinary() ([]byte, error) {
+	return st.marshal(stateVersion), nil
+}
+
+func (st NodeState) marshal(version byte) []byte {
 	var b []byte
 	u := func(v uint64) { b = binary.AppendUvarint(b, v) }
 	s := func(v string) { u(uint64(len(v))); b = append(b, v...) }
-	b = append(b, stateVersion)
+	b = append(b, version)
 	u(st.Updated)
 	u(st.Registered)
 	u(uint64(len(st.Devices)))
@@ -51,6 +57,16 @@ func (st NodeState) MarshalBinary() ([]byte, error) {
 		for _, n := range c.Nodes {
 			b = append(b, n[:]...)
 		}
+		if version >= 2 {
+			s(c.Device)
+			flags := byte(c.Outcome) << 1
+			if c.Incumbent {
+				flags |= 1
+			}
+			b = append(b, flags)
+			u(c.Answered)
+			u(c.Failed)
+		}
 	}
 	u(uint64(len(st.Penalties)))
 	for _, p := range st.Penalties {
@@ -67,7 +83,7 @@ func (st NodeState) MarshalBinary() ([]byte, error) {
 	u(st.Rejected)
 	u(st.Missed)
 	u(st.Resets)
-	return b, nil
+	return b
 }
 
 type stateDecoder struct {
@@ -139,8 +155,9 @@ func (st *NodeState) UnmarshalBinary(data []byte) error {
 	if d.err != nil {
 		return d.err
 	}
-	if v[0] != stateVersion {
-		return fmt.Errorf("%w: unsupported version %d (this build reads %d)", ErrInvalidState, v[0], stateVersion)
+	version := v[0]
+	if version != 1 && version != stateVersion {
+		return fmt.Errorf("%w: unsupported version %d (this build reads 1 and %d)", ErrInvalidState, version, stateVersion)
 	}
 	var out NodeState
 	out.Updated = d.uvarint("updated")
@@ -181,6 +198,18 @@ func (st *NodeState) UnmarshalBinary(data []byte) error {
 				if d.err == nil && j > 0 && bytes.Compare(c.Nodes[j-1][:], c.Nodes[j][:]) >= 0 {
 					d.fail("conflict nodes not sorted and unique")
 				}
+			}
+			if version >= 2 {
+				c.Device = d.str("conflict device", maxRefLen)
+				if f := d.bytes("conflict flags", 1); d.err == nil {
+					if f[0]>>1 > byte(ConflictClone) {
+						d.fail("conflict flags %d", f[0])
+					}
+					c.Incumbent = f[0]&1 == 1
+					c.Outcome = ConflictOutcome(f[0] >> 1)
+				}
+				c.Answered = d.uvarint("answered")
+				c.Failed = d.uvarint("failed")
 			}
 			if d.err == nil && (c.Identity == "" || m < 2) {
 				d.fail("conflict needs an identity and at least 2 nodes")
@@ -225,7 +254,7 @@ func (st *NodeState) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("%w: %d trailing bytes", ErrInvalidState, len(d.b))
 	}
 	// Reject non-minimal varints and other non-canonical forms.
-	again, _ := out.MarshalBinary()
+	again := out.marshal(version)
 	if !bytes.Equal(again, data) {
 		return fmt.Errorf("%w: not in canonical form", ErrInvalidState)
 	}

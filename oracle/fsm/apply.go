@@ -41,6 +41,7 @@ var (
 	prefixHistory   = []byte("h/") // h/<addr20><be64 issued ms><id32> -> ""
 	prefixDevCount  = []byte("k/") // k/<addr20> -> device count (uvarint)
 	prefixNonce     = []byte("u/") // u/<nonce32> -> id32 of the challenge that used it
+	prefixContest   = []byte("x/") // x/<identity> -> "": identities with an undecided contest
 )
 
 func key(prefix []byte, parts ...[]byte) []byte {
@@ -467,6 +468,15 @@ func (t *txn) registerNode(c *truegpuv1.RegisterNodeCommand) error {
 		id    string
 		nodes []ethcrypto.Address
 	}
+	// deviceOf is the UUID of the device of r that presents identity id.
+	deviceOf := func(r *truegpuv1.NodeRecord, id string) string {
+		for _, d := range r.Devices {
+			if slices.Contains(identities(d), id) {
+				return d.GetFingerprint().GetUuid()
+			}
+		}
+		return ""
+	}
 	var dups []dup
 	var resolved []dup
 	ids := make([]string, 0, len(seen))
@@ -485,6 +495,9 @@ func (t *txn) registerNode(c *truegpuv1.RegisterNodeCommand) error {
 		}
 		if len(holders) > 1 {
 			dups = append(dups, dup{id, holders})
+			// Contests are decided on evidence at epoch close
+			// (decideContests), not on the newcomer's word.
+			t.set(key(prefixContest, []byte(id)), nil)
 		}
 		t.set(key(prefixIdentity, []byte(id), []byte{0}, c.Address), nil)
 	}
@@ -503,6 +516,9 @@ func (t *txn) registerNode(c *truegpuv1.RegisterNodeCommand) error {
 		t.del(key(prefixIdentity, []byte(id), []byte{0}, c.Address))
 		rest := slices.DeleteFunc(holders, func(a ethcrypto.Address) bool { return a == self })
 		resolved = append(resolved, dup{id, rest})
+		if len(rest) <= 1 {
+			t.del(key(prefixContest, []byte(id)))
+		}
 		if err := t.event(rec, reputation.Event{Kind: reputation.EventDuplicateResolved, Identity: id}); err != nil {
 			return err
 		}
@@ -532,6 +548,7 @@ func (t *txn) registerNode(c *truegpuv1.RegisterNodeCommand) error {
 					return err
 				}
 			}
+			ev.Device = deviceOf(target, d.id)
 			if err := t.event(target, ev); err != nil {
 				return err
 			}
@@ -870,9 +887,15 @@ func (t *txn) closeEpoch(c *truegpuv1.CloseEpochCommand) error {
 		threshold = Threshold(len(signers))
 		cfgDigest = reputation.ConfigDigest(signers, threshold, t.f.cfg.ParamsDigest)
 	}
+	if err := t.decideContests(); err != nil {
+		return err
+	}
 	at := uint64(max(t.at, 0))
 	var entries []reputation.Entry
-	err = t.scan(prefixNode, func(_, v []byte) error {
+	err = t.scan(prefixNode, func(k, v []byte) error {
+		if w, ok := t.overlay[string(k)]; ok && w != nil {
+			v = w // decided by decideContests in this command
+		}
 		var rec truegpuv1.NodeRecord
 		if err := proto.Unmarshal(v, &rec); err != nil {
 			return fmt.Errorf("fsm: corrupt node record: %w", err)
@@ -930,6 +953,71 @@ func (t *txn) closeEpoch(c *truegpuv1.CloseEpochCommand) error {
 	t.putMsg(keyMeta, meta)
 	t.pending.EpochClosed = c.Epoch
 	return nil
+}
+
+// decideContests decides every undecided identity contest on the evidence
+// its holders' challenges gathered (reputation.DecideConflict): losers and
+// clone pairs get EventDuplicateDecided, a winner EventDuplicateResolved.
+// A contest with nothing left undecided leaves the index. Its cost grows
+// with the number of contested identities, not with the fleet.
+func (t *txn) decideContests() error {
+	var ids []string
+	if err := t.scan(prefixContest, func(k, _ []byte) error {
+		ids = append(ids, string(k[len(prefixContest):]))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		holders, err := t.identityHolders(id)
+		if err != nil {
+			return err
+		}
+		recs := make([]*truegpuv1.NodeRecord, len(holders))
+		states := make([]reputation.NodeState, len(holders))
+		for i, a := range holders {
+			if recs[i], err = t.node(a[:]); err != nil {
+				return err
+			}
+			if err := states[i].UnmarshalBinary(recs[i].Reputation); err != nil {
+				return fmt.Errorf("fsm: node %s: %w", a, err)
+			}
+		}
+		open := 0
+		for i, dec := range reputation.DecideConflict(id, states) {
+			var ev reputation.Event
+			switch dec {
+			case reputation.Wins:
+				ev = reputation.Event{Kind: reputation.EventDuplicateResolved, Identity: id}
+			case reputation.Loses:
+				ev = reputation.Event{Kind: reputation.EventDuplicateDecided, Identity: id, Reason: reputation.ReasonIdentityDuplicateLost}
+			case reputation.Clone:
+				ev = reputation.Event{Kind: reputation.EventDuplicateDecided, Identity: id, Reason: reputation.ReasonIdentityDuplicate}
+			default:
+				if contestOpen(states[i], id) {
+					open++
+				}
+				continue
+			}
+			if err := t.event(recs[i], ev); err != nil {
+				return err
+			}
+			t.putMsg(key(prefixNode, holders[i][:]), recs[i])
+		}
+		if open == 0 {
+			t.del(key(prefixContest, []byte(id)))
+		}
+	}
+	return nil
+}
+
+func contestOpen(st reputation.NodeState, id string) bool {
+	for _, c := range st.Conflicts {
+		if c.Identity == id && c.Outcome == reputation.ConflictOpen {
+			return true
+		}
+	}
+	return false
 }
 
 // pruneEpoch deletes the challenges decided in closed epoch e and their

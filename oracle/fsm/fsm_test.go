@@ -446,19 +446,21 @@ func TestDuplicateIdentity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rec.Status != truegpuv1.NodeStatus_NODE_STATUS_REJECTED {
-			t.Errorf("node %s sharing a UUID has status %v, want rejected", a, rec.Status)
+		// A shared identity opens a contest that the storms decide; the
+		// registration alone convicts nobody.
+		if rec.Status != truegpuv1.NodeStatus_NODE_STATUS_PROBATION {
+			t.Errorf("node %s sharing a UUID has status %v, want probation", a, rec.Status)
 		}
 		// The reason names the shared identity and points at the other
 		// node, never at the node itself.
 		var found bool
 		for _, r := range rec.Reasons {
-			if r.Code != "IDENTITY_DUPLICATE" {
+			if r.Code != "IDENTITY_CONTESTED" {
 				continue
 			}
 			found = true
 			if !strings.Contains(r.Detail, "GPU-same") {
-				t.Errorf("node %s: IDENTITY_DUPLICATE detail %q does not name the shared identity", a, r.Detail)
+				t.Errorf("node %s: IDENTITY_CONTESTED detail %q does not name the shared identity", a, r.Detail)
 			}
 			var related []string
 			for _, e := range r.Evidence {
@@ -476,7 +478,7 @@ func TestDuplicateIdentity(t *testing.T) {
 			}
 		}
 		if !found {
-			t.Errorf("node %s: no IDENTITY_DUPLICATE reason in %v", a, rec.Reasons)
+			t.Errorf("node %s: no IDENTITY_CONTESTED reason in %v", a, rec.Reasons)
 		}
 	}
 }
