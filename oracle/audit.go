@@ -155,12 +155,22 @@ func (m *Member) audit(es *truegpuv1.EpochState) error {
 		case v.Reason == ReasonProofInvalid:
 			p, err := verifier.DecodeProof(v.Proof)
 			if err != nil {
-				continue
+				return fmt.Errorf("%w: %s was rejected as invalid but its proof does not decode (malformed)", ErrAuditFailed, fsm.IDString(id))
 			}
 			pub, err := m.publicInputs(cs)
 			if err == nil && verifier.Verify(m.cfg.VerifyingKey, p, pub) == nil {
 				return fmt.Errorf("%w: %s was rejected but its proof verifies", ErrAuditFailed, fsm.IDString(id))
 			}
+		case v.Reason == ReasonProfileMismatch:
+			if cs.Challenge.Profile == m.cfg.Profile.ID() {
+				return fmt.Errorf("%w: %s was rejected for its profile, but %s is the profile this cluster verifies", ErrAuditFailed, fsm.IDString(id), cs.Challenge.Profile)
+			}
+		case v.Reason == ReasonCommitmentLate:
+			if v.CommitReceivedAtUnixMs <= cs.Challenge.CommitDeadlineUnixMs {
+				return fmt.Errorf("%w: %s was rejected as late without an arrival after its deadline", ErrAuditFailed, fsm.IDString(id))
+			}
+		default:
+			return fmt.Errorf("%w: %s was rejected for %q, which no verdict may carry", ErrAuditFailed, fsm.IDString(id), v.Reason)
 		}
 	}
 	m.metrics.auditBatch.Observe(float64(len(proofs)))

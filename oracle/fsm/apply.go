@@ -704,6 +704,57 @@ func (t *txn) closeChallenge(cs *truegpuv1.ChallengeState) {
 	t.del(key(prefixDeadline, be64(uint64(dl)), ch.Id))
 }
 
+// VerdictReasons are the rejection reasons a verdict may carry, each with
+// the state it needs (docs/ORACLE.md). Expiries record PROOF_MISSING and
+// LIVENESS_MISSED themselves; no verdict carries those.
+var VerdictReasons = []reputation.Reason{
+	reputation.ReasonCommitmentLate, reputation.ReasonProofMalformed, reputation.ReasonProofInvalid, reputation.ReasonInputMismatch,
+}
+
+// checkVerdict checks one verdict against its challenge's state: an
+// acceptance needs a commitment and proof bytes; a rejection names one of
+// VerdictReasons and is consistent with it. A late commitment's rejection
+// applies to a pending challenge and carries an arrival after the
+// deadline; a proof's rejection applies to a committed challenge and
+// carries the proof it rejects (which may be empty only when malformed).
+func checkVerdict(v *truegpuv1.VerdictRecord, cs *truegpuv1.ChallengeState) error {
+	id := IDString(v.ChallengeId)
+	if cs.Outcome != OutcomePending && cs.Outcome != OutcomeCommitted {
+		return fmt.Errorf("%w: challenge %s already %s", ErrConflict, id, cs.Outcome)
+	}
+	if v.Accepted {
+		switch {
+		case cs.Outcome != OutcomeCommitted:
+			return fmt.Errorf("%w: challenge %s accepted without a commitment", ErrConflict, id)
+		case v.Reason != "" || v.CommitReceivedAtUnixMs != 0:
+			return invalid("verdicts: acceptance of %s carries a reason or an arrival", id)
+		case len(v.Proof) == 0:
+			return invalid("verdicts: acceptance of %s carries no proof", id)
+		}
+		return nil
+	}
+	late := v.Reason == string(reputation.ReasonCommitmentLate)
+	switch {
+	case !slices.Contains(VerdictReasons, reputation.Reason(v.Reason)):
+		return invalid("verdicts: %q is not a verdict's rejection reason (%s)", v.Reason, id)
+	case late && cs.Outcome != OutcomePending:
+		return fmt.Errorf("%w: challenge %s rejected as late but already committed", ErrConflict, id)
+	case late && v.CommitReceivedAtUnixMs <= cs.Challenge.CommitDeadlineUnixMs:
+		return invalid("verdicts: %s rejected as late without an arrival after its deadline", id)
+	case late && len(v.Proof) != 0:
+		return invalid("verdicts: late commitment of %s rejected with proof bytes", id)
+	case late:
+		return nil
+	case v.CommitReceivedAtUnixMs != 0:
+		return invalid("verdicts: only a late commitment's rejection carries its arrival (%s)", id)
+	case cs.Outcome != OutcomeCommitted:
+		return fmt.Errorf("%w: challenge %s rejected as %s without a commitment", ErrConflict, id, v.Reason)
+	case len(v.Proof) == 0 && v.Reason != string(reputation.ReasonProofMalformed):
+		return invalid("verdicts: %s rejected as %s without the proof it rejects", id, v.Reason)
+	}
+	return nil
+}
+
 func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
 	if len(c.Verdicts) == 0 {
 		return invalid("verdicts: none")
@@ -727,18 +778,8 @@ func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
 		if err != nil {
 			return err
 		}
-		switch {
-		case cs.Outcome != OutcomePending && cs.Outcome != OutcomeCommitted:
-			return fmt.Errorf("%w: challenge %s already %s", ErrConflict, IDString(v.ChallengeId), cs.Outcome)
-		case v.Accepted && cs.Outcome != OutcomeCommitted:
-			return fmt.Errorf("%w: challenge %s accepted without a commitment", ErrConflict, IDString(v.ChallengeId))
-		case !v.Accepted && !reputation.Reason(v.Reason).Valid():
-			return invalid("verdicts: rejection of %s needs a reason code, got %q", IDString(v.ChallengeId), v.Reason)
-		case v.CommitReceivedAtUnixMs != 0 && (v.Accepted || v.Reason != string(reputation.ReasonCommitmentLate) || cs.Outcome != OutcomePending):
-			return invalid("verdicts: only a late commitment's rejection of a pending challenge carries its arrival (%s)", IDString(v.ChallengeId))
-		case v.CommitReceivedAtUnixMs != 0 && v.CommitReceivedAtUnixMs <= cs.Challenge.CommitDeadlineUnixMs:
-			return invalid("verdicts: %s rejected as late, but its commitment arrived %d ms before the deadline",
-				IDString(v.ChallengeId), cs.Challenge.CommitDeadlineUnixMs-v.CommitReceivedAtUnixMs)
+		if err := checkVerdict(v, cs); err != nil {
+			return err
 		}
 		items = append(items, item{v, cs})
 	}

@@ -172,7 +172,7 @@ func TestRetention(t *testing.T) {
 	}
 	accept := func(ch *truegpuv1.IssuedChallenge) {
 		must(at(&truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: make([]byte, 32), ReceivedAtUnixMs: now, SampleSeed: make([]byte, SampleSeedSize)}))
-		must(at(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: ch.Id, Accepted: true, DecidedAtUnixMs: now}}}))
+		must(at(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: ch.Id, Accepted: true, DecidedAtUnixMs: now, Proof: []byte{1}}}}))
 	}
 	ch1, ch2 := issue(), issue()
 	accept(ch1)

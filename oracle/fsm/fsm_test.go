@@ -383,6 +383,10 @@ func TestCommandErrors(t *testing.T) {
 		{"reject without reason", mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: id[:]}}}), ErrInvalidCommand},
 		{"late rejection with an on-time arrival", mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: id[:], Reason: "COMMITMENT_LATE", CommitReceivedAtUnixMs: now + 999}}}), ErrInvalidCommand},
 		{"arrival on another reason", mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: id[:], Reason: "PROOF_INVALID", CommitReceivedAtUnixMs: now + 1500}}}), ErrInvalidCommand},
+		{"reason that is not a verdict's", mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: id[:], Reason: "LIVENESS_MISSED"}}}), ErrInvalidCommand},
+		{"well-formed but unknown reason", mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: id[:], Reason: "SOUNDS_BAD"}}}), ErrInvalidCommand},
+		{"late rejection without an arrival", mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: id[:], Reason: "COMMITMENT_LATE"}}}), ErrInvalidCommand},
+		{"proof rejection without a commitment", mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: id[:], Reason: "PROOF_INVALID", Proof: []byte{1}}}}), ErrConflict},
 		{"stale epoch", mk(&truegpuv1.CloseEpochCommand{Epoch: 9}), ErrStaleEpoch},
 	}
 	for _, tc := range tests {
@@ -403,7 +407,23 @@ func TestCommandErrors(t *testing.T) {
 	if err := apply1(t, f, mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 10, SampleSeed: make([]byte, SampleSeedSize)})); !errors.Is(err, ErrConflict) {
 		t.Fatalf("second commitment: %v, want ErrConflict", err)
 	}
-	v := &truegpuv1.VerdictRecord{ChallengeId: id[:], Accepted: true}
+	// On a committed challenge: rejections must be consistent with it.
+	committedCases := []struct {
+		name string
+		v    *truegpuv1.VerdictRecord
+		want error
+	}{
+		{"acceptance without the proof", &truegpuv1.VerdictRecord{ChallengeId: id[:], Accepted: true}, ErrInvalidCommand},
+		{"acceptance with a reason", &truegpuv1.VerdictRecord{ChallengeId: id[:], Accepted: true, Proof: []byte{1}, Reason: "PROOF_INVALID"}, ErrInvalidCommand},
+		{"invalid without the proof", &truegpuv1.VerdictRecord{ChallengeId: id[:], Reason: "PROOF_INVALID"}, ErrInvalidCommand},
+		{"late after the commitment", &truegpuv1.VerdictRecord{ChallengeId: id[:], Reason: "COMMITMENT_LATE", CommitReceivedAtUnixMs: now + 1500}, ErrConflict},
+	}
+	for _, tc := range committedCases {
+		if err := apply1(t, f, mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{tc.v}})); !errors.Is(err, tc.want) {
+			t.Fatalf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	v := &truegpuv1.VerdictRecord{ChallengeId: id[:], Accepted: true, Proof: []byte{1}}
 	if err := apply1(t, f, mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{v}})); err != nil {
 		t.Fatal(err)
 	}
