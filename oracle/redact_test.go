@@ -49,7 +49,7 @@ func TestPublicViewsHideDeviceIdentifiers(t *testing.T) {
 		shown = append(shown, fp.Uuid)
 		dup := false
 		for _, r := range resp.Node.Reasons {
-			if r.Code == "IDENTITY_DUPLICATE" {
+			if r.Code == "IDENTITY_CONTESTED" {
 				dup = true
 				if !strings.Contains(r.Detail, fp.Uuid) && !strings.Contains(r.Detail, fp.Serial) {
 					t.Errorf("reason detail %q names neither digest (%s, %s)", r.Detail, fp.Uuid, fp.Serial)
