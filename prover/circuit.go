@@ -66,7 +66,7 @@ func (c *Circuit) Define(api frontend.API) error {
 	if len(c.Samples) != p.Q {
 		return fmt.Errorf("%w: circuit has %d samples, profile %s needs %d", ErrShape, len(c.Samples), p.ID(), p.Q)
 	}
-	perm, err := p2.NewPoseidon2FromParameters(api, 2, 6, 50)
+	perm, err := p2.NewPoseidon2FromParameters(api, Poseidon2Width, Poseidon2FullRounds, Poseidon2PartialRounds)
 	if err != nil {
 		return err
 	}

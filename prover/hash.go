@@ -16,7 +16,15 @@ import (
 // where P is the permutation. Chain(x0, x1, ..., xn) folds it from the left:
 // H(...H(H(x0, x1), x2)..., xn).
 
-var permutation = poseidon2.NewPermutation(2, 6, 50)
+// Poseidon2 parameters of the protocol hash: the one home of these numbers
+// for the reference, the circuit and the device kernels.
+const (
+	Poseidon2Width         = 2
+	Poseidon2FullRounds    = 6
+	Poseidon2PartialRounds = 50
+)
+
+var permutation = poseidon2.NewPermutation(Poseidon2Width, Poseidon2FullRounds, Poseidon2PartialRounds)
 
 // compress returns H(a, b).
 func compress(a, b *fr.Element) fr.Element {

@@ -15,6 +15,9 @@ import (
 // implementation: hashing goes through gnark-crypto's byte-level Compress,
 // integers through math/big, and the product through a naive triple loop.
 
+// indepPerm is built from literal parameters on purpose: the reference
+// tests check the implementation against the protocol text, not against
+// the package's own constants.
 var indepPerm = poseidon2.NewPermutation(2, 6, 50)
 
 // indepH is H(a, b) on 32-byte big-endian operands via gnark-crypto's

@@ -53,7 +53,7 @@ const (
 // roundKeys returns the Poseidon2 round keys in the kernels' flat layout
 // (Montgomery form, as gnark-crypto stores them).
 func roundKeys() []fr.Element {
-	params := poseidon2.NewParameters(2, 6, 50)
+	params := poseidon2.NewParameters(prover.Poseidon2Width, prover.Poseidon2FullRounds, prover.Poseidon2PartialRounds)
 	var out []fr.Element
 	for _, r := range params.RoundKeys {
 		out = append(out, r...)

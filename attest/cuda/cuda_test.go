@@ -204,7 +204,7 @@ func TestKernelCompressMatchesGnark(t *testing.T) {
 	if len(lines) != len(pairs) {
 		t.Fatalf("harness printed %d lines for %d pairs", len(lines), len(pairs))
 	}
-	perm := poseidon2.NewPermutation(2, 6, 50)
+	perm := poseidon2.NewPermutation(prover.Poseidon2Width, prover.Poseidon2FullRounds, prover.Poseidon2PartialRounds)
 	for i, p := range pairs {
 		x := [2]fr.Element{p[0], p[1]}
 		if err := perm.Permutation(x[:]); err != nil {
