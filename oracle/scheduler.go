@@ -1,16 +1,21 @@
 package oracle
 
 import (
+	"bytes"
+	"container/heap"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/internal/gpuclass"
+	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/reputation"
 )
@@ -82,14 +87,178 @@ type deviceKey struct {
 	dev  uint32
 }
 
+// dueEntry is a device's next due time in the scheduler's heap.
+type dueEntry struct {
+	at time.Time
+	k  deviceKey
+}
+
+type dueHeap []dueEntry
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueEntry)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
 // scheduler is the leader's challenge issuer. Its bookkeeping (when each
 // device is next due) is local and rebuilt at random after a leader change,
 // which is itself unpredictable to nodes.
+//
+// A tick costs what is due, not what is registered: the devices are kept in
+// memory (a list for uniform draws and a heap of due times), learned once
+// from the state's in-memory device counts when the member starts leading
+// and then from the state's log of device-count changes
+// (fsm.DeviceChanges); a tick reads only the records of nodes with a due
+// device or in a storm. The storm groups (undecided identity contests,
+// suspect nodes by claimed class) are learned from the records the
+// scheduler reads anyway: every device is read at least once per interval.
 type scheduler struct {
 	m         *Member
 	cfg       ScheduleConfig
-	next      map[deviceKey]time.Time
 	lastStorm time.Time
+
+	synced bool
+	cursor uint64
+	counts map[ethcrypto.Address]uint32
+	devs   []deviceKey       // every registered device, for uniform draws
+	pos    map[deviceKey]int // index in devs
+	due    dueHeap
+
+	// Storm groups, from the records read.
+	contests     map[string][]ethcrypto.Address // identity -> its holders
+	nodeContests map[ethcrypto.Address][]string
+	suspects     map[string]map[ethcrypto.Address]bool // claimed class -> suspect nodes
+	nodeSuspect  map[ethcrypto.Address]string
+
+	// reads counts the node records read (tests check that a tick reads
+	// what is due, not the fleet).
+	reads int
+}
+
+// node reads one node record.
+func (s *scheduler) node(addr ethcrypto.Address) (*truegpuv1.NodeRecord, error) {
+	s.reads++
+	return s.m.fsm.Node(addr)
+}
+
+// maxChangesPerTick bounds the registrations a tick takes in; the rest wait
+// for the next tick.
+const maxChangesPerTick = 1 << 15
+
+// issueChunk is the most challenges one issue command carries.
+const issueChunk = 256
+
+// sync brings the device list up to date with the state.
+func (s *scheduler) sync(now time.Time) {
+	if s.counts == nil || !s.synced {
+		s.counts = map[ethcrypto.Address]uint32{}
+		s.devs = nil
+		s.pos = map[deviceKey]int{}
+		s.due = nil
+		all, cursor := s.m.fsm.DeviceCounts()
+		for _, c := range all {
+			s.setCount(c.Address, c.Devices, now)
+		}
+		s.cursor, s.synced = cursor, true
+	}
+	if s.contests == nil {
+		s.contests = map[string][]ethcrypto.Address{}
+		s.nodeContests = map[ethcrypto.Address][]string{}
+		s.suspects = map[string]map[ethcrypto.Address]bool{}
+		s.nodeSuspect = map[ethcrypto.Address]string{}
+	}
+	for taken := 0; taken < maxChangesPerTick; {
+		changes, next, ok := s.m.fsm.DeviceChanges(s.cursor, 4096)
+		if !ok {
+			s.synced = false
+			s.sync(now)
+			return
+		}
+		for _, c := range changes {
+			s.setCount(c.Address, c.Devices, now)
+		}
+		s.cursor = next
+		taken += len(changes)
+		if len(changes) < 4096 {
+			return
+		}
+	}
+}
+
+// setCount records that addr has n devices: new devices become due at a
+// random time within one interval, removed ones leave the list (their heap
+// entries are dropped when they come up).
+func (s *scheduler) setCount(addr ethcrypto.Address, n uint32, now time.Time) {
+	old := s.counts[addr]
+	for i := old; i < n; i++ {
+		k := deviceKey{addr, i}
+		s.pos[k] = len(s.devs)
+		s.devs = append(s.devs, k)
+		heap.Push(&s.due, dueEntry{now.Add(time.Duration(randUint64() % uint64(s.cfg.Interval))), k})
+	}
+	for i := n; i < old; i++ {
+		k := deviceKey{addr, i}
+		p := s.pos[k]
+		last := s.devs[len(s.devs)-1]
+		s.devs[p] = last
+		s.pos[last] = p
+		s.devs = s.devs[:len(s.devs)-1]
+		delete(s.pos, k)
+	}
+	if n == 0 {
+		delete(s.counts, addr)
+		s.observeGone(addr)
+		return
+	}
+	s.counts[addr] = n
+}
+
+// observe updates the storm groups from a node record just read.
+func (s *scheduler) observe(rec *truegpuv1.NodeRecord) {
+	addr := ethcrypto.Address(rec.Address)
+	s.observeGone(addr)
+	var st reputation.NodeState
+	if err := st.UnmarshalBinary(rec.Reputation); err == nil {
+		// Undecided identity contests, with every node presenting them:
+		// the storm is the evidence that decides them (each holder's
+		// device challenged at the same instant).
+		for _, cf := range st.Conflicts {
+			if cf.Outcome != reputation.ConflictOpen {
+				continue
+			}
+			s.contests[cf.Identity] = slices.Clone(cf.Nodes)
+			s.nodeContests[addr] = append(s.nodeContests[addr], cf.Identity)
+		}
+	}
+	if rec.Status == truegpuv1.NodeStatus_NODE_STATUS_SUSPECT && len(rec.Devices) > 0 {
+		class := rec.Devices[0].ClaimedClass
+		if s.suspects[class] == nil {
+			s.suspects[class] = map[ethcrypto.Address]bool{}
+		}
+		s.suspects[class][addr] = true
+		s.nodeSuspect[addr] = class
+	}
+}
+
+// observeGone forgets what the groups hold about addr.
+func (s *scheduler) observeGone(addr ethcrypto.Address) {
+	for _, id := range s.nodeContests[addr] {
+		delete(s.contests, id) // relearned from any holder still in it
+	}
+	delete(s.nodeContests, addr)
+	if class, ok := s.nodeSuspect[addr]; ok {
+		delete(s.suspects[class], addr)
+		if len(s.suspects[class]) == 0 {
+			delete(s.suspects, class)
+		}
+		delete(s.nodeSuspect, addr)
+	}
 }
 
 // leaderLoop runs the leader-only work while this member leads.
@@ -131,7 +300,7 @@ func (m *Member) lead(ctx context.Context) {
 		m.log.Warn("leader barrier failed", "err", err)
 		return
 	}
-	s := &scheduler{m: m, cfg: m.cfg.Schedule, next: map[deviceKey]time.Time{}, lastStorm: m.cfg.Now()}
+	s := &scheduler{m: m, cfg: m.cfg.Schedule, lastStorm: m.cfg.Now()}
 	since := m.cfg.Now()
 	t := time.NewTicker(s.cfg.Tick)
 	defer t.Stop()
@@ -168,10 +337,12 @@ func (m *Member) maybeCloseEpoch(ctx context.Context, since time.Time) error {
 }
 
 // tick expires overdue challenges, issues due ones and storms suspected
-// groups.
+// groups. Its reads are the due devices' node records, the storms' and
+// bounded lists of due challenges and registration changes.
 func (s *scheduler) tick(ctx context.Context) error {
 	m := s.m
 	now := m.cfg.Now()
+	s.sync(now)
 	due, err := m.fsm.DueChallenges(now.UnixMilli(), 4096)
 	if err != nil {
 		return err
@@ -183,62 +354,72 @@ func (s *scheduler) tick(ctx context.Context) error {
 		}
 	}
 	storm := s.cfg.StormInterval > 0 && now.Sub(s.lastStorm) >= s.cfg.StormInterval
-	var nodes []*truegpuv1.NodeRecord
-	if err := m.fsm.Nodes(func(r *truegpuv1.NodeRecord) bool { nodes = append(nodes, r); return true }); err != nil {
-		return err
+	// Take the due devices, at most MaxPerTick, grouped by node.
+	byNode := map[ethcrypto.Address][]uint32{}
+	var order []ethcrypto.Address
+	for n := 0; n < s.cfg.MaxPerTick && len(s.due) > 0 && !s.due[0].at.After(now); n++ {
+		e := heap.Pop(&s.due).(dueEntry)
+		if _, ok := s.pos[e.k]; !ok {
+			continue // removed since
+		}
+		if _, ok := byNode[e.k.addr]; !ok {
+			order = append(order, e.k.addr)
+		}
+		byNode[e.k.addr] = append(byNode[e.k.addr], e.k.dev)
 	}
-	budget := s.cfg.MaxPerTick
-	for _, rec := range nodes {
-		if budget <= 0 {
-			break
-		}
-		addr := ethcrypto.Address(rec.Address)
-		var due []*truegpuv1.Device
-		for _, d := range rec.Devices {
-			k := deviceKey{addr, d.Index}
-			at, ok := s.next[k]
-			if !ok {
-				at = now.Add(time.Duration(randUint64() % uint64(s.cfg.Interval)))
-				s.next[k] = at
+	var chs []*truegpuv1.IssuedChallenge
+	for i, addr := range order {
+		rec, err := s.node(addr)
+		if err != nil {
+			// Not readable yet (its registration's batch is being
+			// committed) or a read error: try these again next tick.
+			for _, a := range order[i:] {
+				for _, d := range byNode[a] {
+					heap.Push(&s.due, dueEntry{now.Add(s.cfg.Tick), deviceKey{a, d}})
+				}
 			}
-			if !now.Before(at) {
-				due = append(due, d)
+			if errors.Is(err, fsm.ErrNotFound) {
+				break
 			}
+			return err
 		}
-		if len(due) == 0 {
-			continue
-		}
+		s.observe(rec)
 		busy, err := s.busyDevices(addr, rec)
 		if err != nil {
 			return err
 		}
-		var chs []*truegpuv1.IssuedChallenge
-		for _, d := range due {
-			k := deviceKey{addr, d.Index}
-			if busy[d.Index] {
+		for _, idx := range byNode[addr] {
+			k := deviceKey{addr, idx}
+			if int(idx) >= len(rec.Devices) {
+				continue // the node re-registered with fewer devices
+			}
+			if busy[idx] {
+				// Look again once its open challenge has likely closed.
+				heap.Push(&s.due, dueEntry{now.Add(jitter(s.cfg.Interval) / 2), k})
 				continue
 			}
-			ch, err := s.challenge(addr, d, now, "")
+			ch, err := s.challenge(addr, rec.Devices[idx], now, "")
 			if err != nil {
 				continue // unknown class: registration refuses those; skip
 			}
 			chs = append(chs, ch)
-			s.next[k] = now.Add(jitter(s.cfg.Interval))
+			heap.Push(&s.due, dueEntry{now.Add(jitter(s.cfg.Interval)), k})
 		}
-		if len(chs) > 0 {
-			budget -= len(chs)
-			if _, err := m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now.UnixMilli(), Body: &truegpuv1.Command_IssueChallenges{
-				IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: chs}}}); err != nil {
-				return fmt.Errorf("issue: %w", err)
-			}
+	}
+	for len(chs) > 0 {
+		n := min(len(chs), issueChunk)
+		if _, err := m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now.UnixMilli(), Body: &truegpuv1.Command_IssueChallenges{
+			IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: chs[:n]}}}); err != nil {
+			return fmt.Errorf("issue: %w", err)
 		}
+		chs = chs[n:]
 	}
 	if storm {
 		s.lastStorm = now
-		if err := s.storms(ctx, nodes, now); err != nil {
+		if err := s.storms(ctx, now); err != nil {
 			return err
 		}
-		return s.randomStorm(ctx, nodes, now)
+		return s.randomStorm(ctx, now)
 	}
 	return nil
 }
@@ -246,46 +427,61 @@ func (s *scheduler) tick(ctx context.Context) error {
 // randomStorm challenges RandomStormSize devices drawn uniformly from the
 // whole fleet (with the leader's random source) at one instant, under one
 // storm id, whatever their standing. Devices with an open challenge are
-// skipped.
-func (s *scheduler) randomStorm(ctx context.Context, nodes []*truegpuv1.NodeRecord, now time.Time) error {
+// skipped. It reads the records of the drawn devices' nodes only.
+func (s *scheduler) randomStorm(ctx context.Context, now time.Time) error {
+	s.sync(now)
 	size := min(s.cfg.RandomStormSize, s.cfg.MaxPerTick)
-	if size <= 0 {
+	if size <= 0 || len(s.devs) == 0 {
 		return nil
 	}
-	type pick struct {
-		rec *truegpuv1.NodeRecord
-		dev *truegpuv1.Device
-	}
-	var all []pick
-	for _, r := range nodes {
-		for _, d := range r.Devices {
-			all = append(all, pick{r, d})
+	n := min(size, len(s.devs))
+	// n distinct positions, uniformly: a partial shuffle of the positions,
+	// with only the swapped ones kept in a map.
+	swapped := map[int]int{}
+	at := func(i int) int {
+		if v, ok := swapped[i]; ok {
+			return v
 		}
+		return i
 	}
-	n := min(size, len(all))
-	for i := range n { // the first n of a uniform shuffle
-		j := i + int(randUint64()%uint64(len(all)-i))
-		all[i], all[j] = all[j], all[i]
+	picks := make([]deviceKey, 0, n)
+	for i := range n {
+		j := i + int(randUint64()%uint64(len(s.devs)-i))
+		vi, vj := at(i), at(j)
+		swapped[i], swapped[j] = vj, vi
+		picks = append(picks, s.devs[vj])
 	}
 	var idb [8]byte
 	rand.Read(idb[:])
 	stormID := "storm-random-" + hex.EncodeToString(idb[:])
-	busy := map[string]map[uint32]bool{}
+	type nodeInfo struct {
+		rec  *truegpuv1.NodeRecord
+		busy map[uint32]bool
+	}
+	nodes := map[ethcrypto.Address]*nodeInfo{}
 	var chs []*truegpuv1.IssuedChallenge
-	for _, p := range all[:n] {
-		addr := ethcrypto.Address(p.rec.Address)
-		b, ok := busy[string(p.rec.Address)]
+	for _, p := range picks {
+		ni, ok := nodes[p.addr]
 		if !ok {
-			var err error
-			if b, err = s.busyDevices(addr, p.rec); err != nil {
+			rec, err := s.node(p.addr)
+			if errors.Is(err, fsm.ErrNotFound) {
+				continue
+			}
+			if err != nil {
 				return err
 			}
-			busy[string(p.rec.Address)] = b
+			s.observe(rec)
+			busy, err := s.busyDevices(p.addr, rec)
+			if err != nil {
+				return err
+			}
+			ni = &nodeInfo{rec, busy}
+			nodes[p.addr] = ni
 		}
-		if b[p.dev.Index] {
+		if int(p.dev) >= len(ni.rec.Devices) || ni.busy[p.dev] {
 			continue
 		}
-		if ch, err := s.challenge(addr, p.dev, now, stormID); err == nil {
+		if ch, err := s.challenge(p.addr, ni.rec.Devices[p.dev], now, stormID); err == nil {
 			chs = append(chs, ch)
 		}
 	}
@@ -332,56 +528,50 @@ func (s *scheduler) challenge(addr ethcrypto.Address, d *truegpuv1.Device, now t
 }
 
 // storms challenges every device of each suspected group at one instant:
-// nodes that share a device identity, and suspect nodes of one claimed
-// class. A single GPU answering for many nodes cannot meet all deadlines.
-func (s *scheduler) storms(ctx context.Context, nodes []*truegpuv1.NodeRecord, now time.Time) error {
-	byAddr := map[string]*truegpuv1.NodeRecord{}
-	for _, r := range nodes {
-		byAddr[ethcrypto.Address(r.Address).String()] = r
+// nodes that share a device identity (an undecided contest), and suspect
+// nodes of one claimed class. A single GPU answering for many nodes cannot
+// meet all deadlines. The groups come from the records the scheduler has
+// read (observe); each member's record is read again here, and a node that
+// has left its group since is left out.
+func (s *scheduler) storms(ctx context.Context, now time.Time) error {
+	s.sync(now)
+	groups := map[string][]ethcrypto.Address{}
+	for id, nodes := range s.contests {
+		groups["dup:"+id] = slices.Clone(nodes)
 	}
-	groups := map[string][]string{}
-	for _, r := range nodes {
-		self := ethcrypto.Address(r.Address).String()
-		var st reputation.NodeState
-		if err := st.UnmarshalBinary(r.Reputation); err == nil {
-			// Undecided identity contests, with every node presenting
-			// them: the storm is the evidence that decides them (each
-			// holder's device challenged at the same instant).
-			for _, cf := range st.Conflicts {
-				if cf.Outcome != reputation.ConflictOpen {
-					continue
-				}
-				k := "dup:" + cf.Identity
-				for _, a := range cf.Nodes {
-					groups[k] = append(groups[k], a.String())
-				}
-			}
+	for class, set := range s.suspects {
+		for a := range set {
+			groups["class:"+class] = append(groups["class:"+class], a)
 		}
-		if r.Status == truegpuv1.NodeStatus_NODE_STATUS_SUSPECT && len(r.Devices) > 0 {
-			k := "class:" + r.Devices[0].ClaimedClass
-			groups[k] = append(groups[k], self)
-		}
-	}
-	for k, g := range groups {
-		slices.Sort(g)
-		groups[k] = slices.Compact(g)
 	}
 	keys := make([]string, 0, len(groups))
-	for k := range groups {
+	for k, g := range groups {
+		slices.SortFunc(g, func(a, b ethcrypto.Address) int { return bytes.Compare(a[:], b[:]) })
+		groups[k] = slices.Compact(g)
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	budget := s.cfg.MaxPerTick
 	for _, k := range keys {
+		if budget <= 0 {
+			break
+		}
 		var idb [8]byte
 		rand.Read(idb[:])
 		stormID := "storm-" + hex.EncodeToString(idb[:])
 		var chs []*truegpuv1.IssuedChallenge
-		for _, a := range groups[k] {
-			rec := byAddr[a]
-			if rec == nil {
+		for _, addr := range groups[k] {
+			rec, err := s.node(addr)
+			if errors.Is(err, fsm.ErrNotFound) {
 				continue
 			}
-			addr := ethcrypto.Address(rec.Address)
+			if err != nil {
+				return err
+			}
+			s.observe(rec)
+			if !inGroup(k, rec) {
+				continue
+			}
 			busy, err := s.busyDevices(addr, rec)
 			if err != nil {
 				return err
@@ -398,6 +588,7 @@ func (s *scheduler) storms(ctx context.Context, nodes []*truegpuv1.NodeRecord, n
 		if len(chs) < 2 {
 			continue
 		}
+		budget -= len(chs)
 		if _, err := s.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now.UnixMilli(), Body: &truegpuv1.Command_IssueChallenges{
 			IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: chs}}}); err != nil {
 			return fmt.Errorf("storm %s: %w", stormID, err)
@@ -405,4 +596,22 @@ func (s *scheduler) storms(ctx context.Context, nodes []*truegpuv1.NodeRecord, n
 		s.m.log.Info("storm issued", "storm", stormID, "group", k, "challenges", len(chs))
 	}
 	return nil
+}
+
+// inGroup reports whether rec still belongs to storm group k.
+func inGroup(k string, rec *truegpuv1.NodeRecord) bool {
+	if id, ok := strings.CutPrefix(k, "dup:"); ok {
+		var st reputation.NodeState
+		if err := st.UnmarshalBinary(rec.Reputation); err != nil {
+			return false
+		}
+		for _, cf := range st.Conflicts {
+			if cf.Identity == id && cf.Outcome == reputation.ConflictOpen {
+				return true
+			}
+		}
+		return false
+	}
+	class, _ := strings.CutPrefix(k, "class:")
+	return rec.Status == truegpuv1.NodeStatus_NODE_STATUS_SUSPECT && len(rec.Devices) > 0 && rec.Devices[0].ClaimedClass == class
 }

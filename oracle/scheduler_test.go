@@ -1,6 +1,7 @@
 package oracle
 
 import (
+	"container/heap"
 	"context"
 	"testing"
 	"time"
@@ -33,8 +34,12 @@ func TestStormDuplicateIdentity(t *testing.T) {
 	if err := m.fsm.Nodes(func(r *truegpuv1.NodeRecord) bool { recs = append(recs, r); return true }); err != nil {
 		t.Fatal(err)
 	}
-	s := &scheduler{m: m, cfg: m.cfg.Schedule, next: map[deviceKey]time.Time{}}
-	if err := s.storms(ctx, recs, clock.Now()); err != nil {
+	s := &scheduler{m: m, cfg: m.cfg.Schedule}
+	s.sync(clock.Now())
+	for _, r := range recs { // as the ticks read them when their devices are due
+		s.observe(r)
+	}
+	if err := s.storms(ctx, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	storm := ""
@@ -70,13 +75,6 @@ func TestRandomStorm(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	recs := func() []*truegpuv1.NodeRecord {
-		var out []*truegpuv1.NodeRecord
-		if err := m.fsm.Nodes(func(r *truegpuv1.NodeRecord) bool { out = append(out, r); return true }); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
 	stormed := func() (n int, ids map[string]bool) {
 		ids = map[string]bool{}
 		for _, node := range nodes {
@@ -96,8 +94,8 @@ func TestRandomStorm(t *testing.T) {
 	}
 	cfg := m.cfg.Schedule
 	cfg.RandomStormSize = 4
-	s := &scheduler{m: m, cfg: cfg, next: map[deviceKey]time.Time{}}
-	if err := s.randomStorm(ctx, recs(), clock.Now()); err != nil {
+	s := &scheduler{m: m, cfg: cfg}
+	if err := s.randomStorm(ctx, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if n, ids := stormed(); n != 4 || len(ids) != 1 || ids[""] {
@@ -107,7 +105,7 @@ func TestRandomStorm(t *testing.T) {
 	// every other device.
 	clock.Advance(time.Second)
 	s.cfg.RandomStormSize = 100
-	if err := s.randomStorm(ctx, recs(), clock.Now()); err != nil {
+	if err := s.randomStorm(ctx, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	open := func() int {
@@ -140,7 +138,7 @@ func TestScheduleIssuesFromClaimedClass(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := &scheduler{m: m, cfg: m.cfg.Schedule, next: map[deviceKey]time.Time{}, lastStorm: clock.Now()}
+	s := &scheduler{m: m, cfg: m.cfg.Schedule, lastStorm: clock.Now()}
 	if err := s.tick(ctx); err != nil { // learns due times
 		t.Fatal(err)
 	}
@@ -168,4 +166,64 @@ func TestScheduleIssuesFromClaimedClass(t *testing.T) {
 		t.Fatal(err)
 	}
 	get(fast.key.Address())
+}
+
+// TestTickReadsOnlyDueNodes: a tick reads the records of nodes with a due
+// device, not the fleet: with nothing due it reads none, and a registration
+// reaches the scheduler through the state's change log, not a scan.
+func TestTickReadsOnlyDueNodes(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	c := newCluster(t, 1, func(cfg *Config) {
+		cfg.Now = clock.Now
+		cfg.Schedule.Interval = time.Hour
+		cfg.Schedule.StormInterval = -1
+	})
+	m := c.leader(5 * time.Second)
+	ctx := context.Background()
+	const fleet = 40
+	var nodes []*testNode
+	for i := range fleet {
+		n := newTestNode(100 + i)
+		nodes = append(nodes, n)
+		if _, err := m.pipeline.Register(ctx, n.registerReq(clock.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &scheduler{m: m, cfg: m.cfg.Schedule, lastStorm: clock.Now()}
+	s.sync(clock.Now())
+	if len(s.devs) != fleet {
+		t.Fatalf("scheduler knows %d devices, want %d", len(s.devs), fleet)
+	}
+	// Make exactly three devices due now and the rest an interval away.
+	s.due = nil
+	for i, k := range s.devs {
+		at := clock.Now().Add(time.Hour)
+		if i < 3 {
+			at = clock.Now()
+		}
+		heap.Push(&s.due, dueEntry{at, k})
+	}
+	s.reads = 0
+	if err := s.tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.reads != 3 {
+		t.Fatalf("a tick with 3 due devices in a fleet of %d read %d node records", fleet, s.reads)
+	}
+	s.reads = 0
+	if err := s.tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.reads != 0 {
+		t.Fatalf("a tick with nothing due read %d node records", s.reads)
+	}
+	// A new registration arrives through the change log.
+	late := newTestNode(999)
+	if _, err := m.pipeline.Register(ctx, late.registerReq(clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	s.sync(clock.Now())
+	if _, ok := s.pos[deviceKey{late.key.Address(), 0}]; !ok || len(s.devs) != fleet+1 {
+		t.Fatalf("the new node's device is not scheduled (%d devices)", len(s.devs))
+	}
 }

@@ -34,6 +34,33 @@ type applyCache struct {
 	devices map[[20]byte]uint32
 	ids     idFilter
 	nonces  idFilter // over challenge nonces (uniform random bytes)
+	// changes lists the nodes whose device count was written, in order,
+	// for the leader's scheduler (DeviceChanges); changes[0] has sequence
+	// number changeBase. Guarded by mu. Reloading the state starts a new
+	// base, so a reader's older cursor asks it to rebuild.
+	changes    []DeviceCount
+	changeBase uint64
+}
+
+// maxDeviceChanges bounds the change log; a reader that falls further
+// behind rebuilds from DeviceCounts.
+const maxDeviceChanges = 1 << 18
+
+// DeviceCount is a registered node's device count (0: no longer
+// registered).
+type DeviceCount struct {
+	Address [20]byte
+	Devices uint32
+}
+
+// note appends a device-count change; mu is held.
+func (c *applyCache) note(a [20]byte, n uint32) {
+	if len(c.changes) >= maxDeviceChanges {
+		drop := len(c.changes) / 2
+		c.changes = append(c.changes[:0], c.changes[drop:]...)
+		c.changeBase += uint64(drop)
+	}
+	c.changes = append(c.changes, DeviceCount{a, n})
 }
 
 // load rebuilds the cache from the committed state.
@@ -44,6 +71,8 @@ func (c *applyCache) load(db *pebble.DB) error {
 	defer func() {
 		c.mu.Lock()
 		c.devices = devices
+		c.changeBase += uint64(len(c.changes)) + 1
+		c.changes = nil
 		c.mu.Unlock()
 	}()
 	err := each(db, &pebble.IterOptions{LowerBound: prefixDevCount, UpperBound: prefixEnd(prefixDevCount)}, func(k, v []byte) error {
@@ -80,6 +109,33 @@ func (c *applyCache) registered(addr [20]byte) bool {
 	return ok
 }
 
+// deviceCounts copies every registered node's device count, with the
+// cursor that DeviceChanges continues from.
+func (c *applyCache) deviceCounts() ([]DeviceCount, uint64) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]DeviceCount, 0, len(c.devices))
+	for a, n := range c.devices {
+		out = append(out, DeviceCount{a, n})
+	}
+	return out, c.changeBase + uint64(len(c.changes))
+}
+
+// deviceChanges returns up to max changes from cursor on and the next
+// cursor; ok is false when cursor is older than the log (or from before a
+// reload).
+func (c *applyCache) deviceChanges(cursor uint64, max int) ([]DeviceCount, uint64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	end := c.changeBase + uint64(len(c.changes))
+	if cursor < c.changeBase || cursor > end {
+		return nil, end, false
+	}
+	from := int(cursor - c.changeBase)
+	to := min(len(c.changes), from+max)
+	return slices.Clone(c.changes[from:to]), c.changeBase + uint64(to), true
+}
+
 // staged is called for every key a successful command writes to the
 // batch (v nil for a delete).
 func (c *applyCache) staged(k string, v []byte) {
@@ -90,10 +146,12 @@ func (c *applyCache) staged(k string, v []byte) {
 		defer c.mu.Unlock()
 		if v == nil {
 			delete(c.devices, a)
+			c.note(a, 0)
 			return
 		}
 		n, _ := binary.Uvarint(v)
 		c.devices[a] = uint32(n)
+		c.note(a, uint32(n))
 	case v != nil && len(k) > len(prefixChallenge) && k[:len(prefixChallenge)] == string(prefixChallenge):
 		c.ids.add([]byte(k[len(prefixChallenge):]))
 	case v != nil && len(k) > len(prefixNonce) && k[:len(prefixNonce)] == string(prefixNonce):

@@ -54,6 +54,22 @@ func (f *FSM) Registered(addr ethcrypto.Address) bool {
 	return f.cache.registered(addr)
 }
 
+// DeviceCounts returns every registered node's device count from memory
+// (no state read) and a cursor for DeviceChanges. Its cost grows with the
+// fleet: the leader's scheduler calls it once when it starts leading.
+// Counts may include writes of a batch that is being committed.
+func (f *FSM) DeviceCounts() ([]DeviceCount, uint64) { return f.cache.deviceCounts() }
+
+// DeviceChanges returns up to max device-count changes (registrations,
+// re-registrations) made since cursor, oldest first, and the cursor to
+// continue from. ok is false when the changes since cursor are no longer
+// kept (the reader fell too far behind, or the state was restored from a
+// snapshot): rebuild from DeviceCounts. A change may be reported before
+// its batch is readable through Node.
+func (f *FSM) DeviceChanges(cursor uint64, max int) (changes []DeviceCount, next uint64, ok bool) {
+	return f.cache.deviceChanges(cursor, max)
+}
+
 // Nodes calls fn for every node in address order, from one consistent view,
 // until fn returns false.
 func (f *FSM) Nodes(fn func(*truegpuv1.NodeRecord) bool) error {
