@@ -215,10 +215,23 @@ func run(ctx context.Context, cfg RunConfig, res *RunResult) error {
 		return err
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6661756c74))
-	c, err := StartCluster(ctx, ClusterConfig{Binary: cfg.Binary, Dir: cfg.Dir, Epoch: cfg.Epoch,
-		ChallengeInterval: cfg.ChallengeInterval, VerifyingKey: vkPath, Seed: cfg.Seed})
-	if err != nil {
-		return err
+	// Ports are picked free and then bound by the members: another process
+	// may take one in between. Then start again on other ports.
+	var c *Cluster
+	for attempt := 1; ; attempt++ {
+		dir := cfg.Dir
+		if attempt > 1 {
+			dir = filepath.Join(cfg.Dir, fmt.Sprintf("start-%d", attempt))
+		}
+		c, err = StartCluster(ctx, ClusterConfig{Binary: cfg.Binary, Dir: dir, Epoch: cfg.Epoch,
+			ChallengeInterval: cfg.ChallengeInterval, VerifyingKey: vkPath, Seed: cfg.Seed})
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return err
+		}
+		logf("start attempt %d: a port was taken; starting on other ports", attempt)
 	}
 	defer c.Close()
 	logf("cluster up")
