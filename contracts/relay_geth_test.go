@@ -367,7 +367,9 @@ func TestRelayToGethAndClaim(t *testing.T) {
 	node := dc.Fleet.Nodes[0]
 	nodeAddr = common.Address(node.Key.Address())
 	for {
-		if e := chainEpoch(); e > 0 {
+		// The relayer has seen its own submission of the chain's epoch
+		// mined, and the node is eligible in that epoch.
+		if e := chainEpoch(); e > 0 && uint64(testutil.ToFloat64(m1.LastRelayed)) == e {
 			if pr, err := src.NodeProof(ctx, e, nodeAddr.Hex()); err == nil && eligible(pr) {
 				break
 			}
@@ -383,48 +385,57 @@ func TestRelayToGethAndClaim(t *testing.T) {
 	if got := testutil.ToFloat64(m1.Relayed); got < 1 {
 		t.Fatalf("relayed counter = %v with a report on chain", got)
 	}
-	if got, e := testutil.ToFloat64(m1.LastRelayed), chainEpoch(); uint64(got) != e {
-		t.Fatalf("last relayed epoch metric = %v, chain epoch %d", got, e)
-	}
-	// What is on chain is the cluster's report of that epoch, and the
-	// relayer does not submit it again.
-	e := chainEpoch()
-	rep, err := src.Report(ctx, e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	onChain := ch.view(feed, feedABI, "latestReport")[0]
-	if got := fmt.Sprint(onChain); !strings.Contains(got, fmt.Sprint([32]byte(rep.Root))) {
-		t.Fatalf("on-chain report %v does not carry the root of the cluster's epoch %d", got, e)
-	}
-	if out, err := r1.Submit(ctx, rep); err != nil || out != relay.SkippedOnChain {
-		t.Fatalf("submitting epoch %d again: %q, %v; want it skipped as on chain", e, out, err)
-	}
-
 	// The node records its score with its Merkle proof, from its own
 	// account (funded by the transmitter). The relayer is stopped, so the
-	// feed's latest report stays the one the proof is for.
+	// feed's latest report stays the one the proof is for, unless a
+	// transaction it sent before it stopped is mined after the proof was
+	// read: then the record is refused (InvalidProof) and tried again
+	// against the newer report.
 	nodeKey := exportNodeKey(t, node)
 	if _, err := ch.send(ch.key, &nodeAddr, ether, nil); err != nil {
 		t.Fatalf("fund the node: %v", err)
 	}
-	pr, err := src.NodeProof(ctx, e, nodeAddr.Hex())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := client.VerifyNodeProof(rep, pr); err != nil {
-		t.Fatal(err)
-	}
-	proof := make([][32]byte, len(pr.Proof))
-	for i, h := range pr.Proof {
-		proof[i] = [32]byte(h)
-	}
-	data, err := poolABI.Pack("record", nodeAddr, big.NewInt(int64(pr.ScoreBp)), uint8(pr.Status), proof)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ch.send(nodeKey, &pool, nil, data); err != nil {
-		t.Fatalf("record node %s's score %d in epoch %d: %v", nodeAddr, pr.ScoreBp, e, err)
+	var e uint64
+	for try := 1; ; try++ {
+		e = chainEpoch()
+		rep, err := src.Report(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// What is on chain is the cluster's report of that epoch, and
+		// the relayer does not submit it again.
+		onChain := ch.view(feed, feedABI, "latestReport")[0]
+		if got := fmt.Sprint(onChain); !strings.Contains(got, fmt.Sprint([32]byte(rep.Root))) {
+			t.Fatalf("on-chain report %v does not carry the root of the cluster's epoch %d", got, e)
+		}
+		if out, err := r1.Submit(ctx, rep); err != nil || out != relay.SkippedOnChain {
+			t.Fatalf("submitting epoch %d again: %q, %v; want it skipped as on chain", e, out, err)
+		}
+		pr, err := src.NodeProof(ctx, e, nodeAddr.Hex())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := client.VerifyNodeProof(rep, pr); err != nil {
+			t.Fatal(err)
+		}
+		if !eligible(pr) {
+			t.Fatalf("node %s is %v with score %d in epoch %d", nodeAddr, pr.Status, pr.ScoreBp, e)
+		}
+		proof := make([][32]byte, len(pr.Proof))
+		for i, h := range pr.Proof {
+			proof[i] = [32]byte(h)
+		}
+		data, err := poolABI.Pack("record", nodeAddr, big.NewInt(int64(pr.ScoreBp)), uint8(pr.Status), proof)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ch.send(nodeKey, &pool, nil, data)
+		if err == nil {
+			break
+		}
+		if try == 3 || chainEpoch() == e {
+			t.Fatalf("record node %s's score %d in epoch %d: %v", nodeAddr, pr.ScoreBp, e, err)
+		}
 	}
 
 	// A restarted relayer skips what the chain has and relays the next
@@ -446,7 +457,7 @@ func TestRelayToGethAndClaim(t *testing.T) {
 	// The node claims its share: it is the only one recorded, so the
 	// whole budget.
 	before := ch.balance(nodeAddr)
-	data, err = poolABI.Pack("claim", e, nodeAddr)
+	data, err := poolABI.Pack("claim", e, nodeAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
