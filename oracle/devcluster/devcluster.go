@@ -71,6 +71,10 @@ type Options struct {
 	// feed contract's chain id and address). Default: chain id 0 and the
 	// zero contract, which no contract accepts.
 	Domain reputation.Domain
+	// Admission decides whether new nodes may register. Default: the
+	// member's default registration budget (oracle.DefaultNewNodesPerSecond,
+	// oracle.DefaultNewNodeBurst), one per member.
+	Admission func() oracle.Admission
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 	// RaftLog, when set, receives Raft's warnings as text. Default: Raft
@@ -266,9 +270,13 @@ func (c *Cluster) startNode(i int, trans raft.Transport, grpcAddr, httpAddr stri
 		fcfg.Model = model
 	}
 	fcfg.Domain = c.opts.Domain
+	var adm oracle.Admission
+	if c.opts.Admission != nil {
+		adm = c.opts.Admission()
+	}
 	m, err := oracle.Start(context.Background(), oracle.Config{
-		FSM: fcfg,
-		ID:  n.ID, DataDir: filepath.Join(c.dir, n.ID), Transport: trans,
+		FSM: fcfg, Admission: adm,
+		ID: n.ID, DataDir: filepath.Join(c.dir, n.ID), Transport: trans,
 		GRPCAdvertise: n.GRPCAddr, HTTPAdvertise: n.HTTPAddr, SignerKey: MemberKey(i),
 		Bootstrap: true, Peers: c.peers, Profile: c.Profile, VerifyingKey: c.VerifyingKey,
 		Schedule: oracle.ScheduleConfig{Tick: 500 * time.Millisecond, Interval: c.opts.ChallengeInterval, ProofWindow: c.opts.ProofWindow},
