@@ -1,7 +1,6 @@
 package contracts
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"errors"
@@ -9,27 +8,21 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi"
-	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/truegpu/truegpu/client"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/internal/gethdev"
 	"github.com/truegpu/truegpu/oracle/devcluster"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
@@ -37,168 +30,24 @@ import (
 	"github.com/truegpu/truegpu/reputation"
 )
 
-// gethPath is where `make geth` puts go-ethereum's geth (tools/go.mod).
-var gethPath = filepath.Join("..", ".bin", "geth")
-
-// devChain is a `geth --dev` node on loopback whose prefunded developer
-// account is the test's transmitter.
+// devChain is a geth --dev chain (internal/gethdev) with the test's
+// contract helpers.
 type devChain struct {
-	t       *testing.T
-	url     string
-	eth     *ethclient.Client
-	id      *big.Int
-	key     *ecdsa.PrivateKey
-	keyFile string
-	pwFile  string
-	log     *bytes.Buffer
+	*gethdev.Chain
+	t *testing.T
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startGeth runs geth --dev with a one-second block period in a temporary
-// data directory. The process is killed when the test ends, or after
-// lifetime at the latest.
 func startGeth(t *testing.T, lifetime time.Duration) *devChain {
-	t.Helper()
-	if _, err := os.Stat(gethPath); err != nil {
-		t.Skipf("no geth at %s: run 'make geth' (builds go-ethereum's geth pinned in tools/go.mod; .ci/run does)", gethPath)
-	}
-	dir := t.TempDir()
-	// The transmitter's keystore file: geth --dev makes the first account
-	// of its keystore the prefunded developer account.
-	key, err := crypto.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	const pass = "relay test passphrase"
-	pwFile := filepath.Join(dir, "password")
-	if err := os.WriteFile(pwFile, []byte(pass+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ksDir := filepath.Join(dir, "data", "keystore")
-	acct, err := keystore.NewKeyStore(ksDir, keystore.LightScryptN, keystore.LightScryptP).ImportECDSA(key, pass)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := acct.URL.Path
-
-	httpPort := freePort(t)
-	ctx, cancel := context.WithTimeout(context.Background(), lifetime)
-	cmd := exec.CommandContext(ctx, gethPath,
-		"--dev", "--dev.period", "1", "--datadir", filepath.Join(dir, "data"), "--password", pwFile,
-		"--http", "--http.addr", "127.0.0.1", "--http.port", strconv.Itoa(httpPort), "--http.api", "eth,net,web3",
-		"--authrpc.addr", "127.0.0.1", "--authrpc.port", strconv.Itoa(freePort(t)),
-		"--port", "0", "--nodiscover", "--maxpeers", "0", "--ipcdisable", "--verbosity", "2")
-	var logBuf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start geth: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	c := &devChain{t: t, url: fmt.Sprintf("http://127.0.0.1:%d", httpPort), key: key, keyFile: keyFile, pwFile: pwFile, log: &logBuf}
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-		if t.Failed() {
-			t.Logf("geth output:\n%s", tail(logBuf.String(), 4000))
-		}
-	})
-
-	deadline := time.Now().Add(time.Minute)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("geth exited before serving JSON-RPC: %v\n%s", err, tail(logBuf.String(), 4000))
-		default:
-		}
-		if c.eth == nil {
-			c.eth, _ = ethclient.Dial(c.url)
-		}
-		if c.eth != nil {
-			cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Second)
-			c.id, err = c.eth.ChainID(cctx)
-			ccancel()
-			if err == nil {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("geth did not serve JSON-RPC at %s within a minute: %v\n%s", c.url, err, tail(logBuf.String(), 4000))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Cleanup(c.eth.Close)
-	return c
+	return &devChain{Chain: gethdev.Start(t, lifetime), t: t}
 }
 
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
-}
-
-// send signs a transaction from key and waits for its receipt; a reverted
-// transaction is an error naming the revert reason when eth_call finds one.
+// send is Send, with the custom error of a refused transaction named.
 func (c *devChain) send(key *ecdsa.PrivateKey, to *common.Address, value *big.Int, data []byte) (*types.Receipt, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	from := crypto.PubkeyToAddress(key.PublicKey)
-	nonce, err := c.eth.PendingNonceAt(ctx, from)
+	rc, err := c.Send(key, to, value, data)
 	if err != nil {
-		return nil, err
+		return rc, fmt.Errorf("%w%s", err, revertData(err))
 	}
-	msg := ethereum.CallMsg{From: from, To: to, Value: value, Data: data}
-	gas, err := c.eth.EstimateGas(ctx, msg)
-	if err != nil {
-		return nil, fmt.Errorf("estimate gas: %w%s", err, revertData(err))
-	}
-	tip, err := c.eth.SuggestGasTipCap(ctx)
-	if err != nil {
-		return nil, err
-	}
-	head, err := c.eth.HeaderByNumber(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	feeCap := new(big.Int).Add(new(big.Int).Mul(head.BaseFee, big.NewInt(2)), tip)
-	tx, err := types.SignNewTx(key, types.LatestSignerForChainID(c.id), &types.DynamicFeeTx{
-		ChainID: c.id, Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap, Gas: gas + gas/4, To: to, Value: value, Data: data,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := c.eth.SendTransaction(ctx, tx); err != nil {
-		return nil, err
-	}
-	for {
-		rc, err := c.eth.TransactionReceipt(ctx, tx.Hash())
-		if err == nil {
-			if rc.Status != types.ReceiptStatusSuccessful {
-				return rc, fmt.Errorf("transaction %s reverted", tx.Hash())
-			}
-			return rc, nil
-		}
-		if !errors.Is(err, ethereum.NotFound) {
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("transaction %s not mined: %w", tx.Hash(), ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	return rc, nil
 }
 
 // revertData names the custom error of a reverted eth_call or estimate.
@@ -231,7 +80,7 @@ func (c *devChain) deploy(name string, args ...any) (common.Address, *abi.ABI) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	rc, err := c.send(c.key, nil, nil, data)
+	rc, err := c.send(c.Key, nil, nil, data)
 	if err != nil {
 		c.t.Fatalf("deploy %s: %v", name, err)
 	}
@@ -244,9 +93,7 @@ func (c *devChain) view(to common.Address, a *abi.ABI, method string, args ...an
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	raw, err := c.eth.CallContract(ctx, ethereum.CallMsg{To: &to, Data: data}, nil)
+	raw, err := c.Call(to, data)
 	if err != nil {
 		c.t.Fatalf("%s: %v%s", method, err, revertData(err))
 	}
@@ -261,7 +108,7 @@ func (c *devChain) balance(a common.Address) *big.Int {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := c.eth.BalanceAt(ctx, a, nil)
+	b, err := c.Client.BalanceAt(ctx, a, nil)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -280,7 +127,7 @@ func TestRelayToGethAndClaim(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	ch := startGeth(t, 5*time.Minute)
-	transmitter := crypto.PubkeyToAddress(ch.key.PublicKey)
+	transmitter := crypto.PubkeyToAddress(ch.Key.PublicKey)
 
 	// The feed: the dev cluster's three members, threshold 2, the test
 	// profile and the reputation parameters the cluster runs.
@@ -304,7 +151,7 @@ func TestRelayToGethAndClaim(t *testing.T) {
 	feed, feedABI := ch.deploy("TrueGPUFeed", sorted, big.NewInt(n/2+1), reputation.FeedParamsDigest([][32]byte{p.Digest()}, params))
 	budget := new(big.Int).Set(ether)
 	pool, poolABI := ch.deploy("RewardPool", feed, budget, big.NewInt(3600))
-	if _, err := ch.send(ch.key, &pool, new(big.Int).Mul(ether, big.NewInt(10)), nil); err != nil {
+	if _, err := ch.send(ch.Key, &pool, new(big.Int).Mul(ether, big.NewInt(10)), nil); err != nil {
 		t.Fatalf("fund the pool: %v", err)
 	}
 
@@ -312,7 +159,7 @@ func TestRelayToGethAndClaim(t *testing.T) {
 	dc, err := devcluster.Start(ctx, devcluster.Options{
 		Members: n, HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0",
 		EpochInterval: 3 * time.Second, ChallengeInterval: 4 * time.Second, ProofWindow: time.Minute,
-		Reputation: &params, Domain: reputation.NewDomain(ch.id.Uint64(), ethcrypto.Address(feed)),
+		Reputation: &params, Domain: reputation.NewDomain(ch.ID.Uint64(), ethcrypto.Address(feed)),
 		Fleet:  devcluster.FleetOptions{Honest: 2, HonestClasses: []string{"h100"}, TimeScale: devcluster.DefaultTimeScale},
 		Logger: slog.New(slog.DiscardHandler), RaftLog: io.Discard,
 	})
@@ -327,14 +174,14 @@ func TestRelayToGethAndClaim(t *testing.T) {
 	defer src.Close()
 
 	// The relayer, with the transmitter key from its keystore file.
-	key, err := relay.LoadKey(ch.keyFile, ch.pwFile)
+	key, err := relay.LoadKey(ch.KeyFile, ch.PasswordFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	newRelayer := func(backlog int) (*relay.Relayer, *relay.Metrics) {
 		m := relay.NewMetrics(prometheus.NewRegistry())
-		r, err := relay.New(ctx, src, ch.eth, relay.Config{
-			Feed: feed, Key: key, ChainID: ch.id, Poll: 500 * time.Millisecond, Backoff: 200 * time.Millisecond,
+		r, err := relay.New(ctx, src, ch.Client, relay.Config{
+			Feed: feed, Key: key, ChainID: ch.ID, Poll: 500 * time.Millisecond, Backoff: 200 * time.Millisecond,
 			ReceiptTimeout: 30 * time.Second, MaxBacklog: backlog, Metrics: m,
 			Logger: slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		})
@@ -392,7 +239,7 @@ func TestRelayToGethAndClaim(t *testing.T) {
 	// read: then the record is refused (InvalidProof) and tried again
 	// against the newer report.
 	nodeKey := exportNodeKey(t, node)
-	if _, err := ch.send(ch.key, &nodeAddr, ether, nil); err != nil {
+	if _, err := ch.send(ch.Key, &nodeAddr, ether, nil); err != nil {
 		t.Fatalf("fund the node: %v", err)
 	}
 	var e uint64
