@@ -42,6 +42,10 @@ type quickstartOptions struct {
 	timeScale float64
 	until     string
 	timeout   time.Duration
+	// chainID and feedContract: the feed the members sign for; none
+	// (-feed-no-chain) when feedContract is empty.
+	chainID      uint64
+	feedContract string
 }
 
 func init() {
@@ -85,6 +89,8 @@ Exit status: 0 after Ctrl-C (or --until reached), 1 if a process failed.`,
 			fs.Float64Var(&o.timeScale, "time-scale", 1000, "multiplier of simulated devices' modelled run time")
 			fs.StringVar(&o.until, "until", "", "exit 0 once this is reached instead of waiting for Ctrl-C: \"cluster\" (three members, a leader) or \"report\" (the attestor's node has accepted verdicts and a leaf in a complete signed report)")
 			fs.DurationVar(&o.timeout, "timeout", 0, "give up (exit 1) if --until is not reached within this `duration` (0: no limit)")
+			fs.Uint64Var(&o.chainID, "chain-id", 0, "with --feed-contract: the chain `id` of the feed contract the members sign reports for")
+			fs.StringVar(&o.feedContract, "feed-contract", "", "the feed contract's `address` the members sign reports for, so 'truegpuctl feed relay' can submit them (default: reports for no chain)")
 		},
 		Run: func(ctx *runContext, args []string) error {
 			if len(args) > 0 {
@@ -94,6 +100,9 @@ Exit status: 0 after Ctrl-C (or --until reached), 1 if a process failed.`,
 			case "", "cluster", "report":
 			default:
 				return usageError("--until %q: use cluster or report", o.until)
+			}
+			if (o.feedContract == "") != (o.chainID == 0) {
+				return usageError("--chain-id and --feed-contract go together (the feed contract the members sign for)")
 			}
 			if o.basePort < 1024 || o.basePort+203 > 65535 {
 				return usageError("--base-port %d: use 1024..65332", o.basePort)
@@ -290,8 +299,13 @@ func quickstart(ctx context.Context, out io.Writer, o quickstartOptions) error {
 			"-raft-addr", o.raftAddr(n), "-grpc-addr", o.grpcAddr(n), "-http-addr", o.httpAddr(n),
 			"-tls-cert", filepath.Join(pki, id+".pem"), "-tls-key", filepath.Join(pki, id+"-key.pem"), "-tls-ca", ca,
 			"-signer-key", filepath.Join(o.dir, id, "signer.key"),
-			"-cluster-id", "truegpu-quickstart", "-profile", o.profile, "-unsafe-dev-keys", "-feed-no-chain",
+			"-cluster-id", "truegpu-quickstart", "-profile", o.profile, "-unsafe-dev-keys",
 			"-epoch", o.epoch.String(), "-challenge-interval", o.interval.String(),
+		}
+		if o.feedContract != "" {
+			args = append(args, "-chain-id", strconv.FormatUint(o.chainID, 10), "-feed-contract", o.feedContract)
+		} else {
+			args = append(args, "-feed-no-chain")
 		}
 		if n == 1 {
 			args = append(args, "-bootstrap")

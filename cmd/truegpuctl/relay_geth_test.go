@@ -38,25 +38,7 @@ func TestFeedRelayOnceToGeth(t *testing.T) {
 	defer cancel()
 	ch := gethdev.Start(t, 4*time.Minute)
 
-	raw, err := os.ReadFile(filepath.Join("..", "..", "contracts", "build", "TrueGPUFeed.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var art struct {
-		ABI      json.RawMessage `json:"abi"`
-		Bytecode string          `json:"bytecode"`
-	}
-	if err := json.Unmarshal(raw, &art); err != nil {
-		t.Fatal(err)
-	}
-	feedABI, err := abi.JSON(bytes.NewReader(art.ABI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	code, err := hex.DecodeString(strings.TrimPrefix(art.Bytecode, "0x"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	feedABI, code := loadArtifactFile(t, "TrueGPUFeed")
 	const n = 3
 	var members []ethcrypto.Address
 	for i := range n {
@@ -149,4 +131,30 @@ func TestFeedRelayOnceToGeth(t *testing.T) {
 	if c != 1 || !strings.Contains(stdout.String(), string(relay.FailedDomain)) || !strings.Contains(stderr.String(), "-feed-contract") {
 		t.Fatalf("relaying to another feed: exit %d\n%s%s", c, stdout.String(), stderr.String())
 	}
+}
+
+// loadArtifactFile reads a compiled contract of contracts/build (a separate
+// module, so the file rather than its package): its ABI and creation code.
+func loadArtifactFile(t *testing.T, name string) (*abi.ABI, []byte) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "contracts", "build", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var art struct {
+		ABI      json.RawMessage `json:"abi"`
+		Bytecode string          `json:"bytecode"`
+	}
+	if err := json.Unmarshal(raw, &art); err != nil {
+		t.Fatal(err)
+	}
+	a, err := abi.JSON(bytes.NewReader(art.ABI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := hex.DecodeString(strings.TrimPrefix(art.Bytecode, "0x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &a, code
 }
