@@ -467,6 +467,7 @@ func (r *Relayer) Submit(ctx context.Context, rep *truegpuv1.EpochReport) (Outco
 				// the next attempt looks at the receipts and the chain.
 				haveNon = false
 			case strings.Contains(msg, "already known"):
+				sent = append(sent, tx.Hash())
 			default:
 				lastErr = fmt.Errorf("send the transaction: %w", err)
 				continue
