@@ -319,3 +319,24 @@ func TestLoadKey(t *testing.T) {
 		t.Fatalf("wrong passphrase: %v", err)
 	}
 }
+
+func TestMetricNames(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	NewMetrics(reg)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = true
+	}
+	for _, want := range []string{
+		"truegpu_relay_reports_relayed_total", "truegpu_relay_reports_skipped_total", "truegpu_relay_reports_failed_total",
+		"truegpu_relay_last_relayed_epoch", "truegpu_relay_chain_epoch", "truegpu_relay_submit_attempts_total", "truegpu_relay_gas_used_total",
+	} {
+		if !got[want] {
+			t.Errorf("metric %s is not exported", want)
+		}
+	}
+}
