@@ -19,8 +19,9 @@ tools:
 		github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2
 
 # geth builds go-ethereum's geth at the version pinned in tools/go.mod into
-# .bin/geth: the dev chain of the relayer's end-to-end test (about 5 minutes
-# on 2 cores the first time, fast once the Go build cache is warm).
+# .bin/geth: the dev chain of the relayer's end-to-end tests (about 15
+# minutes measured on 2 shared cores the first time, fast once the Go build
+# cache is warm).
 geth:
 	cd tools && GOBIN=$(GOBIN_DIR) go install github.com/ethereum/go-ethereum/cmd/geth
 
