@@ -8,7 +8,7 @@ import (
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
-// TestEpochLineWithoutFleet covers `oracled dev -honest 0 -adversaries ''`:
+// TestEpochLineWithoutFleet covers `oracled dev -honest 0 -adversaries ”`:
 // a dev cluster with no simulated fleet prints its epoch lines without the
 // fleet's statistics instead of dereferencing a fleet that does not exist.
 func TestEpochLineWithoutFleet(t *testing.T) {
