@@ -8,8 +8,8 @@ import (
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
-// TestEpochLineWithoutFleet covers `oracled dev -honest 0 -adversaries ”`:
-// a dev cluster with no simulated fleet prints its epoch lines without the
+// TestEpochLineWithoutFleet covers oracled dev with -honest 0 and an empty
+// -adversaries: a dev cluster with no simulated fleet prints its epoch lines without the
 // fleet's statistics instead of dereferencing a fleet that does not exist.
 func TestEpochLineWithoutFleet(t *testing.T) {
 	meta := &truegpuv1.MetaState{NodeCount: 3, TotalVerdicts: 7}
