@@ -249,7 +249,9 @@ func (c *Ceremony) phase2Chain(s *mpcsetup.SrsCommons, contributions []io.Reader
 }
 
 // Seal verifies all phase-2 contributions, applies the beacon and returns
-// the production keys.
+// the production keys. It trusts commons to be the sealed phase 1 of the
+// ceremony's phase-1 transcript; SealTranscript re-derives it instead and
+// is what truegpuctl ceremony seal uses.
 func (c *Ceremony) Seal(commons io.Reader, beacon []byte, contributions ...io.Reader) (*ProvingKey, *verifier.VerifyingKey, error) {
 	if len(beacon) == 0 {
 		return nil, nil, fmt.Errorf("%w: empty beacon", ErrCeremony)

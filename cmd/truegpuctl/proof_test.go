@@ -112,6 +112,9 @@ func TestProofVerbsUsage(t *testing.T) {
 		{"ceremony no step", []string{"ceremony"}, 2},
 		{"ceremony unknown step", []string{"ceremony", "-profile", "test", "phase3"}, 2},
 		{"ceremony seal without beacon", []string{"ceremony", "-profile", "test", "-out", "x", "-commons", "y", "seal", "c1"}, 2},
+		{"ceremony seal without the phase-1 transcript", []string{"ceremony", "-profile", "test", "-out", "x", "-beacon", "00", "seal", "c1"}, 2},
+		{"ceremony verify-transcript without a key", []string{"ceremony", "-profile", "test", "-phase1", "a", "-beacon1", "00", "-beacon", "00", "verify-transcript", "c1"}, 2},
+		{"ceremony phase1-check without commons", []string{"ceremony", "-profile", "test", "-beacon", "00", "phase1-check", "c1"}, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
