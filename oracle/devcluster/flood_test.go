@@ -28,7 +28,7 @@ import (
 
 // TestRegistrationFlood floods a running three-member cluster (loopback,
 // one process) with signed registrations of distinct new addresses while
-// two honest simulated nodes answer their challenges and a reader polls
+// honest simulated nodes answer their challenges and a reader polls
 // one of them over REST. It reports what was admitted per second, how the
 // state grew, the honest nodes' verdict latency and the REST latency
 // during the flood. It runs only when TRUEGPU_FLOOD names the number of
@@ -38,7 +38,8 @@ import (
 //
 // TRUEGPU_FLOOD_RATE and TRUEGPU_FLOOD_BURST set the cluster's admission
 // budget (default the oracled defaults); TRUEGPU_FLOOD_WORKERS the
-// flooding connections (default 8); TRUEGPU_FLOOD_INTERVAL the challenge
+// flooding connections (default 8); TRUEGPU_FLOOD_HONEST the honest
+// nodes (default 2); TRUEGPU_FLOOD_INTERVAL the challenge
 // interval (default 60s: admitted flood nodes are challenged too, and never
 // answer).
 func TestRegistrationFlood(t *testing.T) {
@@ -54,6 +55,8 @@ func TestRegistrationFlood(t *testing.T) {
 	workers := 8
 	envIntT("TRUEGPU_FLOOD_WORKERS", &workers)
 	interval := time.Minute
+	honestN := 2
+	envIntT("TRUEGPU_FLOOD_HONEST", &honestN)
 	if v, err := time.ParseDuration(os.Getenv("TRUEGPU_FLOOD_INTERVAL")); err == nil && v > 0 {
 		interval = v
 	}
@@ -65,7 +68,7 @@ func TestRegistrationFlood(t *testing.T) {
 		Dir: dir, HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0",
 		EpochInterval: time.Minute, ChallengeInterval: interval, ProofWindow: time.Minute,
 		Admission: func() oracle.Admission { return &oracle.RegistrationBudget{PerSecond: rate, Burst: burst} },
-		Fleet:     FleetOptions{Honest: 2, HonestClasses: []string{"h100"}, TimeScale: DefaultTimeScale},
+		Fleet:     FleetOptions{Honest: honestN, HonestClasses: []string{"h100"}, TimeScale: DefaultTimeScale},
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)), RaftLog: io.Discard,
 	})
 	if err != nil {
