@@ -89,8 +89,9 @@ type deviceKey struct {
 
 // dueEntry is a device's next due time in the scheduler's heap.
 type dueEntry struct {
-	at time.Time
-	k  deviceKey
+	at  time.Time
+	k   deviceKey
+	gen uint64 // the device's generation when pushed (scheduler.gens)
 }
 
 type dueHeap []dueEntry
@@ -128,6 +129,8 @@ type scheduler struct {
 	counts map[ethcrypto.Address]uint32
 	devs   []deviceKey       // every registered device, for uniform draws
 	pos    map[deviceKey]int // index in devs
+	gens   map[deviceKey]uint64
+	gen    uint64
 	due    dueHeap
 
 	// Storm groups, from the records read.
@@ -160,6 +163,7 @@ func (s *scheduler) sync(now time.Time) {
 		s.counts = map[ethcrypto.Address]uint32{}
 		s.devs = nil
 		s.pos = map[deviceKey]int{}
+		s.gens = map[deviceKey]uint64{}
 		s.due = nil
 		all, cursor := s.m.fsm.DeviceCounts()
 		for _, c := range all {
@@ -200,7 +204,11 @@ func (s *scheduler) setCount(addr ethcrypto.Address, n uint32, now time.Time) {
 		k := deviceKey{addr, i}
 		s.pos[k] = len(s.devs)
 		s.devs = append(s.devs, k)
-		heap.Push(&s.due, dueEntry{now.Add(time.Duration(randUint64() % uint64(s.cfg.Interval))), k})
+		// A device removed and added again gets a new generation, so
+		// the heap entry it left behind is dropped, not doubled.
+		s.gen++
+		s.gens[k] = s.gen
+		heap.Push(&s.due, dueEntry{now.Add(time.Duration(randUint64() % uint64(s.cfg.Interval))), k, s.gen})
 	}
 	for i := n; i < old; i++ {
 		k := deviceKey{addr, i}
@@ -210,6 +218,7 @@ func (s *scheduler) setCount(addr ethcrypto.Address, n uint32, now time.Time) {
 		s.pos[last] = p
 		s.devs = s.devs[:len(s.devs)-1]
 		delete(s.pos, k)
+		delete(s.gens, k)
 	}
 	if n == 0 {
 		delete(s.counts, addr)
@@ -359,8 +368,8 @@ func (s *scheduler) tick(ctx context.Context) error {
 	var order []ethcrypto.Address
 	for n := 0; n < s.cfg.MaxPerTick && len(s.due) > 0 && !s.due[0].at.After(now); n++ {
 		e := heap.Pop(&s.due).(dueEntry)
-		if _, ok := s.pos[e.k]; !ok {
-			continue // removed since
+		if g, ok := s.gens[e.k]; !ok || g != e.gen {
+			continue // removed since (and perhaps added again)
 		}
 		if _, ok := byNode[e.k.addr]; !ok {
 			order = append(order, e.k.addr)
@@ -375,7 +384,8 @@ func (s *scheduler) tick(ctx context.Context) error {
 			// committed) or a read error: try these again next tick.
 			for _, a := range order[i:] {
 				for _, d := range byNode[a] {
-					heap.Push(&s.due, dueEntry{now.Add(s.cfg.Tick), deviceKey{a, d}})
+					k := deviceKey{a, d}
+					heap.Push(&s.due, dueEntry{now.Add(s.cfg.Tick), k, s.gens[k]})
 				}
 			}
 			if errors.Is(err, fsm.ErrNotFound) {
@@ -395,7 +405,7 @@ func (s *scheduler) tick(ctx context.Context) error {
 			}
 			if busy[idx] {
 				// Look again once its open challenge has likely closed.
-				heap.Push(&s.due, dueEntry{now.Add(jitter(s.cfg.Interval) / 2), k})
+				heap.Push(&s.due, dueEntry{now.Add(jitter(s.cfg.Interval) / 2), k, s.gens[k]})
 				continue
 			}
 			ch, err := s.challenge(addr, rec.Devices[idx], now, "")
@@ -403,7 +413,7 @@ func (s *scheduler) tick(ctx context.Context) error {
 				continue // unknown class: registration refuses those; skip
 			}
 			chs = append(chs, ch)
-			heap.Push(&s.due, dueEntry{now.Add(jitter(s.cfg.Interval)), k})
+			heap.Push(&s.due, dueEntry{now.Add(jitter(s.cfg.Interval)), k, s.gens[k]})
 		}
 	}
 	for len(chs) > 0 {

@@ -201,7 +201,7 @@ func TestTickReadsOnlyDueNodes(t *testing.T) {
 		if i < 3 {
 			at = clock.Now()
 		}
-		heap.Push(&s.due, dueEntry{at, k})
+		heap.Push(&s.due, dueEntry{at, k, s.gens[k]})
 	}
 	s.reads = 0
 	if err := s.tick(ctx); err != nil {
