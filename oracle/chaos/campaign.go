@@ -331,6 +331,18 @@ func run(ctx context.Context, cfg RunConfig, res *RunResult) error {
 	res.AppliedIndex = applied
 	ops := w.History.Ops()
 	res.Ops = len(ops)
+	// Checks over no reads would pass vacuously (say, if reads stopped
+	// decoding values): require some of each kind.
+	reads := map[OpKind]int{}
+	for _, op := range ops {
+		if op.Outcome == OK && op.Err == "" {
+			reads[op.Kind]++
+		}
+	}
+	if reads[OpReadLinear] == 0 || reads[OpReadStale] == 0 || reads[OpWrite] == 0 {
+		return fmt.Errorf("chaos: the workload has %d acknowledged writes, %d linearizable and %d stale reads that returned a value; every kind is needed for the checks to mean anything",
+			reads[OpWrite], reads[OpReadLinear], reads[OpReadStale])
+	}
 	if b, err := json.Marshal(ops); err == nil {
 		os.WriteFile(filepath.Join(cfg.Dir, "history.json"), b, 0o600)
 	}

@@ -23,8 +23,8 @@ type MemberState struct {
 	ID      string
 	Applied uint64
 	Hash    [32]byte
-	// Nodes: registered node addresses (EIP-55) -> the UUID of the node's
-	// first device.
+	// Nodes: registered node addresses (EIP-55) -> the VBIOS version of
+	// the node's first device (where register clients encode values).
 	Nodes map[string]string
 	// Verdicts: challenge id (0x hex) -> accepted, for decided challenges
 	// the checkers asked about.
@@ -51,11 +51,11 @@ func ReadState(id, dataDir string, acks *Acks) (*MemberState, error) {
 	err = f.Nodes(func(r *truegpuv1.NodeRecord) bool {
 		var a ethcrypto.Address
 		copy(a[:], r.Address)
-		uuid := ""
+		enc := ""
 		if len(r.Devices) > 0 {
-			uuid = r.Devices[0].GetFingerprint().GetUuid()
+			enc = r.Devices[0].GetFingerprint().GetVbiosVersion()
 		}
-		st.Nodes[a.String()] = uuid
+		st.Nodes[a.String()] = enc
 		return true
 	})
 	if err != nil {
@@ -141,9 +141,9 @@ func FinalReads(states []*MemberState, keys []string, at int64) []Op {
 	for i, st := range states {
 		for k, addr := range keys {
 			v := 0
-			if uuid, ok := st.Nodes[addr]; ok {
-				var key int
-				if _, err := fmt.Sscanf(uuid, "GPU-chaos-%d-%d", &key, &v); err != nil || key != k {
+			if enc, ok := st.Nodes[addr]; ok {
+				var parsed bool
+				if v, parsed = parseRegisterValue(k, enc); !parsed {
 					v = -1 // not a value any write produced
 				}
 			}

@@ -17,7 +17,7 @@ import (
 func fullState(id string) *MemberState {
 	return &MemberState{
 		ID: id, Applied: 42, Hash: [32]byte{1},
-		Nodes:    map[string]string{"0xA": "GPU-chaos-0-1", "0xB": "GPU-chaos-1-2"},
+		Nodes:    map[string]string{"0xA": "chaos-0-1", "0xB": "chaos-1-2"},
 		Verdicts: map[string]bool{"0x01": true, "0x02": false},
 		Signers:  map[uint64]map[string]bool{3: {"0xS1": true, "0xS2": true}},
 	}
@@ -171,16 +171,16 @@ func TestFinalReadsCatchLostWrite(t *testing.T) {
 		{Client: 0, Kind: OpWrite, Key: 1, Value: 2, Outcome: OK, Call: 20, Return: 30},
 		{Client: 0, Kind: OpWrite, Key: 0, Value: 3, Outcome: OK, Call: 40, Return: 50},
 	}
-	good := &MemberState{ID: "m0", Nodes: map[string]string{"0xA": "GPU-chaos-0-3", "0xB": "GPU-chaos-1-2"}}
+	good := &MemberState{ID: "m0", Nodes: map[string]string{"0xA": "chaos-0-3", "0xB": "chaos-1-2"}}
 	keys := []string{"0xA", "0xB"}
 	if r := CheckLinearizable(append(ops, FinalReads([]*MemberState{good}, keys, 100)...), 0, ""); r.Result != porcupine.Ok {
 		t.Fatalf("final state with the last writes: %s", r.Result)
 	}
-	lostLast := &MemberState{ID: "m1", Nodes: map[string]string{"0xA": "GPU-chaos-0-1", "0xB": "GPU-chaos-1-2"}}
+	lostLast := &MemberState{ID: "m1", Nodes: map[string]string{"0xA": "chaos-0-1", "0xB": "chaos-1-2"}}
 	if r := CheckLinearizable(append(ops, FinalReads([]*MemberState{good, lostLast}, keys, 100)...), 0, ""); r.Result != porcupine.Illegal {
 		t.Fatalf("final state that lost the last write of node 0: %s, want Illegal", r.Result)
 	}
-	lostNode := &MemberState{ID: "m1", Nodes: map[string]string{"0xA": "GPU-chaos-0-3"}}
+	lostNode := &MemberState{ID: "m1", Nodes: map[string]string{"0xA": "chaos-0-3"}}
 	if r := CheckLinearizable(append(ops, FinalReads([]*MemberState{lostNode}, keys, 100)...), 0, ""); r.Result != porcupine.Illegal {
 		t.Fatalf("final state without node 1: %s, want Illegal", r.Result)
 	}

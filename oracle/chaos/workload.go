@@ -193,8 +193,23 @@ func outcome(err error) Outcome {
 	return Indeterminate
 }
 
-// deviceUUID encodes a register value in the UUID of the node's device.
+// deviceUUID is the UUID of a register node's device for one value (a new
+// identity per value).
 func deviceUUID(key, value int) string { return fmt.Sprintf("GPU-chaos-%d-%d", key, value) }
+
+// registerValue encodes a register value in the device's VBIOS version, a
+// field public node views show as it is (they show digests of the UUID and
+// the serial).
+func registerValue(key, value int) string { return fmt.Sprintf("chaos-%d-%d", key, value) }
+
+// parseRegisterValue decodes registerValue for node key.
+func parseRegisterValue(key int, s string) (int, bool) {
+	var k, v int
+	if _, err := fmt.Sscanf(s, "chaos-%d-%d", &k, &v); err != nil || k != key {
+		return 0, false
+	}
+	return v, true
+}
 
 func (w *Workload) sleep(ctx context.Context) bool {
 	select {
@@ -216,6 +231,7 @@ func (w *Workload) writer(ctx context.Context, id int, rng *rand.Rand, keys []*a
 			Cluster:         ClusterID,
 			Devices: []*truegpuv1.Device{{Index: 0, ClaimedClass: gpuclass.H100SXM, Fingerprint: &truegpuv1.DeviceFingerprint{
 				Uuid: deviceUUID(k, v), Serial: fmt.Sprintf("chaos-serial-%d-%d", k, v), Name: "NVIDIA H100 80GB HBM3",
+				VbiosVersion: registerValue(k, v),
 			}}},
 		}
 		if err := keys[k].Sign(req); err != nil {
@@ -258,9 +274,11 @@ func (w *Workload) reader(ctx context.Context, id int, rng *rand.Rand, keys []*a
 		case err == nil:
 			op.Outcome = OK
 			if d := resp.GetNode().GetDevices(); len(d) > 0 {
-				var key, v int
-				if _, serr := fmt.Sscanf(d[0].GetFingerprint().GetUuid(), "GPU-chaos-%d-%d", &key, &v); serr != nil || key != k {
-					op.Outcome, op.Err = Failed, fmt.Sprintf("unexpected device %q", d[0].GetFingerprint().GetUuid())
+				vbios := d[0].GetFingerprint().GetVbiosVersion()
+				v, ok := parseRegisterValue(k, vbios)
+				if !ok {
+					v = -1 // no write produced it: the checkers flag it
+					op.Err = fmt.Sprintf("unexpected device VBIOS version %q", vbios)
 				}
 				op.Value = v
 			}
