@@ -214,12 +214,17 @@ func (d *Partial) Run(ctx context.Context, w attest.Workload) (attest.Commitment
 	})
 }
 
-// partialCells returns C with only the first percent of its rows computed.
+// computedCells is how many leading cells a device computing the first
+// percent of the rows of C has computed.
+func computedCells(p *prover.Profile, percent int) int { return p.M * percent / 100 * p.N }
+
+// partialCells returns C with only the first percent of its rows computed,
+// and how many cells that is.
 func partialCells(p *prover.Profile, nonce prover.Nonce, percent int) ([]int32, int) {
 	cells := prover.Compute(p, nonce)
-	cut := p.M * percent / 100
-	clear(cells[cut*p.N:])
-	return cells, cut * p.N
+	n := computedCells(p, percent)
+	clear(cells[n:])
+	return cells, n
 }
 
 // Grinder computes the first Options.Percent (default 50) percent of the
@@ -233,8 +238,8 @@ func partialCells(p *prover.Profile, nonce prover.Nonce, percent int) ([]int32, 
 // Grinding would pay only if the oracle's seed were predictable; the seed
 // is fresh randomness drawn after the root is recorded.
 type Grinder struct {
-	*base
-	percent, tries int
+	*Partial
+	tries int
 
 	mu   sync.Mutex
 	last prover.SampleSeed
@@ -242,14 +247,11 @@ type Grinder struct {
 
 // NewGrinder returns a grinding device of the class.
 func NewGrinder(class string, opts Options) (*Grinder, error) {
-	b, err := newBase(class, class, opts, nil)
+	p, err := NewPartial(class, opts)
 	if err != nil {
 		return nil, err
 	}
-	g := &Grinder{base: b, percent: opts.Percent, tries: opts.Tries}
-	if g.percent <= 0 || g.percent > 100 {
-		g.percent = 50
-	}
+	g := &Grinder{Partial: p, tries: opts.Tries}
 	if g.tries <= 0 {
 		g.tries = 64
 	}
@@ -318,9 +320,8 @@ func NewAbandoner(class string, opts Options) (*Abandoner, error) {
 
 // Proof proves only when every sampled cell was computed.
 func (d *Abandoner) Proof(ctx context.Context, w attest.Workload, s attest.Sampling, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error) {
-	p := w.Profile
-	computed := p.M * d.percent / 100 * p.N
-	if !prover.SamplesHit(p, s.Root, s.Seed, w.Nonce, node, func(c int) bool { return c < computed }) {
+	computed := computedCells(w.Profile, d.percent)
+	if !prover.SamplesHit(w.Profile, s.Root, s.Seed, w.Nonce, node, func(c int) bool { return c < computed }) {
 		return nil, ErrAbandoned
 	}
 	return honest(ctx)
