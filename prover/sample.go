@@ -4,10 +4,13 @@ import (
 	"math/big"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+
+	"github.com/truegpu/truegpu/verifier"
 )
 
-// SampleSeedSize is the size of the oracle's sample seed in bytes.
-const SampleSeedSize = 16
+// SampleSeedSize is the size of the oracle's sample seed in bytes (the
+// public input's width, verifier.SampleSeedSize).
+const SampleSeedSize = verifier.SampleSeedSize
 
 // SampleSeed is the oracle's 128-bit sample seed: fresh randomness the
 // oracle's leader draws when it records a node's commitment and returns to

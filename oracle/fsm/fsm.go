@@ -29,14 +29,15 @@ import (
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/reputation"
+	"github.com/truegpu/truegpu/verifier"
 )
 
 // CommandVersion is the envelope version this state machine applies.
 const CommandVersion = 1
 
-// SampleSeedSize is the size of the sample seed a commitment carries
-// (prover.SampleSeedSize; the state machine does not import the prover).
-const SampleSeedSize = 16
+// SampleSeedSize is the size of the sample seed a commitment carries: the
+// width of the proof's seed input.
+const SampleSeedSize = verifier.SampleSeedSize
 
 // DefaultRetainEpochs is Config.RetainEpochs when unset.
 const DefaultRetainEpochs = 1440
