@@ -9,19 +9,34 @@
 // backend. The kernels are PTX generated from kernels/truegpu.cu by
 // kernels/gen.sh (clang, no toolkit) and embedded in the binary.
 //
-// The GEMM kernel uses CUDA cores (one thread per cell), not int8 tensor
-// cores: enough for the published profiles, whose time is dominated by
-// hashing, but short of the throughput package gpuclass assumes for
-// class-sized GEMMs.
+// The GEMM kernel of the Poseidon2 workload uses CUDA cores (one thread
+// per cell), not int8 tensor cores: enough for the published profiles,
+// whose time is dominated by hashing.
+//
+// The timed phase (package prover/timed: a class-sized int8 GEMM committed
+// by a SHA-256 Merkle tree over the low bytes of its cells) runs in tiles
+// of up to 4096 rows: a keyed PRG kernel fills B once and each row panel
+// of A, an int8 tensor-core kernel (mma.sync m16n8k32, sm_80+) writes the
+// low bytes of the tile's cells, and a SHA-256 kernel hashes its leaves;
+// only the 32-byte leaf hashes are copied back. The host builds the tree
+// (timed.NewResultFromLeaves) and, for openings, recomputes the few opened
+// leaves natively. The tensor-core kernel is straightforward - 64x64 block
+// tiles staged through shared memory, no double buffering, ldmatrix or
+// asynchronous copies - so it should reach only a fraction of the
+// tensor-core peak; its throughput has not been measured.
 //
 // Validation status: the kernel arithmetic and kernel bodies (field.h,
-// work.h) are compiled as host C by the tests and checked bit for bit
-// against gnark-crypto and the reference implementation of package prover;
-// the host side runs the conformance suite against kernels/fakecuda.c, a
-// stand-in driver that executes launches on the CPU with the same kernel
-// bodies. The PTX itself needs a GPU: the conformance test on the real
-// driver runs when a driver and device are present and is skipped
-// otherwise.
+// work.h, timed.h) are compiled as host C by the tests and checked bit for
+// bit against gnark-crypto and the reference implementations of packages
+// prover and prover/timed; the host side runs the conformance suite, and
+// the timed phase, against kernels/fakecuda.c, a stand-in driver that
+// executes launches on the CPU with the same kernel bodies. The
+// tensor-core GEMM has no host form: on the CPU it is replaced by a plain
+// loop over the same block tiles, so its fragment layout and shared-memory
+// staging are checked only by running the PTX. The PTX itself needs a GPU,
+// and the PTX of the timed kernels has not yet been executed on one: the
+// conformance test on the real driver runs when a driver and device are
+// present and is skipped otherwise.
 package cuda
 
 import (
@@ -93,7 +108,9 @@ type Device struct {
 	dev     int32
 	fp      attest.Fingerprint
 	results *attest.ResultStore
-	rk      []fr.Element
+	// timedResults holds the timed-phase results for OpenTimed.
+	timedResults *timedStore
+	rk           []fr.Element
 
 	calls chan func()
 	done  chan struct{}
@@ -113,7 +130,8 @@ func Open(opts Options) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Device{drv: drv, results: attest.NewResultStore(opts.HeldResults), rk: roundKeys(),
+	d := &Device{drv: drv, results: attest.NewResultStore(opts.HeldResults),
+		timedResults: newTimedStore(opts.HeldResults), rk: roundKeys(),
 		calls: make(chan func()), done: make(chan struct{}), funcs: map[string]uintptr{}}
 	var n int32
 	if err := drv.check("cuDeviceGetCount", drv.cuDeviceGetCount(&n)); err != nil {
@@ -153,7 +171,8 @@ func (d *Device) worker(started chan<- error) {
 	}
 	runtime.KeepAlive(img)
 	defer d.drv.cuModuleUnload(d.mod)
-	for _, name := range []string{kernelPRG, kernelGEMM, kernelLeaves, kernelMerkle} {
+	for _, name := range []string{kernelPRG, kernelGEMM, kernelLeaves, kernelMerkle,
+		kernelTimedFill, kernelTimedGEMM, kernelTimedLeaves} {
 		var f uintptr
 		if err := d.drv.check("cuModuleGetFunction("+name+")", d.drv.cuModuleGetFunction(&f, d.mod, cString(name))); err != nil {
 			started <- err

@@ -3,7 +3,9 @@
  * machines without a GPU. It implements the driver API entry points the
  * backend calls, with device memory in host memory, and executes
  * cuLaunchKernel by looping over the launch grid and calling the same
- * kernel bodies (work.h) the PTX runs. It thereby tests the host side of
+ * kernel bodies (work.h, timed.h) the PTX runs; the timed-phase GEMM,
+ * whose PTX uses tensor-core instructions, runs as timed.h's plain loop
+ * over the same block tiles. It thereby tests the host side of
  * the backend - symbol binding, kernel argument layout, grid sizes, buffer
  * sizes, copies and error mapping - everything except PTX code generation
  * and the GPU itself. Not part of the attestor binary.
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "timed.h"
 #include "work.h"
 
 typedef int CUresult;
@@ -79,13 +82,16 @@ CUresult cuModuleLoadData(void **mod, const char *image) {
 }
 CUresult cuModuleUnload(void *mod) { return 0; }
 
-enum { K_PRG = 1, K_GEMM, K_LEAVES, K_MERKLE };
+enum { K_PRG = 1, K_GEMM, K_LEAVES, K_MERKLE, K_TFILL, K_TGEMM, K_TLEAVES };
 
 CUresult cuModuleGetFunction(void **fn, void *mod, const char *name) {
 	if (!strcmp(name, "truegpu_prg")) *fn = (void *)K_PRG;
 	else if (!strcmp(name, "truegpu_gemm")) *fn = (void *)K_GEMM;
 	else if (!strcmp(name, "truegpu_leaves")) *fn = (void *)K_LEAVES;
 	else if (!strcmp(name, "truegpu_merkle")) *fn = (void *)K_MERKLE;
+	else if (!strcmp(name, "truegpu_timed_fill")) *fn = (void *)K_TFILL;
+	else if (!strcmp(name, "truegpu_timed_gemm")) *fn = (void *)K_TGEMM;
+	else if (!strcmp(name, "truegpu_timed_leaves")) *fn = (void *)K_TLEAVES;
 	else return 500; /* CUDA_ERROR_NOT_FOUND */
 	return 0;
 }
@@ -134,6 +140,22 @@ CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigne
 					case K_MERKLE:
 						if (y == 0)
 							k_merkle(x, PTR(const fe *, 0), PTR(fe *, 1), PTR(const fe *, 2), ARG(u64, 3));
+						break;
+					case K_TFILL:
+						if (y == 0)
+							k_timed_fill(x, PTR(u64 *, 0), ARG(u64, 1), ARG(u64, 2), ARG(u64, 3), ARG(u64, 4));
+						break;
+					case K_TGEMM:
+						if (bx != TM_THREADS || by != 1)
+							return 1;
+						if (tx == 0 && ty == 0)
+							k_timed_gemm_block(cx, cy, PTR(const signed char *, 0), PTR(const signed char *, 1),
+							                   PTR(unsigned char *, 2), ARG(u32, 3), ARG(u32, 4), ARG(u32, 5));
+						break;
+					case K_TLEAVES:
+						if (y == 0)
+							k_timed_leaves(x, PTR(const unsigned char *, 0), PTR(unsigned char *, 1), ARG(u64, 2),
+							               ARG(u64, 3));
 						break;
 					default:
 						return 400; /* CUDA_ERROR_INVALID_HANDLE */

@@ -10,12 +10,82 @@
  *       prints H(a, b) in Montgomery form
  *   command "commit" M N K and the seed (Montgomery form):
  *       prints the M*N cells, then the root (Montgomery form)
+ *   command "timed" M N K T nonce (64 hex digits), after the round keys:
+ *       runs the timed phase as the device does, in tiles of T rows
+ *       (timed.h: key derivation, PRG fill, GEMM block by block, leaf
+ *       hashing) and prints the M*N/256 leaf hashes in hex, one a line
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "timed.h"
 #include "work.h"
+
+/* SHA-256 of a short message (at most 55 bytes: one block). */
+static void sha256_short(const unsigned char *m, u32 n, unsigned char out[32]) {
+	unsigned char blk[64] = {0};
+	u32 st[8], w[16];
+	memcpy(blk, m, n);
+	blk[n] = 0x80;
+	blk[62] = (unsigned char)((8 * n) >> 8);
+	blk[63] = (unsigned char)(8 * n);
+	for (int i = 0; i < 16; i++)
+		w[i] = (u32)blk[4 * i] << 24 | (u32)blk[4 * i + 1] << 16 | (u32)blk[4 * i + 2] << 8 | blk[4 * i + 3];
+	tm_sha256_init(st);
+	tm_sha256_block(st, w);
+	tm_sha256_out(st, out);
+}
+
+static int timed(void) {
+	u32 M, N, K, T;
+	char hex[65];
+	if (scanf("%u %u %u %u %64s", &M, &N, &K, &T, hex) != 5 || strlen(hex) != 64 || N % TM_LEAF || K % 8 || !T)
+		return 2;
+	const char *dom = "truegpu/timed/v1/key";
+	unsigned char msg[52], h[32];
+	u32 dl = (u32)strlen(dom);
+	memcpy(msg, dom, dl);
+	for (int i = 0; i < 32; i++) {
+		unsigned v;
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return 2;
+		msg[dl + i] = (unsigned char)v;
+	}
+	sha256_short(msg, dl + 32, h);
+	u64 key[4];
+	for (int i = 0; i < 4; i++) {
+		key[i] = 0;
+		for (int b = 7; b >= 0; b--)
+			key[i] = key[i] << 8 | h[8 * i + b];
+	}
+	u64 kw = K / 8;
+	u64 *A = malloc(8 * kw * T), *B = malloc(8 * kw * N);
+	unsigned char *out = malloc((size_t)T * N), *hashes = malloc(32 * ((size_t)T * N / TM_LEAF));
+	for (u64 x = 0; x < kw * N; x++)
+		k_timed_fill(x, B, 0, kw * N, key[2], key[3]);
+	for (u32 r0 = 0; r0 < M; r0 += T) {
+		u32 rows = M - r0 < T ? M - r0 : T;
+		for (u64 x = 0; x < kw * rows; x++)
+			k_timed_fill(x, A, (u64)r0 * kw, kw * rows, key[0], key[1]);
+		for (u32 by = 0; by < (rows + TM_BM - 1) / TM_BM; by++)
+			for (u32 bx = 0; bx < N / TM_BN; bx++)
+				k_timed_gemm_block(bx, by, (const signed char *)A, (const signed char *)B, out, rows, N, K);
+		u64 nl = (u64)rows * N / TM_LEAF;
+		for (u64 x = 0; x < nl; x++)
+			k_timed_leaves(x, out, hashes, (u64)r0 * N / TM_LEAF, nl);
+		for (u64 x = 0; x < nl; x++) {
+			for (int b = 0; b < 32; b++)
+				printf("%02x", hashes[32 * x + b]);
+			printf("\n");
+		}
+	}
+	free(A);
+	free(B);
+	free(out);
+	free(hashes);
+	return 0;
+}
 
 static int read_fe(fe *x) {
 	for (int i = 0; i < 4; i++)
@@ -81,6 +151,8 @@ int main(void) {
 		print_fe(level[0]);
 		return 0;
 	}
+	if (strcmp(cmd, "timed") == 0)
+		return timed();
 	fprintf(stderr, "hosttest: unknown command %s\n", cmd);
 	return 2;
 }
