@@ -30,10 +30,12 @@
 // bit against gnark-crypto and the reference implementations of packages
 // prover and prover/timed; the host side runs the conformance suite, and
 // the timed phase, against kernels/fakecuda.c, a stand-in driver that
-// executes launches on the CPU with the same kernel bodies. The
-// tensor-core GEMM has no host form: on the CPU it is replaced by a plain
-// loop over the same block tiles, so its fragment layout and shared-memory
-// staging are checked only by running the PTX. The PTX itself needs a GPU,
+// executes launches on the CPU with the same kernel bodies. For the
+// tensor-core GEMM the host runs the kernel's own shared-memory staging,
+// fragment loads and stores, with the mma.sync instruction replaced by a
+// host model written from the PTX ISA's fragment layout; that checks the
+// kernel's indexing against the documented layout, not the hardware's
+// behaviour, nor barriers and shared-memory races. The PTX itself needs a GPU,
 // and the PTX of the timed kernels has not yet been executed on one: the
 // conformance test on the real driver runs when a driver and device are
 // present and is skipped otherwise.
@@ -52,6 +54,7 @@ import (
 
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/timed"
 )
 
 //go:embed kernels/truegpu.ptx
@@ -108,9 +111,7 @@ type Device struct {
 	dev     int32
 	fp      attest.Fingerprint
 	results *attest.ResultStore
-	// timedResults holds the timed-phase results for OpenTimed.
-	timedResults *timedStore
-	rk           []fr.Element
+	rk      []fr.Element
 
 	calls chan func()
 	done  chan struct{}
@@ -130,8 +131,7 @@ func Open(opts Options) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Device{drv: drv, results: attest.NewResultStore(opts.HeldResults),
-		timedResults: newTimedStore(opts.HeldResults), rk: roundKeys(),
+	d := &Device{drv: drv, results: attest.NewResultStore(opts.HeldResults), rk: roundKeys(),
 		calls: make(chan func()), done: make(chan struct{}), funcs: map[string]uintptr{}}
 	var n int32
 	if err := drv.check("cuDeviceGetCount", drv.cuDeviceGetCount(&n)); err != nil {
@@ -309,7 +309,8 @@ func (d *Device) Close() error {
 
 // Run computes the workload on the GPU: PRG for A and B, the GEMM, the
 // leaf words and the Merkle levels, then copies the root and the cells
-// back. The kernels cannot be interrupted: cancellation takes effect
+// back; then, when the workload has one, the timed phase (runTimed), whose
+// leaf hashes are copied back and committed on the host. The kernels cannot be interrupted: cancellation takes effect
 // between launches.
 func (d *Device) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
 	if err := d.check(); err != nil {
@@ -324,16 +325,31 @@ func (d *Device) Run(ctx context.Context, w attest.Workload) (attest.Commitment,
 	start := time.Now()
 	var root [32]byte
 	var cells []int32
+	var leafHashes [][32]byte
 	err := d.do(ctx, func() error {
 		var err error
-		root, cells, err = d.run(ctx, w)
-		return err
+		if root, cells, err = d.run(ctx, w); err != nil || w.Timed.IsZero() {
+			return err
+		}
+		if leafHashes, err = d.runTimed(ctx, w.Timed, w.Nonce); err != nil {
+			return fmt.Errorf("timed phase %dx%dx%d: %w", w.Timed.M, w.Timed.N, w.Timed.K, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return attest.Commitment{}, fmt.Errorf("cuda device %s: run %s: %w", d.fp.UUID, w.Profile.ID(), err)
 	}
-	d.results.Put(w.Nonce, cells)
-	return attest.Commitment{Root: root, Elapsed: time.Since(start)}, nil
+	var tr *timed.Result
+	var troot [32]byte
+	if !w.Timed.IsZero() {
+		// Openings recompute their few leaves natively (leafBytes nil).
+		if tr, err = timed.NewResultFromLeaves(w.Timed, w.Nonce, leafHashes, nil); err != nil {
+			return attest.Commitment{}, fmt.Errorf("cuda device %s: timed phase: %w", d.fp.UUID, err)
+		}
+		troot = tr.Root()
+	}
+	d.results.PutRun(w.Nonce, cells, tr)
+	return attest.Commitment{Root: root, TimedRoot: troot, Elapsed: time.Since(start)}, nil
 }
 
 // buffers tracks device allocations for one run.

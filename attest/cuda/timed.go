@@ -2,11 +2,8 @@ package cuda
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"unsafe"
 
-	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/prover"
 	"github.com/truegpu/truegpu/prover/timed"
 )
@@ -52,87 +49,18 @@ func timedTileRows(s timed.Spec) uint32 {
 	return uint32(min(t, uint64(s.M)))
 }
 
-// timedStore holds the timed-phase results of the most recent runs, keyed
-// by nonce, like attest.ResultStore does for the cells.
-type timedStore struct {
-	mu    sync.Mutex
-	cap   int
-	order []prover.Nonce
-	m     map[prover.Nonce]*timed.Result
-}
-
-func newTimedStore(n int) *timedStore {
-	return &timedStore{cap: max(n, attest.MinHeldResults), m: map[prover.Nonce]*timed.Result{}}
-}
-
-func (s *timedStore) put(nonce prover.Nonce, r *timed.Result) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[nonce]; ok {
-		for i, n := range s.order {
-			if n == nonce {
-				s.order = append(s.order[:i], s.order[i+1:]...)
-				break
-			}
-		}
-	}
-	s.m[nonce] = r
-	s.order = append(s.order, nonce)
-	for len(s.order) > s.cap {
-		delete(s.m, s.order[0])
-		s.order = s.order[1:]
-	}
-}
-
-func (s *timedStore) get(nonce prover.Nonce) (*timed.Result, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.m[nonce]
-	if !ok {
-		return nil, fmt.Errorf("%w: no timed-phase result for nonce %x (the device keeps the last %d runs)",
-			attest.ErrNoResults, nonce[:8], s.cap)
-	}
-	return r, nil
-}
-
 // OpenTimed answers the oracle's sample seed for the timed phase of a
 // previous run: the encoded openings of timed.Result.Open. Leaf bytes are
 // recomputed on the host (package timed), so only the leaf hashes were
 // copied back from the device.
-func (d *Device) OpenTimed(nonce prover.Nonce, seed [16]byte) ([]byte, error) {
+func (d *Device) OpenTimed(nonce prover.Nonce, seed [timed.SeedSize]byte) ([]byte, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
-	r, err := d.timedResults.get(nonce)
-	if err != nil {
-		return nil, err
-	}
-	return r.Open(seed)
+	return d.results.OpenTimed(nonce, seed)
 }
 
-// computeTimed runs the timed phase for s and nonce on the device and
-// holds the result for OpenTimed.
-func (d *Device) computeTimed(ctx context.Context, s timed.Spec, nonce prover.Nonce) (*timed.Result, error) {
-	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", attest.ErrBadWorkload, err)
-	}
-	var res *timed.Result
-	err := d.do(ctx, func() error {
-		hashes, err := d.runTimed(ctx, s, nonce)
-		if err != nil {
-			return err
-		}
-		res, err = timed.NewResultFromLeaves(s, nonce, hashes, nil)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("timed phase %dx%dx%d: %w", s.M, s.N, s.K, err)
-	}
-	d.timedResults.put(nonce, res)
-	return res, nil
-}
-
-// fill launches the PRG over nwords 8-byte words at dst, with counters
+// timedFill launches the PRG over nwords 8-byte words at dst, with counters
 // from ctr0, in chunks that keep each grid small.
 func (d *Device) timedFill(dst, ctr0, nwords, ka, kb uint64) error {
 	for off := uint64(0); off < nwords; off += timedFillChunk {

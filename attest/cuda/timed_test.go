@@ -11,6 +11,7 @@ import (
 
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/attest/devicetest"
+	"github.com/truegpu/truegpu/prover"
 	"github.com/truegpu/truegpu/prover/timed"
 )
 
@@ -114,18 +115,25 @@ func TestFakeDriverTimed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
+	p, err := prover.ProfileByName("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(ctx context.Context, s timed.Spec, nonce prover.Nonce) (attest.Commitment, error) {
+		return d.Run(ctx, attest.Workload{Profile: p, Nonce: nonce, Timed: s, TimedModel: s})
+	}
 	for _, tile := range []uint64{4096, 64} {
 		timedMaxTileRows = tile
 		for si, tc := range timedSpecs {
 			s := tc.s
 			nonce := devicetest.Nonce(100 + si)
 			_, ref := timedReference(t, s, nonce)
-			res, err := d.computeTimed(context.Background(), s, nonce)
+			c, err := run(context.Background(), s, nonce)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Root() != ref.Root() {
-				t.Fatalf("tile %d, %+v: root %x, reference %x", tile, s, res.Root(), ref.Root())
+			if c.TimedRoot != ref.Root() {
+				t.Fatalf("tile %d, %+v: timed root %x, reference %x", tile, s, c.TimedRoot, ref.Root())
 			}
 			seed := [16]byte{byte(si), 7}
 			got, err := d.OpenTimed(nonce, seed)
@@ -139,7 +147,7 @@ func TestFakeDriverTimed(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Fatalf("%+v: openings differ from the reference's", s)
 			}
-			if err := timed.Verify(s, nonce, res.Root(), seed, got); err != nil {
+			if err := timed.Verify(s, nonce, c.TimedRoot, seed, got); err != nil {
 				t.Fatalf("%+v: openings do not verify: %v", s, err)
 			}
 		}
@@ -155,13 +163,19 @@ func TestFakeDriverTimed(t *testing.T) {
 	if _, err := d.OpenTimed(devicetest.Nonce(999), [16]byte{}); !errors.Is(err, attest.ErrNoResults) {
 		t.Errorf("OpenTimed of a nonce never run: %v, want ErrNoResults", err)
 	}
-	if _, err := d.computeTimed(context.Background(), timed.Spec{M: 1, N: 100, K: 8}, devicetest.Nonce(1)); !errors.Is(err, attest.ErrBadWorkload) {
+	if _, err := run(context.Background(), timed.Spec{M: 1, N: 100, K: 8}, devicetest.Nonce(1)); !errors.Is(err, attest.ErrBadWorkload) {
 		t.Errorf("invalid spec: %v, want ErrBadWorkload", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := d.computeTimed(ctx, timed.Spec{M: 1, N: 256, K: 8}, devicetest.Nonce(1)); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled: %v, want context.Canceled", err)
+	// A run without a timed phase holds none.
+	c, err := d.Run(context.Background(), attest.Workload{Profile: p, Nonce: devicetest.Nonce(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TimedRoot != ([32]byte{}) {
+		t.Errorf("timed root %x for a workload without a timed phase", c.TimedRoot)
+	}
+	if _, err := d.OpenTimed(devicetest.Nonce(2), [16]byte{}); !errors.Is(err, attest.ErrNoResults) {
+		t.Errorf("OpenTimed of a run without a timed phase: %v, want ErrNoResults", err)
 	}
 	d.Close()
 	if _, err := d.OpenTimed(devicetest.Nonce(104), [16]byte{}); !errors.Is(err, attest.ErrClosed) {
@@ -180,5 +194,45 @@ func TestEmbeddedTimedPTX(t *testing.T) {
 	_, gemm, _ := strings.Cut(ptx, ".entry "+kernelTimedGEMM+"(")
 	if n := strings.Count(gemm, "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32"); n != timedBlockCols/8 {
 		t.Errorf("timed GEMM issues %d m16n8k32 s8 MMAs per k-step, want %d", n, timedBlockCols/8)
+	}
+}
+
+// The host-C kernel bodies and the fake-driver run both reproduce the
+// pinned golden commitment of package timed.
+func TestTimedGolden(t *testing.T) {
+	s, nonce := timed.GoldenSpec, timed.GoldenNonce
+	bin := buildHarness(t)
+	lines := runHarness(t, bin, harnessInput(fmt.Sprintf("timed %d %d %d %d %s", s.M, s.N, s.K, s.M, hex.EncodeToString(nonce[:]))))
+	hashes := make([][32]byte, len(lines))
+	for l, line := range lines {
+		b, err := hex.DecodeString(line)
+		if err != nil || len(b) != 32 {
+			t.Fatalf("leaf %d: bad line %q", l, line)
+		}
+		hashes[l] = [32]byte(b)
+	}
+	res, err := timed.NewResultFromLeaves(s, nonce, hashes, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root := res.Root(); hex.EncodeToString(root[:]) != timed.GoldenRootHex {
+		t.Fatalf("host kernels: root %x, golden %s", root, timed.GoldenRootHex)
+	}
+
+	d, err := Open(Options{LibraryPath: fakeDriver(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	p, err := prover.ProfileByName("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.Run(context.Background(), attest.Workload{Profile: p, Nonce: nonce, Timed: s, TimedModel: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hex.EncodeToString(c.TimedRoot[:]) != timed.GoldenRootHex {
+		t.Fatalf("fake driver: timed root %x, golden %s", c.TimedRoot, timed.GoldenRootHex)
 	}
 }

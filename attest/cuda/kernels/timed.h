@@ -18,6 +18,10 @@
 
 #include "field.h"
 
+#ifndef __CUDA__
+#include <string.h>
+#endif
+
 /* Cells per leaf. */
 #define TM_LEAF 256
 
@@ -157,25 +161,139 @@ DEV void k_timed_leaves(u64 x, const unsigned char *cells, unsigned char *hashes
  * the 32 lanes of a fragment load hit 32 distinct banks). */
 #define TM_PITCH 9
 
-/* Low byte of C[i][j] for one cell: the reference the kernel must equal. */
-DEV unsigned char tm_cell(const signed char *A, const signed char *B, u32 K, u32 row, u32 j) {
-	int s = 0;
-	for (u32 k = 0; k < K; k++)
-		s += (int)A[(u64)row * K + k] * (int)B[(u64)j * K + k];
-	return (unsigned char)s;
+/*
+ * The per-thread pieces of the tensor-core GEMM kernel (truegpu.cu), shared
+ * with the host model below. Shared memory holds, per k-step, TM_BM rows
+ * of A and TM_BN columns of B, each 32 bytes of k as 8 words with row
+ * pitch TM_PITCH (TM_BM == TM_BN: one loop stages both).
+ */
+
+/* Four bytes at p (4-byte aligned). */
+DEV u32 tm_load32(const signed char *p) {
+#ifdef __CUDA__
+	return *(const u32 *)p;
+#else
+	u32 v;
+	memcpy(&v, p, 4);
+	return v;
+#endif
+}
+
+/* Thread tid's share of staging the k-step at k0: zero past T and K. */
+DEV void tm_stage(u32 tid, u32 *sa, u32 *sb, const signed char *A, const signed char *B, u32 T, u32 K,
+                  u32 row0, u32 col0, u32 k0) {
+	for (u32 e = tid; e < TM_BM * (TM_BK / 4); e += TM_THREADS) {
+		u32 r = e / (TM_BK / 4), wd = e % (TM_BK / 4), k = k0 + 4 * wd;
+		u32 va = 0, vb = 0;
+		if (row0 + r < T && k < K)
+			va = tm_load32(A + (u64)(row0 + r) * K + k);
+		if (k < K)
+			vb = tm_load32(B + (u64)(col0 + r) * K + k);
+		sa[r * TM_PITCH + wd] = va;
+		sb[r * TM_PITCH + wd] = vb;
+	}
+}
+
+/*
+ * Fragments of mma.m16n8k32 .row.col .s8 (PTX ISA), g = lane/4, t = lane%4:
+ *   a[0]: A[g][4t..4t+3]    a[1]: A[g+8][4t..4t+3]
+ *   a[2]: A[g][16+4t..]     a[3]: A[g+8][16+4t..]
+ *   b[0]: B[4t..4t+3][g]    b[1]: B[16+4t..16+4t+3][g]
+ *   d[0], d[1]: D[g][2t], D[g][2t+1]   d[2], d[3]: D[g+8][2t], D[g+8][2t+1]
+ * Warp w's A operand is rows 16w.. of the block tile; accumulator n's B
+ * operand is columns 8n.. .
+ */
+DEV void tm_frag_a(const u32 *sa, u32 warp, u32 lane, u32 a[4]) {
+	const u32 g = lane / 4, t = lane % 4, ra = (16 * warp + g) * TM_PITCH;
+	a[0] = sa[ra + t];
+	a[1] = sa[ra + 8 * TM_PITCH + t];
+	a[2] = sa[ra + 4 + t];
+	a[3] = sa[ra + 8 * TM_PITCH + 4 + t];
+}
+
+DEV void tm_frag_b(const u32 *sb, u32 n, u32 lane, u32 b[2]) {
+	const u32 g = lane / 4, t = lane % 4, rb = (8 * n + g) * TM_PITCH;
+	b[0] = sb[rb + t];
+	b[1] = sb[rb + 4 + t];
+}
+
+/* Low bytes of accumulator n of lane `lane` of warp `warp`. */
+DEV void tm_store(unsigned char *out, const int d[4], u32 warp, u32 lane, u32 n, u32 row0, u32 col0, u32 T, u32 N) {
+	const u32 g = lane / 4, t = lane % 4;
+	const u32 r = row0 + 16 * warp + g, c = col0 + 8 * n + 2 * t;
+	if (r < T) {
+		out[(u64)r * N + c] = (unsigned char)d[0];
+		out[(u64)r * N + c + 1] = (unsigned char)d[1];
+	}
+	if (r + 8 < T) {
+		out[(u64)(r + 8) * N + c] = (unsigned char)d[2];
+		out[(u64)(r + 8) * N + c + 1] = (unsigned char)d[3];
+	}
 }
 
 #ifndef __CUDA__
 /*
- * Host stand-in for one GEMM block (bx, by) of the launch the device code
- * makes: the same tile bounds, computed cell by cell with a plain loop.
- * Used by fakecuda.c and hosttest.c; the tensor-core path is GPU-only.
+ * Host model of one warp's mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32
+ * (d += A*B), written from the PTX ISA's fragment layout formulas: element
+ * i of a lane's A registers (register i/4, byte i%4) is A[row][col] with
+ * row = g for i < 4 or 8 <= i < 12, else g+8, and col = 4t + (i&3), plus
+ * 16 for i >= 8; element i of B is B[4t + (i&3) (+16 for i >= 4)][g];
+ * element i of D is D[g (+8 for i >= 2)][2t + (i&1)].
+ */
+static inline void tm_mma_warp_host(int d[32][4], const u32 a[32][4], const u32 b[32][2]) {
+	signed char am[16][32], bm[32][8];
+	for (u32 lane = 0; lane < 32; lane++) {
+		u32 g = lane / 4, t = lane % 4;
+		for (u32 i = 0; i < 16; i++) {
+			u32 row = (i < 4 || (i >= 8 && i < 12)) ? g : g + 8;
+			u32 col = 4 * t + (i & 3) + (i >= 8 ? 16 : 0);
+			am[row][col] = (signed char)(unsigned char)(a[lane][i / 4] >> (8 * (i % 4)));
+		}
+		for (u32 i = 0; i < 8; i++)
+			bm[4 * t + (i & 3) + (i >= 4 ? 16 : 0)][g] = (signed char)(unsigned char)(b[lane][i / 4] >> (8 * (i % 4)));
+	}
+	for (u32 lane = 0; lane < 32; lane++) {
+		u32 g = lane / 4, t = lane % 4;
+		for (u32 i = 0; i < 4; i++) {
+			u32 row = i < 2 ? g : g + 8, col = 2 * t + (i & 1);
+			int s = d[lane][i];
+			for (u32 k = 0; k < 32; k++)
+				s += (int)am[row][k] * (int)bm[k][col];
+			d[lane][i] = s;
+		}
+	}
+}
+
+/*
+ * Host model of one block (bx, by) of truegpu_timed_gemm: the kernel's
+ * staging, fragment loads and stores (the functions above), with the
+ * threads of the block run one after another between barriers and the
+ * tensor-core MMA replaced by tm_mma_warp_host. Used by fakecuda.c and
+ * hosttest.c.
  */
 static inline void k_timed_gemm_block(u32 bx, u32 by, const signed char *A, const signed char *B, unsigned char *out,
                                       u32 T, u32 N, u32 K) {
-	for (u32 r = by * TM_BM; r < by * TM_BM + TM_BM && r < T; r++)
-		for (u32 j = bx * TM_BN; j < bx * TM_BN + TM_BN && j < N; j++)
-			out[(u64)r * N + j] = tm_cell(A, B, K, r, j);
+	u32 sa[TM_BM * TM_PITCH], sb[TM_BN * TM_PITCH];
+	int acc[TM_THREADS / 32][TM_BN / 8][32][4];
+	const u32 row0 = by * TM_BM, col0 = bx * TM_BN;
+	memset(acc, 0, sizeof acc);
+	for (u32 k0 = 0; k0 < K; k0 += TM_BK) {
+		for (u32 tid = 0; tid < TM_THREADS; tid++)
+			tm_stage(tid, sa, sb, A, B, T, K, row0, col0, k0);
+		for (u32 w = 0; w < TM_THREADS / 32; w++)
+			for (u32 n = 0; n < TM_BN / 8; n++) {
+				u32 a[32][4], b[32][2];
+				for (u32 lane = 0; lane < 32; lane++) {
+					tm_frag_a(sa, w, lane, a[lane]);
+					tm_frag_b(sb, n, lane, b[lane]);
+				}
+				tm_mma_warp_host(acc[w][n], a, b);
+			}
+	}
+	for (u32 w = 0; w < TM_THREADS / 32; w++)
+		for (u32 n = 0; n < TM_BN / 8; n++)
+			for (u32 lane = 0; lane < 32; lane++)
+				tm_store(out, acc[w][n][lane], w, lane, n, row0, col0, T, N);
 }
 #endif
 
