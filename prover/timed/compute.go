@@ -264,7 +264,7 @@ func unpackPair(v int64) (lo, hi int32) {
 	return int32(l), int32((v - l) >> 32)
 }
 
-// dot4 returns Σ a[k]·b_c[k] for four columns, unrolled by 8 over k.
+// dot4 returns Σ a[k]·b_c[k] for four columns, in blocks of 8 over k.
 func dot4(a []int64, b0, b1, b2, b3 []int8) (s0, s1, s2, s3 int64) {
 	n := len(a)
 	b0, b1, b2, b3 = b0[:n], b1[:n], b2[:n], b3[:n]

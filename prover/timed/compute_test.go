@@ -236,3 +236,13 @@ func TestNewResultFromLeavesMatchesCompute(t *testing.T) {
 		t.Fatalf("bad spec: %v", err)
 	}
 }
+
+func TestComputeRefuses(t *testing.T) {
+	if _, err := Compute(context.Background(), Spec{M: 1, N: 300, K: 8}, [32]byte{}, 1); !errors.Is(err, ErrBadSpec) {
+		t.Fatalf("invalid spec: %v", err)
+	}
+	_, err := Compute(context.Background(), Spec{M: 1 << 24, N: 1 << 24, K: 8}, [32]byte{}, 1)
+	if err == nil || errors.Is(err, ErrBadSpec) {
+		t.Fatalf("oversized spec: %v", err)
+	}
+}

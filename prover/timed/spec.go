@@ -43,6 +43,10 @@ var (
 	ErrWrongCell = errors.New("timed: wrong cell value")
 )
 
+// Nonce is a challenge nonce; it seeds the generator and is bound into the
+// commitment root.
+type Nonce = [32]byte
+
 // Spec is the shape of a timed GEMM: C (M×N) = A (M×K) · B (K×N).
 type Spec struct {
 	M, N, K uint32
