@@ -18,6 +18,7 @@ import (
 	"github.com/truegpu/truegpu/internal/gpuclass"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/timed"
 )
 
 // Errors of the attestor loop.
@@ -519,6 +520,9 @@ func (a *Agent) Handle(ctx context.Context, ch *truegpuv1.Challenge) (*Outcome, 
 		Root:            c.Root[:],
 		DeviceElapsedMs: uint64(c.Elapsed.Milliseconds()),
 	}
+	if !w.Timed.IsZero() {
+		creq.TimedRoot = c.TimedRoot[:]
+	}
 	if err := a.cfg.Key.Sign(creq); err != nil {
 		return out, err
 	}
@@ -591,6 +595,14 @@ func (a *Agent) proveAndSubmit(ctx context.Context, log *slog.Logger, ch *truegp
 		return out, fmt.Errorf("attest: prove %s: %w", ch.GetChallengeId(), err)
 	}
 	preq := &truegpuv1.SubmitProofRequest{ChallengeId: ch.GetChallengeId(), Address: a.addr, Proof: proof}
+	if !w.Timed.IsZero() {
+		// A device that cannot open its timed phase still submits: the
+		// oracle records the rejection at once instead of waiting for
+		// the proof deadline.
+		if preq.TimedOpenings, err = dev.OpenTimed(w.Nonce, [timed.SeedSize]byte(seed[:])); err != nil {
+			log.Warn("cannot open the timed phase", "err", err)
+		}
+	}
 	if err := a.cfg.Key.Sign(preq); err != nil {
 		return out, err
 	}
@@ -630,7 +642,18 @@ func (a *Agent) validate(ch *truegpuv1.Challenge) (Workload, int, error) {
 	if err != nil {
 		return Workload{}, 0, err
 	}
-	return Workload{Profile: p, Nonce: prover.Nonce(ch.GetNonce())}, idx, nil
+	w := Workload{Profile: p, Nonce: prover.Nonce(ch.GetNonce())}
+	if tp := ch.GetTimed(); tp != nil {
+		w.Timed = timed.Spec{M: tp.GetM(), N: tp.GetN(), K: tp.GetK()}
+		w.TimedModel = timed.Spec{M: tp.GetModelM(), N: tp.GetModelN(), K: tp.GetModelK()}
+		if err := w.Timed.Validate(); err != nil {
+			return Workload{}, 0, fmt.Errorf("%w: challenge %s: %w", ErrBadChallenge, ch.GetChallengeId(), err)
+		}
+		if w.TimedModel.IsZero() {
+			w.TimedModel = w.Timed
+		}
+	}
+	return w, idx, nil
 }
 
 // proof produces the proof for a committed workload, reporting progress

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/timed"
 )
 
 // Identity is the identity half of a Device: fingerprint and telemetry.
@@ -21,6 +22,7 @@ type Identity interface {
 type Executor interface {
 	Run(ctx context.Context, w Workload) (Commitment, error)
 	Results(nonce prover.Nonce) ([]int32, error)
+	OpenTimed(nonce prover.Nonce, seed [timed.SeedSize]byte) ([]byte, error)
 	Close() error
 }
 
@@ -52,6 +54,10 @@ func (c *combined) Run(ctx context.Context, w Workload) (Commitment, error) {
 
 func (c *combined) Results(nonce prover.Nonce) ([]int32, error) {
 	return c.ex.Results(nonce)
+}
+
+func (c *combined) OpenTimed(nonce prover.Nonce, seed [timed.SeedSize]byte) ([]byte, error) {
+	return c.ex.OpenTimed(nonce, seed)
 }
 
 func (c *combined) Close() error {

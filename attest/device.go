@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/timed"
 )
 
 // Sentinel errors of package attest and of its device backends. Compare
@@ -35,6 +36,13 @@ var (
 type Workload struct {
 	Profile *prover.Profile
 	Nonce   prover.Nonce
+	// Timed is the timed phase to compute after the profile workload (see
+	// package prover/timed); the zero Spec means none.
+	Timed timed.Spec
+	// TimedModel is the timed phase the deadline was sized from: equal to
+	// Timed, except on development clusters that have nodes compute a
+	// small stand-in, where simulated devices model TimedModel's time.
+	TimedModel timed.Spec
 }
 
 // Validate reports a workload that no device can run.
@@ -45,6 +53,11 @@ func (w Workload) Validate() error {
 	if err := w.Profile.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadWorkload, err)
 	}
+	if !w.Timed.IsZero() {
+		if err := w.Timed.Validate(); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadWorkload, err)
+		}
+	}
 	return nil
 }
 
@@ -53,8 +66,11 @@ func (w Workload) Validate() error {
 // Run to holding the root (informational; the oracle measures arrival on
 // its own clock).
 type Commitment struct {
-	Root    [32]byte
-	Elapsed time.Duration
+	Root [32]byte
+	// TimedRoot is the timed phase's commitment (timed.Result.Root); zero
+	// for a workload without a timed phase.
+	TimedRoot [32]byte
+	Elapsed   time.Duration
 }
 
 // Device is one accelerator as the attestor sees it: its identity, its
@@ -89,6 +105,10 @@ type Device interface {
 	// Results returns the cells (row-major M·N int32) of the most recent
 	// run with this nonce, or an error wrapping ErrNoResults.
 	Results(nonce prover.Nonce) ([]int32, error)
+	// OpenTimed returns the encoded openings (timed.Verify's input) of the
+	// timed phase of the most recent run with this nonce, at the cells the
+	// oracle's sample seed selects, or an error wrapping ErrNoResults.
+	OpenTimed(nonce prover.Nonce, seed [timed.SeedSize]byte) ([]byte, error)
 	// Close releases the device.
 	Close() error
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/timed"
 )
 
 // ResultStore holds the results of the most recent runs of a device,
@@ -16,7 +17,14 @@ type ResultStore struct {
 	mu    sync.Mutex
 	cap   int
 	order []prover.Nonce
-	cells map[prover.Nonce][]int32
+	cells map[prover.Nonce]held
+}
+
+// held is one run's results: the profile workload's cells and, for a
+// challenge with a timed phase, its result.
+type held struct {
+	cells []int32
+	timed *timed.Result
 }
 
 // NewResultStore returns a store that keeps the results of the last n runs
@@ -29,10 +37,16 @@ func NewResultStore(n int) *ResultStore {
 // nonce and evicting the oldest entry when full. The store keeps cells;
 // the caller must not modify them afterwards.
 func (s *ResultStore) Put(nonce prover.Nonce, cells []int32) {
+	s.PutRun(nonce, cells, nil)
+}
+
+// PutRun records a run's cells together with its timed phase's result
+// (nil for a workload without one); otherwise as Put.
+func (s *ResultStore) PutRun(nonce prover.Nonce, cells []int32, tr *timed.Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cells == nil {
-		s.cells = make(map[prover.Nonce][]int32)
+		s.cells = make(map[prover.Nonce]held)
 		if s.cap == 0 {
 			s.cap = MinHeldResults
 		}
@@ -45,7 +59,7 @@ func (s *ResultStore) Put(nonce prover.Nonce, cells []int32) {
 			}
 		}
 	}
-	s.cells[nonce] = cells
+	s.cells[nonce] = held{cells, tr}
 	s.order = append(s.order, nonce)
 	for len(s.order) > s.cap {
 		delete(s.cells, s.order[0])
@@ -62,7 +76,20 @@ func (s *ResultStore) Get(nonce prover.Nonce) ([]int32, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %x (the device keeps the last %d runs)", ErrNoResults, nonce[:8], max(s.cap, MinHeldResults))
 	}
-	return c, nil
+	return c.cells, nil
+}
+
+// OpenTimed returns the encoded openings of the timed phase held for nonce
+// at the cells seed selects (timed.Result.Open), or an error wrapping
+// ErrNoResults when no timed result is held for nonce.
+func (s *ResultStore) OpenTimed(nonce prover.Nonce, seed [timed.SeedSize]byte) ([]byte, error) {
+	s.mu.Lock()
+	c, ok := s.cells[nonce]
+	s.mu.Unlock()
+	if !ok || c.timed == nil {
+		return nil, fmt.Errorf("%w %x: no timed phase held (the device keeps the last %d runs)", ErrNoResults, nonce[:8], max(s.cap, MinHeldResults))
+	}
+	return c.timed.Open(seed)
 }
 
 // Len returns the number of runs held.

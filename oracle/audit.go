@@ -139,6 +139,11 @@ func (m *Member) audit(es *truegpuv1.EpochState) error {
 		case v == nil:
 			// Expired without a proof: nothing to re-verify.
 		case v.Accepted:
+			if cs.Challenge.Timed != nil {
+				if err := CheckTimed(cs, v.TimedOpenings); err != nil {
+					return fmt.Errorf("%w: accepted verdict for %s: its timed phase does not check: %w", ErrAuditFailed, fsm.IDString(id), err)
+				}
+			}
 			p, err := verifier.DecodeProof(v.Proof)
 			if err != nil {
 				return fmt.Errorf("%w: accepted verdict for %s has a malformed proof", ErrAuditFailed, fsm.IDString(id))
@@ -160,6 +165,10 @@ func (m *Member) audit(es *truegpuv1.EpochState) error {
 			pub, err := m.publicInputs(cs)
 			if err == nil && verifier.Verify(m.cfg.VerifyingKey, p, pub) == nil {
 				return fmt.Errorf("%w: %s was rejected but its proof verifies", ErrAuditFailed, fsm.IDString(id))
+			}
+		case v.Reason == ReasonTimedInvalid:
+			if cs.Challenge.Timed != nil && CheckTimed(cs, v.TimedOpenings) == nil {
+				return fmt.Errorf("%w: %s was rejected for its timed phase, but its openings check", ErrAuditFailed, fsm.IDString(id))
 			}
 		case v.Reason == ReasonProfileMismatch:
 			if cs.Challenge.Profile == m.cfg.Profile.ID() {

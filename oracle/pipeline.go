@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/truegpu/truegpu/prover/timed"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +57,7 @@ const (
 	ReasonProofMalformed  = string(reputation.ReasonProofMalformed)
 	ReasonProofInvalid    = string(reputation.ReasonProofInvalid)
 	ReasonProfileMismatch = string(reputation.ReasonInputMismatch)
+	ReasonTimedInvalid    = string(reputation.ReasonTimedInvalid)
 )
 
 // Reason returns the reason code of a pipeline rejection, or "" for other
@@ -429,6 +431,12 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 		return nil, err
 	}
 	ch := cs.Challenge
+	switch {
+	case ch.Timed != nil && len(req.TimedRoot) != 32:
+		return nil, fmt.Errorf("%w: the challenge has a timed phase: timed_root must be 32 bytes, got %d", ErrInvalidRequest, len(req.TimedRoot))
+	case ch.Timed == nil && len(req.TimedRoot) != 0:
+		return nil, fmt.Errorf("%w: the challenge has no timed phase: timed_root must be empty", ErrInvalidRequest)
+	}
 	resp := &truegpuv1.SubmitCommitmentResponse{ReceivedAtUnixMs: arrival, ProofDeadlineUnixMs: ch.ProofDeadlineUnixMs}
 	if cs.Outcome == fsm.OutcomeMissed {
 		// Expired before the commitment arrived: late, already counted.
@@ -449,7 +457,7 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 	}
 	seed := p.drawSeed()
 	_, err = p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: arrival, IdempotencyKey: ch.Id, Body: &truegpuv1.Command_RecordCommitment{
-		RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: req.Root, ReceivedAtUnixMs: arrival, SampleSeed: seed[:]}}})
+		RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: req.Root, ReceivedAtUnixMs: arrival, SampleSeed: seed[:], TimedRoot: req.TimedRoot}}})
 	switch {
 	case errors.Is(err, fsm.ErrConflict):
 		// Another copy of the request won the race: answer as it was.
@@ -471,7 +479,7 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 // the same root gets the recorded answer and seed again, anything else is
 // refused.
 func (p *pipeline) recommitted(cs *truegpuv1.ChallengeState, req *truegpuv1.SubmitCommitmentRequest) (*truegpuv1.SubmitCommitmentResponse, error) {
-	if cs.Outcome == fsm.OutcomeCommitted && bytes.Equal(cs.Root, req.Root) {
+	if cs.Outcome == fsm.OutcomeCommitted && bytes.Equal(cs.Root, req.Root) && bytes.Equal(cs.TimedRoot, req.TimedRoot) {
 		return &truegpuv1.SubmitCommitmentResponse{Accepted: true, ReceivedAtUnixMs: cs.ReceivedAtUnixMs,
 			ProofDeadlineUnixMs: cs.Challenge.ProofDeadlineUnixMs, SampleSeed: cs.SampleSeed}, nil
 	}
@@ -484,15 +492,6 @@ func drawSeed() [fsm.SampleSeedSize]byte {
 	var s [fsm.SampleSeedSize]byte
 	rand.Read(s[:])
 	return s
-}
-
-// reject proposes a rejected verdict.
-func (p *pipeline) reject(ctx context.Context, id []byte, reason, detail string, proof []byte) (*truegpuv1.Verdict, error) {
-	return p.decide(ctx, id, false, reason, detail, proof)
-}
-
-func (p *pipeline) decide(ctx context.Context, id []byte, accepted bool, reason, detail string, proof []byte) (*truegpuv1.Verdict, error) {
-	return p.decideRecord(ctx, &truegpuv1.VerdictRecord{ChallengeId: id, Accepted: accepted, Reason: reason, Detail: detail, Proof: proof})
 }
 
 // decideRecord stamps a verdict with the leader's clock and proposes it.
@@ -512,6 +511,9 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 	now := p.m.cfg.Now().UnixMilli()
 	if len(req.Proof) > maxProofBytes*2 || len(req.ChallengeId) > 66 {
 		return nil, fmt.Errorf("%w: proof of %d bytes (a proof is %d)", ErrTooLarge, len(req.Proof), maxProofBytes)
+	}
+	if len(req.TimedOpenings) > maxTimedOpeningsBytes {
+		return nil, fmt.Errorf("%w: timed openings of %d bytes (at most %d)", ErrTooLarge, len(req.TimedOpenings), maxTimedOpeningsBytes)
 	}
 	cs, err := p.signedChallenge(req)
 	if err != nil {
@@ -545,15 +547,68 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 	}()
 	var v *truegpuv1.Verdict
 	proof, derr := verifier.DecodeProof(req.Proof)
+	reject := func(reason, detail string) (*truegpuv1.Verdict, error) {
+		return p.decideRecord(ctx, &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: reason, Detail: detail, Proof: req.Proof, TimedOpenings: req.TimedOpenings})
+	}
+	switch {
+	case ch.Timed != nil && len(req.TimedOpenings) == 0:
+		v, err = reject(ReasonTimedInvalid, "the challenge has a timed phase and the proof carries no openings of it")
+	case ch.Timed == nil && len(req.TimedOpenings) != 0:
+		return nil, fmt.Errorf("%w: the challenge has no timed phase: timed_openings must be empty", ErrInvalidRequest)
+	case ch.Timed != nil:
+		if terr := CheckTimed(cs, req.TimedOpenings); terr != nil {
+			v, err = reject(ReasonTimedInvalid, terr.Error())
+			break
+		}
+		fallthrough
+	default:
+		v, err = p.checkProof(ctx, cs, proof, derr, req)
+	}
+	if errors.Is(err, fsm.ErrConflict) {
+		return nil, fmt.Errorf("%w: %s", ErrNonceReused, req.ChallengeId)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &truegpuv1.SubmitProofResponse{Verdict: v}, nil
+}
+
+// maxTimedOpeningsBytes bounds a timed openings blob: the header and
+// Samples openings at the deepest tree (prover/timed's encoding).
+const maxTimedOpeningsBytes = 4 + 1 + 32 + 2 + timed.Samples*(8+timed.LeafCells+1+timed.MaxDepth*32)
+
+// CheckTimed checks the openings of a committed challenge's timed phase
+// against its recorded timed root and sample seed (prover/timed.Verify).
+// The error says what failed, in words a node operator can act on.
+func CheckTimed(cs *truegpuv1.ChallengeState, openings []byte) error {
+	tp := cs.Challenge.Timed
+	if tp == nil {
+		return errors.New("the challenge has no timed phase")
+	}
+	if len(cs.TimedRoot) != 32 || len(cs.SampleSeed) != timed.SeedSize || len(cs.Challenge.Nonce) != 32 {
+		return errors.New("the challenge has no recorded timed commitment")
+	}
+	return timed.Verify(timed.Spec{M: tp.M, N: tp.N, K: tp.K}, [32]byte(cs.Challenge.Nonce), [32]byte(cs.TimedRoot), [timed.SeedSize]byte(cs.SampleSeed), openings)
+}
+
+// checkProof verifies the SNARK proof of a committed challenge and
+// records the verdict.
+func (p *pipeline) checkProof(ctx context.Context, cs *truegpuv1.ChallengeState, proof *verifier.Proof, derr error, req *truegpuv1.SubmitProofRequest) (*truegpuv1.Verdict, error) {
+	ch := cs.Challenge
+	decide := func(accepted bool, reason, detail string) (*truegpuv1.Verdict, error) {
+		return p.decideRecord(ctx, &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Accepted: accepted, Reason: reason, Detail: detail, Proof: req.Proof, TimedOpenings: req.TimedOpenings})
+	}
+	var v *truegpuv1.Verdict
+	var err error
 	switch {
 	case derr != nil:
-		v, err = p.reject(ctx, ch.Id, ReasonProofMalformed, "proof does not decode", req.Proof)
+		v, err = decide(false, ReasonProofMalformed, "proof does not decode")
 	case ch.Profile != p.m.cfg.Profile.ID():
-		v, err = p.reject(ctx, ch.Id, ReasonProfileMismatch, "challenge profile has no verifying key here", req.Proof)
+		v, err = decide(false, ReasonProfileMismatch, "challenge profile has no verifying key here")
 	default:
 		pub, perr := p.m.publicInputs(cs)
 		if perr != nil {
-			v, err = p.reject(ctx, ch.Id, ReasonProofInvalid, "committed root is not a field element", req.Proof)
+			v, err = decide(false, ReasonProofInvalid, "committed root is not a field element")
 			break
 		}
 		job := verifyJob{proof: proof, pub: pub, ok: make(chan bool, 1)}
@@ -569,18 +624,12 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 			return nil, ctx.Err()
 		}
 		if ok {
-			v, err = p.decide(ctx, ch.Id, true, "", "", req.Proof)
+			v, err = decide(true, "", "")
 		} else {
-			v, err = p.reject(ctx, ch.Id, ReasonProofInvalid, "proof does not verify", req.Proof)
+			v, err = decide(false, ReasonProofInvalid, "proof does not verify")
 		}
 	}
-	if errors.Is(err, fsm.ErrConflict) {
-		return nil, fmt.Errorf("%w: %s", ErrNonceReused, req.ChallengeId)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &truegpuv1.SubmitProofResponse{Verdict: v}, nil
+	return v, err
 }
 
 // verdictView builds the API view of a challenge's verdict.

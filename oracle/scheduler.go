@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/truegpu/truegpu/prover/timed"
 	"slices"
 	"strings"
 	"time"
@@ -43,7 +44,22 @@ type ScheduleConfig struct {
 	// its identities that were drawn at once. Capped at MaxPerTick. Default
 	// 256; negative disables random storms.
 	RandomStormSize int
+	// TimedTargetMillis sizes the timed phase of every challenge: the
+	// device time it is expected to take on the claimed class (package
+	// gpuclass, docs/PROTOCOL.md "The timed phase"). Zero issues
+	// challenges without a timed phase.
+	TimedTargetMillis uint64
+	// TimedStandIn makes nodes compute TimedStandIn-sized stand-in
+	// GEMMs while deadlines stay sized from the TimedTargetMillis workload
+	// of the claimed class. It is for development clusters of simulated
+	// devices, which model the production workload's time from the class
+	// table but cannot compute it: a real device answers a stand-in in
+	// milliseconds, so such a cluster measures nothing about real hardware.
+	TimedStandIn bool
 }
+
+// StandInTimed is the timed phase nodes compute on a TimedStandIn cluster.
+var StandInTimed = timed.Spec{M: 32, N: 256, K: 2048}
 
 func (c *ScheduleConfig) ensureDefaults() {
 	if c.Tick <= 0 {
@@ -529,12 +545,32 @@ func (s *scheduler) challenge(addr ethcrypto.Address, d *truegpuv1.Device, now t
 	rand.Read(nonce[:])
 	issued := now.UnixMilli()
 	id := truegpuv1.ChallengeID(nonce[:], addr[:], d.Index, issued)
-	commit := issued + int64(class.Deadline(p.M, p.N, p.K))
+	deadline, expected := class.Deadline(p.M, p.N, p.K), class.ExpectedLatencyMillis(p.M, p.N, p.K)
+	tp := s.timedParams(class)
+	if tp != nil {
+		work := class.ExpectedMillis(p.M, p.N, p.K) + tp.ExpectedMs
+		deadline, expected = gpuclass.TimedDeadline(work), gpuclass.TimedExpectedLatency(work)
+	}
+	commit := issued + int64(deadline)
 	return &truegpuv1.IssuedChallenge{
 		Id: id[:], Address: addr[:], DeviceIndex: d.Index, Nonce: nonce[:], Profile: p.ID(), ClaimedClass: class.Name,
 		IssuedAtUnixMs: issued, CommitDeadlineUnixMs: commit, ProofDeadlineUnixMs: commit + s.cfg.ProofWindow.Milliseconds(),
-		ExpectedLatencyMs: class.ExpectedLatencyMillis(p.M, p.N, p.K), StormId: storm,
+		ExpectedLatencyMs: expected, StormId: storm, Timed: tp,
 	}, nil
+}
+
+// timedParams sizes the timed phase for a claimed class, or returns nil
+// when the cluster runs none.
+func (s *scheduler) timedParams(class gpuclass.Class) *truegpuv1.TimedParams {
+	if s.cfg.TimedTargetMillis == 0 {
+		return nil
+	}
+	m, n, k := class.TimedDims(s.cfg.TimedTargetMillis)
+	tp := &truegpuv1.TimedParams{M: m, N: n, K: k, ModelM: m, ModelN: n, ModelK: k, ExpectedMs: class.TimedExpectedMillis(m, n, k)}
+	if s.cfg.TimedStandIn {
+		tp.M, tp.N, tp.K = StandInTimed.M, StandInTimed.N, StandInTimed.K
+	}
+	return tp
 }
 
 // storms challenges every device of each suspected group at one instant:

@@ -129,6 +129,7 @@ func (m *Member) challengeView(ch *truegpuv1.IssuedChallenge, rec *truegpuv1.Nod
 		Nonce: ch.Nonce, IssuedAtUnixMs: ch.IssuedAtUnixMs, CommitDeadlineUnixMs: ch.CommitDeadlineUnixMs,
 		ProofDeadlineUnixMs: ch.ProofDeadlineUnixMs, StormId: ch.StormId,
 		Params: &truegpuv1.WorkloadParams{Profile: ch.Profile, M: uint32(p.M), N: uint32(p.N), K: uint32(p.K), Samples: uint32(p.Q), ParamsDigest: digest[:]},
+		Timed:  ch.Timed,
 	}
 	if rec != nil && int(ch.DeviceIndex) < len(rec.Devices) {
 		c.DeviceUuid = rec.Devices[ch.DeviceIndex].GetFingerprint().GetUuid()
@@ -155,7 +156,7 @@ func (m *Member) openChallenges(addr ethcrypto.Address) ([]*truegpuv1.Challenge,
 			// Proof still due: the node may have lost the commitment's
 			// answer, so the view carries the root and sample seed.
 			c := m.challengeView(cs.Challenge, rec)
-			c.Root, c.SampleSeed = cs.Root, cs.SampleSeed
+			c.Root, c.SampleSeed, c.TimedRoot = cs.Root, cs.SampleSeed, cs.TimedRoot
 			out = append(out, c)
 		}
 	}

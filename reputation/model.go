@@ -127,6 +127,10 @@ const (
 	ReasonProofMalformed Reason = "PROOF_MALFORMED"
 	ReasonInputMismatch  Reason = "PUBLIC_INPUT_MISMATCH"
 	ReasonCommitmentLate Reason = "COMMITMENT_LATE"
+	// ReasonTimedInvalid: the openings of the timed phase do not match its
+	// commitment or a sampled cell is wrong (docs/PROTOCOL.md, "The timed
+	// phase"): the node committed to results it did not compute.
+	ReasonTimedInvalid Reason = "TIMED_CHECK_FAILED"
 	// ReasonProofMissing: the node committed to a root and then sent no
 	// proof before the proof deadline. A node that cannot open its own
 	// commitment is what a partial or faked computation looks like (it

@@ -22,6 +22,7 @@ import (
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/internal/gpuclass"
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/timed"
 )
 
 // Options configure a CPU device. The zero value reads the host.
@@ -32,6 +33,9 @@ type Options struct {
 	// HeldResults is how many runs' results are kept for proving; at least
 	// attest.MinHeldResults (the default).
 	HeldResults int
+	// Workers is how many cores the timed phase uses; 0 means all
+	// (runtime.GOMAXPROCS).
+	Workers int
 }
 
 // Device runs workloads with the reference implementation. It implements
@@ -41,6 +45,7 @@ type Device struct {
 	fp      attest.Fingerprint
 	results *attest.ResultStore
 	slot    chan struct{} // one run at a time
+	workers int
 
 	closed attest.CloseState
 }
@@ -65,7 +70,7 @@ func New(opts Options) *Device {
 	if fp.MemoryTotalBytes == 0 {
 		fp.Unsupported = append(fp.Unsupported, attest.FieldMemoryTotal)
 	}
-	return &Device{fp: fp, results: attest.NewResultStore(opts.HeldResults), slot: make(chan struct{}, 1)}
+	return &Device{fp: fp, results: attest.NewResultStore(opts.HeldResults), slot: make(chan struct{}, 1), workers: opts.Workers}
 }
 
 // ClaimedClass returns gpuclass.CPU.
@@ -115,8 +120,8 @@ func (d *Device) Run(ctx context.Context, w attest.Workload) (attest.Commitment,
 	}
 	start := time.Now()
 	type result struct {
-		root [32]byte
-		err  error
+		root, timed [32]byte
+		err         error
 	}
 	done := make(chan result, 1)
 	go func() {
@@ -127,18 +132,37 @@ func (d *Device) Run(ctx context.Context, w attest.Workload) (attest.Commitment,
 			done <- result{err: fmt.Errorf("cpu device: commit to %s results: %w", w.Profile.ID(), err)}
 			return
 		}
-		d.results.Put(w.Nonce, cells)
-		done <- result{root: tree.Root()}
+		var tr *timed.Result
+		var troot [32]byte
+		if !w.Timed.IsZero() {
+			// The timed phase stops when ctx ends: past the deadline its
+			// result is worth nothing.
+			if tr, err = timed.Compute(ctx, w.Timed, w.Nonce, d.workers); err != nil {
+				done <- result{err: fmt.Errorf("cpu device: timed phase: %w", err)}
+				return
+			}
+			troot = tr.Root()
+		}
+		d.results.PutRun(w.Nonce, cells, tr)
+		done <- result{root: tree.Root(), timed: troot}
 	}()
 	select {
 	case r := <-done:
 		if r.err != nil {
 			return attest.Commitment{}, r.err
 		}
-		return attest.Commitment{Root: r.root, Elapsed: time.Since(start)}, nil
+		return attest.Commitment{Root: r.root, TimedRoot: r.timed, Elapsed: time.Since(start)}, nil
 	case <-ctx.Done():
 		return attest.Commitment{}, fmt.Errorf("cpu device: run %s: %w", w.Profile.ID(), ctx.Err())
 	}
+}
+
+// OpenTimed opens the timed phase of a previous run.
+func (d *Device) OpenTimed(nonce prover.Nonce, seed [timed.SeedSize]byte) ([]byte, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	return d.results.OpenTimed(nonce, seed)
 }
 
 // Results returns the cells of a previous run.

@@ -22,12 +22,14 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/internal/gpuclass"
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/timed"
 )
 
 // Options configure a simulated device. The zero value is usable.
@@ -240,6 +242,16 @@ func (b *base) Close() error {
 // percent/100.
 func (b *base) modelled(w attest.Workload, percent int) time.Duration {
 	us := b.timing.ExpectedMicros(w.Profile.M, w.Profile.N, w.Profile.K)
+	if m := w.TimedModel; !m.IsZero() {
+		// The timed phase the deadline was sized from, on the timing
+		// class: what the real hardware would take, whatever stand-in
+		// the device computes.
+		ms := b.timing.TimedExpectedMillis(m.M, m.N, m.K)
+		if ms > math.MaxInt64/1_000_000 {
+			return time.Duration(math.MaxInt64)
+		}
+		us += ms * 1000
+	}
 	d := time.Duration(float64(us)*b.opts.scale()*float64(percent)/100) * time.Microsecond
 	if d < 0 {
 		return time.Duration(1<<63 - 1)
@@ -271,13 +283,32 @@ func (b *base) run(ctx context.Context, w attest.Workload, percent int, work fun
 	if err != nil {
 		return attest.Commitment{}, err
 	}
+	var tr *timed.Result
+	if !w.Timed.IsZero() {
+		// One core: a fleet of simulated devices shares the machine.
+		if tr, err = timed.Compute(ctx, w.Timed, w.Nonce, 1); err != nil {
+			return attest.Commitment{}, fmt.Errorf("sim device %s: timed phase: %w", b.fp.UUID, err)
+		}
+	}
 	if cells != nil {
-		b.results.Put(w.Nonce, cells)
+		b.results.PutRun(w.Nonce, cells, tr)
 	}
 	if err := sleepUntil(ctx, start.Add(b.modelled(w, percent))); err != nil {
 		return attest.Commitment{}, fmt.Errorf("sim device %s: run %s: %w", b.fp.UUID, w.Profile.ID(), err)
 	}
-	return attest.Commitment{Root: root, Elapsed: time.Since(start)}, nil
+	c := attest.Commitment{Root: root, Elapsed: time.Since(start)}
+	if tr != nil {
+		c.TimedRoot = tr.Root()
+	}
+	return c, nil
+}
+
+// OpenTimed opens the timed phase of a previous run.
+func (b *base) OpenTimed(nonce prover.Nonce, seed [timed.SeedSize]byte) ([]byte, error) {
+	if err := b.check(); err != nil {
+		return nil, err
+	}
+	return b.results.OpenTimed(nonce, seed)
 }
 
 func sleepUntil(ctx context.Context, t time.Time) error {

@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +33,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/internal/gpuclass"
 	"github.com/truegpu/truegpu/oracle"
 	"github.com/truegpu/truegpu/oracle/devcluster"
 	"github.com/truegpu/truegpu/oracle/httpapi"
@@ -97,7 +99,8 @@ Flags:
 	adversaries := fs.String("adversaries", strings.Join(devcluster.DefaultFleet().Adversaries, ","), "adversarial simulated nodes (sim device profiles, comma-separated; empty for none)")
 	epoch := fs.Duration("epoch", 15*time.Second, "epoch length")
 	interval := fs.Duration("challenge-interval", 10*time.Second, "mean time between challenges of a device")
-	timeScale := fs.Float64("time-scale", devcluster.DefaultTimeScale, "multiplier on simulated devices' modelled run time (makes the GPU/CPU gap visible on small profiles)")
+	timedTarget := fs.Uint64("timed-target", gpuclass.DefaultTimedTargetMillis, "device time in ms the timed phase is sized for on each claimed class (0: no timed phase); simulated devices model it and compute a small stand-in")
+	timeScale := fs.Float64("time-scale", 0, "multiplier on simulated devices' modelled run time; default 1 with a timed phase, "+strconv.Itoa(devcluster.DefaultTimeScale)+" without one (makes the GPU/CPU gap visible on the small profiles)")
 	profile := fs.String("profile", "test", "workload profile (test, demo)")
 	verbose := fs.Bool("v", false, "verbose logs")
 	if err := fs.Parse(args); err != nil {
@@ -111,6 +114,12 @@ Flags:
 	if !*verbose {
 		gnarklog.Disable()
 	}
+	if *timeScale == 0 {
+		*timeScale = 1
+		if *timedTarget == 0 {
+			*timeScale = devcluster.DefaultTimeScale
+		}
+	}
 	fleet := devcluster.FleetOptions{Honest: *honest, TimeScale: *timeScale}
 	if *adversaries != "" {
 		fleet.Adversaries = strings.Split(*adversaries, ",")
@@ -119,7 +128,7 @@ Flags:
 	start := time.Now()
 	c, err := devcluster.Start(ctx, devcluster.Options{
 		Members: *members, HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, Profile: *profile,
-		EpochInterval: *epoch, ChallengeInterval: *interval, Fleet: fleet, Logger: log,
+		EpochInterval: *epoch, ChallengeInterval: *interval, Fleet: fleet, Logger: log, TimedTargetMillis: *timedTarget,
 	})
 	if err != nil {
 		return err
@@ -240,6 +249,7 @@ Member flags:
 	bootstrap := fs.Bool("bootstrap", false, "bootstrap a new single-member cluster if the data dir is empty")
 	join := fs.String("join", "", "gRPC address of a member to join through")
 	profile := fs.String("profile", "standard", "workload profile")
+	runTimedTarget := fs.Uint64("timed-target", gpuclass.DefaultTimedTargetMillis, "device time in ms the timed phase of each challenge is sized for on the claimed class (docs/PROTOCOL.md); 0 issues challenges without one")
 	devKeys := fs.Bool("unsafe-dev-keys", false, "use the deterministic UNSAFE Groth16 dev setup (and accept a -verifying-key from it)")
 	vkFile := fs.String("verifying-key", "", "verifying key file of the profile (from the ceremony)")
 	clusterID := fs.String("cluster-id", "", "id of the cluster that nodes' signed requests name (the same on every member; required with TLS, default \""+oracle.DefaultClusterID+"\" without)")
@@ -330,6 +340,7 @@ Member flags:
 		Profile: p, VerifyingKey: vk, EpochInterval: *epoch, Logger: log}
 	cfg.FSM.RetainEpochs = *retain
 	cfg.Schedule.Interval = *interval
+	cfg.Schedule.TimedTargetMillis = *runTimedTarget
 	cfg.FSM.Domain = domain
 	cfg.ClusterID = cluster
 	if *newNodeRate < 0 || *newNodeBurst < 0 {

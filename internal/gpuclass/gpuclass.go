@@ -124,6 +124,11 @@ type Class struct {
 	// per second an honest device sustains (PRG expansion and the Merkle
 	// commitment).
 	Poseidon2PerSec uint64
+	// SHA256PerSec is the rate of SHA-256 block compressions per second
+	// an honest device sustains (the timed phase's leaf and tree hashing).
+	// Estimates from public single-block SHA-256 benchmarks of each card,
+	// rounded down.
+	SHA256PerSec uint64
 }
 
 var table = []Class{
@@ -135,6 +140,7 @@ var table = []Class{
 		GEMMEfficiencyPercent: 60,
 		MemoryBandwidthGBps:   3350,
 		Poseidon2PerSec:       400_000_000,
+		SHA256PerSec:          18_000_000_000,
 	},
 	{
 		Name:                  H100PCIe,
@@ -144,6 +150,7 @@ var table = []Class{
 		GEMMEfficiencyPercent: 60,
 		MemoryBandwidthGBps:   2000,
 		Poseidon2PerSec:       300_000_000,
+		SHA256PerSec:          14_000_000_000,
 	},
 	{
 		Name:                  H200,
@@ -153,6 +160,7 @@ var table = []Class{
 		GEMMEfficiencyPercent: 60,
 		MemoryBandwidthGBps:   4800,
 		Poseidon2PerSec:       400_000_000,
+		SHA256PerSec:          18_000_000_000,
 	},
 	{
 		Name:                  A100_80,
@@ -162,6 +170,7 @@ var table = []Class{
 		GEMMEfficiencyPercent: 60,
 		MemoryBandwidthGBps:   2039,
 		Poseidon2PerSec:       150_000_000,
+		SHA256PerSec:          9_000_000_000,
 	},
 	{
 		Name:                  A100_40,
@@ -171,6 +180,7 @@ var table = []Class{
 		GEMMEfficiencyPercent: 60,
 		MemoryBandwidthGBps:   1555,
 		Poseidon2PerSec:       150_000_000,
+		SHA256PerSec:          9_000_000_000,
 	},
 	{
 		Name:                  L40S,
@@ -180,6 +190,7 @@ var table = []Class{
 		GEMMEfficiencyPercent: 55,
 		MemoryBandwidthGBps:   864,
 		Poseidon2PerSec:       160_000_000,
+		SHA256PerSec:          15_000_000_000,
 	},
 	{
 		Name:                  RTX4090,
@@ -189,6 +200,7 @@ var table = []Class{
 		GEMMEfficiencyPercent: 55,
 		MemoryBandwidthGBps:   1008,
 		Poseidon2PerSec:       150_000_000,
+		SHA256PerSec:          20_000_000_000,
 	},
 	{
 		Name:                  RTX3090,
@@ -198,6 +210,7 @@ var table = []Class{
 		GEMMEfficiencyPercent: 55,
 		MemoryBandwidthGBps:   936,
 		Poseidon2PerSec:       60_000_000,
+		SHA256PerSec:          9_000_000_000,
 	},
 	{
 		// The reference implementation (package prover) on one core of a
@@ -212,6 +225,7 @@ var table = []Class{
 		GEMMEfficiencyPercent: 100,
 		MemoryBandwidthGBps:   20,
 		Poseidon2PerSec:       100_000,
+		SHA256PerSec:          25_000_000,
 	},
 }
 

@@ -59,6 +59,12 @@ type Options struct {
 	ProofWindow time.Duration
 	// Fleet configures the simulated fleet; the zero value runs none.
 	Fleet FleetOptions
+	// TimedTargetMillis gives every challenge a timed phase sized for
+	// this much device time on the claimed class
+	// (oracle.ScheduleConfig.TimedTargetMillis), with nodes computing the
+	// stand-in (oracle.StandInTimed): simulated devices model the
+	// production phase's time from the class table. Zero runs none.
+	TimedTargetMillis uint64
 	// Pipeline tunes the verification pipeline of every member.
 	Pipeline oracle.PipelineConfig
 	// Raft overrides Raft timeouts (tests use short ones).
@@ -279,7 +285,8 @@ func (c *Cluster) startNode(i int, trans raft.Transport, grpcAddr, httpAddr stri
 		ID: n.ID, DataDir: filepath.Join(c.dir, n.ID), Transport: trans,
 		GRPCAdvertise: n.GRPCAddr, HTTPAdvertise: n.HTTPAddr, SignerKey: MemberKey(i),
 		Bootstrap: true, Peers: c.peers, Profile: c.Profile, VerifyingKey: c.VerifyingKey,
-		Schedule: oracle.ScheduleConfig{Tick: 500 * time.Millisecond, Interval: c.opts.ChallengeInterval, ProofWindow: c.opts.ProofWindow},
+		Schedule: oracle.ScheduleConfig{Tick: 500 * time.Millisecond, Interval: c.opts.ChallengeInterval, ProofWindow: c.opts.ProofWindow,
+			TimedTargetMillis: c.opts.TimedTargetMillis, TimedStandIn: c.opts.TimedTargetMillis > 0},
 		Pipeline: c.opts.Pipeline, EpochInterval: c.opts.EpochInterval, Raft: c.opts.Raft, Logger: c.opts.Logger, RaftLog: c.opts.RaftLog,
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"github.com/truegpu/truegpu/prover/timed"
 	"slices"
 	"sort"
 	"strings"
@@ -613,6 +614,11 @@ func (t *txn) issueChallenges(c *truegpuv1.IssueChallengesCommand) error {
 		if ch.CommitDeadlineUnixMs <= ch.IssuedAtUnixMs || ch.ProofDeadlineUnixMs < ch.CommitDeadlineUnixMs {
 			return invalid("issue: challenge %d: deadlines must follow issue", i)
 		}
+		if tp := ch.Timed; tp != nil {
+			if err := (timed.Spec{M: tp.M, N: tp.N, K: tp.K}).Validate(); err != nil {
+				return invalid("issue: challenge %d: timed phase: %v", i, err)
+			}
+		}
 		if ch.CommitDeadlineUnixMs <= t.at {
 			// Also what keeps a replayed issue of a challenge that
 			// retention has deleted from coming back.
@@ -677,10 +683,16 @@ func (t *txn) recordCommitment(c *truegpuv1.RecordCommitmentCommand) error {
 		return fmt.Errorf("%w: challenge %s is %s", ErrConflict, IDString(c.ChallengeId), cs.Outcome)
 	}
 	ch := cs.Challenge
+	switch {
+	case ch.Timed != nil && len(c.TimedRoot) != 32:
+		return invalid("commitment: %s has a timed phase: its root must be 32 bytes, got %d", IDString(c.ChallengeId), len(c.TimedRoot))
+	case ch.Timed == nil && len(c.TimedRoot) != 0:
+		return invalid("commitment: %s has no timed phase but carries a timed root", IDString(c.ChallengeId))
+	}
 	if c.ReceivedAtUnixMs > ch.CommitDeadlineUnixMs {
 		return fmt.Errorf("%w: commitment for %s arrived %d ms after its deadline", ErrLate, IDString(c.ChallengeId), c.ReceivedAtUnixMs-ch.CommitDeadlineUnixMs)
 	}
-	cs.Outcome, cs.Root, cs.ReceivedAtUnixMs, cs.SampleSeed = OutcomeCommitted, c.Root, c.ReceivedAtUnixMs, c.SampleSeed
+	cs.Outcome, cs.Root, cs.ReceivedAtUnixMs, cs.SampleSeed, cs.TimedRoot = OutcomeCommitted, c.Root, c.ReceivedAtUnixMs, c.SampleSeed, c.TimedRoot
 	t.putMsg(key(prefixChallenge, c.ChallengeId), cs)
 	t.del(key(prefixDeadline, be64(uint64(ch.CommitDeadlineUnixMs)), ch.Id))
 	t.set(key(prefixDeadline, be64(uint64(ch.ProofDeadlineUnixMs)), ch.Id), nil)
@@ -709,6 +721,7 @@ func (t *txn) closeChallenge(cs *truegpuv1.ChallengeState) {
 // LIVENESS_MISSED themselves; no verdict carries those.
 var VerdictReasons = []reputation.Reason{
 	reputation.ReasonCommitmentLate, reputation.ReasonProofMalformed, reputation.ReasonProofInvalid, reputation.ReasonInputMismatch,
+	reputation.ReasonTimedInvalid,
 }
 
 // checkVerdict checks one verdict against its challenge's state: an
@@ -730,6 +743,8 @@ func checkVerdict(v *truegpuv1.VerdictRecord, cs *truegpuv1.ChallengeState) erro
 			return invalid("verdicts: acceptance of %s carries a reason or an arrival", id)
 		case len(v.Proof) == 0:
 			return invalid("verdicts: acceptance of %s carries no proof", id)
+		case cs.Challenge.Timed != nil && len(v.TimedOpenings) == 0:
+			return invalid("verdicts: acceptance of %s carries no openings of its timed phase", id)
 		}
 		return nil
 	}
@@ -741,7 +756,7 @@ func checkVerdict(v *truegpuv1.VerdictRecord, cs *truegpuv1.ChallengeState) erro
 		return fmt.Errorf("%w: challenge %s rejected as late but already committed", ErrConflict, id)
 	case late && v.CommitReceivedAtUnixMs <= cs.Challenge.CommitDeadlineUnixMs:
 		return invalid("verdicts: %s rejected as late without an arrival after its deadline", id)
-	case late && len(v.Proof) != 0:
+	case late && (len(v.Proof) != 0 || len(v.TimedOpenings) != 0):
 		return invalid("verdicts: late commitment of %s rejected with proof bytes", id)
 	case late:
 		return nil
@@ -749,8 +764,10 @@ func checkVerdict(v *truegpuv1.VerdictRecord, cs *truegpuv1.ChallengeState) erro
 		return invalid("verdicts: only a late commitment's rejection carries its arrival (%s)", id)
 	case cs.Outcome != OutcomeCommitted:
 		return fmt.Errorf("%w: challenge %s rejected as %s without a commitment", ErrConflict, id, v.Reason)
-	case len(v.Proof) == 0 && v.Reason != string(reputation.ReasonProofMalformed):
+	case len(v.Proof) == 0 && v.Reason != string(reputation.ReasonProofMalformed) && v.Reason != string(reputation.ReasonTimedInvalid):
 		return invalid("verdicts: %s rejected as %s without the proof it rejects", id, v.Reason)
+	case v.Reason == string(reputation.ReasonTimedInvalid) && cs.Challenge.Timed == nil:
+		return invalid("verdicts: %s rejected as %s but has no timed phase", id, v.Reason)
 	}
 	return nil
 }

@@ -425,7 +425,9 @@ type IssuedChallenge struct {
 	// Expected latency for the class, milliseconds.
 	ExpectedLatencyMs uint64 `protobuf:"varint,10,opt,name=expected_latency_ms,json=expectedLatencyMs,proto3" json:"expected_latency_ms,omitempty"`
 	// Storm id, empty if not part of a storm.
-	StormId       string `protobuf:"bytes,11,opt,name=storm_id,json=stormId,proto3" json:"storm_id,omitempty"`
+	StormId string `protobuf:"bytes,11,opt,name=storm_id,json=stormId,proto3" json:"storm_id,omitempty"`
+	// The timed phase; absent when the cluster runs none.
+	Timed         *TimedParams `protobuf:"bytes,12,opt,name=timed,proto3" json:"timed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -537,6 +539,13 @@ func (x *IssuedChallenge) GetStormId() string {
 	return ""
 }
 
+func (x *IssuedChallenge) GetTimed() *TimedParams {
+	if x != nil {
+		return x.Timed
+	}
+	return nil
+}
+
 // IssueChallengesCommand issues challenges.
 type IssueChallengesCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -595,7 +604,9 @@ type RecordCommitmentCommand struct {
 	// 16-byte sample seed the leader drew from its random source after the
 	// root arrived; carried in the command so every replica records the same
 	// seed, never derived in Apply.
-	SampleSeed    []byte `protobuf:"bytes,4,opt,name=sample_seed,json=sampleSeed,proto3" json:"sample_seed,omitempty"`
+	SampleSeed []byte `protobuf:"bytes,4,opt,name=sample_seed,json=sampleSeed,proto3" json:"sample_seed,omitempty"`
+	// 32-byte commitment of the timed phase (empty without one).
+	TimedRoot     []byte `protobuf:"bytes,5,opt,name=timed_root,json=timedRoot,proto3" json:"timed_root,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -658,6 +669,13 @@ func (x *RecordCommitmentCommand) GetSampleSeed() []byte {
 	return nil
 }
 
+func (x *RecordCommitmentCommand) GetTimedRoot() []byte {
+	if x != nil {
+		return x.TimedRoot
+	}
+	return nil
+}
+
 // VerdictRecord is one verdict as replicated.
 type VerdictRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -677,8 +695,10 @@ type VerdictRecord struct {
 	// the leader's clock (after the commitment deadline), so the challenge
 	// record keeps how late it was. Zero otherwise.
 	CommitReceivedAtUnixMs int64 `protobuf:"varint,7,opt,name=commit_received_at_unix_ms,json=commitReceivedAtUnixMs,proto3" json:"commit_received_at_unix_ms,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// The timed phase's openings, kept so every member can audit them.
+	TimedOpenings []byte `protobuf:"bytes,8,opt,name=timed_openings,json=timedOpenings,proto3" json:"timed_openings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VerdictRecord) Reset() {
@@ -758,6 +778,13 @@ func (x *VerdictRecord) GetCommitReceivedAtUnixMs() int64 {
 		return x.CommitReceivedAtUnixMs
 	}
 	return 0
+}
+
+func (x *VerdictRecord) GetTimedOpenings() []byte {
+	if x != nil {
+		return x.TimedOpenings
+	}
+	return nil
 }
 
 // RecordVerdictsCommand records verdicts.
@@ -1261,7 +1288,10 @@ type ChallengeState struct {
 	// Epoch in which the verdict was applied.
 	Epoch uint64 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	// Sample seed recorded with the commitment (16 bytes), once committed.
-	SampleSeed    []byte `protobuf:"bytes,8,opt,name=sample_seed,json=sampleSeed,proto3" json:"sample_seed,omitempty"`
+	SampleSeed []byte `protobuf:"bytes,8,opt,name=sample_seed,json=sampleSeed,proto3" json:"sample_seed,omitempty"`
+	// Committed timed root (32 bytes), once committed, when the challenge
+	// has a timed phase.
+	TimedRoot     []byte `protobuf:"bytes,9,opt,name=timed_root,json=timedRoot,proto3" json:"timed_root,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1348,6 +1378,13 @@ func (x *ChallengeState) GetEpoch() uint64 {
 func (x *ChallengeState) GetSampleSeed() []byte {
 	if x != nil {
 		return x.SampleSeed
+	}
+	return nil
+}
+
+func (x *ChallengeState) GetTimedRoot() []byte {
+	if x != nil {
+		return x.TimedRoot
 	}
 	return nil
 }
@@ -1694,7 +1731,7 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\x13RegisterNodeCommand\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\fR\aaddress\x12,\n" +
 	"\adevices\x18\x02 \x03(\v2\x12.truegpu.v1.DeviceR\adevices\x12%\n" +
-	"\x0esigned_request\x18\x03 \x01(\fR\rsignedRequest\"\x95\x03\n" +
+	"\x0esigned_request\x18\x03 \x01(\fR\rsignedRequest\"\xc4\x03\n" +
 	"\x0fIssuedChallenge\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\fR\aaddress\x12!\n" +
@@ -1707,17 +1744,20 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\x16proof_deadline_unix_ms\x18\t \x01(\x03R\x13proofDeadlineUnixMs\x12.\n" +
 	"\x13expected_latency_ms\x18\n" +
 	" \x01(\x04R\x11expectedLatencyMs\x12\x19\n" +
-	"\bstorm_id\x18\v \x01(\tR\astormId\"U\n" +
+	"\bstorm_id\x18\v \x01(\tR\astormId\x12-\n" +
+	"\x05timed\x18\f \x01(\v2\x17.truegpu.v1.TimedParamsR\x05timed\"U\n" +
 	"\x16IssueChallengesCommand\x12;\n" +
 	"\n" +
 	"challenges\x18\x01 \x03(\v2\x1b.truegpu.v1.IssuedChallengeR\n" +
-	"challenges\"\xa0\x01\n" +
+	"challenges\"\xbf\x01\n" +
 	"\x17RecordCommitmentCommand\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\fR\vchallengeId\x12\x12\n" +
 	"\x04root\x18\x02 \x01(\fR\x04root\x12-\n" +
 	"\x13received_at_unix_ms\x18\x03 \x01(\x03R\x10receivedAtUnixMs\x12\x1f\n" +
 	"\vsample_seed\x18\x04 \x01(\fR\n" +
-	"sampleSeed\"\xfd\x01\n" +
+	"sampleSeed\x12\x1d\n" +
+	"\n" +
+	"timed_root\x18\x05 \x01(\fR\ttimedRoot\"\xa4\x02\n" +
 	"\rVerdictRecord\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\fR\vchallengeId\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\bR\baccepted\x12\x16\n" +
@@ -1725,7 +1765,8 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x14\n" +
 	"\x05proof\x18\x05 \x01(\fR\x05proof\x12+\n" +
 	"\x12decided_at_unix_ms\x18\x06 \x01(\x03R\x0fdecidedAtUnixMs\x12:\n" +
-	"\x1acommit_received_at_unix_ms\x18\a \x01(\x03R\x16commitReceivedAtUnixMs\"N\n" +
+	"\x1acommit_received_at_unix_ms\x18\a \x01(\x03R\x16commitReceivedAtUnixMs\x12%\n" +
+	"\x0etimed_openings\x18\b \x01(\fR\rtimedOpenings\"N\n" +
 	"\x15RecordVerdictsCommand\x125\n" +
 	"\bverdicts\x18\x01 \x03(\v2\x19.truegpu.v1.VerdictRecordR\bverdicts\">\n" +
 	"\x17ExpireChallengesCommand\x12#\n" +
@@ -1762,7 +1803,7 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"dimensions\x18\n" +
 	" \x01(\v2\x16.truegpu.v1.DimensionsR\n" +
 	"dimensions\x12,\n" +
-	"\areasons\x18\v \x03(\v2\x12.truegpu.v1.ReasonR\areasonsJ\x04\b\f\x10\rR\x11recent_challenges\"\xb9\x02\n" +
+	"\areasons\x18\v \x03(\v2\x12.truegpu.v1.ReasonR\areasonsJ\x04\b\f\x10\rR\x11recent_challenges\"\xd8\x02\n" +
 	"\x0eChallengeState\x129\n" +
 	"\tchallenge\x18\x01 \x01(\v2\x1b.truegpu.v1.IssuedChallengeR\tchallenge\x12\x18\n" +
 	"\aoutcome\x18\x02 \x01(\tR\aoutcome\x12\x12\n" +
@@ -1772,7 +1813,9 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\rverdict_index\x18\x06 \x01(\x04R\fverdictIndex\x12\x14\n" +
 	"\x05epoch\x18\a \x01(\x04R\x05epoch\x12\x1f\n" +
 	"\vsample_seed\x18\b \x01(\fR\n" +
-	"sampleSeed\"\xdc\x01\n" +
+	"sampleSeed\x12\x1d\n" +
+	"\n" +
+	"timed_root\x18\t \x01(\fR\ttimedRoot\"\xdc\x01\n" +
 	"\tMetaState\x12#\n" +
 	"\rcurrent_epoch\x18\x01 \x01(\x04R\fcurrentEpoch\x12.\n" +
 	"\x13last_complete_epoch\x18\x02 \x01(\x04R\x11lastCompleteEpoch\x12%\n" +
@@ -1832,12 +1875,13 @@ var file_truegpu_v1_command_proto_goTypes = []any{
 	(*SubmitReportSignatureRequest)(nil),  // 18: truegpu.v1.SubmitReportSignatureRequest
 	(*SubmitReportSignatureResponse)(nil), // 19: truegpu.v1.SubmitReportSignatureResponse
 	(*Device)(nil),                        // 20: truegpu.v1.Device
-	(*MemberSignature)(nil),               // 21: truegpu.v1.MemberSignature
-	(*NodeCounters)(nil),                  // 22: truegpu.v1.NodeCounters
-	(NodeStatus)(0),                       // 23: truegpu.v1.NodeStatus
-	(*Dimensions)(nil),                    // 24: truegpu.v1.Dimensions
-	(*Reason)(nil),                        // 25: truegpu.v1.Reason
-	(*EpochReport)(nil),                   // 26: truegpu.v1.EpochReport
+	(*TimedParams)(nil),                   // 21: truegpu.v1.TimedParams
+	(*MemberSignature)(nil),               // 22: truegpu.v1.MemberSignature
+	(*NodeCounters)(nil),                  // 23: truegpu.v1.NodeCounters
+	(NodeStatus)(0),                       // 24: truegpu.v1.NodeStatus
+	(*Dimensions)(nil),                    // 25: truegpu.v1.Dimensions
+	(*Reason)(nil),                        // 26: truegpu.v1.Reason
+	(*EpochReport)(nil),                   // 27: truegpu.v1.EpochReport
 }
 var file_truegpu_v1_command_proto_depIdxs = []int32{
 	2,  // 0: truegpu.v1.Command.register_node:type_name -> truegpu.v1.RegisterNodeCommand
@@ -1852,27 +1896,28 @@ var file_truegpu_v1_command_proto_depIdxs = []int32{
 	1,  // 9: truegpu.v1.Command.batch:type_name -> truegpu.v1.CommandBatch
 	0,  // 10: truegpu.v1.CommandBatch.commands:type_name -> truegpu.v1.Command
 	20, // 11: truegpu.v1.RegisterNodeCommand.devices:type_name -> truegpu.v1.Device
-	3,  // 12: truegpu.v1.IssueChallengesCommand.challenges:type_name -> truegpu.v1.IssuedChallenge
-	6,  // 13: truegpu.v1.RecordVerdictsCommand.verdicts:type_name -> truegpu.v1.VerdictRecord
-	21, // 14: truegpu.v1.AddReportSignatureCommand.signature:type_name -> truegpu.v1.MemberSignature
-	20, // 15: truegpu.v1.NodeRecord.devices:type_name -> truegpu.v1.Device
-	22, // 16: truegpu.v1.NodeRecord.counters:type_name -> truegpu.v1.NodeCounters
-	23, // 17: truegpu.v1.NodeRecord.status:type_name -> truegpu.v1.NodeStatus
-	24, // 18: truegpu.v1.NodeRecord.dimensions:type_name -> truegpu.v1.Dimensions
-	25, // 19: truegpu.v1.NodeRecord.reasons:type_name -> truegpu.v1.Reason
-	3,  // 20: truegpu.v1.ChallengeState.challenge:type_name -> truegpu.v1.IssuedChallenge
-	6,  // 21: truegpu.v1.ChallengeState.verdict:type_name -> truegpu.v1.VerdictRecord
-	23, // 22: truegpu.v1.EpochLeaf.status:type_name -> truegpu.v1.NodeStatus
-	26, // 23: truegpu.v1.EpochState.report:type_name -> truegpu.v1.EpochReport
-	16, // 24: truegpu.v1.EpochState.leaves:type_name -> truegpu.v1.EpochLeaf
-	21, // 25: truegpu.v1.SubmitReportSignatureRequest.signature:type_name -> truegpu.v1.MemberSignature
-	18, // 26: truegpu.v1.MemberService.SubmitReportSignature:input_type -> truegpu.v1.SubmitReportSignatureRequest
-	19, // 27: truegpu.v1.MemberService.SubmitReportSignature:output_type -> truegpu.v1.SubmitReportSignatureResponse
-	27, // [27:28] is the sub-list for method output_type
-	26, // [26:27] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	21, // 12: truegpu.v1.IssuedChallenge.timed:type_name -> truegpu.v1.TimedParams
+	3,  // 13: truegpu.v1.IssueChallengesCommand.challenges:type_name -> truegpu.v1.IssuedChallenge
+	6,  // 14: truegpu.v1.RecordVerdictsCommand.verdicts:type_name -> truegpu.v1.VerdictRecord
+	22, // 15: truegpu.v1.AddReportSignatureCommand.signature:type_name -> truegpu.v1.MemberSignature
+	20, // 16: truegpu.v1.NodeRecord.devices:type_name -> truegpu.v1.Device
+	23, // 17: truegpu.v1.NodeRecord.counters:type_name -> truegpu.v1.NodeCounters
+	24, // 18: truegpu.v1.NodeRecord.status:type_name -> truegpu.v1.NodeStatus
+	25, // 19: truegpu.v1.NodeRecord.dimensions:type_name -> truegpu.v1.Dimensions
+	26, // 20: truegpu.v1.NodeRecord.reasons:type_name -> truegpu.v1.Reason
+	3,  // 21: truegpu.v1.ChallengeState.challenge:type_name -> truegpu.v1.IssuedChallenge
+	6,  // 22: truegpu.v1.ChallengeState.verdict:type_name -> truegpu.v1.VerdictRecord
+	24, // 23: truegpu.v1.EpochLeaf.status:type_name -> truegpu.v1.NodeStatus
+	27, // 24: truegpu.v1.EpochState.report:type_name -> truegpu.v1.EpochReport
+	16, // 25: truegpu.v1.EpochState.leaves:type_name -> truegpu.v1.EpochLeaf
+	22, // 26: truegpu.v1.SubmitReportSignatureRequest.signature:type_name -> truegpu.v1.MemberSignature
+	18, // 27: truegpu.v1.MemberService.SubmitReportSignature:input_type -> truegpu.v1.SubmitReportSignatureRequest
+	19, // 28: truegpu.v1.MemberService.SubmitReportSignature:output_type -> truegpu.v1.SubmitReportSignatureResponse
+	28, // [28:29] is the sub-list for method output_type
+	27, // [27:28] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_truegpu_v1_command_proto_init() }

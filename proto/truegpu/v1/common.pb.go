@@ -484,6 +484,113 @@ func (x *ReadInfo) GetAppliedIndex() uint64 {
 	return 0
 }
 
+// TimedParams are the dimensions of a challenge's timed phase: an int8 GEMM
+// whose low result bytes the node commits to with a SHA-256 Merkle tree
+// and opens at cells the oracle samples (docs/PROTOCOL.md, "The timed
+// phase").
+type TimedParams struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Rows of A and C.
+	M uint32 `protobuf:"varint,1,opt,name=m,proto3" json:"m,omitempty"`
+	// Columns of B and C (a multiple of 256).
+	N uint32 `protobuf:"varint,2,opt,name=n,proto3" json:"n,omitempty"`
+	// Inner dimension (a multiple of 8).
+	K uint32 `protobuf:"varint,3,opt,name=k,proto3" json:"k,omitempty"`
+	// The dimensions the deadline was sized from: the production workload
+	// of the claimed class. They equal m, n, k except on clusters that run a
+	// small stand-in (dev and test profiles), where simulated devices model
+	// the time of these dimensions while computing the stand-in.
+	ModelM uint32 `protobuf:"varint,4,opt,name=model_m,json=modelM,proto3" json:"model_m,omitempty"`
+	// See model_m.
+	ModelN uint32 `protobuf:"varint,5,opt,name=model_n,json=modelN,proto3" json:"model_n,omitempty"`
+	// See model_m.
+	ModelK uint32 `protobuf:"varint,6,opt,name=model_k,json=modelK,proto3" json:"model_k,omitempty"`
+	// Expected device time of the timed phase on the claimed class,
+	// milliseconds (the class model, docs/PROTOCOL.md).
+	ExpectedMs    uint64 `protobuf:"varint,7,opt,name=expected_ms,json=expectedMs,proto3" json:"expected_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TimedParams) Reset() {
+	*x = TimedParams{}
+	mi := &file_truegpu_v1_common_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TimedParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TimedParams) ProtoMessage() {}
+
+func (x *TimedParams) ProtoReflect() protoreflect.Message {
+	mi := &file_truegpu_v1_common_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TimedParams.ProtoReflect.Descriptor instead.
+func (*TimedParams) Descriptor() ([]byte, []int) {
+	return file_truegpu_v1_common_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TimedParams) GetM() uint32 {
+	if x != nil {
+		return x.M
+	}
+	return 0
+}
+
+func (x *TimedParams) GetN() uint32 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+func (x *TimedParams) GetK() uint32 {
+	if x != nil {
+		return x.K
+	}
+	return 0
+}
+
+func (x *TimedParams) GetModelM() uint32 {
+	if x != nil {
+		return x.ModelM
+	}
+	return 0
+}
+
+func (x *TimedParams) GetModelN() uint32 {
+	if x != nil {
+		return x.ModelN
+	}
+	return 0
+}
+
+func (x *TimedParams) GetModelK() uint32 {
+	if x != nil {
+		return x.ModelK
+	}
+	return 0
+}
+
+func (x *TimedParams) GetExpectedMs() uint64 {
+	if x != nil {
+		return x.ExpectedMs
+	}
+	return 0
+}
+
 var File_truegpu_v1_common_proto protoreflect.FileDescriptor
 
 const file_truegpu_v1_common_proto_rawDesc = "" +
@@ -521,7 +628,16 @@ const file_truegpu_v1_common_proto_rawDesc = "" +
 	"\bReadInfo\x12\x1b\n" +
 	"\tserved_by\x18\x01 \x01(\tR\bservedBy\x12\"\n" +
 	"\flinearizable\x18\x02 \x01(\bR\flinearizable\x12#\n" +
-	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex*\x90\x01\n" +
+	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\"\xa3\x01\n" +
+	"\vTimedParams\x12\f\n" +
+	"\x01m\x18\x01 \x01(\rR\x01m\x12\f\n" +
+	"\x01n\x18\x02 \x01(\rR\x01n\x12\f\n" +
+	"\x01k\x18\x03 \x01(\rR\x01k\x12\x17\n" +
+	"\amodel_m\x18\x04 \x01(\rR\x06modelM\x12\x17\n" +
+	"\amodel_n\x18\x05 \x01(\rR\x06modelN\x12\x17\n" +
+	"\amodel_k\x18\x06 \x01(\rR\x06modelK\x12\x1f\n" +
+	"\vexpected_ms\x18\a \x01(\x04R\n" +
+	"expectedMs*\x90\x01\n" +
 	"\n" +
 	"NodeStatus\x12\x1b\n" +
 	"\x17NODE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -547,13 +663,14 @@ func file_truegpu_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_truegpu_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_truegpu_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_truegpu_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_truegpu_v1_common_proto_goTypes = []any{
 	(NodeStatus)(0),           // 0: truegpu.v1.NodeStatus
 	(ReadConsistency)(0),      // 1: truegpu.v1.ReadConsistency
 	(*DeviceFingerprint)(nil), // 2: truegpu.v1.DeviceFingerprint
 	(*Device)(nil),            // 3: truegpu.v1.Device
 	(*ReadInfo)(nil),          // 4: truegpu.v1.ReadInfo
+	(*TimedParams)(nil),       // 5: truegpu.v1.TimedParams
 }
 var file_truegpu_v1_common_proto_depIdxs = []int32{
 	2, // 0: truegpu.v1.Device.fingerprint:type_name -> truegpu.v1.DeviceFingerprint
@@ -575,7 +692,7 @@ func file_truegpu_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_truegpu_v1_common_proto_rawDesc), len(file_truegpu_v1_common_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

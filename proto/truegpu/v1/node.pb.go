@@ -533,7 +533,11 @@ type Challenge struct {
 	// the proof opens the cells it selects (docs/PROTOCOL.md section 6).
 	// Empty before the commitment. A node that lost the commitment's answer
 	// finds it here (poll) and can still prove.
-	SampleSeed    []byte `protobuf:"bytes,12,opt,name=sample_seed,json=sampleSeed,proto3" json:"sample_seed,omitempty"`
+	SampleSeed []byte `protobuf:"bytes,12,opt,name=sample_seed,json=sampleSeed,proto3" json:"sample_seed,omitempty"`
+	// The timed phase; absent on clusters that run none.
+	Timed *TimedParams `protobuf:"bytes,13,opt,name=timed,proto3" json:"timed,omitempty"`
+	// The committed timed root (32 bytes), once committed; empty before.
+	TimedRoot     []byte `protobuf:"bytes,14,opt,name=timed_root,json=timedRoot,proto3" json:"timed_root,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -652,6 +656,20 @@ func (x *Challenge) GetSampleSeed() []byte {
 	return nil
 }
 
+func (x *Challenge) GetTimed() *TimedParams {
+	if x != nil {
+		return x.Timed
+	}
+	return nil
+}
+
+func (x *Challenge) GetTimedRoot() []byte {
+	if x != nil {
+		return x.TimedRoot
+	}
+	return nil
+}
+
 // SubmitCommitmentRequest commits to a challenge's results.
 type SubmitCommitmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -665,7 +683,10 @@ type SubmitCommitmentRequest struct {
 	// oracle's own arrival time decides).
 	DeviceElapsedMs uint64 `protobuf:"varint,4,opt,name=device_elapsed_ms,json=deviceElapsedMs,proto3" json:"device_elapsed_ms,omitempty"`
 	// Signature over CommitmentDigest.
-	Signature     []byte `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"`
+	Signature []byte `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"`
+	// 32-byte commitment of the timed phase (required when the challenge
+	// has one, empty otherwise).
+	TimedRoot     []byte `protobuf:"bytes,6,opt,name=timed_root,json=timedRoot,proto3" json:"timed_root,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -731,6 +752,13 @@ func (x *SubmitCommitmentRequest) GetDeviceElapsedMs() uint64 {
 func (x *SubmitCommitmentRequest) GetSignature() []byte {
 	if x != nil {
 		return x.Signature
+	}
+	return nil
+}
+
+func (x *SubmitCommitmentRequest) GetTimedRoot() []byte {
+	if x != nil {
+		return x.TimedRoot
 	}
 	return nil
 }
@@ -830,7 +858,11 @@ type SubmitProofRequest struct {
 	// Groth16 proof in the fixed-size wire encoding of docs/PROTOCOL.md.
 	Proof []byte `protobuf:"bytes,3,opt,name=proof,proto3" json:"proof,omitempty"`
 	// Signature over ProofDigest.
-	Signature     []byte `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	Signature []byte `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Openings of the timed phase at the cells the sample seed selects
+	// (docs/PROTOCOL.md, "The timed phase"); required when the challenge has
+	// a timed phase.
+	TimedOpenings []byte `protobuf:"bytes,5,opt,name=timed_openings,json=timedOpenings,proto3" json:"timed_openings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -889,6 +921,13 @@ func (x *SubmitProofRequest) GetProof() []byte {
 func (x *SubmitProofRequest) GetSignature() []byte {
 	if x != nil {
 		return x.Signature
+	}
+	return nil
+}
+
+func (x *SubmitProofRequest) GetTimedOpenings() []byte {
+	if x != nil {
+		return x.TimedOpenings
 	}
 	return nil
 }
@@ -1095,7 +1134,7 @@ const file_truegpu_v1_node_proto_rawDesc = "" +
 	"\x01n\x18\x03 \x01(\rR\x01n\x12\f\n" +
 	"\x01k\x18\x04 \x01(\rR\x01k\x12\x18\n" +
 	"\asamples\x18\x05 \x01(\rR\asamples\x12#\n" +
-	"\rparams_digest\x18\x06 \x01(\fR\fparamsDigest\"\xbd\x03\n" +
+	"\rparams_digest\x18\x06 \x01(\fR\fparamsDigest\"\x8b\x04\n" +
 	"\tChallenge\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12!\n" +
@@ -1111,25 +1150,31 @@ const file_truegpu_v1_node_proto_rawDesc = "" +
 	" \x01(\tR\astormId\x12\x12\n" +
 	"\x04root\x18\v \x01(\fR\x04root\x12\x1f\n" +
 	"\vsample_seed\x18\f \x01(\fR\n" +
-	"sampleSeed\"\xb4\x01\n" +
+	"sampleSeed\x12-\n" +
+	"\x05timed\x18\r \x01(\v2\x17.truegpu.v1.TimedParamsR\x05timed\x12\x1d\n" +
+	"\n" +
+	"timed_root\x18\x0e \x01(\fR\ttimedRoot\"\xd3\x01\n" +
 	"\x17SubmitCommitmentRequest\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04root\x18\x03 \x01(\fR\x04root\x12*\n" +
 	"\x11device_elapsed_ms\x18\x04 \x01(\x04R\x0fdeviceElapsedMs\x12\x1c\n" +
-	"\tsignature\x18\x05 \x01(\fR\tsignature\"\xd3\x01\n" +
+	"\tsignature\x18\x05 \x01(\fR\tsignature\x12\x1d\n" +
+	"\n" +
+	"timed_root\x18\x06 \x01(\fR\ttimedRoot\"\xd3\x01\n" +
 	"\x18SubmitCommitmentResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\bR\baccepted\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12-\n" +
 	"\x13received_at_unix_ms\x18\x03 \x01(\x03R\x10receivedAtUnixMs\x123\n" +
 	"\x16proof_deadline_unix_ms\x18\x04 \x01(\x03R\x13proofDeadlineUnixMs\x12\x1f\n" +
 	"\vsample_seed\x18\x05 \x01(\fR\n" +
-	"sampleSeed\"\x85\x01\n" +
+	"sampleSeed\"\xac\x01\n" +
 	"\x12SubmitProofRequest\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x14\n" +
 	"\x05proof\x18\x03 \x01(\fR\x05proof\x12\x1c\n" +
-	"\tsignature\x18\x04 \x01(\fR\tsignature\"D\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\x12%\n" +
+	"\x0etimed_openings\x18\x05 \x01(\fR\rtimedOpenings\"D\n" +
 	"\x13SubmitProofResponse\x12-\n" +
 	"\averdict\x18\x01 \x01(\v2\x13.truegpu.v1.VerdictR\averdict\"\xc0\x02\n" +
 	"\aVerdict\x12!\n" +
@@ -1178,6 +1223,7 @@ var file_truegpu_v1_node_proto_goTypes = []any{
 	(*Verdict)(nil),                  // 12: truegpu.v1.Verdict
 	(*Device)(nil),                   // 13: truegpu.v1.Device
 	(NodeStatus)(0),                  // 14: truegpu.v1.NodeStatus
+	(*TimedParams)(nil),              // 15: truegpu.v1.TimedParams
 }
 var file_truegpu_v1_node_proto_depIdxs = []int32{
 	13, // 0: truegpu.v1.RegisterNodeRequest.devices:type_name -> truegpu.v1.Device
@@ -1185,22 +1231,23 @@ var file_truegpu_v1_node_proto_depIdxs = []int32{
 	7,  // 2: truegpu.v1.StreamChallengesResponse.challenge:type_name -> truegpu.v1.Challenge
 	7,  // 3: truegpu.v1.PollChallengesResponse.challenges:type_name -> truegpu.v1.Challenge
 	6,  // 4: truegpu.v1.Challenge.params:type_name -> truegpu.v1.WorkloadParams
-	12, // 5: truegpu.v1.SubmitProofResponse.verdict:type_name -> truegpu.v1.Verdict
-	0,  // 6: truegpu.v1.NodeService.RegisterNode:input_type -> truegpu.v1.RegisterNodeRequest
-	2,  // 7: truegpu.v1.NodeService.StreamChallenges:input_type -> truegpu.v1.StreamChallengesRequest
-	4,  // 8: truegpu.v1.NodeService.PollChallenges:input_type -> truegpu.v1.PollChallengesRequest
-	8,  // 9: truegpu.v1.NodeService.SubmitCommitment:input_type -> truegpu.v1.SubmitCommitmentRequest
-	10, // 10: truegpu.v1.NodeService.SubmitProof:input_type -> truegpu.v1.SubmitProofRequest
-	1,  // 11: truegpu.v1.NodeService.RegisterNode:output_type -> truegpu.v1.RegisterNodeResponse
-	3,  // 12: truegpu.v1.NodeService.StreamChallenges:output_type -> truegpu.v1.StreamChallengesResponse
-	5,  // 13: truegpu.v1.NodeService.PollChallenges:output_type -> truegpu.v1.PollChallengesResponse
-	9,  // 14: truegpu.v1.NodeService.SubmitCommitment:output_type -> truegpu.v1.SubmitCommitmentResponse
-	11, // 15: truegpu.v1.NodeService.SubmitProof:output_type -> truegpu.v1.SubmitProofResponse
-	11, // [11:16] is the sub-list for method output_type
-	6,  // [6:11] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	15, // 5: truegpu.v1.Challenge.timed:type_name -> truegpu.v1.TimedParams
+	12, // 6: truegpu.v1.SubmitProofResponse.verdict:type_name -> truegpu.v1.Verdict
+	0,  // 7: truegpu.v1.NodeService.RegisterNode:input_type -> truegpu.v1.RegisterNodeRequest
+	2,  // 8: truegpu.v1.NodeService.StreamChallenges:input_type -> truegpu.v1.StreamChallengesRequest
+	4,  // 9: truegpu.v1.NodeService.PollChallenges:input_type -> truegpu.v1.PollChallengesRequest
+	8,  // 10: truegpu.v1.NodeService.SubmitCommitment:input_type -> truegpu.v1.SubmitCommitmentRequest
+	10, // 11: truegpu.v1.NodeService.SubmitProof:input_type -> truegpu.v1.SubmitProofRequest
+	1,  // 12: truegpu.v1.NodeService.RegisterNode:output_type -> truegpu.v1.RegisterNodeResponse
+	3,  // 13: truegpu.v1.NodeService.StreamChallenges:output_type -> truegpu.v1.StreamChallengesResponse
+	5,  // 14: truegpu.v1.NodeService.PollChallenges:output_type -> truegpu.v1.PollChallengesResponse
+	9,  // 15: truegpu.v1.NodeService.SubmitCommitment:output_type -> truegpu.v1.SubmitCommitmentResponse
+	11, // 16: truegpu.v1.NodeService.SubmitProof:output_type -> truegpu.v1.SubmitProofResponse
+	12, // [12:17] is the sub-list for method output_type
+	7,  // [7:12] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_truegpu_v1_node_proto_init() }
