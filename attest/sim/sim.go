@@ -165,7 +165,7 @@ type base struct {
 }
 
 func newBase(claimed, actual string, opts Options, g *gpu) (*base, error) {
-	timing, err := gpuclass.Lookup(actual)
+	timing, err := gpuclass.LookupHardware(actual)
 	if err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
@@ -366,11 +366,12 @@ func canonicalClass(s string) (string, error) {
 		"a100-40gb": gpuclass.A100_40, "l40s": gpuclass.L40S, "rtx4090": gpuclass.RTX4090,
 		"rtx-4090": gpuclass.RTX4090, "4090": gpuclass.RTX4090, "rtx3090": gpuclass.RTX3090,
 		"rtx-3090": gpuclass.RTX3090, "3090": gpuclass.RTX3090, "cpu": gpuclass.CPU,
+		"cpu128": gpuclass.CPU128, "cpu128amx": gpuclass.CPU128AMX, "cpu-128-amx": gpuclass.CPU128AMX,
 	}
 	if c, ok := aliases[strings.ToLower(s)]; ok {
 		return c, nil
 	}
-	c, err := gpuclass.Lookup(s)
+	c, err := gpuclass.LookupHardware(s)
 	if err != nil {
 		return "", fmt.Errorf("sim: %w", err)
 	}

@@ -127,8 +127,8 @@ func TestExpectedMillis(t *testing.T) {
 
 func TestExpectedMicros(t *testing.T) {
 	cpu, _ := Lookup(CPU)
-	// 524288 ops at 2000 ops/µs = 263 µs; 1408 hashes at 0.1/µs = 14080 µs.
-	if got, want := cpu.ExpectedMicros(64, 64, 64), uint64(263+14080); got != want {
+	// 524288 ops at 4000 ops/µs = 132 µs; 1408 hashes at 0.1/µs = 14080 µs.
+	if got, want := cpu.ExpectedMicros(64, 64, 64), uint64(132+14080); got != want {
 		t.Fatalf("ExpectedMicros = %d, want %d", got, want)
 	}
 	for _, c := range Classes() {

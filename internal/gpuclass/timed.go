@@ -1,6 +1,11 @@
 package gpuclass
 
-import "math"
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
 
 // The timed phase (package prover/timed, docs/PROTOCOL.md "The timed
 // phase") is an int8 GEMM sized per claimed class so that an honest device
@@ -151,3 +156,58 @@ func isqrt(x uint64) uint64 {
 	}
 	return r
 }
+
+// Hardware models that no node may claim: what a spoofer might really run
+// (the separation table in docs/PROTOCOL.md and the simulated spoofers).
+const (
+	// CPU128 is a 128-core x86-64 server computing int8 GEMMs with
+	// AVX-512 VNNI, the instruction set of the reference VM's cores.
+	CPU128 = "cpu-128"
+	// CPU128AMX is a 128-core server with Intel AMX tile units.
+	CPU128AMX = "cpu-128-amx"
+)
+
+var hardware = []Class{
+	{
+		// 128 cores × 2 GHz × 64 int8 multiply-adds per cycle (one
+		// 512-bit VPDPBUSD per cycle) × 2 = 32.8 TOPS peak; 70% in a
+		// blocked GEMM. SHA-256 with SHA-NI at about 2 GB/s per core.
+		// Memory: 12 channels of DDR5-4800.
+		Name:                  CPU128,
+		MemoryBytes:           1 << 40,
+		Int8GOPS:              32_800,
+		GEMMEfficiencyPercent: 70,
+		MemoryBandwidthGBps:   460,
+		Poseidon2PerSec:       128 * 170_000,
+		SHA256PerSec:          128 * 30_000_000,
+	},
+	{
+		// 128 cores × 2 GHz × 2048 int8 multiply-adds per cycle (AMX
+		// TMUL) × 2 = 1,049 TOPS peak; 45% in a GEMM that streams its
+		// operands from DDR5. Memory: 12 channels of DDR5-6400 (614 GB/s).
+		Name:                  CPU128AMX,
+		MemoryBytes:           1 << 40,
+		Int8GOPS:              1_048_576,
+		GEMMEfficiencyPercent: 45,
+		MemoryBandwidthGBps:   614,
+		Poseidon2PerSec:       128 * 170_000,
+		SHA256PerSec:          128 * 30_000_000,
+	},
+}
+
+// LookupHardware returns a claimable class (Lookup) or one of the
+// unclaimable hardware models (CPU128, CPU128AMX) by name.
+func LookupHardware(name string) (Class, error) {
+	if c, err := Lookup(name); err == nil {
+		return c, nil
+	}
+	for _, c := range hardware {
+		if strings.EqualFold(c.Name, name) {
+			return c, nil
+		}
+	}
+	return Class{}, fmt.Errorf("%w %q: known classes are %s; hardware models %s, %s", ErrUnknownClass, name, strings.Join(Names(), ", "), CPU128, CPU128AMX)
+}
+
+// HardwareModels returns the unclaimable hardware models.
+func HardwareModels() []Class { return slices.Clone(hardware) }
