@@ -229,7 +229,7 @@ func ParamsDigest(p Params) [32]byte {
 	}
 	for _, v := range []uint64{p.InvalidWeight, p.MissWeight, p.FingerprintWeight, uint64(p.SlackBP),
 		uint64(p.TrustedScoreBP), uint64(p.TrustedConfidenceBP), uint64(p.SuspectRateBP), p.SuspectMinNeg,
-		uint64(p.RejectRateBP), p.RejectMinNeg, uint64(p.RejectCorrectnessBP), uint64(p.MaxPenalties)} {
+		uint64(p.RejectRateBP), p.RejectMinNeg, uint64(p.RejectCorrectnessBP), uint64(p.MaxPenalties), uint64(p.ToleranceBP)} {
 		b = append(b, word(v)...)
 	}
 	return ethcrypto.Keccak256(b)

@@ -170,6 +170,9 @@ const (
 	RefDevice    = "device:"
 	RefIdentity  = "identity:"
 	RefTiming    = "timing:"
+	// RefTypicalTiming is the node's median latency ratio, in basis
+	// points of the expectation, that a capacity penalty was judged on.
+	RefTypicalTiming = "typical:"
 )
 
 // Device is a registered device's identity as the model sees it.
@@ -349,10 +352,17 @@ type Params struct {
 	// FingerprintWeight is the negative identity evidence of a changed
 	// fingerprint on an unchanged UUID. Default 3 events.
 	FingerprintWeight uint64
-	// SlackBP is how far above the class expectation an answer still earns
-	// partial capacity credit, in basis points of the expectation.
-	// Default 5000 (up to 1.5x the expected time).
+	// SlackBP is how far above the tolerance a node's typical answer
+	// still earns partial capacity credit, in basis points of the
+	// expectation. Default 5000.
 	SlackBP uint32
+	// ToleranceBP is how far above the class expectation a node's typical
+	// answer (the median of its last TimingWindow latencies, each relative
+	// to its expectation) still earns full capacity credit, in basis
+	// points. Default 2500: the deadline's margin on device time
+	// (gpuclass.TimedMarginPercent), so an answer the deadline admits is
+	// not also penalised for being slow unless it is typical of the node.
+	ToleranceBP uint32
 	// TrustedScoreBP is the overall score needed for StatusTrusted.
 	// Default 7000.
 	TrustedScoreBP uint32
@@ -390,6 +400,7 @@ func DefaultParams() Params {
 		MissWeight:          1 * Unit,
 		FingerprintWeight:   3 * Unit,
 		SlackBP:             5000,
+		ToleranceBP:         2500,
 		TrustedScoreBP:      7000,
 		TrustedConfidenceBP: 6000,
 		SuspectRateBP:       8000,
@@ -424,6 +435,9 @@ func (p *Params) Validate() error {
 		if w == 0 || w > 1000*Unit {
 			bad("%s must be in 1..%d milli-events, got %d", name, 1000*Unit, w)
 		}
+	}
+	if p.ToleranceBP > 10*MaxBP {
+		bad("ToleranceBP must be at most %d, got %d", 10*MaxBP, p.ToleranceBP)
 	}
 	if p.SlackBP > 10*MaxBP {
 		bad("SlackBP must be at most %d, got %d", 10*MaxBP, p.SlackBP)
@@ -563,6 +577,10 @@ type NodeState struct {
 	Penalties []Penalty
 	// Lifetime counters (never decayed).
 	Accepted, Rejected, Missed, Resets uint64
+	// Timing is the node's latest TimingWindow commitment latencies of
+	// accepted challenges, each in basis points of its expectation,
+	// oldest first: its timing profile.
+	Timing []uint32
 }
 
 // clone returns a deep copy.
@@ -584,6 +602,10 @@ func (st NodeState) clone() NodeState {
 	}
 	if len(st.Penalties) == 0 {
 		out.Penalties = nil
+	}
+	out.Timing = slices.Clone(st.Timing)
+	if len(st.Timing) == 0 {
+		out.Timing = nil
 	}
 	return out
 }
@@ -703,11 +725,14 @@ func (m *Model) Apply(st NodeState, ev Event) (NodeState, error) {
 		}
 		add(Liveness, Unit, 0)
 		add(Correctness, Unit, 0)
-		pos, neg := m.capacityCredit(ev.ElapsedMs, ev.ExpectedMs)
+		out.Timing = appendTiming(out.Timing, timingRatio(ev.ElapsedMs, ev.ExpectedMs))
+		typical := medianBP(out.Timing)
+		pos, neg := m.capacityCredit(typical)
 		add(Capacity, pos, neg)
 		if neg > 0 {
 			m.addPenalty(&out, Penalty{At: ev.At, Dimension: Capacity, Reason: ReasonCapacitySlow, Weight: neg,
-				Evidence: append(evidenceRefs(&ev), fmt.Sprintf("%s%dms/%dms", RefTiming, ev.ElapsedMs, ev.ExpectedMs))})
+				Evidence: append(evidenceRefs(&ev), fmt.Sprintf("%s%dms/%dms", RefTiming, ev.ElapsedMs, ev.ExpectedMs),
+					fmt.Sprintf("%s%dbp", RefTypicalTiming, typical))})
 		}
 	case EventVerdictRejected:
 		out.Rejected++
@@ -930,15 +955,20 @@ func (m *Model) compareAnchors(st *NodeState, devs []Device, ev Event) {
 	}
 }
 
-// capacityCredit splits one event of capacity evidence by timing: full
-// credit at or under the expectation, linearly less up to expectation ×
-// (1 + SlackBP), none beyond.
-func (m *Model) capacityCredit(elapsed, expected uint64) (pos, neg uint64) {
-	if elapsed <= expected {
+// capacityCredit splits one event of capacity evidence by the node's
+// typical timing (the median latency ratio of its timing window, in basis
+// points of the expectation): full credit up to 1 + ToleranceBP, linearly
+// less up to 1 + ToleranceBP + SlackBP, none beyond. Judging the median
+// rather than the answer at hand means one slow answer (a lost packet, a
+// loaded oracle) costs nothing, while a device that is typically slower
+// than its class loses credit on every answer.
+func (m *Model) capacityCredit(typicalBP uint64) (pos, neg uint64) {
+	full := uint64(MaxBP) + uint64(m.p.ToleranceBP)
+	if typicalBP <= full {
 		return Unit, 0
 	}
-	slack := expected * uint64(m.p.SlackBP) / MaxBP
-	over := elapsed - expected
+	slack := uint64(m.p.SlackBP)
+	over := typicalBP - full
 	if slack == 0 || over >= slack {
 		return 0, Unit
 	}
@@ -947,6 +977,45 @@ func (m *Model) capacityCredit(elapsed, expected uint64) (pos, neg uint64) {
 		neg = 1
 	}
 	return Unit - neg, neg
+}
+
+// TimingWindow is how many recent latency ratios a node's state keeps for
+// its typical timing.
+const TimingWindow = 9
+
+// maxTimingBP caps one latency ratio (100x the expectation).
+const maxTimingBP = 100 * MaxBP
+
+// timingRatio is elapsed/expected in basis points, capped at maxTimingBP.
+func timingRatio(elapsed, expected uint64) uint32 {
+	if expected == 0 {
+		expected = 1
+	}
+	if elapsed >= expected*100 {
+		return maxTimingBP
+	}
+	return uint32(elapsed * MaxBP / expected)
+}
+
+// appendTiming adds a ratio to the window, dropping the oldest beyond
+// TimingWindow.
+func appendTiming(w []uint32, r uint32) []uint32 {
+	w = append(w, r)
+	if len(w) > TimingWindow {
+		w = slices.Clone(w[len(w)-TimingWindow:])
+	}
+	return w
+}
+
+// medianBP is the median of a timing window (the upper median of an even
+// count); 0 for an empty window.
+func medianBP(w []uint32) uint64 {
+	if len(w) == 0 {
+		return 0
+	}
+	s := slices.Clone(w)
+	slices.Sort(s)
+	return uint64(s[len(s)/2])
 }
 
 // DimensionView is a dimension as of a view time.

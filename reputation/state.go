@@ -11,7 +11,7 @@ import (
 
 // stateVersion is the first byte of an encoded NodeState. A new layout gets
 // a new version; old versions stay decodable.
-const stateVersion = 2
+const stateVersion = 3
 
 // maxStateRefLen bounds an evidence reference in the encoding.
 const maxStateRefLen = 256
@@ -23,7 +23,9 @@ const maxStateRefLen = 256
 // length-prefixed strings, raw 32-byte fingerprints and 20-byte addresses,
 // in field order. Version 1 lacks the contest fields of a conflict (Device,
 // Incumbent, Answered, Failed, Outcome); it is still decoded (as an open
-// contest of a newcomer) but no longer written.
+// contest of a newcomer) but no longer written. Version 3 appends the
+// timing window (a count, then one uvarint per ratio); versions 1 and 2
+// decode with an empty window.
 func (st NodeState) MarshalBinary() ([]byte, error) {
 	return st.marshal(stateVersion), nil
 }
@@ -83,6 +85,12 @@ func (st NodeState) marshal(version byte) []byte {
 	u(st.Rejected)
 	u(st.Missed)
 	u(st.Resets)
+	if version >= 3 {
+		u(uint64(len(st.Timing)))
+		for _, r := range st.Timing {
+			u(uint64(r))
+		}
+	}
 	return b
 }
 
@@ -156,8 +164,8 @@ func (st *NodeState) UnmarshalBinary(data []byte) error {
 		return d.err
 	}
 	version := v[0]
-	if version != 1 && version != stateVersion {
-		return fmt.Errorf("%w: unsupported version %d (this build reads 1 and %d)", ErrInvalidState, version, stateVersion)
+	if version < 1 || version > stateVersion {
+		return fmt.Errorf("%w: unsupported version %d (this build reads 1 to %d)", ErrInvalidState, version, stateVersion)
 	}
 	var out NodeState
 	out.Updated = d.uvarint("updated")
@@ -247,6 +255,18 @@ func (st *NodeState) UnmarshalBinary(data []byte) error {
 	out.Rejected = d.uvarint("rejected")
 	out.Missed = d.uvarint("missed")
 	out.Resets = d.uvarint("resets")
+	if version >= 3 {
+		if n := d.count("timing window", TimingWindow); n > 0 {
+			out.Timing = make([]uint32, n)
+			for i := range out.Timing {
+				r := d.uvarint("timing ratio")
+				if r > maxTimingBP {
+					d.fail("timing ratio %d exceeds %d", r, maxTimingBP)
+				}
+				out.Timing[i] = uint32(r)
+			}
+		}
+	}
 	if d.err != nil {
 		return d.err
 	}
