@@ -3,6 +3,7 @@ package oracle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/attest/cpu"
 	"github.com/truegpu/truegpu/attest/sim"
+	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/internal/gpuclass"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
@@ -224,5 +226,119 @@ func TestRealCPUMissesTheH100TimedPhase(t *testing.T) {
 		m, n, k, float64(spec.Ops()), time.Since(start).Round(time.Millisecond), deadline, perRow.Round(time.Millisecond), need.Round(time.Second), float64(need)/float64(deadline))
 	if need < 100*deadline {
 		t.Fatalf("the CPU would need only %v, less than 100x the %v deadline", need, deadline)
+	}
+}
+
+// TestOneDeviceBehindManyIdentities registers four identities with unrelated
+// fingerprints that are all answered by one H100 (sim.RelayGroup) and
+// storms them: every challenge of a storm is issued at the same instant, so
+// the device runs the four timed phases one after another and at most one
+// identity per storm meets its deadline. Honest devices in the same storms
+// answer on time.
+func TestOneDeviceBehindManyIdentities(t *testing.T) {
+	c := newCluster(t, 1, func(cfg *Config) {
+		cfg.Pipeline.RatePerNode, cfg.Pipeline.Burst = 100000, 100000
+		cfg.Schedule.TimedTargetMillis, cfg.Schedule.TimedStandIn = 2000, true
+	})
+	m := c.leader(5 * time.Second)
+	ctx := context.Background()
+	_, pk, _ := testKeys(t)
+	cc, err := grpc.NewClient(m.cfg.GRPCAdvertise, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	group, err := sim.NewRelayGroup("h100", sim.Options{Seed: []byte("relay farm")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type node struct {
+		name  string
+		agent *attest.Agent
+		rec   *truegpuv1.NodeRecord
+		relay bool
+	}
+	var nodes []*node
+	add := func(name string, dev attest.Device, relay bool) {
+		key := attest.NodeKeyFromSeed([]byte("relay test " + name))
+		a, err := attest.NewAgent(ctx, attest.AgentConfig{
+			Client: truegpuv1.NewNodeServiceClient(cc), Key: key, Devices: []attest.AgentDevice{{Device: dev}},
+			Keys: func(*prover.Profile) (*prover.ProvingKey, error) { return pk, nil },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Register(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := m.fsm.Node(key.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, &node{name, a, rec, relay})
+	}
+	for i := range 4 {
+		d, err := group.Device("h100")
+		if err != nil {
+			t.Fatal(err)
+		}
+		add(fmt.Sprintf("relay %d", i), d, true)
+	}
+	for i := range 2 {
+		d, err := sim.NewHonest(gpuclass.H100SXM, sim.Options{Seed: []byte(fmt.Sprintf("honest %d", i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		add(fmt.Sprintf("honest %d", i), d, false)
+	}
+	fps := map[string]bool{}
+	for _, n := range nodes {
+		fp := n.rec.Devices[0].GetFingerprint().GetUuid()
+		if fps[fp] {
+			t.Fatalf("two identities share device %s: the relays are meant to look unrelated", fp)
+		}
+		fps[fp] = true
+	}
+
+	s := &scheduler{m: m, cfg: m.cfg.Schedule}
+	for storm := range 2 {
+		now := m.cfg.Now()
+		var chs []*truegpuv1.IssuedChallenge
+		for _, n := range nodes {
+			ch, err := s.challenge(ethcrypto.Address(n.rec.Address), n.rec.Devices[0], now, fmt.Sprintf("storm-%d", storm))
+			if err != nil {
+				t.Fatal(err)
+			}
+			chs = append(chs, ch)
+		}
+		if _, err := m.Propose(ctx, &truegpuv1.Command{Body: &truegpuv1.Command_IssueChallenges{
+			IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: chs}}}); err != nil {
+			t.Fatal(err)
+		}
+		type result struct {
+			n  *node
+			ok bool
+		}
+		results := make(chan result, len(nodes))
+		for i, n := range nodes {
+			go func() {
+				out, err := n.agent.Handle(ctx, m.challengeView(chs[i], n.rec))
+				results <- result{n, err == nil && out.Verdict.GetAccepted()}
+			}()
+		}
+		onTime := 0
+		for range nodes {
+			r := <-results
+			switch {
+			case r.n.relay && r.ok:
+				onTime++
+			case !r.n.relay && !r.ok:
+				t.Fatalf("storm %d: honest node %s failed", storm, r.n.name)
+			}
+		}
+		t.Logf("storm %d: %d of 4 relay identities on time", storm, onTime)
+		if onTime > 1 {
+			t.Fatalf("storm %d: %d identities behind one device met their deadlines; at most one can", storm, onTime)
+		}
 	}
 }

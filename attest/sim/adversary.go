@@ -111,6 +111,62 @@ func (d *Clone) Run(ctx context.Context, w attest.Workload) (attest.Commitment, 
 	return d.run(ctx, w, 100, honestWork(w))
 }
 
+// RelayGroup is one physical device answering for many identities that
+// look unrelated: every Relay it hands out reports its own synthesized
+// fingerprint of the class it claims, while all of them share one device
+// that runs one workload at a time. It is the farm that registers one GPU
+// (or one CPU) many times under different names.
+//
+// Caught by: storms over random subsets of the fleet. When several of its
+// identities are challenged at once, the device runs their timed phases
+// one after another and every identity but the first misses its deadline.
+// Nothing in the identities themselves gives the group away.
+type RelayGroup struct {
+	actual string
+	opts   Options
+	gpu    *gpu
+	mu     sync.Mutex
+	n      int
+}
+
+// NewRelayGroup returns a group backed by one device of the actual
+// hardware (a class or a gpuclass hardware model such as "cpu-128").
+func NewRelayGroup(actual string, opts Options) (*RelayGroup, error) {
+	a, err := canonicalClass(actual)
+	if err != nil {
+		return nil, err
+	}
+	return &RelayGroup{actual: a, opts: opts, gpu: newGPU()}, nil
+}
+
+// Relay is one identity of a RelayGroup. Its computation is honest; its
+// time is the shared device's.
+type Relay struct{ *base }
+
+// Device returns a new identity claiming class, with a fingerprint of its
+// own, backed by the group's device.
+func (g *RelayGroup) Device(claimed string) (*Relay, error) {
+	c, err := canonicalClass(claimed)
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	g.n++
+	opts := g.opts
+	opts.Seed = append(append([]byte(nil), g.opts.Seed...), []byte(fmt.Sprintf("/relay/%d", g.n))...)
+	g.mu.Unlock()
+	b, err := newBase(c, g.actual, opts, g.gpu)
+	if err != nil {
+		return nil, err
+	}
+	return &Relay{b}, nil
+}
+
+// Run computes honestly on the shared device.
+func (d *Relay) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
+	return d.run(ctx, w, 100, honestWork(w))
+}
+
 // Replayer answers its first challenge honestly and replays that answer
 // afterwards: every later commitment is the first root, every later proof
 // the first proof.
