@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/attest/sim"
@@ -30,6 +32,13 @@ type FleetOptions struct {
 	// "replay-rtx4090", "partial-h100". "clone-<class>" entries with the
 	// same class share one GPU and one identity.
 	Adversaries []string
+	// Nodes are sim device profiles of further nodes, one node each, in
+	// order, after the honest and adversarial ones: an exact list such as
+	// "h100", "rtx3090-as-h100", "cpu-128-as-H200".
+	Nodes []string
+	// Jitter, when set, delays every call a node makes to the cluster as a
+	// wide-area link would (see JitterModel). Nil: loopback latency.
+	Jitter *JitterModel
 	// Poll is how often a node polls for challenges when the stream is not
 	// offered. Default 250ms.
 	Poll time.Duration
@@ -49,7 +58,7 @@ type FleetOptions struct {
 // milliseconds.
 const DefaultTimeScale = 1000
 
-func (o FleetOptions) total() int { return o.Honest + len(o.Adversaries) }
+func (o FleetOptions) total() int { return o.Honest + len(o.Adversaries) + len(o.Nodes) }
 
 // DefaultFleet is the fleet `oracled dev` runs: honest nodes of several
 // classes and one of each adversarial kind (two clones of one GPU).
@@ -92,6 +101,13 @@ func StartFleet(ctx context.Context, c *Cluster, o FleetOptions) (*Fleet, error)
 	if o.Poll <= 0 {
 		o.Poll = 250 * time.Millisecond
 	}
+	var jitter JitterModel
+	if o.Jitter != nil {
+		var err error
+		if jitter, err = o.Jitter.withDefaults(); err != nil {
+			return nil, err
+		}
+	}
 	f := &Fleet{}
 	groups := map[string]*sim.CloneGroup{}
 	add := func(kind string, i int) error {
@@ -128,15 +144,35 @@ func StartFleet(ctx context.Context, c *Cluster, o FleetOptions) (*Fleet, error)
 			return nil, err
 		}
 	}
-	var clients []truegpuv1.NodeServiceClient
-	for _, n := range c.Nodes {
-		cc, err := grpc.NewClient(n.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			f.Close()
+	for i, k := range o.Nodes {
+		if err := add(k, o.Honest+len(o.Adversaries)+i); err != nil {
 			return nil, err
 		}
-		f.conns = append(f.conns, cc)
-		clients = append(clients, truegpuv1.NewNodeServiceClient(cc))
+	}
+	var clients []truegpuv1.NodeServiceClient
+	if o.Jitter != nil {
+		// One connection per node, each with its own link.
+		for i := range f.Nodes {
+			l := jitter.link(i)
+			cc, err := grpc.NewClient(c.Nodes[i%len(c.Nodes)].GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+				grpc.WithChainUnaryInterceptor(l.unary), grpc.WithChainStreamInterceptor(l.stream))
+			if err != nil {
+				f.Close()
+				return nil, err
+			}
+			f.conns = append(f.conns, cc)
+			clients = append(clients, truegpuv1.NewNodeServiceClient(cc))
+		}
+	} else {
+		for _, n := range c.Nodes {
+			cc, err := grpc.NewClient(n.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				f.Close()
+				return nil, err
+			}
+			f.conns = append(f.conns, cc)
+			clients = append(clients, truegpuv1.NewNodeServiceClient(cc))
+		}
 	}
 	keys := func(p *prover.Profile) (*prover.ProvingKey, error) {
 		if p.Digest() != c.Profile.Digest() {
@@ -198,4 +234,136 @@ func (f *Fleet) Close() {
 	for _, n := range f.Nodes {
 		n.Device.Close()
 	}
+}
+
+// JitterModel is a wide-area link between each simulated node and the
+// cluster. Every node draws a base round-trip time once, uniformly in
+// [MinRTT, MaxRTT]; every call then takes a round trip of the base ±20%:
+// half of it before the call reaches the cluster and half after the answer
+// leaves it (for a stream: half before it opens and half after each
+// message arrives). With probability LossPercent a call also loses a packet
+// and waits LossDelay more (a retransmission timeout), on one of the two
+// halves. Draws come from Seed and the node's position in the fleet, so a
+// run is reproducible up to the order in which the calls happen.
+type JitterModel struct {
+	// MinRTT and MaxRTT bound the nodes' base round-trip times. Both zero:
+	// 20 ms and 400 ms.
+	MinRTT, MaxRTT time.Duration
+	// LossPercent is the chance, in percent (0..100), that a call loses a
+	// packet. Zero: no loss.
+	LossPercent float64
+	// LossDelay is what a lost packet costs. Zero: 1 s.
+	LossDelay time.Duration
+	// Seed selects the draws.
+	Seed uint64
+}
+
+// DefaultJitter is a link of 20–400 ms round trips with 1% of calls
+// losing a packet for 1 s.
+func DefaultJitter() *JitterModel {
+	return &JitterModel{MinRTT: 20 * time.Millisecond, MaxRTT: 400 * time.Millisecond, LossPercent: 1, LossDelay: time.Second, Seed: 1}
+}
+
+func (j *JitterModel) withDefaults() (JitterModel, error) {
+	o := *j
+	if o.MinRTT == 0 && o.MaxRTT == 0 {
+		o.MinRTT, o.MaxRTT = 20*time.Millisecond, 400*time.Millisecond
+	}
+	if o.LossDelay == 0 {
+		o.LossDelay = time.Second
+	}
+	switch {
+	case o.MinRTT < 0 || o.MaxRTT < o.MinRTT:
+		return o, fmt.Errorf("devcluster: jitter: round-trip range %v..%v is empty or negative", o.MinRTT, o.MaxRTT)
+	case o.LossPercent < 0 || o.LossPercent > 100:
+		return o, fmt.Errorf("devcluster: jitter: loss of %v%% is outside 0..100", o.LossPercent)
+	case o.LossDelay < 0:
+		return o, fmt.Errorf("devcluster: jitter: loss delay %v is negative", o.LossDelay)
+	}
+	return o, nil
+}
+
+// link is one node's connection to the cluster under the jitter model.
+type link struct {
+	j    JitterModel
+	base time.Duration
+	mu   sync.Mutex
+	rng  *rand.Rand
+}
+
+func (j JitterModel) link(node int) *link {
+	rng := rand.New(rand.NewPCG(j.Seed, uint64(node)))
+	base := j.MinRTT
+	if span := j.MaxRTT - j.MinRTT; span > 0 {
+		base += time.Duration(rng.Int64N(int64(span) + 1))
+	}
+	return &link{j: j, base: base, rng: rng}
+}
+
+// trip draws the two halves of one call's round trip.
+func (l *link) trip() (before, after time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	rtt := time.Duration(float64(l.base) * (0.8 + 0.4*l.rng.Float64()))
+	before, after = rtt/2, rtt-rtt/2
+	if l.j.LossPercent > 0 && l.rng.Float64()*100 < l.j.LossPercent {
+		if l.rng.IntN(2) == 0 {
+			before += l.j.LossDelay
+		} else {
+			after += l.j.LossDelay
+		}
+	}
+	return before, after
+}
+
+// wait sleeps for d or until ctx ends, with the gRPC status of the end.
+func wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	}
+}
+
+func (l *link) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	before, after := l.trip()
+	if err := wait(ctx, before); err != nil {
+		return err
+	}
+	if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
+		return err
+	}
+	return wait(ctx, after)
+}
+
+func (l *link) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	before, _ := l.trip()
+	if err := wait(ctx, before); err != nil {
+		return nil, err
+	}
+	s, err := streamer(ctx, desc, cc, method, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &laggedStream{ClientStream: s, l: l}, nil
+}
+
+// laggedStream delivers each received message half a round trip late.
+type laggedStream struct {
+	grpc.ClientStream
+	l *link
+}
+
+func (s *laggedStream) RecvMsg(m any) error {
+	if err := s.ClientStream.RecvMsg(m); err != nil {
+		return err
+	}
+	_, after := s.l.trip()
+	return wait(s.Context(), after)
 }
