@@ -42,6 +42,9 @@ func TestAuditRechecksEveryRejection(t *testing.T) {
 		t.Helper()
 		now := time.Now().UnixMilli()
 		v.DecidedAtUnixMs = now
+		if v.SignedRequest == nil {
+			v.SignedRequest = n.signedProof(v.ChallengeId, v.Proof)
+		}
 		if _, err := m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now, Body: &truegpuv1.Command_RecordVerdicts{
 			RecordVerdicts: &truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{v}}}}); err != nil {
 			t.Fatalf("verdict: %v", err)

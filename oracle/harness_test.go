@@ -3,6 +3,7 @@ package oracle
 import (
 	"context"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"io"
 	"log/slog"
 	"net"
@@ -301,6 +302,20 @@ func (n *testNode) proofReq(ch *truegpuv1.IssuedChallenge, proof []byte) *truegp
 		panic(err)
 	}
 	return r
+}
+
+// signedProof is the node's signed proof submission for a challenge, as
+// the replicated verdict carries it.
+func (n *testNode) signedProof(id []byte, proof []byte) []byte {
+	r := &truegpuv1.SubmitProofRequest{ChallengeId: fsm.IDString(id), Address: n.addr(), Proof: proof}
+	if err := n.key.Sign(r); err != nil {
+		panic(err)
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // prove proves a committed challenge under the sample seed the member

@@ -437,6 +437,10 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 	case ch.Timed == nil && len(req.TimedRoot) != 0:
 		return nil, fmt.Errorf("%w: the challenge has no timed phase: timed_root must be empty", ErrInvalidRequest)
 	}
+	signed, err := signedBytes(req)
+	if err != nil {
+		return nil, err
+	}
 	resp := &truegpuv1.SubmitCommitmentResponse{ReceivedAtUnixMs: arrival, ProofDeadlineUnixMs: ch.ProofDeadlineUnixMs}
 	if cs.Outcome == fsm.OutcomeMissed {
 		// Expired before the commitment arrived: late, already counted.
@@ -448,7 +452,7 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 	}
 	if arrival > ch.CommitDeadlineUnixMs {
 		late := &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: ReasonCommitmentLate, CommitReceivedAtUnixMs: arrival,
-			Detail: fmt.Sprintf("arrived %d ms after the deadline", arrival-ch.CommitDeadlineUnixMs)}
+			Detail: fmt.Sprintf("arrived %d ms after the deadline", arrival-ch.CommitDeadlineUnixMs), SignedRequest: signed}
 		if _, err := p.decideRecord(ctx, late); err != nil && !errors.Is(err, fsm.ErrConflict) {
 			return nil, err
 		}
@@ -457,7 +461,7 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 	}
 	seed := p.drawSeed()
 	_, err = p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: arrival, IdempotencyKey: ch.Id, Body: &truegpuv1.Command_RecordCommitment{
-		RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: req.Root, ReceivedAtUnixMs: arrival, SampleSeed: seed[:], TimedRoot: req.TimedRoot}}})
+		RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: req.Root, ReceivedAtUnixMs: arrival, SampleSeed: seed[:], TimedRoot: req.TimedRoot, SignedRequest: signed}}})
 	switch {
 	case errors.Is(err, fsm.ErrConflict):
 		// Another copy of the request won the race: answer as it was.
@@ -547,8 +551,12 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 	}()
 	var v *truegpuv1.Verdict
 	proof, derr := verifier.DecodeProof(req.Proof)
+	signed, err := signedBytes(req)
+	if err != nil {
+		return nil, err
+	}
 	reject := func(reason, detail string) (*truegpuv1.Verdict, error) {
-		return p.decideRecord(ctx, &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: reason, Detail: detail, Proof: req.Proof, TimedOpenings: req.TimedOpenings})
+		return p.decideRecord(ctx, &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: reason, Detail: detail, Proof: req.Proof, TimedOpenings: req.TimedOpenings, SignedRequest: signed})
 	}
 	switch {
 	case ch.Timed != nil && len(req.TimedOpenings) == 0:
@@ -562,7 +570,7 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 		}
 		fallthrough
 	default:
-		v, err = p.checkProof(ctx, cs, proof, derr, req)
+		v, err = p.checkProof(ctx, cs, proof, derr, req, signed)
 	}
 	if errors.Is(err, fsm.ErrConflict) {
 		return nil, fmt.Errorf("%w: %s", ErrNonceReused, req.ChallengeId)
@@ -576,6 +584,16 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 // maxTimedOpeningsBytes bounds a timed openings blob: the header and
 // Samples openings at the deepest tree (prover/timed's encoding).
 const maxTimedOpeningsBytes = 4 + 1 + 32 + 2 + timed.Samples*(8+timed.LeafCells+1+timed.MaxDepth*32)
+
+// signedBytes is the node's signed request as the replicated commands
+// carry it (fsm checks the signature again in Apply).
+func signedBytes(req proto.Message) ([]byte, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the request cannot be encoded", ErrInvalidRequest)
+	}
+	return b, nil
+}
 
 // CheckTimed checks the openings of a committed challenge's timed phase
 // against its recorded timed root and sample seed (prover/timed.Verify).
@@ -593,10 +611,11 @@ func CheckTimed(cs *truegpuv1.ChallengeState, openings []byte) error {
 
 // checkProof verifies the SNARK proof of a committed challenge and
 // records the verdict.
-func (p *pipeline) checkProof(ctx context.Context, cs *truegpuv1.ChallengeState, proof *verifier.Proof, derr error, req *truegpuv1.SubmitProofRequest) (*truegpuv1.Verdict, error) {
+func (p *pipeline) checkProof(ctx context.Context, cs *truegpuv1.ChallengeState, proof *verifier.Proof, derr error, req *truegpuv1.SubmitProofRequest, signed []byte) (*truegpuv1.Verdict, error) {
 	ch := cs.Challenge
 	decide := func(accepted bool, reason, detail string) (*truegpuv1.Verdict, error) {
-		return p.decideRecord(ctx, &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Accepted: accepted, Reason: reason, Detail: detail, Proof: req.Proof, TimedOpenings: req.TimedOpenings})
+		return p.decideRecord(ctx, &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Accepted: accepted, Reason: reason, Detail: detail,
+			Proof: req.Proof, TimedOpenings: req.TimedOpenings, SignedRequest: signed})
 	}
 	var v *truegpuv1.Verdict
 	var err error

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"io"
 	"log/slog"
 	"net"
@@ -217,9 +218,17 @@ func BenchmarkAttestationsE2E(b *testing.B) {
 		for i, cp := range proofs {
 			key := benchNodeKey(cp.Node)
 			ch := challengeFor(key.Address(), cp.Nonce, now, p)
+			creq := &truegpuv1.SubmitCommitmentRequest{ChallengeId: fsm.IDString(ch.Id), Address: key.Address().String(), Root: cp.Root[:]}
+			if err := key.Sign(creq); err != nil {
+				b.Fatal(err)
+			}
+			signed, err := proto.MarshalOptions{Deterministic: true}.Marshal(creq)
+			if err != nil {
+				b.Fatal(err)
+			}
 			for _, cmd := range []*truegpuv1.Command{
 				{Body: &truegpuv1.Command_IssueChallenges{IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}}},
-				{Body: &truegpuv1.Command_RecordCommitment{RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: cp.Root[:], ReceivedAtUnixMs: now.UnixMilli() + 1, SampleSeed: cp.Seed[:]}}},
+				{Body: &truegpuv1.Command_RecordCommitment{RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: cp.Root[:], ReceivedAtUnixMs: now.UnixMilli() + 1, SampleSeed: cp.Seed[:], SignedRequest: signed}}},
 			} {
 				if _, err := l.Member.Propose(context.Background(), cmd); err != nil {
 					b.Fatal(err)

@@ -692,6 +692,9 @@ func (t *txn) recordCommitment(c *truegpuv1.RecordCommitmentCommand) error {
 	if c.ReceivedAtUnixMs > ch.CommitDeadlineUnixMs {
 		return fmt.Errorf("%w: commitment for %s arrived %d ms after its deadline", ErrLate, IDString(c.ChallengeId), c.ReceivedAtUnixMs-ch.CommitDeadlineUnixMs)
 	}
+	if err := checkSignedCommitment(c, ch); err != nil {
+		return err
+	}
 	cs.Outcome, cs.Root, cs.ReceivedAtUnixMs, cs.SampleSeed, cs.TimedRoot = OutcomeCommitted, c.Root, c.ReceivedAtUnixMs, c.SampleSeed, c.TimedRoot
 	t.putMsg(key(prefixChallenge, c.ChallengeId), cs)
 	t.del(key(prefixDeadline, be64(uint64(ch.CommitDeadlineUnixMs)), ch.Id))
@@ -746,7 +749,7 @@ func checkVerdict(v *truegpuv1.VerdictRecord, cs *truegpuv1.ChallengeState) erro
 		case cs.Challenge.Timed != nil && len(v.TimedOpenings) == 0:
 			return invalid("verdicts: acceptance of %s carries no openings of its timed phase", id)
 		}
-		return nil
+		return checkSignedVerdict(v, cs.Challenge, false)
 	}
 	late := v.Reason == string(reputation.ReasonCommitmentLate)
 	switch {
@@ -759,7 +762,7 @@ func checkVerdict(v *truegpuv1.VerdictRecord, cs *truegpuv1.ChallengeState) erro
 	case late && (len(v.Proof) != 0 || len(v.TimedOpenings) != 0):
 		return invalid("verdicts: late commitment of %s rejected with proof bytes", id)
 	case late:
-		return nil
+		return checkSignedVerdict(v, cs.Challenge, true)
 	case v.CommitReceivedAtUnixMs != 0:
 		return invalid("verdicts: only a late commitment's rejection carries its arrival (%s)", id)
 	case cs.Outcome != OutcomeCommitted:
@@ -769,7 +772,7 @@ func checkVerdict(v *truegpuv1.VerdictRecord, cs *truegpuv1.ChallengeState) erro
 	case v.Reason == string(reputation.ReasonTimedInvalid) && cs.Challenge.Timed == nil:
 		return invalid("verdicts: %s rejected as %s but has no timed phase", id, v.Reason)
 	}
-	return nil
+	return checkSignedVerdict(v, cs.Challenge, false)
 }
 
 func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
@@ -977,11 +980,15 @@ func (t *txn) closeEpoch(c *truegpuv1.CloseEpochCommand) error {
 	if err != nil {
 		return fmt.Errorf("%w: close epoch %d: %w", ErrInvalidCommand, c.Epoch, err)
 	}
+	// The validity window follows from the leader's time of the command
+	// and the configuration, so every replica signs the same digest.
+	report.ValidFrom, report.ExpiresAt = reputation.ReportWindow(report.Timestamp, t.f.cfg.ReportClockSkew, t.f.cfg.ReportLifetime)
 	digest := reputation.ReportDigest(t.f.cfg.Domain, report)
 	dom := t.f.cfg.Domain
 	es := &truegpuv1.EpochState{Report: &truegpuv1.EpochReport{
 		Epoch: report.Epoch, Round: report.Round, Timestamp: report.Timestamp,
 		ConfigDigest: report.ConfigDigest[:], Root: report.Root[:], Count: report.Count, Digest: digest[:],
+		ValidFrom: report.ValidFrom, ExpiresAt: report.ExpiresAt,
 		Domain:    &truegpuv1.Eip712Domain{Name: dom.Name, Version: dom.Version, ChainId: dom.ChainID, VerifyingContract: dom.VerifyingContract.String()},
 		Threshold: uint32(threshold),
 	}}

@@ -13,7 +13,6 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/hashicorp/raft"
 
-	"github.com/truegpu/truegpu/internal/ethcrypto"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
@@ -67,7 +66,7 @@ func TestApplyCacheRebuilt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := ethcrypto.KeyFromSeed([]byte("cache")).Address()
+	a := nodeKey([]byte("cache")).Address()
 	now := int64(1_700_000_000_000)
 	issue := func(dev uint32, nonceByte byte) *truegpuv1.Command {
 		nonce := bytes.Repeat([]byte{nonceByte}, 32)
@@ -121,7 +120,7 @@ func TestApplyCacheRebuilt(t *testing.T) {
 
 	g := openFSM(t)
 	// A replica whose cache holds other state before the restore.
-	other := ethcrypto.KeyFromSeed([]byte("other")).Address()
+	other := nodeKey([]byte("other")).Address()
 	g.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: mustEncode(t, &truegpuv1.Command{Version: 1, Body: &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{
 		Address: other[:], Devices: []*truegpuv1.Device{device(0, "GPU-o")}}}})})
 	if err := g.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
@@ -148,7 +147,7 @@ func mustEncode(t *testing.T, c *truegpuv1.Command) []byte {
 // deleted challenge's issue is refused.
 func TestRetention(t *testing.T) {
 	f := openFSM(t) // RetainEpochs 2
-	a := ethcrypto.KeyFromSeed([]byte("retention")).Address()
+	a := nodeKey([]byte("retention")).Address()
 	now := int64(1_700_000_000_000)
 	at := func(body any) *truegpuv1.Command {
 		now += 10
@@ -171,8 +170,8 @@ func TestRetention(t *testing.T) {
 		return ch
 	}
 	accept := func(ch *truegpuv1.IssuedChallenge) {
-		must(at(&truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: make([]byte, 32), ReceivedAtUnixMs: now, SampleSeed: make([]byte, SampleSeedSize)}))
-		must(at(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: ch.Id, Accepted: true, DecidedAtUnixMs: now, Proof: []byte{1}}}}))
+		must(at(signCommit(ch.Address, &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: make([]byte, 32), ReceivedAtUnixMs: now, SampleSeed: make([]byte, SampleSeedSize)})))
+		must(at(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{signVerdict(ch.Address, &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Accepted: true, DecidedAtUnixMs: now, Proof: []byte{1}})}}))
 	}
 	ch1, ch2 := issue(), issue()
 	accept(ch1)

@@ -56,8 +56,8 @@ func (c *contest) challenge(nodes []ethcrypto.Address, answer map[ethcrypto.Addr
 			late = append(late, chs[i].Id)
 			continue
 		}
-		c.apply(&truegpuv1.RecordCommitmentCommand{ChallengeId: chs[i].Id, Root: make([]byte, 32), ReceivedAtUnixMs: c.now + 10, SampleSeed: make([]byte, SampleSeedSize)})
-		c.apply(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{{ChallengeId: chs[i].Id, Accepted: true, Proof: []byte{1}}}})
+		c.apply(signCommit(a[:], &truegpuv1.RecordCommitmentCommand{ChallengeId: chs[i].Id, Root: make([]byte, 32), ReceivedAtUnixMs: c.now + 10, SampleSeed: make([]byte, SampleSeedSize)}))
+		c.apply(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{signVerdict(a[:], &truegpuv1.VerdictRecord{ChallengeId: chs[i].Id, Accepted: true, Proof: []byte{1}})}})
 	}
 	if len(late) > 0 {
 		c.now = issued + 2000
@@ -134,8 +134,8 @@ func (c *contest) trustedIncumbent(a ethcrypto.Address, uuid string) {
 // loses the identity at the next epoch close.
 func TestContestCopierLoses(t *testing.T) {
 	c := &contest{t: t, f: openFSM(t), now: 1_700_000_000_000}
-	honest := ethcrypto.KeyFromSeed([]byte("honest")).Address()
-	copier := ethcrypto.KeyFromSeed([]byte("copier")).Address()
+	honest := nodeKey([]byte("honest")).Address()
+	copier := nodeKey([]byte("copier")).Address()
 	c.trustedIncumbent(honest, "GPU-victim")
 	c.register(copier, "GPU-victim")
 	if s := c.status(honest); s != trusted {
@@ -177,8 +177,8 @@ func TestContestCopierLoses(t *testing.T) {
 // incumbent included.
 func TestContestClonePair(t *testing.T) {
 	c := &contest{t: t, f: openFSM(t), now: 1_700_000_000_000}
-	a := ethcrypto.KeyFromSeed([]byte("clone-a")).Address()
-	b := ethcrypto.KeyFromSeed([]byte("clone-b")).Address()
+	a := nodeKey([]byte("clone-a")).Address()
+	b := nodeKey([]byte("clone-b")).Address()
 	c.trustedIncumbent(a, "GPU-cloned")
 	c.register(b, "GPU-cloned")
 	both := []ethcrypto.Address{a, b}
@@ -201,8 +201,8 @@ func TestContestClonePair(t *testing.T) {
 // loses, the other wins.
 func TestContestOneMachineTwoNames(t *testing.T) {
 	c := &contest{t: t, f: openFSM(t), now: 1_700_000_000_000}
-	a := ethcrypto.KeyFromSeed([]byte("sybil-a")).Address()
-	b := ethcrypto.KeyFromSeed([]byte("sybil-b")).Address()
+	a := nodeKey([]byte("sybil-a")).Address()
+	b := nodeKey([]byte("sybil-b")).Address()
 	c.register(a, "GPU-one")
 	c.register(b, "GPU-one")
 	if c.status(a) == rejected || c.status(b) == rejected {

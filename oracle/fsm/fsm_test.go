@@ -39,14 +39,15 @@ type gen struct {
 	now     int64
 	nodes   [][]byte
 	open    [][]byte // issued, not yet decided (as the generator believes)
+	owner   map[string][]byte // challenge id -> node address
 	members []*ethcrypto.PrivateKey
 	epoch   uint64
 }
 
 func newGen(seed uint64) *gen {
-	g := &gen{rng: rand.New(rand.NewPCG(seed, 1)), now: 1_700_000_000_000, epoch: 1}
+	g := &gen{rng: rand.New(rand.NewPCG(seed, 1)), now: 1_700_000_000_000, epoch: 1, owner: map[string][]byte{}}
 	for i := range 3 {
-		g.members = append(g.members, ethcrypto.KeyFromSeed([]byte(fmt.Sprintf("member-%d", i))))
+		g.members = append(g.members, nodeKey([]byte(fmt.Sprintf("member-%d", i))))
 	}
 	return g
 }
@@ -78,7 +79,7 @@ func (g *gen) next() *truegpuv1.Command {
 			c.Body = &truegpuv1.Command_SetMember{SetMember: row}
 		})
 	case r < 15 || len(g.nodes) == 0:
-		k := ethcrypto.KeyFromSeed([]byte(fmt.Sprintf("node-%d", g.rng.IntN(40))))
+		k := nodeKey([]byte(fmt.Sprintf("node-%d", g.rng.IntN(40))))
 		a := k.Address()
 		uuid := fmt.Sprintf("GPU-%d", g.rng.IntN(50)) // collisions make duplicates
 		g.nodes = append(g.nodes, a[:])
@@ -97,6 +98,7 @@ func (g *gen) next() *truegpuv1.Command {
 			chs = append(chs, &truegpuv1.IssuedChallenge{Id: id[:], Address: a, Nonce: nonce[:], Profile: "test/v1", ClaimedClass: "H100-SXM",
 				IssuedAtUnixMs: g.now, CommitDeadlineUnixMs: g.now + 2000, ProofDeadlineUnixMs: g.now + 60000, ExpectedLatencyMs: 800})
 			g.open = append(g.open, id[:])
+			g.owner[string(id[:])] = a
 		}
 		return g.cmd(func(c *truegpuv1.Command) {
 			c.Body = &truegpuv1.Command_IssueChallenges{IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: chs}}
@@ -105,7 +107,7 @@ func (g *gen) next() *truegpuv1.Command {
 		id := g.open[g.rng.IntN(len(g.open))]
 		root := bytes.Repeat([]byte{byte(g.rng.IntN(256))}, 32)
 		return g.cmd(func(c *truegpuv1.Command) {
-			c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: id, Root: root, ReceivedAtUnixMs: g.now, SampleSeed: root[:SampleSeedSize]}}
+			c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: signCommit(g.owner[string(id)], &truegpuv1.RecordCommitmentCommand{ChallengeId: id, Root: root, ReceivedAtUnixMs: g.now, SampleSeed: root[:SampleSeedSize]})}
 		})
 	case r < 80 && len(g.open) > 0:
 		i := g.rng.IntN(len(g.open))
@@ -115,6 +117,7 @@ func (g *gen) next() *truegpuv1.Command {
 		if !v.Accepted {
 			v.Reason = string(reputation.ReasonProofInvalid)
 		}
+		signVerdict(g.owner[string(id)], v)
 		return g.cmd(func(c *truegpuv1.Command) {
 			c.Body = &truegpuv1.Command_RecordVerdicts{RecordVerdicts: &truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{v}}}
 		})
@@ -329,7 +332,7 @@ func apply1(t *testing.T, f *FSM, c *truegpuv1.Command) error {
 
 func TestCommandErrors(t *testing.T) {
 	f := openFSM(t)
-	k := ethcrypto.KeyFromSeed([]byte("n"))
+	k := nodeKey([]byte("n"))
 	a := k.Address()
 	now := int64(1_700_000_000_000)
 	mk := func(body any) *truegpuv1.Command { return commandAt(now, body) }
@@ -401,10 +404,10 @@ func TestCommandErrors(t *testing.T) {
 	if hashExceptApplied(t, f) != before {
 		t.Fatal("failed commands changed the state")
 	}
-	if err := apply1(t, f, mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 10, SampleSeed: make([]byte, SampleSeedSize)})); err != nil {
+	if err := apply1(t, f, mk(signCommit(a[:], &truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 10, SampleSeed: make([]byte, SampleSeedSize)}))); err != nil {
 		t.Fatal(err)
 	}
-	if err := apply1(t, f, mk(&truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 10, SampleSeed: make([]byte, SampleSeedSize)})); !errors.Is(err, ErrConflict) {
+	if err := apply1(t, f, mk(signCommit(a[:], &truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 10, SampleSeed: make([]byte, SampleSeedSize)}))); !errors.Is(err, ErrConflict) {
 		t.Fatalf("second commitment: %v, want ErrConflict", err)
 	}
 	// On a committed challenge: rejections must be consistent with it.
@@ -423,7 +426,7 @@ func TestCommandErrors(t *testing.T) {
 			t.Fatalf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	v := &truegpuv1.VerdictRecord{ChallengeId: id[:], Accepted: true, Proof: []byte{1}}
+	v := signVerdict(a[:], &truegpuv1.VerdictRecord{ChallengeId: id[:], Accepted: true, Proof: []byte{1}})
 	if err := apply1(t, f, mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{v}})); err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +457,7 @@ func TestDuplicateIdentity(t *testing.T) {
 	f := openFSM(t)
 	var addrs []ethcrypto.Address
 	for i := range 2 {
-		a := ethcrypto.KeyFromSeed([]byte{byte(i)}).Address()
+		a := nodeKey([]byte{byte(i)}).Address()
 		addrs = append(addrs, a)
 		c := &truegpuv1.Command{Version: 1, LeaderTimeUnixMs: 1000, Body: &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "GPU-same")}}}}
 		if err := apply1(t, f, c); err != nil {
@@ -595,7 +598,7 @@ func BenchmarkApplyIssue(b *testing.B) {
 	idx := uint64(0)
 	reg := &truegpuv1.CommandBatch{}
 	for i := range 1024 {
-		a := ethcrypto.KeyFromSeed([]byte(fmt.Sprintf("bench %d", i))).Address()
+		a := nodeKey([]byte(fmt.Sprintf("bench %d", i))).Address()
 		addrs = append(addrs, a[:])
 		reg.Commands = append(reg.Commands, &truegpuv1.Command{Version: 1, Body: &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{
 			Address: a[:], Devices: []*truegpuv1.Device{device(0, fmt.Sprintf("GPU-%d", i))}}}})
@@ -642,7 +645,7 @@ func TestExpiryReasons(t *testing.T) {
 	}
 	var nodes []node
 	for i, commit := range []bool{false, true} {
-		a := ethcrypto.KeyFromSeed([]byte{'e', byte(i)}).Address()
+		a := nodeKey([]byte{'e', byte(i)}).Address()
 		if err := apply1(t, f, cmd(now, func(c *truegpuv1.Command) {
 			c.Body = &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, fmt.Sprintf("GPU-e%d", i))}}}
 		})); err != nil {
@@ -658,7 +661,7 @@ func TestExpiryReasons(t *testing.T) {
 		}
 		if commit {
 			if err := apply1(t, f, cmd(now+200, func(c *truegpuv1.Command) {
-				c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 200, SampleSeed: make([]byte, SampleSeedSize)}}
+				c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: signCommit(a[:], &truegpuv1.RecordCommitmentCommand{ChallengeId: id[:], Root: make([]byte, 32), ReceivedAtUnixMs: now + 200, SampleSeed: make([]byte, SampleSeedSize)})}
 			})); err != nil {
 				t.Fatal(err)
 			}

@@ -606,7 +606,12 @@ type RecordCommitmentCommand struct {
 	// seed, never derived in Apply.
 	SampleSeed []byte `protobuf:"bytes,4,opt,name=sample_seed,json=sampleSeed,proto3" json:"sample_seed,omitempty"`
 	// 32-byte commitment of the timed phase (empty without one).
-	TimedRoot     []byte `protobuf:"bytes,5,opt,name=timed_root,json=timedRoot,proto3" json:"timed_root,omitempty"`
+	TimedRoot []byte `protobuf:"bytes,5,opt,name=timed_root,json=timedRoot,proto3" json:"timed_root,omitempty"`
+	// The node's SubmitCommitmentRequest as it arrived (protobuf, with its
+	// signature): Apply checks that the node signed this root (and timed
+	// root) for this challenge, so a leader cannot record a commitment the
+	// node never sent.
+	SignedRequest []byte `protobuf:"bytes,6,opt,name=signed_request,json=signedRequest,proto3" json:"signed_request,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -676,6 +681,13 @@ func (x *RecordCommitmentCommand) GetTimedRoot() []byte {
 	return nil
 }
 
+func (x *RecordCommitmentCommand) GetSignedRequest() []byte {
+	if x != nil {
+		return x.SignedRequest
+	}
+	return nil
+}
+
 // VerdictRecord is one verdict as replicated.
 type VerdictRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -697,6 +709,12 @@ type VerdictRecord struct {
 	CommitReceivedAtUnixMs int64 `protobuf:"varint,7,opt,name=commit_received_at_unix_ms,json=commitReceivedAtUnixMs,proto3" json:"commit_received_at_unix_ms,omitempty"`
 	// The timed phase's openings, kept so every member can audit them.
 	TimedOpenings []byte `protobuf:"bytes,8,opt,name=timed_openings,json=timedOpenings,proto3" json:"timed_openings,omitempty"`
+	// The node's signed request the verdict decides, as it arrived
+	// (protobuf, with its signature): the SubmitProofRequest whose proof and
+	// openings the verdict carries, or for COMMITMENT_LATE the late
+	// SubmitCommitmentRequest. Apply checks the node signed it for this
+	// challenge, so a leader cannot judge work the node never submitted.
+	SignedRequest []byte `protobuf:"bytes,9,opt,name=signed_request,json=signedRequest,proto3" json:"signed_request,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -783,6 +801,13 @@ func (x *VerdictRecord) GetCommitReceivedAtUnixMs() int64 {
 func (x *VerdictRecord) GetTimedOpenings() []byte {
 	if x != nil {
 		return x.TimedOpenings
+	}
+	return nil
+}
+
+func (x *VerdictRecord) GetSignedRequest() []byte {
+	if x != nil {
+		return x.SignedRequest
 	}
 	return nil
 }
@@ -1749,7 +1774,7 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\x16IssueChallengesCommand\x12;\n" +
 	"\n" +
 	"challenges\x18\x01 \x03(\v2\x1b.truegpu.v1.IssuedChallengeR\n" +
-	"challenges\"\xbf\x01\n" +
+	"challenges\"\xe6\x01\n" +
 	"\x17RecordCommitmentCommand\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\fR\vchallengeId\x12\x12\n" +
 	"\x04root\x18\x02 \x01(\fR\x04root\x12-\n" +
@@ -1757,7 +1782,8 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\vsample_seed\x18\x04 \x01(\fR\n" +
 	"sampleSeed\x12\x1d\n" +
 	"\n" +
-	"timed_root\x18\x05 \x01(\fR\ttimedRoot\"\xa4\x02\n" +
+	"timed_root\x18\x05 \x01(\fR\ttimedRoot\x12%\n" +
+	"\x0esigned_request\x18\x06 \x01(\fR\rsignedRequest\"\xcb\x02\n" +
 	"\rVerdictRecord\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\fR\vchallengeId\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\bR\baccepted\x12\x16\n" +
@@ -1766,7 +1792,8 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\x05proof\x18\x05 \x01(\fR\x05proof\x12+\n" +
 	"\x12decided_at_unix_ms\x18\x06 \x01(\x03R\x0fdecidedAtUnixMs\x12:\n" +
 	"\x1acommit_received_at_unix_ms\x18\a \x01(\x03R\x16commitReceivedAtUnixMs\x12%\n" +
-	"\x0etimed_openings\x18\b \x01(\fR\rtimedOpenings\"N\n" +
+	"\x0etimed_openings\x18\b \x01(\fR\rtimedOpenings\x12%\n" +
+	"\x0esigned_request\x18\t \x01(\fR\rsignedRequest\"N\n" +
 	"\x15RecordVerdictsCommand\x125\n" +
 	"\bverdicts\x18\x01 \x03(\v2\x19.truegpu.v1.VerdictRecordR\bverdicts\">\n" +
 	"\x17ExpireChallengesCommand\x12#\n" +

@@ -186,7 +186,15 @@ type EpochReport struct {
 	// Signing members (n).
 	Signers []string `protobuf:"bytes,11,rep,name=signers,proto3" json:"signers,omitempty"`
 	// Whether at least threshold distinct members signed.
-	Complete      bool `protobuf:"varint,12,opt,name=complete,proto3" json:"complete,omitempty"`
+	Complete bool `protobuf:"varint,12,opt,name=complete,proto3" json:"complete,omitempty"`
+	// Start of the report's validity window, unix seconds: the feed contract
+	// refuses the report at an earlier block time. The report's timestamp
+	// minus the cluster's allowance for clock skew.
+	ValidFrom uint64 `protobuf:"varint,13,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	// End of the report's validity window, unix seconds: the feed contract
+	// refuses the report at a later block time, and consumers refuse it once
+	// expired. The report's timestamp plus the cluster's report lifetime.
+	ExpiresAt     uint64 `protobuf:"varint,14,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -303,6 +311,20 @@ func (x *EpochReport) GetComplete() bool {
 		return x.Complete
 	}
 	return false
+}
+
+func (x *EpochReport) GetValidFrom() uint64 {
+	if x != nil {
+		return x.ValidFrom
+	}
+	return 0
+}
+
+func (x *EpochReport) GetExpiresAt() uint64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
 }
 
 // GetLatestReportRequest asks for the newest report.
@@ -676,7 +698,7 @@ const file_truegpu_v1_feed_proto_rawDesc = "" +
 	"\x0fMemberSignature\x12\x1b\n" +
 	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12%\n" +
 	"\x0esigner_address\x18\x02 \x01(\tR\rsignerAddress\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"\x81\x03\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xbf\x03\n" +
 	"\vEpochReport\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x14\n" +
 	"\x05round\x18\x02 \x01(\x04R\x05round\x12\x1c\n" +
@@ -692,7 +714,11 @@ const file_truegpu_v1_feed_proto_rawDesc = "" +
 	"\tthreshold\x18\n" +
 	" \x01(\rR\tthreshold\x12\x18\n" +
 	"\asigners\x18\v \x03(\tR\asigners\x12\x1a\n" +
-	"\bcomplete\x18\f \x01(\bR\bcomplete\"G\n" +
+	"\bcomplete\x18\f \x01(\bR\bcomplete\x12\x1d\n" +
+	"\n" +
+	"valid_from\x18\r \x01(\x04R\tvalidFrom\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\x0e \x01(\x04R\texpiresAt\"G\n" +
 	"\x16GetLatestReportRequest\x12-\n" +
 	"\x12include_incomplete\x18\x01 \x01(\bR\x11includeIncomplete\"t\n" +
 	"\x17GetLatestReportResponse\x12/\n" +

@@ -1,0 +1,89 @@
+package fsm
+
+import (
+	"bytes"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/truegpu/truegpu/internal/ethcrypto"
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+)
+
+// maxSignedRequest bounds a node's signed request carried in a command: a
+// proof request holds a Groth16 proof and at most about 30 KB of timed
+// openings.
+const maxSignedRequest = 64 << 10
+
+// nodeRequest is what the node's signed challenge requests have in common.
+type nodeRequest interface {
+	proto.Message
+	GetChallengeId() string
+	GetAddress() string
+	GetSignature() []byte
+}
+
+// checkNodeSigned decodes a node's signed request carried in a command
+// into msg and checks, deterministically, that it names the challenge and
+// the challenge's node and that the node signed it (truegpuv1.SigningDigest,
+// secp256k1 recovery). It is how every replica knows that a recorded
+// commitment or a judged proof is the node's and not the leader's word.
+func checkNodeSigned(what string, signed []byte, msg nodeRequest, ch *truegpuv1.IssuedChallenge) error {
+	id := IDString(ch.Id)
+	switch {
+	case len(signed) == 0:
+		return invalid("%s: %s carries no signed request from the node", what, id)
+	case len(signed) > maxSignedRequest:
+		return invalid("%s: %s: signed request of %d bytes exceeds %d", what, id, len(signed), maxSignedRequest)
+	}
+	if err := proto.Unmarshal(signed, msg); err != nil {
+		return invalid("%s: %s: the node's signed request does not decode", what, id)
+	}
+	if !strings.EqualFold(msg.GetChallengeId(), id) {
+		return invalid("%s: %s: the node's signed request is for challenge %.80q", what, id, msg.GetChallengeId())
+	}
+	addr, err := ethcrypto.ParseAddress(msg.GetAddress())
+	if err != nil || !bytes.Equal(addr[:], ch.Address) {
+		return invalid("%s: %s: the signed request names node %.60q, the challenge is for %s", what, id, msg.GetAddress(), ethcrypto.Address(ch.Address))
+	}
+	digest, err := truegpuv1.SigningDigest(msg)
+	if err != nil {
+		return invalid("%s: %s: the node's signed request cannot be hashed", what, id)
+	}
+	got, err := ethcrypto.RecoverAddress(digest, msg.GetSignature())
+	if err != nil || got != addr {
+		return invalid("%s: %s: the request is not signed by node %s", what, id, addr)
+	}
+	return nil
+}
+
+// checkSignedCommitment checks a commitment command against the node's
+// signed SubmitCommitmentRequest: the same roots, signed by the node.
+func checkSignedCommitment(c *truegpuv1.RecordCommitmentCommand, ch *truegpuv1.IssuedChallenge) error {
+	var req truegpuv1.SubmitCommitmentRequest
+	if err := checkNodeSigned("commitment", c.SignedRequest, &req, ch); err != nil {
+		return err
+	}
+	if !bytes.Equal(req.Root, c.Root) || !bytes.Equal(req.TimedRoot, c.TimedRoot) {
+		return invalid("commitment: %s: the recorded roots are not the ones the node signed", IDString(ch.Id))
+	}
+	return nil
+}
+
+// checkSignedVerdict checks a verdict against the node's signed request it
+// decides: for COMMITMENT_LATE the late commitment, otherwise the proof
+// submission whose proof and openings the verdict carries.
+func checkSignedVerdict(v *truegpuv1.VerdictRecord, ch *truegpuv1.IssuedChallenge, late bool) error {
+	if late {
+		var req truegpuv1.SubmitCommitmentRequest
+		return checkNodeSigned("verdicts", v.SignedRequest, &req, ch)
+	}
+	var req truegpuv1.SubmitProofRequest
+	if err := checkNodeSigned("verdicts", v.SignedRequest, &req, ch); err != nil {
+		return err
+	}
+	if !bytes.Equal(req.Proof, v.Proof) || !bytes.Equal(req.TimedOpenings, v.TimedOpenings) {
+		return invalid("verdicts: %s: the judged proof is not the one the node signed", IDString(ch.Id))
+	}
+	return nil
+}
