@@ -38,7 +38,7 @@ type gen struct {
 	rng     *rand.Rand
 	now     int64
 	nodes   [][]byte
-	open    [][]byte // issued, not yet decided (as the generator believes)
+	open    [][]byte          // issued, not yet decided (as the generator believes)
 	owner   map[string][]byte // challenge id -> node address
 	members []*ethcrypto.PrivateKey
 	epoch   uint64

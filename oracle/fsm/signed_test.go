@@ -105,14 +105,26 @@ func TestSignedRequestsCheckedInApply(t *testing.T) {
 		c    *truegpuv1.RecordCommitmentCommand
 	}{
 		{"no signed request", commit(id)},
-		{"signed by another node", func() *truegpuv1.RecordCommitmentCommand { c := signCommit(a[:], commit(id)); c.SignedRequest = nil; return signCommitAs(b[:], a[:], c) }()},
-		{"another root", func() *truegpuv1.RecordCommitmentCommand { c := signCommit(a[:], commit(id)); c.Root = bytesOf(9, 32); return c }()},
+		{"signed by another node", func() *truegpuv1.RecordCommitmentCommand {
+			c := signCommit(a[:], commit(id))
+			c.SignedRequest = nil
+			return signCommitAs(b[:], a[:], c)
+		}()},
+		{"another root", func() *truegpuv1.RecordCommitmentCommand {
+			c := signCommit(a[:], commit(id))
+			c.Root = bytesOf(9, 32)
+			return c
+		}()},
 		{"another challenge's request", func() *truegpuv1.RecordCommitmentCommand {
 			c := commit(id)
 			c.SignedRequest = signCommit(a[:], commit(other1)).SignedRequest
 			return c
 		}()},
-		{"garbage bytes", func() *truegpuv1.RecordCommitmentCommand { c := commit(id); c.SignedRequest = []byte{0xff, 1, 2}; return c }()},
+		{"garbage bytes", func() *truegpuv1.RecordCommitmentCommand {
+			c := commit(id)
+			c.SignedRequest = []byte{0xff, 1, 2}
+			return c
+		}()},
 	}
 	for _, tc := range forged {
 		if err := apply1(t, f, mk(tc.c)); !errors.Is(err, ErrInvalidCommand) {
