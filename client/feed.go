@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
@@ -56,10 +57,15 @@ type Trust struct {
 	// Threshold is the number of distinct signers required. Zero means a
 	// majority of Signers.
 	Threshold int
+	// At, when set, is the time the report must be valid at: not before
+	// its ValidFrom and not after its ExpiresAt, as the feed contract and
+	// its consumers judge it at block time. Zero skips that check (the
+	// window must still not be empty).
+	At time.Time
 }
 
 // VerifyReport checks a report offline, as the feed contract would: it
-// recomputes the EIP-712 digest from the report's fields and domain,
+// checks the validity window (at trust.At when set), recomputes the EIP-712 digest from the report's fields and domain,
 // compares it with the digest the report carries, and requires at least
 // trust.Threshold valid signatures by distinct addresses of
 // trust.Signers. Any signature that does not recover to one of them
@@ -71,6 +77,14 @@ func VerifyReport(r *truegpuv1.EpochReport, trust Trust) error {
 	rep, dom, err := reportFields(r)
 	if err != nil {
 		return err
+	}
+	if rep.ValidFrom > rep.ExpiresAt {
+		return fmt.Errorf("%w: %w", ErrReportInvalid, rep.CheckWindow(rep.ValidFrom))
+	}
+	if !trust.At.IsZero() {
+		if err := rep.CheckWindow(uint64(max(trust.At.Unix(), 0))); err != nil {
+			return fmt.Errorf("%w: %w", ErrReportInvalid, err)
+		}
 	}
 	digest := reputation.ReportDigest(dom, rep)
 	if len(r.Digest) != 0 && string(r.Digest) != string(digest[:]) {
@@ -110,7 +124,8 @@ func reportFields(r *truegpuv1.EpochReport) (reputation.Report, reputation.Domai
 			return reputation.Report{}, reputation.Domain{}, fmt.Errorf("%w: epoch %d: verifying contract %q is not an address", ErrReportInvalid, r.Epoch, d.GetVerifyingContract())
 		}
 	}
-	rep := reputation.Report{ConfigDigest: [32]byte(r.ConfigDigest), Epoch: r.Epoch, Round: r.Round, Timestamp: r.Timestamp, Root: [32]byte(r.Root), Count: r.Count}
+	rep := reputation.Report{ConfigDigest: [32]byte(r.ConfigDigest), Epoch: r.Epoch, Round: r.Round, Timestamp: r.Timestamp, Root: [32]byte(r.Root), Count: r.Count,
+		ValidFrom: r.ValidFrom, ExpiresAt: r.ExpiresAt}
 	dom := reputation.Domain{Name: d.GetName(), Version: d.GetVersion(), ChainID: d.GetChainId(), VerifyingContract: contract}
 	return rep, dom, nil
 }

@@ -50,7 +50,7 @@ func reportArgs(r *truegpuv1.EpochReport) (abiReport, [][]byte) {
 	for _, s := range r.Signatures {
 		sigs = append(sigs, s.Signature)
 	}
-	return abiReport{[32]byte(r.ConfigDigest), r.Epoch, r.Round, r.Timestamp, [32]byte(r.Root), r.Count}, sigs
+	return abiReport{[32]byte(r.ConfigDigest), r.Epoch, r.Round, r.Timestamp, [32]byte(r.Root), r.Count, r.ValidFrom, r.ExpiresAt}, sigs
 }
 
 // TestFeedAcceptsClusterReport: a report a running oracle cluster closed
@@ -79,7 +79,9 @@ func TestFeedAcceptsClusterReport(t *testing.T) {
 	feed, _ := ch.deploy("TrueGPUFeed", sorted, big.NewInt(n/2+1), oracle.FeedParamsDigest(p, nil))
 	here := reputation.NewDomain(chainID, ethcrypto.Address(feed.addr))
 
-	// Another chain: the members' signatures recover to other addresses.
+	// Another chain: the members' signatures recover to other addresses
+	// (checked at the chain time of the cluster's reports).
+	ch.time = uint64(time.Now().Unix())
 	r, sigs := reportArgs(clusterReport(t, n, reputation.NewDomain(chainID+1, ethcrypto.Address(feed.addr))))
 	_, _, err = feed.call(nil, "submit", r, sigs)
 	wantRevert(t, err, "NotMember")
@@ -90,6 +92,17 @@ func TestFeedAcceptsClusterReport(t *testing.T) {
 
 	report := clusterReport(t, n, here)
 	r, sigs = reportArgs(report)
+	// The cluster's window: the report is refused before and after it.
+	if report.ValidFrom >= report.Timestamp || report.ExpiresAt <= report.Timestamp {
+		t.Fatalf("the cluster's report is valid from %d until %d, timestamp %d", report.ValidFrom, report.ExpiresAt, report.Timestamp)
+	}
+	ch.time = report.ValidFrom - 1
+	_, _, err = feed.call(nil, "submit", r, sigs)
+	wantRevert(t, err, "ReportNotYetValid")
+	ch.time = report.ExpiresAt + 1
+	_, _, err = feed.call(nil, "submit", r, sigs)
+	wantRevert(t, err, "ReportExpired")
+	ch.time = report.Timestamp
 	if _, _, err := feed.call(nil, "submit", r, sigs); err != nil {
 		t.Fatalf("the cluster's own report was refused: %v", err)
 	}

@@ -18,10 +18,12 @@ type abiReport struct {
 	Timestamp    uint64
 	Root         [32]byte
 	Count        uint64
+	ValidFrom    uint64
+	ExpiresAt    uint64
 }
 
 func toABI(r reputation.Report) abiReport {
-	return abiReport{r.ConfigDigest, r.Epoch, r.Round, r.Timestamp, r.Root, r.Count}
+	return abiReport{r.ConfigDigest, r.Epoch, r.Round, r.Timestamp, r.Root, r.Count, r.ValidFrom, r.ExpiresAt}
 }
 
 func addr(a ethcrypto.Address) common.Address { return common.Address(a) }
@@ -181,6 +183,7 @@ func TestFeedScoresAndFreshness(t *testing.T) {
 	wantRevert(t, err, "NoReport")
 
 	r, tree := f.report(t, 1)
+	r.ExpiresAt = r.Timestamp + 86400 // valid for a day: staleness is the consumer's maxAge here
 	if _, _, err := f.feed.call(nil, "submit", toABI(r), f.sign(t, r, 0, 1)); err != nil {
 		t.Fatal(err)
 	}

@@ -208,7 +208,8 @@ func (m *Member) publicInputs(cs *truegpuv1.ChallengeState) (verifier.PublicInpu
 }
 
 func reportOf(r *truegpuv1.EpochReport) reputation.Report {
-	return reputation.Report{ConfigDigest: [32]byte(r.ConfigDigest), Epoch: r.Epoch, Round: r.Round, Timestamp: r.Timestamp, Root: [32]byte(r.Root), Count: r.Count}
+	return reputation.Report{ConfigDigest: [32]byte(r.ConfigDigest), Epoch: r.Epoch, Round: r.Round, Timestamp: r.Timestamp, Root: [32]byte(r.Root), Count: r.Count,
+		ValidFrom: r.ValidFrom, ExpiresAt: r.ExpiresAt}
 }
 
 func (m *Member) signReport(ctx context.Context, es *truegpuv1.EpochState) error {

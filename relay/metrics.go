@@ -1,13 +1,23 @@
 package relay
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
 
 // Metrics are the relayer's Prometheus metrics.
 type Metrics struct {
 	// Relayed counts reports the relayer got accepted by the feed.
 	Relayed prometheus.Counter
 	// Skipped counts reports not submitted, by reason: on_chain (the
-	// feed has the epoch or a newer one), incomplete, backlog, missing.
+	// feed has the epoch or a newer one), incomplete, backlog, missing,
+	// expired.
 	Skipped *prometheus.CounterVec
 	// Failed counts reports not relayed, by reason: wrong_domain,
 	// reverted, retries_exhausted.
@@ -20,6 +30,8 @@ type Metrics struct {
 	Attempts prometheus.Counter
 	// GasUsed counts gas used by relayed reports.
 	GasUsed prometheus.Counter
+	// Paused is 1 while the feed's pause flag is set, as last read.
+	Paused prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -29,7 +41,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "truegpu_relay_reports_relayed_total", Help: "Epoch reports submitted to the feed contract and accepted.",
 		}),
 		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "truegpu_relay_reports_skipped_total", Help: "Epoch reports not submitted, by reason (on_chain, incomplete, backlog, missing).",
+			Name: "truegpu_relay_reports_skipped_total", Help: "Epoch reports not submitted, by reason (on_chain, incomplete, backlog, missing, expired).",
 		}, []string{"reason"}),
 		Failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "truegpu_relay_reports_failed_total", Help: "Epoch reports not relayed, by reason (wrong_domain, reverted, retries_exhausted).",
@@ -46,13 +58,50 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		GasUsed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "truegpu_relay_gas_used_total", Help: "Gas used by accepted submissions.",
 		}),
+		Paused: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "truegpu_relay_feed_paused", Help: "1 while the feed contract is paused (nothing is submitted), as last read.",
+		}),
 	}
-	reg.MustRegister(m.Relayed, m.Skipped, m.Failed, m.LastRelayed, m.ChainEpoch, m.Attempts, m.GasUsed)
-	for _, r := range []Outcome{SkippedOnChain, SkippedIncomplete, SkippedBacklog, SkippedMissing} {
+	reg.MustRegister(m.Relayed, m.Skipped, m.Failed, m.LastRelayed, m.ChainEpoch, m.Attempts, m.GasUsed, m.Paused)
+	for _, r := range []Outcome{SkippedOnChain, SkippedIncomplete, SkippedBacklog, SkippedMissing, SkippedExpired} {
 		m.Skipped.WithLabelValues(string(r))
 	}
 	for _, r := range []Outcome{FailedDomain, FailedReverted, FailedRetries} {
 		m.Failed.WithLabelValues(string(r))
 	}
 	return m
+}
+
+// MetricsServer serves a registry's metrics in the Prometheus text format
+// at /metrics.
+type MetricsServer struct {
+	ln  net.Listener
+	srv *http.Server
+	err chan error
+}
+
+// ServeMetrics listens on addr (host:port; port 0 picks one) and serves
+// g's metrics at /metrics until Close.
+func ServeMetrics(addr string, g prometheus.Gatherer) (*MetricsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("relay: serve metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	s := &MetricsServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, err: make(chan error, 1)}
+	go func() { s.err <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// URL is the metrics endpoint's address, http://host:port/metrics.
+func (s *MetricsServer) URL() string { return "http://" + s.ln.Addr().String() + "/metrics" }
+
+// Close stops serving.
+func (s *MetricsServer) Close() error {
+	err := s.srv.Close()
+	if serr := <-s.err; !errors.Is(serr, http.ErrServerClosed) {
+		return serr
+	}
+	return err
 }

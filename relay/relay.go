@@ -163,6 +163,9 @@ const (
 	SkippedBacklog Outcome = "backlog"
 	// SkippedMissing: the cluster has no report of this epoch.
 	SkippedMissing Outcome = "missing"
+	// SkippedExpired: the chain's latest block is past the report's
+	// expires-at, so the feed would refuse it.
+	SkippedExpired Outcome = "expired"
 	// FailedDomain: signed for another chain or contract.
 	FailedDomain Outcome = "wrong_domain"
 	// FailedReverted: the contract refuses the report.
@@ -245,6 +248,27 @@ func (r *Relayer) view(ctx context.Context, method string, args ...any) ([]any, 
 	return FeedABI.Unpack(method, raw)
 }
 
+// Paused reads the feed's pause flag. While it is set the relayer
+// submits nothing (the contract would refuse every report).
+func (r *Relayer) Paused(ctx context.Context) (bool, error) {
+	out, err := r.view(ctx, "paused")
+	if err != nil {
+		return false, err
+	}
+	p, ok := out[0].(bool)
+	if !ok {
+		return false, fmt.Errorf("paused returned %T", out[0])
+	}
+	if m := r.cfg.Metrics; m != nil {
+		v := 0.0
+		if p {
+			v = 1
+		}
+		m.Paused.Set(v)
+	}
+	return p, nil
+}
+
 // Run relays until ctx ends: a pass at once, then one every Poll. Errors
 // of a pass are logged and the pass is tried again later; Run returns
 // ctx's error.
@@ -267,6 +291,14 @@ func (r *Relayer) Run(ctx context.Context) error {
 // became of each epoch it considered. An error leaves the epoch it stopped
 // at to the next pass.
 func (r *Relayer) Step(ctx context.Context) (map[uint64]Outcome, error) {
+	paused, err := r.Paused(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the feed's pause flag: %w", err)
+	}
+	if paused {
+		r.log.Info("the feed is paused; submitting nothing until it is unpaused")
+		return nil, nil
+	}
 	latest, err := r.src.LatestReport(ctx, false)
 	if err != nil {
 		if status.Code(err) == codes.NotFound {
@@ -340,7 +372,7 @@ func (r *Relayer) count(epoch uint64, out Outcome) {
 			m.Relayed.Inc()
 			m.LastRelayed.Set(float64(epoch))
 		}
-	case SkippedOnChain, SkippedIncomplete, SkippedBacklog, SkippedMissing:
+	case SkippedOnChain, SkippedIncomplete, SkippedBacklog, SkippedMissing, SkippedExpired:
 		r.log.Debug("report skipped", "epoch", epoch, "reason", string(out))
 		if m != nil {
 			m.Skipped.WithLabelValues(string(out)).Inc()
@@ -360,6 +392,8 @@ type reportArg struct {
 	Timestamp    uint64
 	Root         [32]byte
 	Count        uint64
+	ValidFrom    uint64
+	ExpiresAt    uint64
 }
 
 // SubmitData is the calldata of submit(report, signatures) for r.
@@ -374,6 +408,7 @@ func SubmitData(r *truegpuv1.EpochReport) ([]byte, error) {
 	return FeedABI.Pack("submit", reportArg{
 		ConfigDigest: [32]byte(r.ConfigDigest), Epoch: r.Epoch, Round: r.Round,
 		Timestamp: r.Timestamp, Root: [32]byte(r.Root), Count: r.Count,
+		ValidFrom: r.ValidFrom, ExpiresAt: r.ExpiresAt,
 	}, sigs)
 }
 
@@ -386,6 +421,20 @@ func (r *Relayer) Submit(ctx context.Context, rep *truegpuv1.EpochReport) (Outco
 	if d.GetChainId() != r.chainID.Uint64() || !strings.EqualFold(d.GetVerifyingContract(), r.cfg.Feed.Hex()) {
 		return FailedDomain, fmt.Errorf("%w: epoch %d is signed for chain %d and contract %s, not chain %v and contract %s; start the members with -chain-id and -feed-contract naming this feed",
 			ErrReverted, rep.Epoch, d.GetChainId(), orNone(d.GetVerifyingContract()), r.chainID, r.cfg.Feed)
+	}
+	if rep.ValidFrom > rep.ExpiresAt {
+		return FailedReverted, fmt.Errorf("%w: epoch %d is valid from %d but expires at %d", ErrReverted, rep.Epoch, rep.ValidFrom, rep.ExpiresAt)
+	}
+	head, err := r.chain.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("read the latest block header: %w", err)
+	}
+	if head.Time > rep.ExpiresAt {
+		return SkippedExpired, nil
+	}
+	if head.Time < rep.ValidFrom {
+		// Left to a later pass, when the chain has caught up.
+		return "", fmt.Errorf("epoch %d is valid from %d, the chain's latest block is at %d: check the clocks", rep.Epoch, rep.ValidFrom, head.Time)
 	}
 	data, err := SubmitData(rep)
 	if err != nil {
@@ -431,8 +480,13 @@ func (r *Relayer) Submit(ctx context.Context, rep *truegpuv1.EpochReport) (Outco
 			est, err := r.chain.EstimateGas(ctx, msg)
 			if err != nil {
 				if reason, ok := revertReason(err); ok {
-					if strings.HasPrefix(reason, "StaleEpoch(") {
+					switch {
+					case strings.HasPrefix(reason, "StaleEpoch("):
 						return SkippedOnChain, nil
+					case strings.HasPrefix(reason, "ReportExpired("):
+						return SkippedExpired, nil
+					case reason == "FeedPaused()":
+						return "", fmt.Errorf("epoch %d: the feed was paused", rep.Epoch)
 					}
 					return FailedReverted, fmt.Errorf("%w: epoch %d: %s", ErrReverted, rep.Epoch, reason)
 				}
@@ -484,6 +538,7 @@ func (r *Relayer) Submit(ctx context.Context, rep *truegpuv1.EpochReport) (Outco
 		if rcpt.Status == types.ReceiptStatusSuccessful {
 			if m := r.cfg.Metrics; m != nil {
 				m.GasUsed.Add(float64(rcpt.GasUsed))
+				m.ChainEpoch.Set(float64(rep.Epoch)) // the feed's latest now
 			}
 			r.log.Info("report relayed", "epoch", rep.Epoch, "tx", rcpt.TxHash, "block", rcpt.BlockNumber, "gas_used", rcpt.GasUsed)
 			return Relayed, nil

@@ -6,8 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -39,6 +41,8 @@ type fakeChain struct {
 	revert    []byte // EstimateGas reverts with this data when set
 	receipts  map[common.Hash]*types.Receipt
 	sent      []*types.Transaction
+	paused    bool
+	now       uint64 // the latest block's time; 0 means 1000
 }
 
 type dataErr struct{ data string }
@@ -57,13 +61,25 @@ func (c *fakeChain) CallContract(_ context.Context, msg ethereum.CallMsg, _ *big
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m, err := FeedABI.MethodById(msg.Data)
-	if err != nil || m.Name != "latestEpoch" {
+	if err != nil {
 		return nil, errors.New("unexpected call")
 	}
-	return m.Outputs.Pack(c.epoch)
+	switch m.Name {
+	case "latestEpoch":
+		return m.Outputs.Pack(c.epoch)
+	case "paused":
+		return m.Outputs.Pack(c.paused)
+	}
+	return nil, errors.New("unexpected call of " + m.Name)
 }
 func (c *fakeChain) HeaderByNumber(context.Context, *big.Int) (*types.Header, error) {
-	return &types.Header{BaseFee: big.NewInt(1000)}, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now
+	if now == 0 {
+		now = 1000
+	}
+	return &types.Header{BaseFee: big.NewInt(1000), Time: now}, nil
 }
 func (c *fakeChain) SuggestGasTipCap(context.Context) (*big.Int, error) { return big.NewInt(10), nil }
 func (c *fakeChain) EstimateGas(_ context.Context, msg ethereum.CallMsg) (uint64, error) {
@@ -97,6 +113,8 @@ func (c *fakeChain) SendTransaction(_ context.Context, tx *types.Transaction) er
 		Timestamp    uint64    `json:"timestamp"`
 		Root         [32]uint8 `json:"root"`
 		Count        uint64    `json:"count"`
+		ValidFrom    uint64    `json:"validFrom"`
+		ExpiresAt    uint64    `json:"expiresAt"`
 	}).Epoch
 	st := types.ReceiptStatusFailed
 	if e > c.epoch {
@@ -124,6 +142,9 @@ type fakeSource struct {
 	latest     uint64
 	incomplete map[uint64]bool
 	domain     *truegpuv1.Eip712Domain
+	// validFrom and expiresAt are every report's window; expiresAt 0
+	// means 2000.
+	validFrom, expiresAt uint64
 }
 
 func (s *fakeSource) report(e uint64) *truegpuv1.EpochReport {
@@ -131,7 +152,12 @@ func (s *fakeSource) report(e uint64) *truegpuv1.EpochReport {
 	if d == nil {
 		d = &truegpuv1.Eip712Domain{Name: "TrueGPU Epoch Feed", Version: "1", ChainId: testID.Uint64(), VerifyingContract: feedAddr.Hex()}
 	}
+	until := s.expiresAt
+	if until == 0 {
+		until = 2000
+	}
 	return &truegpuv1.EpochReport{Epoch: e, ConfigDigest: make([]byte, 32), Root: make([]byte, 32), Complete: !s.incomplete[e], Domain: d,
+		ValidFrom: s.validFrom, ExpiresAt: until,
 		Signatures: []*truegpuv1.MemberSignature{{Signature: make([]byte, 65)}}}
 }
 
@@ -334,9 +360,153 @@ func TestMetricNames(t *testing.T) {
 	for _, want := range []string{
 		"truegpu_relay_reports_relayed_total", "truegpu_relay_reports_skipped_total", "truegpu_relay_reports_failed_total",
 		"truegpu_relay_last_relayed_epoch", "truegpu_relay_chain_epoch", "truegpu_relay_submit_attempts_total", "truegpu_relay_gas_used_total",
+		"truegpu_relay_feed_paused",
 	} {
 		if !got[want] {
 			t.Errorf("metric %s is not exported", want)
 		}
 	}
+}
+
+// TestValidityWindow: a report the chain's latest block is past is skipped
+// as expired and not sent; one not valid yet is left to a later pass;
+// inside its window it is relayed.
+func TestValidityWindow(t *testing.T) {
+	ch := &fakeChain{now: 5000}
+	src := &fakeSource{latest: 1, validFrom: 100, expiresAt: 4999}
+	r, m := newTest(t, src, ch, 8)
+	got, err := r.Step(context.Background())
+	if err != nil || got[1] != SkippedExpired || len(ch.sent) != 0 {
+		t.Fatalf("expired report: %v, %v, %d transactions", got, err, len(ch.sent))
+	}
+	if v := testutil.ToFloat64(m.Skipped.WithLabelValues("expired")); v != 1 {
+		t.Fatalf("skipped expired = %v", v)
+	}
+
+	ch = &fakeChain{now: 99}
+	src = &fakeSource{latest: 1, validFrom: 100, expiresAt: 200}
+	r, _ = newTest(t, src, ch, 8)
+	got, err = r.Step(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "valid from 100") || got[1] != "" || len(ch.sent) != 0 {
+		t.Fatalf("report not yet valid: %v, %v, %d transactions", got, err, len(ch.sent))
+	}
+	ch.now = 100 // the chain catches up: the same relayer relays it
+	if got, err := r.Step(context.Background()); err != nil || got[1] != Relayed || ch.epoch != 1 {
+		t.Fatalf("report in its window: %v, %v", got, err)
+	}
+
+	// An empty window is refused without a transaction.
+	out, err := r.Submit(context.Background(), &truegpuv1.EpochReport{Epoch: 2, ValidFrom: 10, ExpiresAt: 9, ConfigDigest: make([]byte, 32), Root: make([]byte, 32),
+		Domain: src.report(2).Domain})
+	if out != FailedReverted || !errors.Is(err, ErrReverted) || len(ch.sent) != 1 {
+		t.Fatalf("empty window: %q, %v", out, err)
+	}
+}
+
+// TestPausedFeed: while the feed is paused the relayer sends nothing and
+// exports the flag; after unpausing it relays what is missing.
+func TestPausedFeed(t *testing.T) {
+	ch := &fakeChain{paused: true}
+	r, m := newTest(t, &fakeSource{latest: 3}, ch, 8)
+	got, err := r.Step(context.Background())
+	if err != nil || len(got) != 0 || len(ch.sent) != 0 {
+		t.Fatalf("paused feed: %v, %v, %d transactions", got, err, len(ch.sent))
+	}
+	if v := testutil.ToFloat64(m.Paused); v != 1 {
+		t.Fatalf("paused gauge = %v", v)
+	}
+	ch.paused = false
+	got, err = r.Step(context.Background())
+	if err != nil || got[1] != Relayed || got[3] != Relayed || ch.epoch != 3 {
+		t.Fatalf("unpaused feed: %v, %v", got, err)
+	}
+	if v := testutil.ToFloat64(m.Paused); v != 0 {
+		t.Fatalf("paused gauge = %v after unpausing", v)
+	}
+	// A pause between the check and the submission: the revert is not a
+	// verdict on the report, which is left to a later pass.
+	e := FeedABI.Errors["FeedPaused"]
+	ch.revert = e.ID[:4]
+	out, err := r.Submit(context.Background(), (&fakeSource{}).report(4))
+	if out != "" || err == nil || !strings.Contains(err.Error(), "paused") {
+		t.Fatalf("paused at submission: %q, %v", out, err)
+	}
+}
+
+// TestMetricsEndpoint scrapes the endpoint the command serves with
+// --metrics-addr after a pass and reads the relayer's counters back.
+func TestMetricsEndpoint(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	key, _ := crypto.GenerateKey()
+	ch := &fakeChain{epoch: 1}
+	r, err := New(context.Background(), &fakeSource{latest: 4, incomplete: map[uint64]bool{3: true}}, ch, Config{
+		Feed: feedAddr, Key: key, Backoff: time.Millisecond, ReceiptTimeout: time.Second, Metrics: m,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ServeMetrics("127.0.0.1:0", reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	before := scrape(t, srv.URL())
+	if _, err := r.Step(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	after := scrape(t, srv.URL())
+	for name, want := range map[string][2]float64{
+		"truegpu_relay_reports_relayed_total":                      {0, 2},
+		`truegpu_relay_reports_skipped_total{reason="on_chain"}`:   {0, 1},
+		`truegpu_relay_reports_skipped_total{reason="incomplete"}`: {0, 1},
+		`truegpu_relay_reports_failed_total{reason="reverted"}`:    {0, 0},
+		"truegpu_relay_last_relayed_epoch":                         {0, 4},
+		"truegpu_relay_chain_epoch":                                {1, 4},
+		"truegpu_relay_gas_used_total":                             {0, 100_000},
+		"truegpu_relay_feed_paused":                                {0, 0},
+	} {
+		b, okB := before[name]
+		a, okA := after[name]
+		if !okB || !okA || b != want[0] || a != want[1] {
+			t.Errorf("%s: scraped %v (present %v) before the pass and %v (present %v) after; want %v and %v", name, b, okB, a, okA, want[0], want[1])
+		}
+	}
+	if _, err := ServeMetrics("127.0.0.1:-1", reg); err == nil {
+		t.Fatal("ServeMetrics on port -1 succeeded")
+	}
+}
+
+// scrape reads a Prometheus text exposition into name{labels} -> value.
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			t.Fatalf("malformed line %q", line)
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("malformed value in %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
 }

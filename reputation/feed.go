@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 )
@@ -27,6 +28,13 @@ var (
 	ErrTooFewSignatures = errors.New("reputation: too few report signatures")
 	// ErrInvalidConfig reports an impossible member set or threshold.
 	ErrInvalidConfig = errors.New("reputation: invalid feed configuration")
+	// ErrInvalidWindow reports a report whose validity window is empty
+	// (expires before it becomes valid).
+	ErrInvalidWindow = errors.New("reputation: invalid report validity window")
+	// ErrNotYetValid reports a report checked before its ValidFrom.
+	ErrNotYetValid = errors.New("reputation: report not yet valid")
+	// ErrExpired reports a report checked after its ExpiresAt.
+	ErrExpired = errors.New("reputation: report expired")
 )
 
 // Entry is one leaf of an epoch's reputation table.
@@ -161,6 +169,57 @@ type Report struct {
 	Timestamp uint64
 	Root      [32]byte
 	Count     uint64
+	// ValidFrom and ExpiresAt bound, in unix seconds, the block times at
+	// which the feed contract accepts the report (ValidFrom <= block time
+	// <= ExpiresAt) and after which consumers refuse it; see ReportWindow.
+	ValidFrom uint64
+	ExpiresAt uint64
+}
+
+// Default validity window of a report around its timestamp.
+const (
+	// DefaultReportLifetime is how long after its timestamp a report
+	// stays valid.
+	DefaultReportLifetime = time.Hour
+	// DefaultReportClockSkew is how long before its timestamp a report is
+	// already valid: chains judge it by the time of their latest block,
+	// which lags the oracle's clock by up to a block interval (more on an
+	// idle chain), and clocks drift.
+	DefaultReportClockSkew = 15 * time.Minute
+)
+
+// ReportWindow returns the validity window of a report closed at
+// timestamp (unix seconds): [timestamp - skew, timestamp + lifetime],
+// whole seconds, the start floored at 0 and the end capped at the largest
+// uint64. Non-positive durations count as zero.
+func ReportWindow(timestamp uint64, skew, lifetime time.Duration) (validFrom, expiresAt uint64) {
+	s := uint64(max(skew, 0) / time.Second)
+	l := uint64(max(lifetime, 0) / time.Second)
+	validFrom = 0
+	if timestamp > s {
+		validFrom = timestamp - s
+	}
+	expiresAt = timestamp + l
+	if expiresAt < timestamp {
+		expiresAt = ^uint64(0)
+	}
+	return validFrom, expiresAt
+}
+
+// CheckWindow reports whether r is valid at unix time now: an error
+// wrapping ErrInvalidWindow when ValidFrom > ExpiresAt, ErrNotYetValid
+// before ValidFrom and ErrExpired after ExpiresAt, as the feed contract
+// judges a submission at block time now.
+func (r Report) CheckWindow(now uint64) error {
+	switch {
+	case r.ValidFrom > r.ExpiresAt:
+		return fmt.Errorf("%w: epoch %d valid from %d but expires at %d", ErrInvalidWindow, r.Epoch, r.ValidFrom, r.ExpiresAt)
+	case now < r.ValidFrom:
+		return fmt.Errorf("%w: epoch %d is valid from %d, it is %d", ErrNotYetValid, r.Epoch, r.ValidFrom, now)
+	case now > r.ExpiresAt:
+		return fmt.Errorf("%w: epoch %d expired at %d, it is %d", ErrExpired, r.Epoch, r.ExpiresAt, now)
+	}
+	return nil
 }
 
 // Domain is the EIP-712 domain reports are signed under.
@@ -190,7 +249,7 @@ var (
 )
 
 // ReportType is the EIP-712 type string of Report.
-const ReportType = "EpochReport(bytes32 configDigest,uint64 epoch,uint64 round,uint64 timestamp,bytes32 root,uint64 count)"
+const ReportType = "EpochReport(bytes32 configDigest,uint64 epoch,uint64 round,uint64 timestamp,bytes32 root,uint64 count,uint64 validFrom,uint64 expiresAt)"
 
 // Separator returns the EIP-712 domain separator.
 func (d Domain) Separator() [32]byte {
@@ -201,7 +260,7 @@ func (d Domain) Separator() [32]byte {
 
 // StructHash returns the EIP-712 hashStruct of r.
 func (r Report) StructHash() [32]byte {
-	return ethcrypto.Keccak256(ReportTypeHash[:], r.ConfigDigest[:], word(r.Epoch), word(r.Round), word(r.Timestamp), r.Root[:], word(r.Count))
+	return ethcrypto.Keccak256(ReportTypeHash[:], r.ConfigDigest[:], word(r.Epoch), word(r.Round), word(r.Timestamp), r.Root[:], word(r.Count), word(r.ValidFrom), word(r.ExpiresAt))
 }
 
 // ReportDigest returns the EIP-712 digest keccak256(0x1901 ‖ domainSeparator
@@ -283,10 +342,16 @@ func ConfigDigest(members []ethcrypto.Address, threshold int, paramsDigest [32]b
 // unrecoverable signature, non-member signer or repeated signer fails the
 // whole set, so the Go check and the on-chain check agree.
 func VerifySignatures(d Domain, r Report, sigs [][]byte, members []ethcrypto.Address, threshold int) error {
+	return VerifyDigestSignatures(ReportDigest(d, r), sigs, members, threshold)
+}
+
+// VerifyDigestSignatures checks that sigs hold at least threshold valid
+// signatures of digest by distinct members, as strictly as
+// VerifySignatures.
+func VerifyDigestSignatures(digest [32]byte, sigs [][]byte, members []ethcrypto.Address, threshold int) error {
 	if err := ValidateConfig(members, threshold); err != nil {
 		return err
 	}
-	digest := ReportDigest(d, r)
 	member := make(map[ethcrypto.Address]bool, len(members))
 	for _, m := range members {
 		member[m] = true
@@ -311,11 +376,41 @@ func VerifySignatures(d Domain, r Report, sigs [][]byte, members []ethcrypto.Add
 	return nil
 }
 
-// CloseEpoch builds the tree over entries and returns the unsigned report.
+// CloseEpoch builds the tree over entries and returns the unsigned report,
+// valid in the default window around timestamp (ReportWindow with
+// DefaultReportClockSkew and DefaultReportLifetime; set ValidFrom and
+// ExpiresAt before signing for another one).
 func CloseEpoch(configDigest [32]byte, epoch, round, timestamp uint64, entries []Entry) (Report, *Tree, error) {
 	t, err := BuildTree(entries)
 	if err != nil {
 		return Report{}, nil, err
 	}
-	return Report{ConfigDigest: configDigest, Epoch: epoch, Round: round, Timestamp: timestamp, Root: t.Root(), Count: uint64(t.Len())}, t, nil
+	from, until := ReportWindow(timestamp, DefaultReportClockSkew, DefaultReportLifetime)
+	return Report{ConfigDigest: configDigest, Epoch: epoch, Round: round, Timestamp: timestamp, Root: t.Root(), Count: uint64(t.Len()),
+		ValidFrom: from, ExpiresAt: until}, t, nil
+}
+
+// ConfigUpdateType is the EIP-712 type of a feed configuration change:
+// the current members sign it (k of n, under the feed's domain) to replace
+// themselves, the threshold and the parameters by the configuration whose
+// ConfigDigest is newConfigDigest. version is the feed's configuration
+// version after the change (the current one plus one), so a signed update
+// cannot be replayed.
+const ConfigUpdateType = "ConfigUpdate(bytes32 previousConfigDigest,bytes32 newConfigDigest,uint64 version)"
+
+// ConfigUpdateTypeHash is keccak256 of ConfigUpdateType.
+var ConfigUpdateTypeHash = ethcrypto.Keccak256([]byte(ConfigUpdateType))
+
+// ConfigUpdateDigest returns the EIP-712 digest the current members sign
+// to move the feed from configuration previous to next at version.
+func ConfigUpdateDigest(d Domain, previous, next [32]byte, version uint64) [32]byte {
+	sep := d.Separator()
+	sh := ethcrypto.Keccak256(ConfigUpdateTypeHash[:], previous[:], next[:], word(version))
+	return ethcrypto.Keccak256([]byte{0x19, 0x01}, sep[:], sh[:])
+}
+
+// SignConfigUpdate signs a configuration change with a current member's
+// key, returning r‖s‖v (v = 27/28).
+func SignConfigUpdate(key *ethcrypto.PrivateKey, d Domain, previous, next [32]byte, version uint64) ([65]byte, error) {
+	return key.SignHash(ConfigUpdateDigest(d, previous, next, version))
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 )
@@ -284,6 +285,93 @@ func BenchmarkVerifySignatures3of5(b *testing.B) {
 	for b.Loop() {
 		if err := VerifySignatures(domain, r, sigs, members, 3); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestReportWindow(t *testing.T) {
+	for _, c := range []struct {
+		ts             uint64
+		skew, lifetime time.Duration
+		from, until    uint64
+	}{
+		{1_700_000_000, 15 * time.Minute, time.Hour, 1_700_000_000 - 900, 1_700_000_000 + 3600},
+		{100, 15 * time.Minute, time.Hour, 0, 3700},                         // start floored at 0
+		{^uint64(0) - 10, 0, time.Hour, ^uint64(0) - 10, ^uint64(0)},        // end capped
+		{1000, -time.Minute, -time.Second, 1000, 1000},                      // negative counts as zero
+		{1000, 1500 * time.Millisecond, 2500 * time.Millisecond, 999, 1002}, // whole seconds
+	} {
+		from, until := ReportWindow(c.ts, c.skew, c.lifetime)
+		if from != c.from || until != c.until {
+			t.Errorf("ReportWindow(%d, %v, %v) = %d, %d; want %d, %d", c.ts, c.skew, c.lifetime, from, until, c.from, c.until)
+		}
+	}
+	r, _, err := CloseEpoch([32]byte{1}, 1, 2, 10_000, testEntries(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from, until := ReportWindow(10_000, DefaultReportClockSkew, DefaultReportLifetime); r.ValidFrom != from || r.ExpiresAt != until {
+		t.Fatalf("CloseEpoch window [%d, %d], want the default [%d, %d]", r.ValidFrom, r.ExpiresAt, from, until)
+	}
+	for now, want := range map[uint64]error{
+		r.ValidFrom - 1: ErrNotYetValid, r.ValidFrom: nil, 10_000: nil, r.ExpiresAt: nil, r.ExpiresAt + 1: ErrExpired,
+	} {
+		if err := r.CheckWindow(now); !errors.Is(err, want) || (want == nil && err != nil) {
+			t.Errorf("CheckWindow(%d) = %v, want %v", now, err, want)
+		}
+	}
+	r.ValidFrom, r.ExpiresAt = 20, 19
+	if err := r.CheckWindow(19); !errors.Is(err, ErrInvalidWindow) {
+		t.Fatalf("empty window: %v", err)
+	}
+}
+
+// TestReportDigestBindsWindow: moving either end of the window changes
+// the digest, so a relayer cannot stretch a signed report's validity.
+func TestReportDigestBindsWindow(t *testing.T) {
+	d := NewDomain(31337, ethcrypto.Address{0xfe})
+	r, _, err := CloseEpoch([32]byte{1}, 1, 2, 10_000, testEntries(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := ReportDigest(d, r)
+	a, b := r, r
+	a.ExpiresAt++
+	b.ValidFrom--
+	if ReportDigest(d, a) == base || ReportDigest(d, b) == base || ReportDigest(d, a) == ReportDigest(d, b) {
+		t.Fatal("the report digest does not bind the validity window")
+	}
+	want := ethcrypto.Keccak256([]byte("EpochReport(bytes32 configDigest,uint64 epoch,uint64 round,uint64 timestamp,bytes32 root,uint64 count,uint64 validFrom,uint64 expiresAt)"))
+	if ReportTypeHash != want {
+		t.Fatal("ReportTypeHash is not the hash of the type string the contract uses")
+	}
+}
+
+func TestConfigUpdateSignatures(t *testing.T) {
+	keys, members := testConfig(4)
+	d := NewDomain(31337, ethcrypto.Address{0xfe})
+	prev := ConfigDigest(members, 3, [32]byte{7})
+	_, next := testConfig(2)
+	nextDigest := ConfigDigest(next, 2, [32]byte{7})
+	digest := ConfigUpdateDigest(d, prev, nextDigest, 2)
+	var sigs [][]byte
+	for _, k := range keys[:3] {
+		s, err := SignConfigUpdate(k, d, prev, nextDigest, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sigs = append(sigs, s[:])
+	}
+	if err := VerifyDigestSignatures(digest, sigs, members, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyDigestSignatures(digest, sigs[:2], members, 3); !errors.Is(err, ErrTooFewSignatures) {
+		t.Fatalf("two of three: %v", err)
+	}
+	// Another version (a replay) or another target is another digest.
+	for _, other := range [][32]byte{ConfigUpdateDigest(d, prev, nextDigest, 3), ConfigUpdateDigest(d, prev, prev, 2), ConfigUpdateDigest(d, nextDigest, nextDigest, 2)} {
+		if err := VerifyDigestSignatures(other, sigs, members, 3); !errors.Is(err, ErrNotMember) {
+			t.Fatalf("signatures verify for another update: %v", err)
 		}
 	}
 }

@@ -150,6 +150,7 @@ func printReport(ctx *runContext, r *truegpuv1.EpochReport) error {
 	t.row("Epoch:", strconv.FormatUint(r.GetEpoch(), 10))
 	t.row("Round:", strconv.FormatUint(r.GetRound(), 10))
 	t.row("Timestamp:", fmtTime(int64(r.GetTimestamp())*1000))
+	t.row("Valid:", fmt.Sprintf("from %s until %s", fmtTime(int64(r.GetValidFrom())*1000), fmtTime(int64(r.GetExpiresAt())*1000)))
 	t.row("Nodes:", strconv.FormatUint(r.GetCount(), 10))
 	t.row("Root:", hex0x(r.GetRoot()))
 	t.row("Digest:", hex0x(r.GetDigest()))

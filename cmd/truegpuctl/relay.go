@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -21,7 +19,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/truegpu/truegpu/client"
 	"github.com/truegpu/truegpu/relay"
@@ -50,7 +47,12 @@ With --metrics-addr it serves Prometheus metrics at /metrics:
 truegpu_relay_reports_relayed_total, truegpu_relay_reports_skipped_total
 and truegpu_relay_reports_failed_total (by reason),
 truegpu_relay_last_relayed_epoch, truegpu_relay_chain_epoch,
-truegpu_relay_submit_attempts_total and truegpu_relay_gas_used_total.
+truegpu_relay_submit_attempts_total, truegpu_relay_gas_used_total and
+truegpu_relay_feed_paused.
+
+Reports carry a validity window (valid-from, expires-at); one the chain's
+latest block is already past is skipped as expired. While the feed is
+paused nothing is submitted.
 
 It runs until interrupted (SIGINT, SIGTERM), or with --once relays what is
 missing and exits.
@@ -178,6 +180,17 @@ func runRelay(ctx *runContext, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(ctx.Stderr, &slog.HandlerOptions{Level: level}))
 
+	reg := prometheus.NewRegistry()
+	metrics := relay.NewMetrics(reg)
+	if f.metricsAddr != "" {
+		ms, err := relay.ServeMetrics(f.metricsAddr, reg)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr %s: %w", f.metricsAddr, err)
+		}
+		defer ms.Close()
+		log.Info("metrics", "url", ms.URL())
+	}
+
 	tlsCfg, err := f.cf.tlsConfig()
 	if err != nil {
 		return err
@@ -196,8 +209,6 @@ func runRelay(ctx *runContext, args []string) error {
 	}
 	defer chain.Close()
 
-	reg := prometheus.NewRegistry()
-	metrics := relay.NewMetrics(reg)
 	cfg := relay.Config{
 		Feed: common.HexToAddress(f.feed), Key: key, GasLimit: f.gasLimit,
 		MaxFeePerGas: maxFee, MaxPriorityFeePerGas: maxTip,
@@ -214,18 +225,6 @@ func runRelay(ctx *runContext, args []string) error {
 		return fmt.Errorf("%w (chain endpoint %s)", err, f.rpc)
 	}
 
-	if f.metricsAddr != "" {
-		ln, err := net.Listen("tcp", f.metricsAddr)
-		if err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-	}
 	log.Info("relaying", "server", f.cf.server, "chain", r.ChainID(), "feed", cfg.Feed, "transmitter", r.From())
 
 	if f.once {

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -91,6 +92,14 @@ type Config struct {
 	// ParamsDigest binds the workload parameters into the report's config
 	// digest (e.g. the profile digest). Default zero.
 	ParamsDigest [32]byte
+	// ReportLifetime is how long after its timestamp an epoch report is
+	// valid (its expires-at). Default reputation.DefaultReportLifetime.
+	ReportLifetime time.Duration
+	// ReportClockSkew is how long before its timestamp an epoch report is
+	// valid already (its valid-from), to allow for chain block times behind
+	// the leader's clock. Default reputation.DefaultReportClockSkew;
+	// negative means none.
+	ReportClockSkew time.Duration
 }
 
 func (c *Config) ensureDefaults() error {
@@ -109,6 +118,12 @@ func (c *Config) ensureDefaults() error {
 	}
 	if c.RetainEpochs == 0 {
 		c.RetainEpochs = DefaultRetainEpochs
+	}
+	if c.ReportLifetime <= 0 {
+		c.ReportLifetime = reputation.DefaultReportLifetime
+	}
+	if c.ReportClockSkew == 0 {
+		c.ReportClockSkew = reputation.DefaultReportClockSkew
 	}
 	return nil
 }
