@@ -238,3 +238,22 @@ func TestSelftest(t *testing.T) {
 		})
 	}
 }
+
+// TestSelftestTimed runs the class-sized timed phase on the CPU backend
+// (a small target, so it finishes in a second), checks its openings the
+// way the oracle does, and reports its time against the timed deadline.
+func TestSelftestTimed(t *testing.T) {
+	code, out, errs := runCLI(t, context.Background(), "selftest", "--device", "cpu", "--profile", "test", "--runs", "1", "--timed-target", "200")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res []selftestResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res) != 1 {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	tr := res[0].Timed
+	if tr == nil || !tr.OpeningsCheck || tr.Dims == "" || tr.DeadlineMillis <= tr.ExpectedMillis {
+		t.Fatalf("timed result %+v", tr)
+	}
+	t.Logf("cpu timed phase %s: %.0f ms against a %d ms deadline (expected %d ms)", tr.Dims, tr.MedianMillis, tr.DeadlineMillis, tr.ExpectedMillis)
+}
