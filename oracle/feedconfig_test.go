@@ -2,6 +2,8 @@ package oracle
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,7 +45,8 @@ func TestFeedConfiguration(t *testing.T) {
 	if [32]byte(r.ConfigDigest) != want {
 		t.Fatalf("config digest 0x%x, want 0x%x", r.ConfigDigest, want)
 	}
-	rep := reputation.Report{ConfigDigest: want, Epoch: r.Epoch, Round: r.Round, Timestamp: r.Timestamp, Root: [32]byte(r.Root), Count: r.Count}
+	rep := reputation.Report{ConfigDigest: want, Epoch: r.Epoch, Round: r.Round, Timestamp: r.Timestamp, Root: [32]byte(r.Root), Count: r.Count,
+		ValidFrom: r.ValidFrom, ExpiresAt: r.ExpiresAt}
 	if d := reputation.ReportDigest(reputation.NewDomain(31337, contract), rep); [32]byte(r.Digest) != d {
 		t.Fatal("report digest is not the EIP-712 digest under the configured domain")
 	}
@@ -76,5 +79,36 @@ func TestFeedParamsDigestBindsReputation(t *testing.T) {
 		if q.Digest() != p.Digest() && FeedParamsDigest(q, nil) == a.FSM.ParamsDigest {
 			t.Fatalf("profile %s has the params digest of %s", q.ID(), p.ID())
 		}
+	}
+}
+
+// TestConfigRefusesNegativeKnobs: a negative knob is an error naming it,
+// not a silent default; zero still means the default.
+func TestConfigRefusesNegativeKnobs(t *testing.T) {
+	c := Config{ID: "m", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0"}
+	c.Schedule.Interval = -time.Second
+	c.Pipeline.Workers = -2
+	c.EpochInterval = -time.Minute
+	if err := c.ensureDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Validate()
+	if !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("Validate: %v, want ErrInvalidConfig", err)
+	}
+	for _, name := range []string{"Schedule.Interval", "Pipeline.Workers", "EpochInterval"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not name %s", err, name)
+		}
+	}
+	var z Config
+	if err := z.ensureDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	if z.Schedule.Interval != 5*time.Minute || z.Pipeline.Workers != 2 || z.EpochInterval != time.Minute {
+		t.Fatalf("zero knobs did not take their defaults: %+v %+v %v", z.Schedule, z.Pipeline, z.EpochInterval)
+	}
+	if err := z.Schedule.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
