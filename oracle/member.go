@@ -143,6 +143,15 @@ func (c *Config) Validate() error {
 	if c.Profile != nil && c.VerifyingKey != nil && c.VerifyingKey.Digest != c.Profile.Digest() {
 		errs = append(errs, fmt.Errorf("VerifyingKey is for %s, not %s", prover.DescribeDigest(c.VerifyingKey.Digest), c.Profile.ID()))
 	}
+	if c.EpochInterval < 0 {
+		errs = append(errs, fmt.Errorf("EpochInterval must not be negative, got %v", c.EpochInterval))
+	}
+	if err := c.Schedule.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Pipeline.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
 	}
@@ -160,7 +169,7 @@ func (c *Config) ensureDefaults() error {
 	if c.RaftAdvertise == "" {
 		c.RaftAdvertise = c.RaftAddr
 	}
-	if c.EpochInterval <= 0 {
+	if c.EpochInterval == 0 {
 		c.EpochInterval = time.Minute
 	}
 	if c.ClusterID == "" {

@@ -109,30 +109,47 @@ type PipelineConfig struct {
 }
 
 func (c *PipelineConfig) ensureDefaults() {
-	if c.Workers <= 0 {
+	if c.Workers == 0 {
 		c.Workers = 2
 	}
-	if c.QueueDepth <= 0 {
+	if c.QueueDepth == 0 {
 		c.QueueDepth = 8192
 	}
-	if c.MaxBatch <= 0 {
+	if c.MaxBatch == 0 {
 		c.MaxBatch = 128
 	}
-	if c.BatchWait <= 0 {
+	if c.BatchWait == 0 {
 		c.BatchWait = 2 * time.Millisecond
 	}
-	if c.RatePerNode <= 0 {
+	if c.RatePerNode == 0 {
 		c.RatePerNode = 50
 	}
-	if c.Burst <= 0 {
+	if c.Burst == 0 {
 		c.Burst = 2 * c.RatePerNode
 	}
-	if c.MaxClockSkew <= 0 {
+	if c.MaxClockSkew == 0 {
 		c.MaxClockSkew = 5 * time.Minute
 	}
-	if c.MaxDevices <= 0 {
+	if c.MaxDevices == 0 {
 		c.MaxDevices = 64
 	}
+}
+
+// Validate reports every negative knob (zero means the default).
+func (c *PipelineConfig) Validate() error {
+	var errs []error
+	for name, v := range map[string]int{"Workers": c.Workers, "QueueDepth": c.QueueDepth, "MaxBatch": c.MaxBatch,
+		"RatePerNode": c.RatePerNode, "Burst": c.Burst, "MaxDevices": c.MaxDevices} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("Pipeline.%s must not be negative, got %d", name, v))
+		}
+	}
+	for name, d := range map[string]time.Duration{"BatchWait": c.BatchWait, "MaxClockSkew": c.MaxClockSkew} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("Pipeline.%s must not be negative, got %v", name, d))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Field size caps of requests (the gRPC server also caps whole messages).

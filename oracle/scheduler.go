@@ -62,24 +62,42 @@ type ScheduleConfig struct {
 var StandInTimed = timed.Spec{M: 32, N: 256, K: 2048}
 
 func (c *ScheduleConfig) ensureDefaults() {
-	if c.Tick <= 0 {
+	if c.Tick == 0 {
 		c.Tick = time.Second
 	}
-	if c.Interval <= 0 {
+	if c.Interval == 0 {
 		c.Interval = 5 * time.Minute
 	}
-	if c.ProofWindow <= 0 {
+	if c.ProofWindow == 0 {
 		c.ProofWindow = 10 * time.Minute
 	}
 	if c.StormInterval == 0 {
 		c.StormInterval = 3 * c.Interval
 	}
-	if c.MaxPerTick <= 0 {
+	if c.MaxPerTick == 0 {
 		c.MaxPerTick = 2000
 	}
 	if c.RandomStormSize == 0 {
 		c.RandomStormSize = 256
 	}
+}
+
+// Validate reports every knob that has no meaning: zero means the default,
+// and only StormInterval and RandomStormSize may be negative (disabled).
+func (c *ScheduleConfig) Validate() error {
+	var errs []error
+	for name, d := range map[string]time.Duration{"Tick": c.Tick, "Interval": c.Interval, "ProofWindow": c.ProofWindow} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("Schedule.%s must not be negative, got %v", name, d))
+		}
+	}
+	if c.MaxPerTick < 0 {
+		errs = append(errs, fmt.Errorf("Schedule.MaxPerTick must not be negative, got %d", c.MaxPerTick))
+	}
+	if c.TimedTargetMillis > 10*60*1000 {
+		errs = append(errs, fmt.Errorf("Schedule.TimedTargetMillis %d exceeds 10 minutes", c.TimedTargetMillis))
+	}
+	return errors.Join(errs...)
 }
 
 // randUint64 draws from the leader's operating-system random source. The
