@@ -43,6 +43,12 @@ type fakeChain struct {
 	sent      []*types.Transaction
 	paused    bool
 	now       uint64 // the latest block's time; 0 means 1000
+	// The feed's configuration, for ReadFeedConfig and UpdateConfig.
+	cfgDigest  [32]byte
+	cfgVersion uint64
+	members    []common.Address
+	threshold  int64
+	updates    [][]any // decoded updateConfig arguments
 }
 
 type dataErr struct{ data string }
@@ -69,6 +75,14 @@ func (c *fakeChain) CallContract(_ context.Context, msg ethereum.CallMsg, _ *big
 		return m.Outputs.Pack(c.epoch)
 	case "paused":
 		return m.Outputs.Pack(c.paused)
+	case "configDigest":
+		return m.Outputs.Pack(c.cfgDigest)
+	case "configVersion":
+		return m.Outputs.Pack(c.cfgVersion)
+	case "getMembers":
+		return m.Outputs.Pack(c.members)
+	case "threshold":
+		return m.Outputs.Pack(big.NewInt(c.threshold))
 	}
 	return nil, errors.New("unexpected call of " + m.Name)
 }
@@ -102,6 +116,19 @@ func (c *fakeChain) SendTransaction(_ context.Context, tx *types.Transaction) er
 		c.failSends--
 		return errors.New("connection refused")
 	}
+	if c.receipts == nil {
+		c.receipts = map[common.Hash]*types.Receipt{}
+	}
+	if m, err := FeedABI.MethodById(tx.Data()); err == nil && m.Name == "updateConfig" {
+		args, err := m.Inputs.Unpack(tx.Data()[4:])
+		if err != nil {
+			return err
+		}
+		c.updates = append(c.updates, args)
+		c.receipts[tx.Hash()] = &types.Receipt{Status: types.ReceiptStatusSuccessful, TxHash: tx.Hash(), BlockNumber: big.NewInt(int64(len(c.sent) + 1))}
+		c.sent = append(c.sent, tx)
+		return nil
+	}
 	args, err := FeedABI.Methods["submit"].Inputs.Unpack(tx.Data()[4:])
 	if err != nil {
 		return err
@@ -119,9 +146,6 @@ func (c *fakeChain) SendTransaction(_ context.Context, tx *types.Transaction) er
 	st := types.ReceiptStatusFailed
 	if e > c.epoch {
 		c.epoch, st = e, types.ReceiptStatusSuccessful
-	}
-	if c.receipts == nil {
-		c.receipts = map[common.Hash]*types.Receipt{}
 	}
 	c.receipts[tx.Hash()] = &types.Receipt{Status: st, TxHash: tx.Hash(), GasUsed: 50_000, BlockNumber: big.NewInt(int64(len(c.sent) + 1))}
 	c.sent = append(c.sent, tx)

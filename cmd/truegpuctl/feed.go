@@ -20,7 +20,7 @@ func init() {
 	)
 	register(&command{
 		Name:  "feed",
-		Usage: "latest | EPOCH | proof EPOCH ADDRESS | relay [flags]",
+		Usage: "latest | EPOCH | proof EPOCH ADDRESS | relay | sign-config-update | update-config [flags]",
 		Short: "show signed epoch reports and a node's Merkle proof",
 		Long: `
 Feed reads the signed reputation feed that reward contracts consume.
@@ -33,6 +33,12 @@ Feed reads the signed reputation feed that reward contracts consume.
                             an epoch, to check against the report's root
   feed relay [flags]        submit each complete report to the feed contract
                             on a chain over JSON-RPC (flags: feed relay -h)
+  feed sign-config-update [flags]
+                            sign, as a current member, the change of the feed
+                            contract's members, threshold and parameters
+  feed update-config [flags]
+                            send that change with k of the current members'
+                            signatures (flags: -h on each)
 
 Hashes and signatures are printed as 0x hex. With -o json the output is the
 response message in the REST API's JSON encoding (bytes as base64).
@@ -44,8 +50,15 @@ node), 2 bad usage.`,
 			fs.BoolVar(&incomplete, "include-incomplete", false, "feed latest: also return a report that lacks signatures")
 		},
 		Run: func(ctx *runContext, args []string) error {
-			if len(args) > 0 && args[0] == "relay" {
-				return runRelay(ctx, args[1:])
+			if len(args) > 0 {
+				switch args[0] {
+				case "relay":
+					return runRelay(ctx, args[1:])
+				case "sign-config-update":
+					return runSignConfigUpdate(ctx, args[1:])
+				case "update-config":
+					return runUpdateConfig(ctx, args[1:])
+				}
 			}
 			pos, err := parseArgs(ctx, args)
 			if err != nil {

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,7 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/truegpu/truegpu/client"
+	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/relay"
+	"github.com/truegpu/truegpu/reputation"
 )
 
 const relayLong = `
@@ -246,5 +249,288 @@ func runRelay(ctx *runContext, args []string) error {
 	if err := r.Run(sigCtx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
+	return nil
+}
+
+const signConfigUpdateLong = `
+Feed sign-config-update signs, with a current member's report signing key
+(oracled -signer-key), the change of the feed contract's configuration to
+the new members, threshold and parameters digest. The contract applies the
+change (feed update-config) once at least its threshold of its current
+members have signed it; afterwards it accepts only reports under the new
+configuration.
+
+The signature is over the EIP-712 ConfigUpdate(previousConfigDigest,
+newConfigDigest, version) under the feed's domain (--chain-id,
+--feed-contract). --previous-config and --version are the feed's current
+configDigest() and configVersion()+1; without them they are read from the
+chain at --rpc. The signature is printed on stdout as 0x hex, the digests
+on stderr.
+
+Exit status: 0 signed, 1 the key or the chain could not be read, 2 bad usage.`
+
+const updateConfigLong = `
+Feed update-config sends the feed contract's updateConfig transaction: new
+members (--members, any order), threshold and parameters digest, with the
+current members' signatures from feed sign-config-update (--signature, once
+per signature or comma-separated). Before sending, it reads the feed's
+current configuration and checks that the signatures are by at least its
+threshold of its current members over this update at the next version; a
+set that would revert is refused without a transaction. The transmitter key
+(--keystore, --password) pays gas; any account may send the update.
+
+Exit status: 0 updated, 1 refused or failed, 2 bad usage.`
+
+// configUpdateFlags are the flags both config-update commands share.
+type configUpdateFlags struct {
+	rpc       string
+	feed      string
+	chainID   uint64
+	members   string
+	threshold int
+	params    string
+	timeout   time.Duration
+}
+
+func (f *configUpdateFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.rpc, "rpc", "", "the chain's JSON-RPC endpoint `URL`")
+	fs.StringVar(&f.feed, "feed-contract", "", "the TrueGPUFeed contract's `address` (required)")
+	fs.Uint64Var(&f.chainID, "chain-id", 0, "the chain `id` the feed is on")
+	fs.StringVar(&f.members, "members", "", "the new members' signing `addresses`, comma-separated (required)")
+	fs.IntVar(&f.threshold, "threshold", 0, "signatures the new configuration needs (required, 1..members)")
+	fs.StringVar(&f.params, "params-digest", "", "the new configuration's parameters `digest`, 32 bytes hex (required; oracled logs it at start)")
+	fs.DurationVar(&f.timeout, "timeout", 2*time.Minute, "limit on the chain calls and the wait for the transaction")
+}
+
+// parse checks the flags and returns the new configuration.
+func (f *configUpdateFlags) parse() (relay.ConfigUpdate, error) {
+	var u relay.ConfigUpdate
+	switch {
+	case f.feed == "":
+		return u, usageError("--feed-contract is required: the TrueGPUFeed contract's address")
+	case !common.IsHexAddress(f.feed):
+		return u, usageError("--feed-contract %q is not an address", f.feed)
+	case f.members == "":
+		return u, usageError("--members is required: the new members' signing addresses, comma-separated")
+	case f.params == "":
+		return u, usageError("--params-digest is required: the new configuration's parameters digest")
+	case f.timeout <= 0:
+		return u, usageError("--timeout must be positive")
+	}
+	for _, m := range strings.Split(f.members, ",") {
+		m = strings.TrimSpace(m)
+		a, err := ethcrypto.ParseAddress(m)
+		if err != nil {
+			return u, usageError("--members: %q is not an address", m)
+		}
+		u.Members = append(u.Members, common.Address(a))
+	}
+	var ms []ethcrypto.Address
+	for _, m := range u.Members {
+		ms = append(ms, ethcrypto.Address(m))
+	}
+	if err := reputation.ValidateConfig(ms, f.threshold); err != nil {
+		return u, usageError("--members and --threshold: %v", err)
+	}
+	u.Threshold = f.threshold
+	p, err := parseHash("params-digest", f.params)
+	if err != nil {
+		return u, err
+	}
+	u.ParamsDigest = p
+	return u, nil
+}
+
+// parseHash reads a 32-byte hex value, with or without 0x.
+func parseHash(name, s string) ([32]byte, error) {
+	b, err := hex.DecodeString(strings.TrimPrefix(strings.TrimSpace(s), "0x"))
+	if err != nil || len(b) != 32 {
+		return [32]byte{}, usageError("--%s %q: give 32 bytes as 64 hex digits", name, s)
+	}
+	return [32]byte(b), nil
+}
+
+func runSignConfigUpdate(ctx *runContext, args []string) error {
+	var (
+		f        configUpdateFlags
+		key      string
+		previous string
+		version  uint64
+	)
+	fs := flag.NewFlagSet("truegpuctl feed sign-config-update", flag.ContinueOnError)
+	fs.SetOutput(ctx.Stderr)
+	f.register(fs)
+	fs.StringVar(&key, "signer-key", "", "a current member's report signing key `file` (required)")
+	fs.StringVar(&previous, "previous-config", "", "the feed's current configDigest() (default: read at --rpc)")
+	fs.Uint64Var(&version, "version", 0, "the feed's configVersion()+1 (default: read at --rpc)")
+	fs.Usage = func() {
+		fmt.Fprintf(ctx.Stderr, "Usage: truegpuctl feed sign-config-update --signer-key FILE --feed-contract ADDRESS --members A,B,C --threshold K --params-digest HEX [flags]\n\n%s\n\nFlags:\n", strings.TrimSpace(signConfigUpdateLong))
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usageError("feed sign-config-update takes no arguments, got %q", fs.Args())
+	}
+	u, err := f.parse()
+	if err != nil {
+		return err
+	}
+	if key == "" {
+		return usageError("--signer-key is required: a current member's report signing key file")
+	}
+	if (previous == "") != (version == 0) {
+		return usageError("give both --previous-config and --version, or neither (to read them at --rpc)")
+	}
+	var prev [32]byte
+	chainID := f.chainID
+	if previous != "" {
+		if prev, err = parseHash("previous-config", previous); err != nil {
+			return err
+		}
+		if version < 2 {
+			return usageError("--version %d: a configuration update is at version 2 or above", version)
+		}
+		if chainID == 0 {
+			return usageError("--chain-id is required without --rpc")
+		}
+	} else {
+		if f.rpc == "" {
+			return usageError("--rpc is required to read the feed's configuration (or give --previous-config and --version)")
+		}
+		c, cancel := context.WithTimeout(context.Background(), f.timeout)
+		defer cancel()
+		chain, err := ethclient.DialContext(c, f.rpc)
+		if err != nil {
+			return fmt.Errorf("connect to the chain at %s: %w", f.rpc, err)
+		}
+		defer chain.Close()
+		id, err := chain.ChainID(c)
+		if err != nil {
+			return fmt.Errorf("read the chain id at %s: %w", f.rpc, err)
+		}
+		if chainID != 0 && id.Uint64() != chainID {
+			return fmt.Errorf("%w: the endpoint serves chain %v, not chain %d", relay.ErrConfig, id, chainID)
+		}
+		chainID = id.Uint64()
+		cur, err := relay.ReadFeedConfig(c, chain, common.HexToAddress(f.feed))
+		if err != nil {
+			return err
+		}
+		prev, version = cur.Digest, cur.Version+1
+	}
+	k, err := ethcrypto.LoadKeyFile(key)
+	if err != nil {
+		return err
+	}
+	dom := reputation.NewDomain(chainID, ethcrypto.Address(common.HexToAddress(f.feed)))
+	next := u.NewDigest()
+	sig, err := reputation.SignConfigUpdate(k, dom, prev, next, version)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(ctx.Stderr, "signer %s: config 0x%x -> 0x%x at version %d (chain %d, feed %s)\n", k.Address(), prev, next, version, chainID, common.HexToAddress(f.feed))
+	fmt.Fprintf(ctx.Stdout, "0x%x\n", sig[:])
+	return nil
+}
+
+func runUpdateConfig(ctx *runContext, args []string) error {
+	var (
+		f                  configUpdateFlags
+		keystore, password string
+		sigs               []string
+		gasLimit           uint64
+		maxFee, maxTip     string
+	)
+	fs := flag.NewFlagSet("truegpuctl feed update-config", flag.ContinueOnError)
+	fs.SetOutput(ctx.Stderr)
+	f.register(fs)
+	fs.StringVar(&keystore, "keystore", "", "encrypted go-ethereum keystore `file` of the sending key (required)")
+	fs.StringVar(&password, "password", "", "`file` holding the keystore's passphrase on its first line (required)")
+	fs.Func("signature", "a current member's `signature` from feed sign-config-update (repeat, or comma-separate)", func(s string) error {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				sigs = append(sigs, p)
+			}
+		}
+		return nil
+	})
+	fs.Uint64Var(&gasLimit, "gas-limit", 0, "gas limit (0: the node's estimate plus a quarter)")
+	fs.StringVar(&maxFee, "max-fee-per-gas", "", "cap on the fee per gas in `wei` (or gwei suffix)")
+	fs.StringVar(&maxTip, "max-priority-fee-per-gas", "", "tip per gas in `wei` (or gwei suffix)")
+	fs.Usage = func() {
+		fmt.Fprintf(ctx.Stderr, "Usage: truegpuctl feed update-config --rpc URL --feed-contract ADDRESS --keystore FILE --password FILE --members A,B,C --threshold K --params-digest HEX --signature SIG... [flags]\n\n%s\n\nFlags:\n", strings.TrimSpace(updateConfigLong))
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usageError("feed update-config takes no arguments, got %q", fs.Args())
+	}
+	u, err := f.parse()
+	if err != nil {
+		return err
+	}
+	switch {
+	case f.rpc == "":
+		return usageError("--rpc is required: the chain's JSON-RPC endpoint")
+	case keystore == "" || password == "":
+		return usageError("--keystore and --password are required: the sending key's keystore file and its passphrase file")
+	case len(sigs) == 0:
+		return usageError("--signature is required: the current members' signatures from feed sign-config-update")
+	}
+	for i, s := range sigs {
+		b, err := hex.DecodeString(strings.TrimPrefix(s, "0x"))
+		if err != nil || len(b) != 65 {
+			return usageError("--signature %d %q: give 65 bytes as 130 hex digits", i+1, s)
+		}
+		u.Signatures = append(u.Signatures, b)
+	}
+	opt := relay.TxOptions{GasLimit: gasLimit, ReceiptTimeout: f.timeout}
+	if opt.MaxFeePerGas, err = parseWei("max-fee-per-gas", maxFee); err != nil {
+		return err
+	}
+	if opt.MaxPriorityFeePerGas, err = parseWei("max-priority-fee-per-gas", maxTip); err != nil {
+		return err
+	}
+	key, err := relay.LoadKey(keystore, password)
+	if err != nil {
+		return err
+	}
+	c, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	chain, err := ethclient.DialContext(c, f.rpc)
+	if err != nil {
+		return fmt.Errorf("connect to the chain at %s: %w", f.rpc, err)
+	}
+	defer chain.Close()
+	if f.chainID != 0 {
+		id, err := chain.ChainID(c)
+		if err != nil {
+			return fmt.Errorf("read the chain id at %s: %w", f.rpc, err)
+		}
+		if id.Uint64() != f.chainID {
+			return fmt.Errorf("%w: the endpoint serves chain %v, not chain %d", relay.ErrConfig, id, f.chainID)
+		}
+	}
+	feed := common.HexToAddress(f.feed)
+	rc, err := relay.UpdateConfig(c, chain, feed, key, u, opt)
+	if err != nil {
+		return err
+	}
+	cur, err := relay.ReadFeedConfig(c, chain, feed)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(ctx.Stdout, "feed %s: config version %d, digest 0x%x, %d of %d members (tx %s, block %v)\n",
+		feed, cur.Version, cur.Digest, cur.Threshold, len(cur.Members), rc.TxHash, rc.BlockNumber)
 	return nil
 }
