@@ -42,31 +42,16 @@ var (
 // it is called for every proof.
 type KeySource func(p *prover.Profile) (*prover.ProvingKey, error)
 
-// devKeyCache holds dev proving keys per profile for the whole process, so
-// that many agents in one process (a simulated fleet) set up each profile
-// once.
-var devKeyCache sync.Map // profile id -> *devKeyEntry
-
-type devKeyEntry struct {
-	once sync.Once
-	pk   *prover.ProvingKey
-	err  error
-}
-
-// DevKeys returns a KeySource backed by prover.DevSetup, computing each
-// profile's keys once per process. The keys are UNSAFE (their trapdoor is
+// DevKeys returns a KeySource backed by prover.UnsafeDevKeys, which sets
+// each profile up once per process. The keys are UNSAFE (their trapdoor is
 // public): use them only against an oracle in development mode.
 func DevKeys() KeySource {
 	return func(p *prover.Profile) (*prover.ProvingKey, error) {
-		v, _ := devKeyCache.LoadOrStore(p.ID(), &devKeyEntry{})
-		e := v.(*devKeyEntry)
-		e.once.Do(func() {
-			e.pk, _, e.err = prover.DevSetup(p)
-			if e.err != nil {
-				e.err = fmt.Errorf("attest: dev keys for %s: %w", p.ID(), e.err)
-			}
-		})
-		return e.pk, e.err
+		pk, _, err := prover.UnsafeDevKeys(p, "")
+		if err != nil {
+			return nil, fmt.Errorf("attest: dev keys for %s: %w", p.ID(), err)
+		}
+		return pk, nil
 	}
 }
 

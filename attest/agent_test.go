@@ -239,7 +239,7 @@ var (
 
 func testKeys(t *testing.T, p *prover.Profile) (*prover.ProvingKey, *verifier.VerifyingKey) {
 	t.Helper()
-	devKeysOnce.Do(func() { devPK, devVK, devErr = prover.DevSetup(p) })
+	devKeysOnce.Do(func() { devPK, devVK, devErr = prover.UnsafeDevKeys(p, "") })
 	if devErr != nil {
 		t.Fatalf("dev setup: %v", devErr)
 	}

@@ -32,7 +32,7 @@ func testWorkProof(t testing.TB) *workProof {
 			workProofErr = err
 			return
 		}
-		pk, _, err := prover.DevSetup(p)
+		pk, _, err := prover.UnsafeDevKeys(p, "")
 		if err != nil {
 			workProofErr = err
 			return
@@ -138,7 +138,7 @@ func BenchmarkStandardWorkProofOnChain(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pk, _, err := prover.DevSetup(p)
+	pk, _, err := prover.UnsafeDevKeys(p, "")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func testKeys(t testing.TB) (*prover.Profile, *prover.ProvingKey, *verifier.Veri
 	if err != nil {
 		t.Fatal(err)
 	}
-	testKeysOnce.Do(func() { testPK, testVK, testKeysErr = prover.DevSetup(p) })
+	testKeysOnce.Do(func() { testPK, testVK, testKeysErr = prover.UnsafeDevKeys(p, "") })
 	if testKeysErr != nil {
 		t.Fatal(testKeysErr)
 	}

@@ -63,7 +63,7 @@ func BenchmarkProve(b *testing.B) {
 				pk, _ = testKeys(b)
 			} else {
 				var err error
-				if pk, _, err = UnsafeDevSetup(p); err != nil {
+				if pk, _, err = UnsafeDevKeys(p, ""); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -86,7 +86,7 @@ func BenchmarkProve(b *testing.B) {
 func BenchmarkUnsafeDevSetup(b *testing.B) {
 	p := mustProfile(b, "test")
 	for i := 0; i < b.N; i++ {
-		if _, _, err := UnsafeDevSetup(p); err != nil {
+		if _, _, err := unsafeDevSetup(p); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -58,7 +58,7 @@ func TestCeremony(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, devVK, err := UnsafeDevSetup(p)
+	_, devVK, err := UnsafeDevKeys(p, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,20 +29,24 @@ type toxicWaste struct {
 // SHA-256(name | label | counter) reduced mod r, skipping zero. It is
 // public by construction.
 func publicToxicWaste(label string) toxicWaste {
-	derive := func(name string) fr.Element {
-		for ctr := byte(0); ; ctr++ {
-			h := sha256.Sum256(append([]byte(name+"|"+label+"|"), ctr))
-			var e fr.Element
-			e.SetBytes(h[:])
-			if !e.IsZero() {
-				return e
-			}
-		}
-	}
+	derive := func(name string) fr.Element { return deriveTrapdoor(name, label) }
 	tw := toxicWaste{t: derive("tau"), alpha: derive("alpha"), beta: derive("beta"), gamma: derive("gamma"), delta: derive("delta")}
 	tw.gammaInv.Inverse(&tw.gamma)
 	tw.deltaInv.Inverse(&tw.delta)
 	return tw
+}
+
+// deriveTrapdoor derives one trapdoor value from a label:
+// SHA-256(name | label | counter) reduced mod r, skipping zero.
+func deriveTrapdoor(name, label string) fr.Element {
+	for ctr := byte(0); ; ctr++ {
+		h := sha256.Sum256(append([]byte(name+"|"+label+"|"), ctr))
+		var e fr.Element
+		e.SetBytes(h[:])
+		if !e.IsZero() {
+			return e
+		}
+	}
 }
 
 // deterministicSetup builds gnark Groth16 keys for r1cs from the given

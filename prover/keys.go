@@ -50,30 +50,6 @@ func domainSize(ccs constraint.ConstraintSystem) uint64 {
 	return ecc.NextPowerOfTwo(uint64(ccs.GetNbConstraints()))
 }
 
-// unsafeDevLabel seeds the dev setup. Anyone can recompute the toxic waste
-// from it.
-const unsafeDevLabel = "truegpu UNSAFE deterministic dev setup v1: toxic waste is public"
-
-// UnsafeDevSetup generates keys for p deterministically, with no secret:
-// the Groth16 trapdoor (τ, α, β, γ, δ) is derived by SHA-256 from a fixed
-// public label and the profile id. Anyone can forge proofs under these keys. Use them for
-// tests and local development only; production keys come from a ceremony.
-func UnsafeDevSetup(p *Profile) (*ProvingKey, *verifier.VerifyingKey, error) {
-	ccs, err := compileR1CS(p)
-	if err != nil {
-		return nil, nil, err
-	}
-	gpk, gvk, err := deterministicSetup(ccs, publicToxicWaste(unsafeDevLabel+" "+p.ID()))
-	if err != nil {
-		return nil, nil, err
-	}
-	return newProvingKey(p, ccs, gpk, gvk)
-}
-
-// DevSetup is UnsafeDevSetup: deterministic keys whose toxic waste is
-// public. Never use them outside tests and local development.
-func DevSetup(p *Profile) (*ProvingKey, *verifier.VerifyingKey, error) { return UnsafeDevSetup(p) }
-
 func newProvingKey(p *Profile, ccs *cs.R1CS, gpk groth16.ProvingKey, gvk groth16.VerifyingKey) (*ProvingKey, *verifier.VerifyingKey, error) {
 	pk, ok := gpk.(*groth16bn254.ProvingKey)
 	if !ok {

@@ -5,30 +5,20 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/truegpu/truegpu/verifier"
 )
 
-var (
-	testKeysOnce sync.Once
-	testPK       *ProvingKey
-	testVK       *verifier.VerifyingKey
-	testKeysErr  error
-)
-
-// testKeys returns the dev keys of the test profile, generated once per
-// test binary.
+// testKeys returns the dev keys of the test profile, set up once per test
+// binary.
 func testKeys(t testing.TB) (*ProvingKey, *verifier.VerifyingKey) {
 	t.Helper()
-	testKeysOnce.Do(func() {
-		testPK, testVK, testKeysErr = UnsafeDevSetup(mustProfile(t, "test"))
-	})
-	if testKeysErr != nil {
-		t.Fatal(testKeysErr)
+	pk, vk, err := UnsafeDevKeys(mustProfile(t, "test"), "")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return testPK, testVK
+	return pk, vk
 }
 
 func TestProveVerifyEndToEnd(t *testing.T) {
@@ -146,11 +136,11 @@ func TestProvingKeyRoundTrip(t *testing.T) {
 var tinyProfile = &Profile{Name: "tiny", Version: 1, M: 2, N: 4, K: 8, Q: 1}
 
 func TestUnsafeDevSetupIsDeterministic(t *testing.T) {
-	_, vk1, err := UnsafeDevSetup(tinyProfile)
+	_, vk1, err := unsafeDevSetup(tinyProfile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, vk2, err := UnsafeDevSetup(tinyProfile)
+	_, vk2, err := unsafeDevSetup(tinyProfile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,9 +153,11 @@ func TestUnsafeDevSetupIsDeterministic(t *testing.T) {
 	}
 }
 
-func TestCachedUnsafeDevSetup(t *testing.T) {
+// TestDevKeyCache: UnsafeDevKeys sets a profile up once per process and
+// serves the same keys after, storing them in the directory it is given.
+func TestDevKeyCache(t *testing.T) {
 	dir := t.TempDir()
-	pk1, vk1, err := CachedUnsafeDevSetup(tinyProfile, dir)
+	pk1, vk1, err := UnsafeDevKeys(tinyProfile, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +165,37 @@ func TestCachedUnsafeDevSetup(t *testing.T) {
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("cache dir holds %v (%v), want one key file", entries, err)
 	}
-	pk2, vk2, err := CachedUnsafeDevSetup(tinyProfile, dir)
+	pk2, vk2, err := UnsafeDevKeys(tinyProfile, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pk2 != pk1 || vk2 != vk1 {
+		t.Fatal("a second call set the profile up again")
+	}
+	// Memory serves later calls; a directory that lacks the keys still
+	// receives them.
+	other := t.TempDir()
+	if _, _, err := UnsafeDevKeys(tinyProfile, other); err != nil {
+		t.Fatal(err)
+	}
+	if entries, err := os.ReadDir(other); err != nil || len(entries) != 1 || entries[0].Name() != devKeyName(tinyProfile)+".pk" {
+		t.Fatalf("second cache dir holds %v (%v), want %s.pk", entries, err, devKeyName(tinyProfile))
+	}
+}
+
+// TestDevKeyCacheDisk: the on-disk layer reads stored keys back and replaces
+// a corrupt entry.
+func TestDevKeyCacheDisk(t *testing.T) {
+	dir := t.TempDir()
+	pk1, vk1, err := loadOrSetupDevKeys(tinyProfile, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("cache dir holds %v (%v), want one key file", entries, err)
+	}
+	pk2, vk2, err := loadOrSetupDevKeys(tinyProfile, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,8 +207,50 @@ func TestCachedUnsafeDevSetup(t *testing.T) {
 	if err := os.WriteFile(path, []byte("garbage"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, vk3, err := CachedUnsafeDevSetup(tinyProfile, dir)
+	_, vk3, err := loadOrSetupDevKeys(tinyProfile, dir)
 	if err != nil || !vk3.Equal(vk1) {
 		t.Fatalf("after corrupting the cache: %v, equal=%v", err, vk3 != nil && vk3.Equal(vk1))
+	}
+	if _, err := ReadProvingKey(mustOpen(t, path), tinyProfile); err != nil {
+		t.Fatalf("corrupt entry not replaced: %v", err)
+	}
+}
+
+func mustOpen(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// TestRecognisesDevKey: the dev setup's verifying key is recognised, a key
+// with another trapdoor is not.
+func TestRecognisesDevKey(t *testing.T) {
+	p := mustProfile(t, "test")
+	_, vk := testKeys(t)
+	id, ok := IsUnsafeDevKey(vk)
+	if !ok || id != p.ID() {
+		t.Fatalf("IsUnsafeDevKey(dev key of %s) = %q, %v", p.ID(), id, ok)
+	}
+	// The same key with every trapdoor point replaced is a key the dev
+	// setup never made.
+	other := *vk
+	other.Alpha.Double(&vk.Alpha)
+	other.Gamma.Double(&vk.Gamma)
+	other.Delta.Double(&vk.Delta)
+	if id, ok := IsUnsafeDevKey(&other); ok {
+		t.Fatalf("a key with other trapdoor points was recognised as the dev key of %s", id)
+	}
+	// One dev point is enough: a phase 2 over the dev phase 1 keeps α.
+	onlyAlpha := other
+	onlyAlpha.Alpha = vk.Alpha
+	if _, ok := IsUnsafeDevKey(&onlyAlpha); !ok {
+		t.Fatal("a key keeping the dev α was not recognised")
+	}
+	if _, ok := IsUnsafeDevKey(nil); ok {
+		t.Fatal("nil key recognised")
 	}
 }

@@ -87,7 +87,7 @@ func TestCeremonyTranscript(t *testing.T) {
 		t.Fatalf("verified summary %+v, sealed %+v", got, sum)
 	}
 	// Another key, or another beacon, does not pass.
-	_, devVK, err := UnsafeDevSetup(tinyProfile)
+	_, devVK, err := UnsafeDevKeys(tinyProfile, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func testFixture(tb testing.TB) *fixture {
 			fixErr = err
 			return
 		}
-		pk, vk, err := prover.UnsafeDevSetup(p)
+		pk, vk, err := prover.UnsafeDevKeys(p, "")
 		if err != nil {
 			fixErr = err
 			return

@@ -22,7 +22,7 @@ func TestDevVerifyingKeyRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	_, vk, err := prover.CachedUnsafeDevSetup(p, filepath.Join(dir, "cache"))
+	_, vk, err := prover.UnsafeDevKeys(p, filepath.Join(dir, "cache"))
 	if err != nil {
 		t.Fatal(err)
 	}

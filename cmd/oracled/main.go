@@ -317,7 +317,7 @@ Member flags:
 		}
 	case *devKeys:
 		fmt.Fprintln(os.Stderr, "oracled: WARNING: using the UNSAFE deterministic dev setup; anyone can forge proofs")
-		if _, vk, err = devcluster.DevKeys(p); err != nil {
+		if _, vk, err = prover.UnsafeDevKeys(p, ""); err != nil {
 			return err
 		}
 	default:

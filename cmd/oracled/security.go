@@ -10,10 +10,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/truegpu/truegpu/internal/devkeys"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/internal/membertls"
 	"github.com/truegpu/truegpu/oracle"
+	"github.com/truegpu/truegpu/prover"
 	"github.com/truegpu/truegpu/reputation"
 	"github.com/truegpu/truegpu/verifier"
 )
@@ -92,7 +92,7 @@ func loadVerifyingKey(path string, devOK bool, warn io.Writer) (*verifier.Verify
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if id, dev := devkeys.IsUnsafeDev(vk); dev {
+	if id, dev := prover.IsUnsafeDevKey(vk); dev {
 		if !devOK {
 			return nil, fmt.Errorf("%s is a verifying key of the UNSAFE dev setup of %s: its trapdoor is public, so anyone can forge proofs under it; use the key of a ceremony (truegpuctl ceremony), or add -unsafe-dev-keys for development", path, id)
 		}

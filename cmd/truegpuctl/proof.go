@@ -65,6 +65,13 @@ func (k *keyFlags) check() error {
 	return nil
 }
 
+// devKeyDir is where -unsafe-dev keeps dev keys between runs; empty (kept
+// in memory only) when the platform has no user cache directory.
+func devKeyDir() string {
+	dir, _ := prover.DevKeyCacheDir()
+	return dir
+}
+
 func warnUnsafe(w io.Writer, p *prover.Profile) {
 	fmt.Fprintf(w, "WARNING: using UNSAFE deterministic dev keys for %s: anyone can forge proofs under them\n", p.ID())
 }
@@ -72,7 +79,7 @@ func warnUnsafe(w io.Writer, p *prover.Profile) {
 func (k *keyFlags) provingKey(ctx *runContext, p *prover.Profile) (*prover.ProvingKey, error) {
 	if k.unsafeDev {
 		warnUnsafe(ctx.Stderr, p)
-		pk, _, err := prover.CachedUnsafeDevSetup(p, "")
+		pk, _, err := prover.UnsafeDevKeys(p, devKeyDir())
 		return pk, err
 	}
 	if k.dir == "" {
@@ -89,7 +96,7 @@ func (k *keyFlags) provingKey(ctx *runContext, p *prover.Profile) (*prover.Provi
 func (k *keyFlags) verifyingKey(ctx *runContext, p *prover.Profile) (*verifier.VerifyingKey, error) {
 	if k.unsafeDev {
 		warnUnsafe(ctx.Stderr, p)
-		_, vk, err := prover.CachedUnsafeDevSetup(p, "")
+		_, vk, err := prover.UnsafeDevKeys(p, devKeyDir())
 		return vk, err
 	}
 	path := k.vkFile

@@ -45,7 +45,7 @@ to say so.`,
 			}
 			warnUnsafe(ctx.Stderr, p)
 			start := time.Now()
-			pk, _, err := prover.UnsafeDevSetup(p)
+			pk, _, err := prover.UnsafeDevKeys(p, "")
 			if err != nil {
 				return err
 			}

@@ -6,7 +6,7 @@
 //
 //	go run ./genverifier -profile test -name WorkVerifierTest -o sol/WorkVerifierTest.sol
 //
-// The dev setup's toxic waste is public (see prover.UnsafeDevSetup): the
+// The dev setup's toxic waste is public (see prover.UnsafeDevKeys): the
 // generated contract is for tests and development. For production, export
 // the verifying key sealed by the MPC ceremony instead.
 package main
@@ -42,7 +42,7 @@ func run(profile, name, out string) error {
 	if err != nil {
 		return err
 	}
-	_, vk, err := prover.DevSetup(p)
+	_, vk, err := prover.UnsafeDevKeys(p, "")
 	if err != nil {
 		return fmt.Errorf("dev setup for %s: %w", p.ID(), err)
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
-	"github.com/truegpu/truegpu/oracle/devcluster"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
 )
@@ -156,7 +155,7 @@ func DevKeys(dir string) (*prover.ProvingKey, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	pk, vk, err := devcluster.DevKeys(p)
+	pk, vk, err := prover.UnsafeDevKeys(p, "")
 	if err != nil {
 		return nil, "", err
 	}

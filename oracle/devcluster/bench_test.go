@@ -201,7 +201,7 @@ func BenchmarkAttestationsE2E(b *testing.B) {
 	n := 256 // proofs per burst; TRUEGPU_BENCH_PROOFS overrides
 	envInt("TRUEGPU_BENCH_PROOFS", &n)
 	p, _ := prover.ProfileByName("test")
-	pk, _, err := DevKeys(p)
+	pk, _, err := prover.UnsafeDevKeys(p, "")
 	if err != nil {
 		b.Fatal(err)
 	}

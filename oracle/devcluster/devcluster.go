@@ -160,25 +160,6 @@ type Cluster struct {
 	mu      sync.Mutex
 }
 
-// keyCache shares the dev setup across clusters in one process (tests).
-var keyCache sync.Map // profile id -> *devKeys
-
-type devKeys struct {
-	once sync.Once
-	pk   *prover.ProvingKey
-	vk   *verifier.VerifyingKey
-	err  error
-}
-
-// DevKeys returns the unsafe deterministic Groth16 keys of a profile,
-// computed once per process.
-func DevKeys(p *prover.Profile) (*prover.ProvingKey, *verifier.VerifyingKey, error) {
-	v, _ := keyCache.LoadOrStore(p.ID(), &devKeys{})
-	k := v.(*devKeys)
-	k.once.Do(func() { k.pk, k.vk, k.err = prover.DevSetup(p) })
-	return k.pk, k.vk, k.err
-}
-
 // MemberKey returns the dev signing key of member i (unsafe: from a fixed
 // seed).
 func MemberKey(i int) *ethcrypto.PrivateKey {
@@ -199,7 +180,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		c.tempDir = true
 	}
-	if c.ProvingKey, c.VerifyingKey, err = DevKeys(p); err != nil {
+	if c.ProvingKey, c.VerifyingKey, err = prover.UnsafeDevKeys(p, ""); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("devcluster: dev setup: %w", err)
 	}
