@@ -250,6 +250,7 @@ Member flags:
 	join := fs.String("join", "", "gRPC address of a member to join through")
 	profile := fs.String("profile", "standard", "workload profile")
 	runTimedTarget := fs.Uint64("timed-target", gpuclass.DefaultTimedTargetMillis, "device time in ms the timed phase of each challenge is sized for on the claimed class (docs/PROTOCOL.md); 0 issues challenges without one")
+	timedStandIn := fs.Bool("timed-stand-in", false, "development only (needs -unsafe-dev-keys): nodes compute a small stand-in of the timed phase while deadlines stay sized for the real one, for clusters of simulated devices; a real device answers a stand-in in milliseconds, so timing says nothing about its hardware")
 	devKeys := fs.Bool("unsafe-dev-keys", false, "use the deterministic UNSAFE Groth16 dev setup (and accept a -verifying-key from it)")
 	vkFile := fs.String("verifying-key", "", "verifying key file of the profile (from the ceremony)")
 	clusterID := fs.String("cluster-id", "", "id of the cluster that nodes' signed requests name (the same on every member; required with TLS, default \""+oracle.DefaultClusterID+"\" without)")
@@ -341,6 +342,13 @@ Member flags:
 	cfg.FSM.RetainEpochs = *retain
 	cfg.Schedule.Interval = *interval
 	cfg.Schedule.TimedTargetMillis = *runTimedTarget
+	if *timedStandIn {
+		if !*devKeys {
+			return errors.New("-timed-stand-in is for development clusters of simulated devices and needs -unsafe-dev-keys: with it a real device's timing proves nothing")
+		}
+		cfg.Schedule.TimedStandIn = true
+		fmt.Fprintln(os.Stderr, "oracled: WARNING: -timed-stand-in: nodes compute a stand-in of the timed phase; timing says nothing about real hardware")
+	}
 	cfg.FSM.Domain = domain
 	cfg.ClusterID = cluster
 	if *newNodeRate < 0 || *newNodeBurst < 0 {

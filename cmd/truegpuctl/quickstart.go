@@ -86,7 +86,7 @@ Exit status: 0 after Ctrl-C (or --until reached), 1 if a process failed.`,
 			fs.DurationVar(&o.interval, "challenge-interval", 5*time.Second, "mean time between challenges of a device")
 			fs.StringVar(&o.profile, "profile", "test", "workload `profile` (test, demo)")
 			fs.StringVar(&o.device, "device", "sim:h100", "attestor device backend (cpu, sim:<profile>, nvml)")
-			fs.Float64Var(&o.timeScale, "time-scale", 1000, "multiplier of simulated devices' modelled run time")
+			fs.Float64Var(&o.timeScale, "time-scale", 1, "multiplier of simulated devices' modelled run time (they model the production timed phase's time on their class)")
 			fs.StringVar(&o.until, "until", "", "exit 0 once this is reached instead of waiting for Ctrl-C: \"cluster\" (three members, a leader) or \"report\" (the attestor's node has accepted verdicts and a leaf in a complete signed report)")
 			fs.DurationVar(&o.timeout, "timeout", 0, "give up (exit 1) if --until is not reached within this `duration` (0: no limit)")
 			fs.Uint64Var(&o.chainID, "chain-id", 0, "with --feed-contract: the chain `id` of the feed contract the members sign reports for")
@@ -299,7 +299,7 @@ func quickstart(ctx context.Context, out io.Writer, o quickstartOptions) error {
 			"-raft-addr", o.raftAddr(n), "-grpc-addr", o.grpcAddr(n), "-http-addr", o.httpAddr(n),
 			"-tls-cert", filepath.Join(pki, id+".pem"), "-tls-key", filepath.Join(pki, id+"-key.pem"), "-tls-ca", ca,
 			"-signer-key", filepath.Join(o.dir, id, "signer.key"),
-			"-cluster-id", "truegpu-quickstart", "-profile", o.profile, "-unsafe-dev-keys",
+			"-cluster-id", "truegpu-quickstart", "-profile", o.profile, "-unsafe-dev-keys", "-timed-stand-in",
 			"-epoch", o.epoch.String(), "-challenge-interval", o.interval.String(),
 		}
 		if o.feedContract != "" {

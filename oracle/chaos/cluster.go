@@ -189,7 +189,7 @@ func (c *Cluster) prepare() error {
 			"-tls-cert", f.Cert, "-tls-key", f.Key, "-tls-ca", f.CA, "-feed-no-chain", "-cluster-id", ClusterID,
 			"-raft-addr", m.RaftAddr, "-raft-advertise", m.RaftProxy,
 			"-grpc-addr", m.GRPCAddr, "-grpc-advertise", m.GRPCProxy, "-http-addr", m.HTTPAddr,
-			"-unsafe-dev-keys", "-profile", "test", "-retain-epochs", "100000",
+			"-unsafe-dev-keys", "-timed-stand-in", "-profile", "test", "-retain-epochs", "100000",
 			"-epoch", c.Config.Epoch.String(), "-challenge-interval", c.Config.ChallengeInterval.String(),
 		}
 		if c.Config.VerifyingKey != "" {
