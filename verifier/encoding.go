@@ -31,11 +31,6 @@ var (
 	// ErrBatchShape reports a batch whose proofs and public inputs differ in
 	// number.
 	ErrBatchShape = errors.New("verifier: batch shape mismatch")
-	// ErrUnknownKey reports a registry lookup with no registered key.
-	ErrUnknownKey = errors.New("verifier: no verifying key registered")
-	// ErrKeyConflict reports a registration that would replace a different
-	// key already registered under the same (profile, version).
-	ErrKeyConflict = errors.New("verifier: a different verifying key is already registered")
 )
 
 // NbPublicInputs is the number of public inputs of a work proof (protocol

@@ -40,7 +40,10 @@ type Command struct {
 	IgnoreIfUnknown bool `protobuf:"varint,2,opt,name=ignore_if_unknown,json=ignoreIfUnknown,proto3" json:"ignore_if_unknown,omitempty"`
 	// Leader's clock when the command was proposed, unix milliseconds.
 	LeaderTimeUnixMs int64 `protobuf:"varint,3,opt,name=leader_time_unix_ms,json=leaderTimeUnixMs,proto3" json:"leader_time_unix_ms,omitempty"`
-	// Idempotency key, e.g. (node, challenge); empty when not needed.
+	// The challenge id on the record_commitment and record_verdicts commands
+	// the verification pipeline proposes; empty on the others. Apply does not
+	// read it: a repeated commitment or verdict is refused by the challenge's
+	// recorded state, not by this key, and nothing else reads it either.
 	IdempotencyKey []byte `protobuf:"bytes,4,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// The command body.
 	//
