@@ -485,12 +485,19 @@ func (a *Agent) Handle(ctx context.Context, ch *truegpuv1.Challenge) (*Outcome, 
 		return a.resume(ctx, log, ch, dev, w, out)
 	}
 
-	// Time-critical part: run and commit before the deadline.
+	// Time-critical part: run and commit before the deadline. A run that
+	// overruns is still committed for up to one more window (the time from
+	// issue to deadline): the oracle then records how late it was
+	// (COMMITMENT_LATE with its arrival) instead of a silent miss.
 	deadline := time.UnixMilli(ch.GetCommitDeadlineUnixMs())
 	cctx := ctx
 	if ch.GetCommitDeadlineUnixMs() > 0 {
+		grace := a.cfg.ClockSkewAllowance
+		if window := ch.GetCommitDeadlineUnixMs() - ch.GetIssuedAtUnixMs(); window > 0 && ch.GetIssuedAtUnixMs() > 0 {
+			grace += time.Duration(window) * time.Millisecond
+		}
 		var cancel context.CancelFunc
-		cctx, cancel = context.WithDeadline(ctx, deadline.Add(a.cfg.ClockSkewAllowance))
+		cctx, cancel = context.WithDeadline(ctx, deadline.Add(grace))
 		defer cancel()
 	}
 	log.Info("running challenge", "profile", p.ID(), "deadline_in", time.Until(deadline).Round(time.Millisecond), "storm", ch.GetStormId())

@@ -955,6 +955,16 @@ func (m *Model) compareAnchors(st *NodeState, devs []Device, ev Event) {
 	}
 }
 
+// enough reports whether decayed negative evidence neg reaches a count of
+// min events. Evidence starts decaying the moment it is recorded, so three
+// failures a few seconds apart weigh 2.998 events, not 3: a threshold of
+// whole events is reached once the evidence is within 1% of it (about 2.4
+// hours of decay at the default half-life), so "rejected after 3 failures"
+// holds for failures that happen close together.
+func enough(neg, min uint64) bool {
+	return neg*100 >= min*99
+}
+
 // capacityCredit splits one event of capacity evidence by the node's
 // typical timing (the median latency ratio of its timing window, in basis
 // points of the expectation): full credit up to 1 + ToleranceBP, linearly
@@ -1088,9 +1098,9 @@ func (m *Model) View(st NodeState, at uint64) View {
 		if d == Correctness {
 			rejectBelow = m.p.RejectCorrectnessBP
 		}
-		if e.Neg >= m.p.RejectMinNeg && e.Rate < rejectBelow {
+		if enough(e.Neg, m.p.RejectMinNeg) && e.Rate < rejectBelow {
 			failing = append(failing, d)
-		} else if e.Neg >= m.p.SuspectMinNeg && e.Rate < m.p.SuspectRateBP {
+		} else if enough(e.Neg, m.p.SuspectMinNeg) && e.Rate < m.p.SuspectRateBP {
 			weak = append(weak, d)
 		}
 	}
