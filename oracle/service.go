@@ -227,8 +227,11 @@ func (s *nodeService) StreamChallenges(req *truegpuv1.StreamChallengesRequest, s
 	}
 }
 
-// read prepares a read at the requested consistency. forwarded=true means
-// the caller must forward the request to the leader.
+// read prepares a read at the requested consistency and describes it. A
+// linearizable read runs a Barrier, which fails on a follower with
+// ErrNotLeader; the handlers forward linearizable requests to the leader
+// (forward) before they call read, so on a follower read only serves
+// stale reads.
 func (m *Member) read(ctx context.Context, c truegpuv1.ReadConsistency) (*truegpuv1.ReadInfo, error) {
 	if c == truegpuv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE {
 		if err := m.Barrier(ctx); err != nil {
