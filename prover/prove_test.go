@@ -161,10 +161,7 @@ func TestDevKeyCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil || len(entries) != 1 {
-		t.Fatalf("cache dir holds %v (%v), want one key file", entries, err)
-	}
+	devKeyFile(t, dir)
 	pk2, vk2, err := UnsafeDevKeys(tinyProfile, "")
 	if err != nil {
 		t.Fatal(err)
@@ -178,9 +175,19 @@ func TestDevKeyCache(t *testing.T) {
 	if _, _, err := UnsafeDevKeys(tinyProfile, other); err != nil {
 		t.Fatal(err)
 	}
-	if entries, err := os.ReadDir(other); err != nil || len(entries) != 1 || entries[0].Name() != devKeyName(tinyProfile)+".pk" {
-		t.Fatalf("second cache dir holds %v (%v), want %s.pk", entries, err, devKeyName(tinyProfile))
+	devKeyFile(t, other)
+}
+
+// devKeyFile returns the path of tinyProfile's key file in dir, failing
+// unless it is the only file there.
+func devKeyFile(t *testing.T, dir string) string {
+	t.Helper()
+	want := devKeyName(tinyProfile) + ".pk"
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 || entries[0].Name() != want {
+		t.Fatalf("cache dir holds %v (%v), want only %s", entries, err, want)
 	}
+	return filepath.Join(dir, want)
 }
 
 // TestDevKeyCacheDisk: the on-disk layer reads stored keys back and replaces
@@ -191,10 +198,7 @@ func TestDevKeyCacheDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil || len(entries) != 1 {
-		t.Fatalf("cache dir holds %v (%v), want one key file", entries, err)
-	}
+	path := devKeyFile(t, dir)
 	pk2, vk2, err := loadOrSetupDevKeys(tinyProfile, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +207,6 @@ func TestDevKeyCacheDisk(t *testing.T) {
 		t.Fatal("cached keys differ from the generated ones")
 	}
 	// A corrupt entry is regenerated.
-	path := filepath.Join(dir, entries[0].Name())
 	if err := os.WriteFile(path, []byte("garbage"), 0o644); err != nil {
 		t.Fatal(err)
 	}
