@@ -759,6 +759,13 @@ func (m *Model) Apply(st NodeState, ev Event) (NodeState, error) {
 		}
 		add(Liveness, 0, m.p.MissWeight)
 		m.addPenalty(&out, Penalty{At: ev.At, Dimension: Liveness, Reason: ReasonLivenessMissed, Weight: m.p.MissWeight, Evidence: evidenceRefs(&ev)})
+		// No commitment by the deadline sized from the claimed class is
+		// also what hardware slower than claimed looks like (a node may
+		// give up instead of committing late), so it counts against
+		// capacity like a late commitment: a liar is rejected after
+		// three failures whether it commits late or not at all.
+		add(Capacity, 0, Unit)
+		m.addPenalty(&out, Penalty{At: ev.At, Dimension: Capacity, Reason: ReasonLivenessMissed, Weight: Unit, Evidence: evidenceRefs(&ev)})
 	case EventDuplicateIdentity:
 		nodes := slices.Clone(ev.Nodes)
 		slices.SortFunc(nodes, func(a, b ethcrypto.Address) int { return bytes.Compare(a[:], b[:]) })

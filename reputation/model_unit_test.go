@@ -150,8 +150,10 @@ func TestPenaltyLogBounded(t *testing.T) {
 	if len(st.Penalties) != 4 {
 		t.Fatalf("len(Penalties) = %d, want 4", len(st.Penalties))
 	}
-	if got := st.Penalties[0].Evidence[0]; got != "challenge:g" {
-		t.Fatalf("oldest kept penalty = %s, want challenge:g", got)
+	// Each miss records a liveness and a capacity penalty: the last 4
+	// are those of the last two misses.
+	if got := st.Penalties[0].Evidence[0]; got != "challenge:i" {
+		t.Fatalf("oldest kept penalty = %s, want challenge:i", got)
 	}
 	if st.Missed != 10 {
 		t.Fatalf("Missed = %d, want 10", st.Missed)
