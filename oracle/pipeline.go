@@ -477,7 +477,7 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 		return resp, nil
 	}
 	seed := p.drawSeed()
-	_, err = p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: arrival, IdempotencyKey: ch.Id, Body: &truegpuv1.Command_RecordCommitment{
+	_, err = p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: arrival, Body: &truegpuv1.Command_RecordCommitment{
 		RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: req.Root, ReceivedAtUnixMs: arrival, SampleSeed: seed[:], TimedRoot: req.TimedRoot, SignedRequest: signed}}})
 	switch {
 	case errors.Is(err, fsm.ErrConflict):
@@ -519,7 +519,7 @@ func drawSeed() [fsm.SampleSeedSize]byte {
 func (p *pipeline) decideRecord(ctx context.Context, v *truegpuv1.VerdictRecord) (*truegpuv1.Verdict, error) {
 	now := p.m.cfg.Now().UnixMilli()
 	v.DecidedAtUnixMs = now
-	idx, err := p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now, IdempotencyKey: v.ChallengeId, Body: &truegpuv1.Command_RecordVerdicts{
+	idx, err := p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now, Body: &truegpuv1.Command_RecordVerdicts{
 		RecordVerdicts: &truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{v}}}})
 	if err != nil {
 		return nil, err

@@ -40,11 +40,6 @@ type Command struct {
 	IgnoreIfUnknown bool `protobuf:"varint,2,opt,name=ignore_if_unknown,json=ignoreIfUnknown,proto3" json:"ignore_if_unknown,omitempty"`
 	// Leader's clock when the command was proposed, unix milliseconds.
 	LeaderTimeUnixMs int64 `protobuf:"varint,3,opt,name=leader_time_unix_ms,json=leaderTimeUnixMs,proto3" json:"leader_time_unix_ms,omitempty"`
-	// The challenge id on the record_commitment and record_verdicts commands
-	// the verification pipeline proposes; empty on the others. Apply does not
-	// read it: a repeated commitment or verdict is refused by the challenge's
-	// recorded state, not by this key, and nothing else reads it either.
-	IdempotencyKey []byte `protobuf:"bytes,4,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// The command body.
 	//
 	// Types that are valid to be assigned to Body:
@@ -113,13 +108,6 @@ func (x *Command) GetLeaderTimeUnixMs() int64 {
 		return x.LeaderTimeUnixMs
 	}
 	return 0
-}
-
-func (x *Command) GetIdempotencyKey() []byte {
-	if x != nil {
-		return x.IdempotencyKey
-	}
-	return nil
 }
 
 func (x *Command) GetBody() isCommand_Body {
@@ -1734,12 +1722,11 @@ var File_truegpu_v1_command_proto protoreflect.FileDescriptor
 const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"\x18truegpu/v1/command.proto\x12\n" +
-	"truegpu.v1\x1a\x17truegpu/v1/common.proto\x1a\x15truegpu/v1/feed.proto\x1a\x1btruegpu/v1/reputation.proto\"\x94\a\n" +
+	"truegpu.v1\x1a\x17truegpu/v1/common.proto\x1a\x15truegpu/v1/feed.proto\x1a\x1btruegpu/v1/reputation.proto\"\x82\a\n" +
 	"\aCommand\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12-\n" +
-	"\x13leader_time_unix_ms\x18\x03 \x01(\x03R\x10leaderTimeUnixMs\x12'\n" +
-	"\x0fidempotency_key\x18\x04 \x01(\fR\x0eidempotencyKey\x12F\n" +
+	"\x13leader_time_unix_ms\x18\x03 \x01(\x03R\x10leaderTimeUnixMs\x12F\n" +
 	"\rregister_node\x18\n" +
 	" \x01(\v2\x1f.truegpu.v1.RegisterNodeCommandH\x00R\fregisterNode\x12O\n" +
 	"\x10issue_challenges\x18\v \x01(\v2\".truegpu.v1.IssueChallengesCommandH\x00R\x0fissueChallenges\x12R\n" +
@@ -1753,7 +1740,7 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"set_member\x18\x11 \x01(\v2\x1c.truegpu.v1.SetMemberCommandH\x00R\tsetMember\x12F\n" +
 	"\rremove_member\x18\x12 \x01(\v2\x1f.truegpu.v1.RemoveMemberCommandH\x00R\fremoveMember\x120\n" +
 	"\x05batch\x18\x13 \x01(\v2\x18.truegpu.v1.CommandBatchH\x00R\x05batchB\x06\n" +
-	"\x04body\"?\n" +
+	"\x04bodyJ\x04\b\x04\x10\x05R\x0fidempotency_key\"?\n" +
 	"\fCommandBatch\x12/\n" +
 	"\bcommands\x18\x01 \x03(\v2\x13.truegpu.v1.CommandR\bcommands\"\x84\x01\n" +
 	"\x13RegisterNodeCommand\x12\x18\n" +
