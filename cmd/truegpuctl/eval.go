@@ -465,10 +465,10 @@ func fillObserved(r *evalRow, n *truegpuv1.NodeReputation) {
 	if r.honest() {
 		r.FalseFlags = flags
 	}
-	r.ToReject = 0
-	if r.Status == "rejected" {
-		// A rejected node is not challenged again: its decided
-		// challenges are those until rejection.
+	if r.Status == "rejected" && r.ToReject == 0 {
+		// The first reading that shows the rejection (nodes are read
+		// every second): the challenges decided until then. Later
+		// readings may count challenges that were already in flight.
 		r.ToReject = r.Decided
 	}
 	switch {
