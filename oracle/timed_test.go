@@ -153,9 +153,12 @@ func TestTimedPhaseThroughThePipeline(t *testing.T) {
 			if o.err == nil && o.verdict.GetAccepted() {
 				t.Fatalf("%s was accepted on the H100's timed phase", liar)
 			}
-			if !errors.Is(o.err, context.DeadlineExceeded) {
-				t.Fatalf("%s: want the run to overrun the commitment deadline, got %v %v", liar, o.verdict, o.err)
+			// Either the commitment arrives late (the attestor still
+			// sends it within one more window) or the run gives up.
+			if !errors.Is(o.err, attest.ErrCommitmentRejected) && !errors.Is(o.err, context.DeadlineExceeded) {
+				t.Fatalf("%s: want a late commitment or an overrun, got %v %v", liar, o.verdict, o.err)
 			}
+			t.Logf("%s: %v", liar, o.err)
 		}
 	}
 

@@ -1,0 +1,55 @@
+package deploy
+
+import (
+	"os"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/truegpu/truegpu/relay"
+)
+
+// TestRelayRulesNameRelayMetrics: every metric the relayer's alert rules
+// use is one the relayer exports (a renamed metric would leave an alert
+// that can never fire).
+func TestRelayRulesNameRelayMetrics(t *testing.T) {
+	b, err := os.ReadFile("prometheus/truegpu-relay-rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rf ruleFile
+	if err := yaml.Unmarshal(b, &rf); err != nil {
+		t.Fatalf("prometheus/truegpu-relay-rules.yml: %v", err)
+	}
+	reg := prometheus.NewRegistry()
+	m := relay.NewMetrics(reg)
+	m.Skipped.WithLabelValues("on_chain")
+	m.Failed.WithLabelValues("reverted")
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for _, f := range fams {
+		exported[f.GetName()] = true
+	}
+	n := 0
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			refs := metricRef.FindAllString(r.Expr, -1)
+			if len(refs) == 0 {
+				t.Errorf("rule %q names no truegpu metric: %s", r.Alert, r.Expr)
+			}
+			for _, name := range refs {
+				n++
+				if !exported[name] {
+					t.Errorf("rule %q uses %s, which the relayer does not export", r.Alert, name)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no rules read")
+	}
+}
