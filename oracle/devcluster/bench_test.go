@@ -58,8 +58,9 @@ func benchNodeKey(i int) *attest.NodeKey {
 	return attest.NodeKeyFromSeed([]byte(fmt.Sprintf("bench node %d", i)))
 }
 
-// registerDirect registers n nodes by proposing on the leader (the
-// signature checks are not what these benchmarks measure).
+// registerDirect registers n nodes by proposing their signed registrations
+// on the leader (the pipeline's checks are not what these benchmarks
+// measure; Apply still checks the signatures).
 func registerDirect(b *testing.B, m *oracle.Member, n int) []ethcrypto.Address {
 	b.Helper()
 	var wg sync.WaitGroup
@@ -71,8 +72,19 @@ func registerDirect(b *testing.B, m *oracle.Member, n int) []ethcrypto.Address {
 		go func() {
 			defer wg.Done()
 			a := addrs[i]
-			_, err := m.Propose(context.Background(), &truegpuv1.Command{Body: &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{
-				Address: a[:], Devices: []*truegpuv1.Device{{ClaimedClass: "H100-SXM", Fingerprint: &truegpuv1.DeviceFingerprint{Uuid: fmt.Sprintf("GPU-bench-%d", i)}}}}}})
+			devs := []*truegpuv1.Device{{ClaimedClass: "H100-SXM", Fingerprint: &truegpuv1.DeviceFingerprint{Uuid: fmt.Sprintf("GPU-bench-%d", i)}}}
+			req := &truegpuv1.RegisterNodeRequest{Address: a.String(), Devices: devs, TimestampUnixMs: time.Now().UnixMilli()}
+			if err := benchNodeKey(i).Sign(req); err != nil {
+				errs <- err
+				return
+			}
+			signed, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			_, err = m.Propose(context.Background(), &truegpuv1.Command{Body: &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{
+				Address: a[:], Devices: devs, SignedRequest: signed}}})
 			if err != nil {
 				errs <- err
 			}

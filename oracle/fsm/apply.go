@@ -418,6 +418,9 @@ func (t *txn) registerNode(c *truegpuv1.RegisterNodeCommand) error {
 	if len(c.Devices) == 0 {
 		return invalid("register: no devices")
 	}
+	if err := checkSignedRegistration(c); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	var devs []reputation.Device
 	for i, d := range c.Devices {

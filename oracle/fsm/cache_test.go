@@ -74,8 +74,8 @@ func TestApplyCacheRebuilt(t *testing.T) {
 		return &truegpuv1.Command{Version: 1, LeaderTimeUnixMs: now, Body: &truegpuv1.Command_IssueChallenges{IssueChallenges: &truegpuv1.IssueChallengesCommand{
 			Challenges: []*truegpuv1.IssuedChallenge{{Id: id[:], Address: a[:], Nonce: nonce, DeviceIndex: dev, IssuedAtUnixMs: now, CommitDeadlineUnixMs: now + 1000, ProofDeadlineUnixMs: now + 2000}}}}}
 	}
-	reg := &truegpuv1.Command{Version: 1, LeaderTimeUnixMs: now, Body: &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{
-		Address: a[:], Devices: []*truegpuv1.Device{device(0, "GPU-c0"), device(1, "GPU-c1")}}}}
+	reg := &truegpuv1.Command{Version: 1, LeaderTimeUnixMs: now, Body: &truegpuv1.Command_RegisterNode{RegisterNode: signRegister(&truegpuv1.RegisterNodeCommand{
+		Address: a[:], Devices: []*truegpuv1.Device{device(0, "GPU-c0"), device(1, "GPU-c1")}})}}
 	// One entry registers the node and issues to it.
 	batch := &truegpuv1.Command{Version: 1, Body: &truegpuv1.Command_Batch{Batch: &truegpuv1.CommandBatch{Commands: []*truegpuv1.Command{reg, issue(1, 1), issue(1, 1)}}}}
 	res := f.Apply(entry(t, 1, batch)).(*Result)
@@ -121,8 +121,8 @@ func TestApplyCacheRebuilt(t *testing.T) {
 	g := openFSM(t)
 	// A replica whose cache holds other state before the restore.
 	other := nodeKey([]byte("other")).Address()
-	g.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: mustEncode(t, &truegpuv1.Command{Version: 1, Body: &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{
-		Address: other[:], Devices: []*truegpuv1.Device{device(0, "GPU-o")}}}})})
+	g.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: mustEncode(t, &truegpuv1.Command{Version: 1, Body: &truegpuv1.Command_RegisterNode{RegisterNode: signRegister(&truegpuv1.RegisterNodeCommand{
+		Address: other[:], Devices: []*truegpuv1.Device{device(0, "GPU-o")}})}})})
 	if err := g.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(at(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "GPU-r")}}))
+	must(at(signRegister(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "GPU-r")}})))
 	n := byte(0)
 	issue := func() *truegpuv1.IssuedChallenge {
 		n++

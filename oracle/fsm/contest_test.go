@@ -29,7 +29,7 @@ func (c *contest) apply(body any) {
 
 func (c *contest) register(a ethcrypto.Address, uuid string) {
 	c.t.Helper()
-	c.apply(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, uuid)}})
+	c.apply(signRegister(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, uuid)}}))
 }
 
 // challenge issues one challenge of each node's device 0 at one instant

@@ -18,8 +18,8 @@ func TestDeviceChanges(t *testing.T) {
 		t.Fatalf("empty state has %d nodes", len(all))
 	}
 	now := int64(1_700_000_000_000)
-	a := ethcrypto.KeyFromSeed([]byte("dc-a")).Address()
-	b := ethcrypto.KeyFromSeed([]byte("dc-b")).Address()
+	a := nodeKey([]byte("dc-a")).Address()
+	b := nodeKey([]byte("dc-b")).Address()
 	reg := func(addr ethcrypto.Address, uuids ...string) {
 		t.Helper()
 		var devs []*truegpuv1.Device
@@ -27,7 +27,7 @@ func TestDeviceChanges(t *testing.T) {
 			devs = append(devs, device(i, u))
 		}
 		now += 10
-		if err := apply1(t, f, commandAt(now, &truegpuv1.RegisterNodeCommand{Address: addr[:], Devices: devs})); err != nil {
+		if err := apply1(t, f, commandAt(now, signRegister(&truegpuv1.RegisterNodeCommand{Address: addr[:], Devices: devs}))); err != nil {
 			t.Fatal(err)
 		}
 	}

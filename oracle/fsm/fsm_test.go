@@ -84,7 +84,7 @@ func (g *gen) next() *truegpuv1.Command {
 		uuid := fmt.Sprintf("GPU-%d", g.rng.IntN(50)) // collisions make duplicates
 		g.nodes = append(g.nodes, a[:])
 		return g.cmd(func(c *truegpuv1.Command) {
-			c.Body = &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, uuid)}}}
+			c.Body = &truegpuv1.Command_RegisterNode{RegisterNode: signRegister(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, uuid)}})}
 		})
 	case r < 40:
 		var chs []*truegpuv1.IssuedChallenge
@@ -336,7 +336,7 @@ func TestCommandErrors(t *testing.T) {
 	a := k.Address()
 	now := int64(1_700_000_000_000)
 	mk := func(body any) *truegpuv1.Command { return commandAt(now, body) }
-	if err := apply1(t, f, mk(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "GPU-1")}})); err != nil {
+	if err := apply1(t, f, mk(signRegister(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "GPU-1")}}))); err != nil {
 		t.Fatal(err)
 	}
 	nonce := bytes.Repeat([]byte{7}, 32)
@@ -372,8 +372,8 @@ func TestCommandErrors(t *testing.T) {
 	}{
 		{"unknown body", &truegpuv1.Command{Version: 1}, ErrUnknownCommand},
 		{"version", &truegpuv1.Command{Version: 2}, ErrUnsupportedVersion},
-		{"short address", mk(&truegpuv1.RegisterNodeCommand{Address: a[:5], Devices: []*truegpuv1.Device{device(0, "x")}}), ErrInvalidCommand},
-		{"duplicate device", mk(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "x"), device(1, "x")}}), ErrInvalidCommand},
+		{"short address", mk(signRegister(&truegpuv1.RegisterNodeCommand{Address: a[:5], Devices: []*truegpuv1.Device{device(0, "x")}})), ErrInvalidCommand},
+		{"duplicate device", mk(signRegister(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "x"), device(1, "x")}})), ErrInvalidCommand},
 		{"reissue", mk(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}}), ErrConflict},
 		{"unknown device", mk(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{unknownDev}}), ErrInvalidCommand},
 		{"reused nonce", mk(&truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{reusedNonce}}), ErrConflict},
@@ -459,7 +459,7 @@ func TestDuplicateIdentity(t *testing.T) {
 	for i := range 2 {
 		a := nodeKey([]byte{byte(i)}).Address()
 		addrs = append(addrs, a)
-		c := &truegpuv1.Command{Version: 1, LeaderTimeUnixMs: 1000, Body: &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "GPU-same")}}}}
+		c := &truegpuv1.Command{Version: 1, LeaderTimeUnixMs: 1000, Body: &truegpuv1.Command_RegisterNode{RegisterNode: signRegister(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, "GPU-same")}})}}
 		if err := apply1(t, f, c); err != nil {
 			t.Fatal(err)
 		}
@@ -600,8 +600,8 @@ func BenchmarkApplyIssue(b *testing.B) {
 	for i := range 1024 {
 		a := nodeKey([]byte(fmt.Sprintf("bench %d", i))).Address()
 		addrs = append(addrs, a[:])
-		reg.Commands = append(reg.Commands, &truegpuv1.Command{Version: 1, Body: &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{
-			Address: a[:], Devices: []*truegpuv1.Device{device(0, fmt.Sprintf("GPU-%d", i))}}}})
+		reg.Commands = append(reg.Commands, &truegpuv1.Command{Version: 1, Body: &truegpuv1.Command_RegisterNode{RegisterNode: signRegister(&truegpuv1.RegisterNodeCommand{
+			Address: a[:], Devices: []*truegpuv1.Device{device(0, fmt.Sprintf("GPU-%d", i))}})}})
 	}
 	idx++
 	f.Apply(entry(b, idx, &truegpuv1.Command{Version: 1, Body: &truegpuv1.Command_Batch{Batch: reg}}))
@@ -647,7 +647,7 @@ func TestExpiryReasons(t *testing.T) {
 	for i, commit := range []bool{false, true} {
 		a := nodeKey([]byte{'e', byte(i)}).Address()
 		if err := apply1(t, f, cmd(now, func(c *truegpuv1.Command) {
-			c.Body = &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, fmt.Sprintf("GPU-e%d", i))}}}
+			c.Body = &truegpuv1.Command_RegisterNode{RegisterNode: signRegister(&truegpuv1.RegisterNodeCommand{Address: a[:], Devices: []*truegpuv1.Device{device(0, fmt.Sprintf("GPU-e%d", i))}})}
 		})); err != nil {
 			t.Fatal(err)
 		}

@@ -87,3 +87,40 @@ func checkSignedVerdict(v *truegpuv1.VerdictRecord, ch *truegpuv1.IssuedChalleng
 	}
 	return nil
 }
+
+// checkSignedRegistration checks a registration against the node's signed
+// RegisterNodeRequest: the same address and devices, signed by the node.
+// A leader cannot register a node, or devices for it, that the node never
+// asked for.
+func checkSignedRegistration(c *truegpuv1.RegisterNodeCommand) error {
+	switch {
+	case len(c.SignedRequest) == 0:
+		return invalid("register: %s carries no signed request from the node", ethcrypto.Address(c.Address))
+	case len(c.SignedRequest) > maxSignedRequest:
+		return invalid("register: signed request of %d bytes exceeds %d", len(c.SignedRequest), maxSignedRequest)
+	}
+	var req truegpuv1.RegisterNodeRequest
+	if err := proto.Unmarshal(c.SignedRequest, &req); err != nil {
+		return invalid("register: the node's signed request does not decode")
+	}
+	addr, err := ethcrypto.ParseAddress(req.Address)
+	if err != nil || !bytes.Equal(addr[:], c.Address) {
+		return invalid("register: the signed request names node %.60q, the command %s", req.Address, ethcrypto.Address(c.Address))
+	}
+	if len(req.Devices) != len(c.Devices) {
+		return invalid("register: %s: the recorded devices are not the ones the node signed", addr)
+	}
+	for i := range req.Devices {
+		if !proto.Equal(req.Devices[i], c.Devices[i]) {
+			return invalid("register: %s: the recorded devices are not the ones the node signed", addr)
+		}
+	}
+	digest, err := truegpuv1.SigningDigest(&req)
+	if err != nil {
+		return invalid("register: %s: the node's signed request cannot be hashed", addr)
+	}
+	if got, err := ethcrypto.RecoverAddress(digest, req.Signature); err != nil || got != addr {
+		return invalid("register: the request is not signed by node %s", addr)
+	}
+	return nil
+}

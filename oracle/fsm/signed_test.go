@@ -80,7 +80,7 @@ func TestSignedRequestsCheckedInApply(t *testing.T) {
 	node, other := nodeKey([]byte("signed node")), nodeKey([]byte("signed other"))
 	a, b := node.Address(), other.Address()
 	for _, addr := range []ethcrypto.Address{a, b} {
-		if err := apply1(t, f, mk(&truegpuv1.RegisterNodeCommand{Address: addr[:], Devices: []*truegpuv1.Device{device(0, "GPU-"+addr.String())}})); err != nil {
+		if err := apply1(t, f, mk(signRegister(&truegpuv1.RegisterNodeCommand{Address: addr[:], Devices: []*truegpuv1.Device{device(0, "GPU-"+addr.String())}}))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -153,6 +153,32 @@ func TestSignedRequestsCheckedInApply(t *testing.T) {
 	if err := apply1(t, f, mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{signVerdict(a[:], accept())}})); err != nil {
 		t.Fatalf("the node's own proof: %v", err)
 	}
+
+	// Registrations: the node's own request, with the devices it signed.
+	fresh := nodeKey([]byte("signed fresh")).Address()
+	reg := func() *truegpuv1.RegisterNodeCommand {
+		return &truegpuv1.RegisterNodeCommand{Address: fresh[:], Devices: []*truegpuv1.Device{device(0, "GPU-fresh")}}
+	}
+	for name, c := range map[string]*truegpuv1.RegisterNodeCommand{
+		"registration without the node's request": reg(),
+		"registration with other devices": func() *truegpuv1.RegisterNodeCommand {
+			c := signRegister(reg())
+			c.Devices = []*truegpuv1.Device{device(0, "GPU-injected")}
+			return c
+		}(),
+		"registration signed by another node": func() *truegpuv1.RegisterNodeCommand {
+			c := reg()
+			c.SignedRequest = signedReq(b[:], &truegpuv1.RegisterNodeRequest{Address: fresh.String(), Devices: c.Devices})
+			return c
+		}(),
+	} {
+		if err := apply1(t, f, mk(c)); !errors.Is(err, ErrInvalidCommand) {
+			t.Errorf("%s: got %v, want ErrInvalidCommand", name, err)
+		}
+	}
+	if err := apply1(t, f, mk(signRegister(reg()))); err != nil {
+		t.Fatalf("the node's own registration: %v", err)
+	}
 }
 
 // signCommitAs signs c's request for node addr with the key of signer.
@@ -168,4 +194,18 @@ func bytesOf(b byte, n int) []byte {
 		out[i] = b
 	}
 	return out
+}
+
+// signRegister fills a registration's signed request from the node it
+// names (left empty for an address without a test key, which the test
+// expects to be refused anyway).
+func signRegister(c *truegpuv1.RegisterNodeCommand) *truegpuv1.RegisterNodeCommand {
+	if len(c.Address) != 20 {
+		return c
+	}
+	if _, ok := testNodeKeys.Load(ethcrypto.Address(c.Address)); !ok {
+		return c
+	}
+	c.SignedRequest = signedReq(c.Address, &truegpuv1.RegisterNodeRequest{Address: ethcrypto.Address(c.Address).String(), Devices: c.Devices, TimestampUnixMs: 1})
+	return c
 }
