@@ -573,7 +573,9 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 		return nil, err
 	}
 	reject := func(reason, detail string) (*truegpuv1.Verdict, error) {
-		return p.decideRecord(ctx, &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: reason, Detail: detail, Proof: req.Proof, TimedOpenings: req.TimedOpenings, SignedRequest: signed})
+		// The proof and openings travel inside the signed request only;
+		// Apply copies them out after checking the signature.
+		return p.decideRecord(ctx, &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: reason, Detail: detail, SignedRequest: signed})
 	}
 	switch {
 	case ch.Timed != nil && len(req.TimedOpenings) == 0:
@@ -631,8 +633,7 @@ func CheckTimed(cs *truegpuv1.ChallengeState, openings []byte) error {
 func (p *pipeline) checkProof(ctx context.Context, cs *truegpuv1.ChallengeState, proof *verifier.Proof, derr error, req *truegpuv1.SubmitProofRequest, signed []byte) (*truegpuv1.Verdict, error) {
 	ch := cs.Challenge
 	decide := func(accepted bool, reason, detail string) (*truegpuv1.Verdict, error) {
-		return p.decideRecord(ctx, &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Accepted: accepted, Reason: reason, Detail: detail,
-			Proof: req.Proof, TimedOpenings: req.TimedOpenings, SignedRequest: signed})
+		return p.decideRecord(ctx, &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Accepted: accepted, Reason: reason, Detail: detail, SignedRequest: signed})
 	}
 	var v *truegpuv1.Verdict
 	var err error

@@ -801,6 +801,7 @@ func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
 		if err != nil {
 			return err
 		}
+		fillVerdictFromSigned(v)
 		if err := checkVerdict(v, cs); err != nil {
 			return err
 		}
@@ -840,6 +841,9 @@ func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
 		if err := t.event(rec, ev); err != nil {
 			return err
 		}
+		// The node's signed request has been checked; the state keeps
+		// what it established (the proof and openings), not the request.
+		it.v.SignedRequest = nil
 		it.cs.Verdict, it.cs.VerdictIndex = it.v, t.index
 		t.recordDecided(it.cs, meta.CurrentEpoch)
 		meta.TotalVerdicts++

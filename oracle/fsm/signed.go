@@ -8,6 +8,7 @@ import (
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/reputation"
 )
 
 // maxSignedRequest bounds a node's signed request carried in a command: a
@@ -123,4 +124,22 @@ func checkSignedRegistration(c *truegpuv1.RegisterNodeCommand) error {
 		return invalid("register: the request is not signed by node %s", addr)
 	}
 	return nil
+}
+
+// fillVerdictFromSigned completes a verdict on a proof submission whose
+// proof and openings travel only inside the node's signed request (the
+// pipeline sends them once, not twice): it copies them out of the request
+// so that the checks and the stored record see them. A verdict that
+// carries them itself is left alone; checkSignedVerdict then requires them
+// to equal the signed ones.
+func fillVerdictFromSigned(v *truegpuv1.VerdictRecord) {
+	if v.Reason == string(reputation.ReasonCommitmentLate) || len(v.Proof) != 0 || len(v.TimedOpenings) != 0 ||
+		len(v.SignedRequest) == 0 || len(v.SignedRequest) > maxSignedRequest {
+		return
+	}
+	var req truegpuv1.SubmitProofRequest
+	if proto.Unmarshal(v.SignedRequest, &req) != nil {
+		return
+	}
+	v.Proof, v.TimedOpenings = req.Proof, req.TimedOpenings
 }

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"errors"
 	"sync"
 	"testing"
@@ -150,8 +151,20 @@ func TestSignedRequestsCheckedInApply(t *testing.T) {
 			t.Errorf("%s: got %v, want ErrInvalidCommand", name, err)
 		}
 	}
-	if err := apply1(t, f, mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{signVerdict(a[:], accept())}})); err != nil {
+	// The proof may travel only inside the signed request, as the
+	// pipeline sends it: Apply copies it out and stores the record
+	// without the request.
+	own := signVerdict(a[:], accept())
+	own.Proof = nil
+	if err := apply1(t, f, mk(&truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{own}})); err != nil {
 		t.Fatalf("the node's own proof: %v", err)
+	}
+	cs, err := f.Challenge(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(cs.Verdict.GetProof(), []byte{1, 2, 3}) || len(cs.Verdict.GetSignedRequest()) != 0 {
+		t.Fatalf("stored verdict: proof %x, %d bytes of signed request; want the signed proof and no request", cs.Verdict.GetProof(), len(cs.Verdict.GetSignedRequest()))
 	}
 
 	// Registrations: the node's own request, with the devices it signed.

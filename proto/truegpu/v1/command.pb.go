@@ -705,6 +705,9 @@ type VerdictRecord struct {
 	// openings the verdict carries, or for COMMITMENT_LATE the late
 	// SubmitCommitmentRequest. Apply checks the node signed it for this
 	// challenge, so a leader cannot judge work the node never submitted.
+	// The pipeline leaves proof and timed_openings empty and sends them only
+	// inside this request; Apply copies them out, and the stored record
+	// keeps them without the request.
 	SignedRequest []byte `protobuf:"bytes,9,opt,name=signed_request,json=signedRequest,proto3" json:"signed_request,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
