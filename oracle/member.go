@@ -221,7 +221,10 @@ type Member struct {
 	signer   ethcrypto.Address
 	peers    conns
 	replay   replayCache
-	metrics  *memberMetrics
+	// recovered remembers the node signatures this member recovered, so
+	// that Apply does not recover again what the pipeline checked.
+	recovered *ethcrypto.RecoverCache
+	metrics   *memberMetrics
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -262,6 +265,10 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		if m.fsm != nil {
 			m.fsm.Close()
 		}
+	}
+	m.recovered = ethcrypto.NewRecoverCache(1 << 16)
+	if cfg.FSM.Recover == nil {
+		cfg.FSM.Recover = m.recovered.Recover
 	}
 	if m.fsm, err = fsm.Open(filepath.Join(cfg.DataDir, "state"), cfg.FSM); err != nil {
 		return nil, err

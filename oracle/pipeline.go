@@ -280,7 +280,7 @@ func (r *rateLimiter) allow(a ethcrypto.Address, now time.Time) bool {
 
 // checkSigned recovers the signer of a request and compares it with the
 // claimed address.
-func checkSigned(req interface {
+func checkSigned(recover func([32]byte, []byte) (ethcrypto.Address, error), req interface {
 	GetAddress() string
 	GetSignature() []byte
 }, msg proto.Message) (ethcrypto.Address, error) {
@@ -295,7 +295,7 @@ func checkSigned(req interface {
 	if err != nil {
 		return addr, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
-	got, err := ethcrypto.RecoverAddress(digest, req.GetSignature())
+	got, err := recover(digest, req.GetSignature())
 	if err != nil {
 		return addr, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
@@ -341,7 +341,7 @@ func (p *pipeline) Register(ctx context.Context, req *truegpuv1.RegisterNodeRequ
 	if err := p.m.checkCluster(req.Cluster); err != nil {
 		return nil, err
 	}
-	addr, err := checkSigned(req, req)
+	addr, err := checkSigned(p.m.recovered.Recover, req, req)
 	if err != nil {
 		return nil, err
 	}
@@ -405,7 +405,7 @@ func (p *pipeline) signedChallenge(req interface {
 	GetSignature() []byte
 	GetChallengeId() string
 }) (*truegpuv1.ChallengeState, error) {
-	addr, err := checkSigned(req, req)
+	addr, err := checkSigned(p.m.recovered.Recover, req, req)
 	if err != nil {
 		return nil, err
 	}

@@ -101,7 +101,7 @@ func (m *Member) checkAccess(req interface {
 	if err := m.checkCluster(req.GetCluster()); err != nil {
 		return ethcrypto.Address{}, err
 	}
-	addr, err := checkSigned(req, msg)
+	addr, err := checkSigned(m.recovered.Recover, req, msg)
 	if err != nil {
 		return addr, err
 	}

@@ -418,7 +418,7 @@ func (t *txn) registerNode(c *truegpuv1.RegisterNodeCommand) error {
 	if len(c.Devices) == 0 {
 		return invalid("register: no devices")
 	}
-	if err := checkSignedRegistration(c); err != nil {
+	if err := checkSignedRegistration(t.f.cfg.Recover, c); err != nil {
 		return err
 	}
 	seen := map[string]bool{}
@@ -695,7 +695,7 @@ func (t *txn) recordCommitment(c *truegpuv1.RecordCommitmentCommand) error {
 	if c.ReceivedAtUnixMs > ch.CommitDeadlineUnixMs {
 		return fmt.Errorf("%w: commitment for %s arrived %d ms after its deadline", ErrLate, IDString(c.ChallengeId), c.ReceivedAtUnixMs-ch.CommitDeadlineUnixMs)
 	}
-	if err := checkSignedCommitment(c, ch); err != nil {
+	if err := checkSignedCommitment(t.f.cfg.Recover, c, ch); err != nil {
 		return err
 	}
 	cs.Outcome, cs.Root, cs.ReceivedAtUnixMs, cs.SampleSeed, cs.TimedRoot = OutcomeCommitted, c.Root, c.ReceivedAtUnixMs, c.SampleSeed, c.TimedRoot
@@ -736,7 +736,7 @@ var VerdictReasons = []reputation.Reason{
 // applies to a pending challenge and carries an arrival after the
 // deadline; a proof's rejection applies to a committed challenge and
 // carries the proof it rejects (which may be empty only when malformed).
-func checkVerdict(v *truegpuv1.VerdictRecord, cs *truegpuv1.ChallengeState) error {
+func checkVerdict(recover recoverFunc, v *truegpuv1.VerdictRecord, cs *truegpuv1.ChallengeState) error {
 	id := IDString(v.ChallengeId)
 	if cs.Outcome != OutcomePending && cs.Outcome != OutcomeCommitted {
 		return fmt.Errorf("%w: challenge %s already %s", ErrConflict, id, cs.Outcome)
@@ -752,7 +752,7 @@ func checkVerdict(v *truegpuv1.VerdictRecord, cs *truegpuv1.ChallengeState) erro
 		case cs.Challenge.Timed != nil && len(v.TimedOpenings) == 0:
 			return invalid("verdicts: acceptance of %s carries no openings of its timed phase", id)
 		}
-		return checkSignedVerdict(v, cs.Challenge, false)
+		return checkSignedVerdict(recover, v, cs.Challenge, false)
 	}
 	late := v.Reason == string(reputation.ReasonCommitmentLate)
 	switch {
@@ -765,7 +765,7 @@ func checkVerdict(v *truegpuv1.VerdictRecord, cs *truegpuv1.ChallengeState) erro
 	case late && (len(v.Proof) != 0 || len(v.TimedOpenings) != 0):
 		return invalid("verdicts: late commitment of %s rejected with proof bytes", id)
 	case late:
-		return checkSignedVerdict(v, cs.Challenge, true)
+		return checkSignedVerdict(recover, v, cs.Challenge, true)
 	case v.CommitReceivedAtUnixMs != 0:
 		return invalid("verdicts: only a late commitment's rejection carries its arrival (%s)", id)
 	case cs.Outcome != OutcomeCommitted:
@@ -775,7 +775,7 @@ func checkVerdict(v *truegpuv1.VerdictRecord, cs *truegpuv1.ChallengeState) erro
 	case v.Reason == string(reputation.ReasonTimedInvalid) && cs.Challenge.Timed == nil:
 		return invalid("verdicts: %s rejected as %s but has no timed phase", id, v.Reason)
 	}
-	return checkSignedVerdict(v, cs.Challenge, false)
+	return checkSignedVerdict(recover, v, cs.Challenge, false)
 }
 
 func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
@@ -802,7 +802,7 @@ func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
 			return err
 		}
 		fillVerdictFromSigned(v)
-		if err := checkVerdict(v, cs); err != nil {
+		if err := checkVerdict(t.f.cfg.Recover, v, cs); err != nil {
 			return err
 		}
 		items = append(items, item{v, cs})

@@ -78,6 +78,13 @@ var (
 type Config struct {
 	// Model is the reputation model. Default: reputation.DefaultParams().
 	Model *reputation.Model
+	// Recover recovers the signer of a node's signed request (Apply checks
+	// every registration, commitment and verdict against one). Default
+	// ethcrypto.RecoverAddress; a member passes its
+	// ethcrypto.RecoverCache, so that a request it already checked on
+	// arrival is not recovered again when its command is applied. It must
+	// return what RecoverAddress returns.
+	Recover func(hash [32]byte, sig []byte) (ethcrypto.Address, error)
 	// Domain is the EIP-712 domain of epoch reports. Default: chain id 0 and
 	// the zero contract.
 	Domain reputation.Domain
@@ -118,6 +125,9 @@ func (c *Config) ensureDefaults() error {
 	}
 	if c.RetainEpochs == 0 {
 		c.RetainEpochs = DefaultRetainEpochs
+	}
+	if c.Recover == nil {
+		c.Recover = ethcrypto.RecoverAddress
 	}
 	if c.ReportLifetime <= 0 {
 		c.ReportLifetime = reputation.DefaultReportLifetime

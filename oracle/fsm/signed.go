@@ -16,6 +16,9 @@ import (
 // openings.
 const maxSignedRequest = 64 << 10
 
+// recoverFunc recovers a signer (Config.Recover).
+type recoverFunc = func(hash [32]byte, sig []byte) (ethcrypto.Address, error)
+
 // nodeRequest is what the node's signed challenge requests have in common.
 type nodeRequest interface {
 	proto.Message
@@ -29,7 +32,7 @@ type nodeRequest interface {
 // the challenge's node and that the node signed it (truegpuv1.SigningDigest,
 // secp256k1 recovery). It is how every replica knows that a recorded
 // commitment or a judged proof is the node's and not the leader's word.
-func checkNodeSigned(what string, signed []byte, msg nodeRequest, ch *truegpuv1.IssuedChallenge) error {
+func checkNodeSigned(recover recoverFunc, what string, signed []byte, msg nodeRequest, ch *truegpuv1.IssuedChallenge) error {
 	id := IDString(ch.Id)
 	switch {
 	case len(signed) == 0:
@@ -51,7 +54,7 @@ func checkNodeSigned(what string, signed []byte, msg nodeRequest, ch *truegpuv1.
 	if err != nil {
 		return invalid("%s: %s: the node's signed request cannot be hashed", what, id)
 	}
-	got, err := ethcrypto.RecoverAddress(digest, msg.GetSignature())
+	got, err := recover(digest, msg.GetSignature())
 	if err != nil || got != addr {
 		return invalid("%s: %s: the request is not signed by node %s", what, id, addr)
 	}
@@ -60,9 +63,9 @@ func checkNodeSigned(what string, signed []byte, msg nodeRequest, ch *truegpuv1.
 
 // checkSignedCommitment checks a commitment command against the node's
 // signed SubmitCommitmentRequest: the same roots, signed by the node.
-func checkSignedCommitment(c *truegpuv1.RecordCommitmentCommand, ch *truegpuv1.IssuedChallenge) error {
+func checkSignedCommitment(recover recoverFunc, c *truegpuv1.RecordCommitmentCommand, ch *truegpuv1.IssuedChallenge) error {
 	var req truegpuv1.SubmitCommitmentRequest
-	if err := checkNodeSigned("commitment", c.SignedRequest, &req, ch); err != nil {
+	if err := checkNodeSigned(recover, "commitment", c.SignedRequest, &req, ch); err != nil {
 		return err
 	}
 	if !bytes.Equal(req.Root, c.Root) || !bytes.Equal(req.TimedRoot, c.TimedRoot) {
@@ -74,13 +77,13 @@ func checkSignedCommitment(c *truegpuv1.RecordCommitmentCommand, ch *truegpuv1.I
 // checkSignedVerdict checks a verdict against the node's signed request it
 // decides: for COMMITMENT_LATE the late commitment, otherwise the proof
 // submission whose proof and openings the verdict carries.
-func checkSignedVerdict(v *truegpuv1.VerdictRecord, ch *truegpuv1.IssuedChallenge, late bool) error {
+func checkSignedVerdict(recover recoverFunc, v *truegpuv1.VerdictRecord, ch *truegpuv1.IssuedChallenge, late bool) error {
 	if late {
 		var req truegpuv1.SubmitCommitmentRequest
-		return checkNodeSigned("verdicts", v.SignedRequest, &req, ch)
+		return checkNodeSigned(recover, "verdicts", v.SignedRequest, &req, ch)
 	}
 	var req truegpuv1.SubmitProofRequest
-	if err := checkNodeSigned("verdicts", v.SignedRequest, &req, ch); err != nil {
+	if err := checkNodeSigned(recover, "verdicts", v.SignedRequest, &req, ch); err != nil {
 		return err
 	}
 	if !bytes.Equal(req.Proof, v.Proof) || !bytes.Equal(req.TimedOpenings, v.TimedOpenings) {
@@ -93,7 +96,7 @@ func checkSignedVerdict(v *truegpuv1.VerdictRecord, ch *truegpuv1.IssuedChalleng
 // RegisterNodeRequest: the same address and devices, signed by the node.
 // A leader cannot register a node, or devices for it, that the node never
 // asked for.
-func checkSignedRegistration(c *truegpuv1.RegisterNodeCommand) error {
+func checkSignedRegistration(recover recoverFunc, c *truegpuv1.RegisterNodeCommand) error {
 	switch {
 	case len(c.SignedRequest) == 0:
 		return invalid("register: %s carries no signed request from the node", ethcrypto.Address(c.Address))
@@ -120,7 +123,7 @@ func checkSignedRegistration(c *truegpuv1.RegisterNodeCommand) error {
 	if err != nil {
 		return invalid("register: %s: the node's signed request cannot be hashed", addr)
 	}
-	if got, err := ethcrypto.RecoverAddress(digest, req.Signature); err != nil || got != addr {
+	if got, err := recover(digest, req.Signature); err != nil || got != addr {
 		return invalid("register: the request is not signed by node %s", addr)
 	}
 	return nil
