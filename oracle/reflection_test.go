@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -18,12 +16,7 @@ import (
 func TestReflection(t *testing.T) {
 	c := newCluster(t, 1, nil)
 	c.leader(10 * time.Second)
-	cc, err := grpc.NewClient(c.members[0].cfg.GRPCAdvertise, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	stream, err := rpb.NewServerReflectionClient(cc).ServerReflectionInfo(t.Context())
+	stream, err := rpb.NewServerReflectionClient(dialMember(t, c.members[0])).ServerReflectionInfo(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,27 +34,8 @@ type samplingRun struct {
 func runSampling(t *testing.T, m *Member, dev attest.Device, key *attest.NodeKey, n int) samplingRun {
 	t.Helper()
 	ctx := context.Background()
-	_, pk, _ := testKeys(t)
-	cc, err := grpc.NewClient(m.cfg.GRPCAdvertise, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	a, err := attest.NewAgent(ctx, attest.AgentConfig{
-		Client: truegpuv1.NewNodeServiceClient(cc), Key: key, Devices: []attest.AgentDevice{{Device: dev}},
-		Keys: func(*prover.Profile) (*prover.ProvingKey, error) { return pk, nil },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Register(ctx); err != nil {
-		t.Fatal(err)
-	}
+	a, rec := registeredAgent(t, m, dialMember(t, m), dev, key)
 	addr := key.Address()
-	rec, err := m.fsm.Node(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := &scheduler{m: m, cfg: m.cfg.Schedule}
 	var r samplingRun
 	for range n {
@@ -81,6 +62,42 @@ func runSampling(t *testing.T, m *Member, dev attest.Device, key *attest.NodeKey
 		}
 	}
 	return r
+}
+
+// dialMember opens a plaintext gRPC connection to the member, closed
+// when the test ends.
+func dialMember(t testing.TB, m *Member) *grpc.ClientConn {
+	t.Helper()
+	cc, err := grpc.NewClient(m.cfg.GRPCAdvertise, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+// registeredAgent makes the production attestor for a node backed by dev
+// (proving with the test keys), registers the node over cc and returns
+// the agent and the node's record.
+func registeredAgent(t testing.TB, m *Member, cc *grpc.ClientConn, dev attest.Device, key *attest.NodeKey) (*attest.Agent, *truegpuv1.NodeRecord) {
+	t.Helper()
+	ctx := context.Background()
+	_, pk, _ := testKeys(t)
+	a, err := attest.NewAgent(ctx, attest.AgentConfig{
+		Client: truegpuv1.NewNodeServiceClient(cc), Key: key, Devices: []attest.AgentDevice{{Device: dev}},
+		Keys: func(*prover.Profile) (*prover.ProvingKey, error) { return pk, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := m.fsm.Node(key.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, rec
 }
 
 // binomialBound is the pass count a node computing fraction f of the cells

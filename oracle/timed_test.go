@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/attest/cpu"
 	"github.com/truegpu/truegpu/attest/sim"
@@ -35,26 +32,7 @@ type timedOutcome struct {
 func answerTimed(t *testing.T, m *Member, dev attest.Device, key *attest.NodeKey, n int) []timedOutcome {
 	t.Helper()
 	ctx := context.Background()
-	_, pk, _ := testKeys(t)
-	cc, err := grpc.NewClient(m.cfg.GRPCAdvertise, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	a, err := attest.NewAgent(ctx, attest.AgentConfig{
-		Client: truegpuv1.NewNodeServiceClient(cc), Key: key, Devices: []attest.AgentDevice{{Device: dev}},
-		Keys: func(*prover.Profile) (*prover.ProvingKey, error) { return pk, nil },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Register(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rec, err := m.fsm.Node(key.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, rec := registeredAgent(t, m, dialMember(t, m), dev, key)
 	s := &scheduler{m: m, cfg: m.cfg.Schedule}
 	var out []timedOutcome
 	for range n {
@@ -245,12 +223,7 @@ func TestOneDeviceBehindManyIdentities(t *testing.T) {
 	})
 	m := c.leader(5 * time.Second)
 	ctx := context.Background()
-	_, pk, _ := testKeys(t)
-	cc, err := grpc.NewClient(m.cfg.GRPCAdvertise, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := dialMember(t, m)
 	group, err := sim.NewRelayGroup("h100", sim.Options{Seed: []byte("relay farm")})
 	if err != nil {
 		t.Fatal(err)
@@ -263,21 +236,7 @@ func TestOneDeviceBehindManyIdentities(t *testing.T) {
 	}
 	var nodes []*node
 	add := func(name string, dev attest.Device, relay bool) {
-		key := attest.NodeKeyFromSeed([]byte("relay test " + name))
-		a, err := attest.NewAgent(ctx, attest.AgentConfig{
-			Client: truegpuv1.NewNodeServiceClient(cc), Key: key, Devices: []attest.AgentDevice{{Device: dev}},
-			Keys: func(*prover.Profile) (*prover.ProvingKey, error) { return pk, nil },
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := a.Register(ctx); err != nil {
-			t.Fatal(err)
-		}
-		rec, err := m.fsm.Node(key.Address())
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, rec := registeredAgent(t, m, cc, dev, attest.NodeKeyFromSeed([]byte("relay test "+name)))
 		nodes = append(nodes, &node{name, a, rec, relay})
 	}
 	for i := range 4 {
