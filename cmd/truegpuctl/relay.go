@@ -128,23 +128,41 @@ func parseWei(name, s string) (*big.Int, error) {
 	return new(big.Int).Set(r.Num()), nil
 }
 
-func runRelay(ctx *runContext, args []string) error {
-	var f relayFlags
-	fs := flag.NewFlagSet("truegpuctl feed relay", flag.ContinueOnError)
+// newFeedFlagSet is the flag set of "truegpuctl feed VERB", writing to the
+// command's standard error.
+func newFeedFlagSet(ctx *runContext, verb string) *flag.FlagSet {
+	fs := flag.NewFlagSet("truegpuctl feed "+verb, flag.ContinueOnError)
 	fs.SetOutput(ctx.Stderr)
-	f.register(fs)
+	return fs
+}
+
+// parseFeedFlags parses the flags of "truegpuctl feed VERB": synopsis and
+// long make its usage text. It reports help when -h was asked for (the
+// usage is then printed and there is nothing to run) and refuses
+// positional arguments.
+func parseFeedFlags(ctx *runContext, fs *flag.FlagSet, verb, synopsis, long string, args []string) (help bool, err error) {
 	fs.Usage = func() {
-		fmt.Fprintf(ctx.Stderr, "Usage: truegpuctl feed relay --feed-contract ADDRESS --keystore FILE --password FILE [flags]\n\n%s\n\nFlags:\n", strings.TrimSpace(relayLong))
+		fmt.Fprintf(ctx.Stderr, "Usage: truegpuctl feed %s %s [flags]\n\n%s\n\nFlags:\n", verb, synopsis, strings.TrimSpace(long))
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			return true, nil
 		}
-		return usageError("%v", err)
+		return false, usageError("%v", err)
 	}
 	if fs.NArg() > 0 {
-		return usageError("feed relay takes no arguments, got %q", fs.Args())
+		return false, usageError("feed %s takes no arguments, got %q", verb, fs.Args())
+	}
+	return false, nil
+}
+
+func runRelay(ctx *runContext, args []string) error {
+	var f relayFlags
+	fs := newFeedFlagSet(ctx, "relay")
+	f.register(fs)
+	if help, err := parseFeedFlags(ctx, fs, "relay", "--feed-contract ADDRESS --keystore FILE --password FILE", relayLong, args); help || err != nil {
+		return err
 	}
 	if err := f.cf.validate(); err != nil {
 		return err
@@ -357,24 +375,13 @@ func runSignConfigUpdate(ctx *runContext, args []string) error {
 		previous string
 		version  uint64
 	)
-	fs := flag.NewFlagSet("truegpuctl feed sign-config-update", flag.ContinueOnError)
-	fs.SetOutput(ctx.Stderr)
+	fs := newFeedFlagSet(ctx, "sign-config-update")
 	f.register(fs)
 	fs.StringVar(&key, "signer-key", "", "a current member's report signing key `file` (required)")
 	fs.StringVar(&previous, "previous-config", "", "the feed's current configDigest() (default: read at --rpc)")
 	fs.Uint64Var(&version, "version", 0, "the feed's configVersion()+1 (default: read at --rpc)")
-	fs.Usage = func() {
-		fmt.Fprintf(ctx.Stderr, "Usage: truegpuctl feed sign-config-update --signer-key FILE --feed-contract ADDRESS --members A,B,C --threshold K --params-digest HEX [flags]\n\n%s\n\nFlags:\n", strings.TrimSpace(signConfigUpdateLong))
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usageError("feed sign-config-update takes no arguments, got %q", fs.Args())
+	if help, err := parseFeedFlags(ctx, fs, "sign-config-update", "--signer-key FILE --feed-contract ADDRESS --members A,B,C --threshold K --params-digest HEX", signConfigUpdateLong, args); help || err != nil {
+		return err
 	}
 	u, err := f.parse()
 	if err != nil {
@@ -446,8 +453,7 @@ func runUpdateConfig(ctx *runContext, args []string) error {
 		gasLimit           uint64
 		maxFee, maxTip     string
 	)
-	fs := flag.NewFlagSet("truegpuctl feed update-config", flag.ContinueOnError)
-	fs.SetOutput(ctx.Stderr)
+	fs := newFeedFlagSet(ctx, "update-config")
 	f.register(fs)
 	fs.StringVar(&keystore, "keystore", "", "encrypted go-ethereum keystore `file` of the sending key (required)")
 	fs.StringVar(&password, "password", "", "`file` holding the keystore's passphrase on its first line (required)")
@@ -462,18 +468,8 @@ func runUpdateConfig(ctx *runContext, args []string) error {
 	fs.Uint64Var(&gasLimit, "gas-limit", 0, "gas limit (0: the node's estimate plus a quarter)")
 	fs.StringVar(&maxFee, "max-fee-per-gas", "", "cap on the fee per gas in `wei` (or gwei suffix)")
 	fs.StringVar(&maxTip, "max-priority-fee-per-gas", "", "tip per gas in `wei` (or gwei suffix)")
-	fs.Usage = func() {
-		fmt.Fprintf(ctx.Stderr, "Usage: truegpuctl feed update-config --rpc URL --feed-contract ADDRESS --keystore FILE --password FILE --members A,B,C --threshold K --params-digest HEX --signature SIG... [flags]\n\n%s\n\nFlags:\n", strings.TrimSpace(updateConfigLong))
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usageError("feed update-config takes no arguments, got %q", fs.Args())
+	if help, err := parseFeedFlags(ctx, fs, "update-config", "--rpc URL --feed-contract ADDRESS --keystore FILE --password FILE --members A,B,C --threshold K --params-digest HEX --signature SIG...", updateConfigLong, args); help || err != nil {
+		return err
 	}
 	u, err := f.parse()
 	if err != nil {
