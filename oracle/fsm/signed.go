@@ -19,44 +19,58 @@ const maxSignedRequest = 64 << 10
 // recoverFunc recovers a signer (Config.Recover).
 type recoverFunc = func(hash [32]byte, sig []byte) (ethcrypto.Address, error)
 
-// nodeRequest is what the node's signed challenge requests have in common.
-type nodeRequest interface {
+// signedRequest is what every signed node request has.
+type signedRequest interface {
 	proto.Message
-	GetChallengeId() string
 	GetAddress() string
 	GetSignature() []byte
 }
 
-// checkNodeSigned decodes a node's signed request carried in a command
-// into msg and checks, deterministically, that it names the challenge and
-// the challenge's node and that the node signed it (truegpuv1.SigningDigest,
-// secp256k1 recovery). It is how every replica knows that a recorded
-// commitment or a judged proof is the node's and not the leader's word.
-func checkNodeSigned(recover recoverFunc, what string, signed []byte, msg nodeRequest, ch *truegpuv1.IssuedChallenge) error {
-	id := IDString(ch.Id)
+// nodeRequest is a signed request about one challenge.
+type nodeRequest interface {
+	signedRequest
+	GetChallengeId() string
+}
+
+// checkSignedBy decodes a node's signed request carried in a command into
+// msg and checks, deterministically, that it names node addr and that the
+// node signed it (truegpuv1.SigningDigest, secp256k1 recovery). It is how
+// every replica knows that a registration, a recorded commitment or a
+// judged proof is the node's and not the leader's word. what and subject
+// name the command and its object in errors.
+func checkSignedBy(recover recoverFunc, what, subject string, signed []byte, msg signedRequest, addr []byte) error {
 	switch {
 	case len(signed) == 0:
-		return invalid("%s: %s carries no signed request from the node", what, id)
+		return invalid("%s: %s carries no signed request from the node", what, subject)
 	case len(signed) > maxSignedRequest:
-		return invalid("%s: %s: signed request of %d bytes exceeds %d", what, id, len(signed), maxSignedRequest)
+		return invalid("%s: %s: signed request of %d bytes exceeds %d", what, subject, len(signed), maxSignedRequest)
 	}
 	if err := proto.Unmarshal(signed, msg); err != nil {
-		return invalid("%s: %s: the node's signed request does not decode", what, id)
+		return invalid("%s: %s: the node's signed request does not decode", what, subject)
 	}
-	if !strings.EqualFold(msg.GetChallengeId(), id) {
-		return invalid("%s: %s: the node's signed request is for challenge %.80q", what, id, msg.GetChallengeId())
-	}
-	addr, err := ethcrypto.ParseAddress(msg.GetAddress())
-	if err != nil || !bytes.Equal(addr[:], ch.Address) {
-		return invalid("%s: %s: the signed request names node %.60q, the challenge is for %s", what, id, msg.GetAddress(), ethcrypto.Address(ch.Address))
+	named, err := ethcrypto.ParseAddress(msg.GetAddress())
+	if err != nil || !bytes.Equal(named[:], addr) {
+		return invalid("%s: %s: the signed request names node %.60q, not %s", what, subject, msg.GetAddress(), ethcrypto.Address(addr))
 	}
 	digest, err := truegpuv1.SigningDigest(msg)
 	if err != nil {
-		return invalid("%s: %s: the node's signed request cannot be hashed", what, id)
+		return invalid("%s: %s: the node's signed request cannot be hashed", what, subject)
 	}
-	got, err := recover(digest, msg.GetSignature())
-	if err != nil || got != addr {
-		return invalid("%s: %s: the request is not signed by node %s", what, id, addr)
+	if got, err := recover(digest, msg.GetSignature()); err != nil || got != named {
+		return invalid("%s: %s: the request is not signed by node %s", what, subject, named)
+	}
+	return nil
+}
+
+// checkNodeSigned is checkSignedBy for a request about challenge ch: it
+// must also name that challenge.
+func checkNodeSigned(recover recoverFunc, what string, signed []byte, msg nodeRequest, ch *truegpuv1.IssuedChallenge) error {
+	id := IDString(ch.Id)
+	if err := checkSignedBy(recover, what, id, signed, msg, ch.Address); err != nil {
+		return err
+	}
+	if !strings.EqualFold(msg.GetChallengeId(), id) {
+		return invalid("%s: %s: the node's signed request is for challenge %.80q", what, id, msg.GetChallengeId())
 	}
 	return nil
 }
@@ -97,19 +111,10 @@ func checkSignedVerdict(recover recoverFunc, v *truegpuv1.VerdictRecord, ch *tru
 // A leader cannot register a node, or devices for it, that the node never
 // asked for.
 func checkSignedRegistration(recover recoverFunc, c *truegpuv1.RegisterNodeCommand) error {
-	switch {
-	case len(c.SignedRequest) == 0:
-		return invalid("register: %s carries no signed request from the node", ethcrypto.Address(c.Address))
-	case len(c.SignedRequest) > maxSignedRequest:
-		return invalid("register: signed request of %d bytes exceeds %d", len(c.SignedRequest), maxSignedRequest)
-	}
+	addr := ethcrypto.Address(c.Address)
 	var req truegpuv1.RegisterNodeRequest
-	if err := proto.Unmarshal(c.SignedRequest, &req); err != nil {
-		return invalid("register: the node's signed request does not decode")
-	}
-	addr, err := ethcrypto.ParseAddress(req.Address)
-	if err != nil || !bytes.Equal(addr[:], c.Address) {
-		return invalid("register: the signed request names node %.60q, the command %s", req.Address, ethcrypto.Address(c.Address))
+	if err := checkSignedBy(recover, "register", addr.String(), c.SignedRequest, &req, c.Address); err != nil {
+		return err
 	}
 	if len(req.Devices) != len(c.Devices) {
 		return invalid("register: %s: the recorded devices are not the ones the node signed", addr)
@@ -118,13 +123,6 @@ func checkSignedRegistration(recover recoverFunc, c *truegpuv1.RegisterNodeComma
 		if !proto.Equal(req.Devices[i], c.Devices[i]) {
 			return invalid("register: %s: the recorded devices are not the ones the node signed", addr)
 		}
-	}
-	digest, err := truegpuv1.SigningDigest(&req)
-	if err != nil {
-		return invalid("register: %s: the node's signed request cannot be hashed", addr)
-	}
-	if got, err := recover(digest, req.Signature); err != nil || got != addr {
-		return invalid("register: the request is not signed by node %s", addr)
 	}
 	return nil
 }
