@@ -80,15 +80,15 @@ func loadDashboard(t *testing.T) dashboard {
 	return d
 }
 
-func loadRules(t *testing.T) ruleFile {
+func loadRules(t *testing.T, path string) ruleFile {
 	t.Helper()
-	b, err := os.ReadFile("prometheus/truegpu-rules.yml")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var rf ruleFile
 	if err := yaml.Unmarshal(b, &rf); err != nil {
-		t.Fatalf("prometheus/truegpu-rules.yml: %v", err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	return rf
 }
@@ -148,7 +148,7 @@ func TestDashboardAndRulesMatchExportedMetrics(t *testing.T) {
 		t.Skip("starts a development cluster; skipped with -short")
 	}
 	d := loadDashboard(t)
-	rf := loadRules(t)
+	rf := loadRules(t, "prometheus/truegpu-rules.yml")
 	recorded := map[string]bool{}
 	type use struct{ where, expr string }
 	var uses []use

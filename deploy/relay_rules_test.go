@@ -1,11 +1,9 @@
 package deploy
 
 import (
-	"os"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/truegpu/truegpu/relay"
 )
@@ -14,14 +12,7 @@ import (
 // use is one the relayer exports (a renamed metric would leave an alert
 // that can never fire).
 func TestRelayRulesNameRelayMetrics(t *testing.T) {
-	b, err := os.ReadFile("prometheus/truegpu-relay-rules.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rf ruleFile
-	if err := yaml.Unmarshal(b, &rf); err != nil {
-		t.Fatalf("prometheus/truegpu-relay-rules.yml: %v", err)
-	}
+	rf := loadRules(t, "prometheus/truegpu-relay-rules.yml")
 	reg := prometheus.NewRegistry()
 	m := relay.NewMetrics(reg)
 	m.Skipped.WithLabelValues("on_chain")
