@@ -18,6 +18,7 @@ import (
 	"github.com/truegpu/truegpu/internal/gpuclass"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/memwalk"
 	"github.com/truegpu/truegpu/prover/timed"
 )
 
@@ -440,6 +441,9 @@ type Outcome struct {
 	DeviceElapsed time.Duration
 	// Commitment is the oracle's answer to the commitment.
 	Commitment *truegpuv1.SubmitCommitmentResponse
+	// Walk is the oracle's answer to the memory phase's walk root; nil
+	// without one.
+	Walk *truegpuv1.SubmitWalkResponse
 	// Verdict is the oracle's verdict on the proof; nil if no proof was
 	// submitted.
 	Verdict *truegpuv1.Verdict
@@ -515,6 +519,9 @@ func (a *Agent) Handle(ctx context.Context, ch *truegpuv1.Challenge) (*Outcome, 
 	if !w.Timed.IsZero() {
 		creq.TimedRoot = c.TimedRoot[:]
 	}
+	if !w.Memory.IsZero() {
+		creq.TableRoot = c.TableRoot[:]
+	}
 	if err := a.cfg.Key.Sign(creq); err != nil {
 		return out, err
 	}
@@ -533,7 +540,61 @@ func (a *Agent) Handle(ctx context.Context, ch *truegpuv1.Challenge) (*Outcome, 
 		return out, fmt.Errorf("attest: commitment for %s: %w", ch.GetChallengeId(), err)
 	}
 	log.Info("committed", "root", "0x"+hex.EncodeToString(c.Root[:8]), "device_elapsed", c.Elapsed.Round(time.Microsecond))
-	return a.proveAndSubmit(ctx, log, ch, dev, w, c.Root, seed, out)
+	check, err := a.walk(ctx, log, ch, dev, w, seed, cresp.GetWalkDeadlineUnixMs(), out)
+	if err != nil {
+		return out, err
+	}
+	return a.proveAndSubmit(ctx, log, ch, dev, w, c.Root, seed, check, out)
+}
+
+// walk runs the memory phase's walk once the oracle's walk seed (the
+// commitment's sample seed) is known and submits the walk root before the
+// walk deadline. Like the commitment, a walk that overruns is still
+// submitted for up to one more walk window, so the oracle records how late
+// it was. It returns the oracle's check seed, or nil for a workload
+// without a memory phase.
+func (a *Agent) walk(ctx context.Context, log *slog.Logger, ch *truegpuv1.Challenge, dev Device, w Workload, seed prover.SampleSeed, deadlineMs int64, out *Outcome) ([]byte, error) {
+	if w.Memory.IsZero() {
+		return nil, nil
+	}
+	walker, ok := dev.(Walker)
+	if !ok {
+		return nil, fmt.Errorf("%w: challenge %s has a memory phase and this device cannot run it", ErrNotSupported, ch.GetChallengeId())
+	}
+	wctx := ctx
+	if deadlineMs > 0 {
+		grace := a.cfg.ClockSkewAllowance
+		if mp := ch.GetMemory(); mp != nil {
+			grace += time.Duration(mp.GetWalkDeadlineMs()) * time.Millisecond
+		}
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(ctx, time.UnixMilli(deadlineMs).Add(grace))
+		defer cancel()
+	}
+	start := time.Now()
+	root, err := walker.Walk(wctx, w, [memwalk.SeedSize]byte(seed[:]))
+	if err != nil {
+		return nil, fmt.Errorf("attest: walk the memory phase of %s: %w", ch.GetChallengeId(), err)
+	}
+	wreq := &truegpuv1.SubmitWalkRequest{ChallengeId: ch.GetChallengeId(), Address: a.addr, WalkRoot: root[:]}
+	if err := a.cfg.Key.Sign(wreq); err != nil {
+		return nil, err
+	}
+	wresp, err := retry(wctx, a.cfg.MinBackoff, func(ctx context.Context) (*truegpuv1.SubmitWalkResponse, error) {
+		return a.cfg.Client.SubmitWalk(ctx, wreq)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("attest: submit walk for %s: %w", ch.GetChallengeId(), err)
+	}
+	out.Walk = wresp
+	if !wresp.GetAccepted() {
+		return nil, fmt.Errorf("%w: challenge %s: walk %s", ErrCommitmentRejected, ch.GetChallengeId(), wresp.GetReason())
+	}
+	if len(wresp.GetCheckSeed()) != memwalk.SeedSize {
+		return nil, fmt.Errorf("%w: the oracle sent a check seed of %d bytes, want %d", ErrBadChallenge, len(wresp.GetCheckSeed()), memwalk.SeedSize)
+	}
+	log.Info("walked", "walk_root", "0x"+hex.EncodeToString(root[:8]), "device_elapsed", time.Since(start).Round(time.Millisecond))
+	return wresp.GetCheckSeed(), nil
 }
 
 // sampleSeed checks the oracle's sample seed.
@@ -563,13 +624,19 @@ func (a *Agent) resume(ctx context.Context, log *slog.Logger, ch *truegpuv1.Chal
 		return out, fmt.Errorf("attest: challenge %s was committed, but its results are gone (%w); it will expire unproven", ch.GetChallengeId(), err)
 	}
 	log.Info("resuming committed challenge", "root", "0x"+hex.EncodeToString(root[:8]))
-	return a.proveAndSubmit(ctx, log, ch, dev, w, root, seed, out)
+	check := ch.GetCheckSeed()
+	if !w.Memory.IsZero() && len(ch.GetWalkRoot()) == 0 {
+		if check, err = a.walk(ctx, log, ch, dev, w, seed, ch.GetWalkDeadlineUnixMs(), out); err != nil {
+			return out, err
+		}
+	}
+	return a.proveAndSubmit(ctx, log, ch, dev, w, root, seed, check, out)
 }
 
 // proveAndSubmit proves the cells the sample seed selects from the
 // committed results and submits the proof. It is not time-critical: the
 // proof deadline is minutes away.
-func (a *Agent) proveAndSubmit(ctx context.Context, log *slog.Logger, ch *truegpuv1.Challenge, dev Device, w Workload, root [32]byte, seed prover.SampleSeed, out *Outcome) (*Outcome, error) {
+func (a *Agent) proveAndSubmit(ctx context.Context, log *slog.Logger, ch *truegpuv1.Challenge, dev Device, w Workload, root [32]byte, seed prover.SampleSeed, check []byte, out *Outcome) (*Outcome, error) {
 	pctx := ctx
 	if d := ch.GetProofDeadlineUnixMs(); d > 0 {
 		var cancel context.CancelFunc
@@ -593,6 +660,11 @@ func (a *Agent) proveAndSubmit(ctx context.Context, log *slog.Logger, ch *truegp
 		// the proof deadline.
 		if preq.TimedOpenings, err = dev.OpenTimed(w.Nonce, [timed.SeedSize]byte(seed[:])); err != nil {
 			log.Warn("cannot open the timed phase", "err", err)
+		}
+	}
+	if walker, ok := dev.(Walker); ok && !w.Memory.IsZero() && len(check) == memwalk.SeedSize {
+		if preq.WalkOpenings, err = walker.OpenWalk(w.Nonce, [memwalk.SeedSize]byte(check)); err != nil {
+			log.Warn("cannot open the memory phase's walk", "err", err)
 		}
 	}
 	if err := a.cfg.Key.Sign(preq); err != nil {
@@ -643,6 +715,16 @@ func (a *Agent) validate(ch *truegpuv1.Challenge) (Workload, int, error) {
 		}
 		if w.TimedModel.IsZero() {
 			w.TimedModel = w.Timed
+		}
+	}
+	if mp := ch.GetMemory(); mp != nil {
+		w.Memory = memwalk.Spec{Blocks: mp.GetBlocks(), Lanes: mp.GetLanes(), Steps: mp.GetSteps()}
+		w.MemoryModel = memwalk.Spec{Blocks: mp.GetModelBlocks(), Lanes: mp.GetModelLanes(), Steps: mp.GetModelSteps()}
+		if err := w.Memory.Validate(); err != nil {
+			return Workload{}, 0, fmt.Errorf("%w: challenge %s: %w", ErrBadChallenge, ch.GetChallengeId(), err)
+		}
+		if w.MemoryModel.IsZero() {
+			w.MemoryModel = w.Memory
 		}
 	}
 	return w, idx, nil

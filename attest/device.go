@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/memwalk"
 	"github.com/truegpu/truegpu/prover/timed"
 )
 
@@ -43,6 +44,13 @@ type Workload struct {
 	// Timed, except on development clusters that have nodes compute a
 	// small stand-in, where simulated devices model TimedModel's time.
 	TimedModel timed.Spec
+	// Memory is the memory phase (package prover/memwalk): Run fills its
+	// table and commits to it (Commitment.TableRoot); the walk follows
+	// the oracle's walk seed (Walker). The zero Spec means none.
+	Memory memwalk.Spec
+	// MemoryModel is the memory phase the deadlines were sized from: equal
+	// to Memory except on development clusters that compute a stand-in.
+	MemoryModel memwalk.Spec
 }
 
 // Validate reports a workload that no device can run.
@@ -58,6 +66,11 @@ func (w Workload) Validate() error {
 			return fmt.Errorf("%w: %w", ErrBadWorkload, err)
 		}
 	}
+	if !w.Memory.IsZero() {
+		if err := w.Memory.Validate(); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadWorkload, err)
+		}
+	}
 	return nil
 }
 
@@ -70,6 +83,9 @@ type Commitment struct {
 	// TimedRoot is the timed phase's commitment (timed.Result.Root); zero
 	// for a workload without a timed phase.
 	TimedRoot [32]byte
+	// TableRoot is the memory phase's table commitment
+	// (memwalk.Table.Root); zero for a workload without a memory phase.
+	TableRoot [32]byte
 	Elapsed   time.Duration
 }
 
@@ -111,6 +127,21 @@ type Device interface {
 	OpenTimed(nonce prover.Nonce, seed [timed.SeedSize]byte) ([]byte, error)
 	// Close releases the device.
 	Close() error
+}
+
+// Walker is implemented by devices that run the memory phase: Run fills
+// the table of a workload with a memory phase and commits to it, and Walk
+// walks that table once the oracle's walk seed (the commitment's sample
+// seed) has arrived. The walk is time-critical like Run: its root must
+// reach the oracle within the phase's walk deadline.
+type Walker interface {
+	// Walk walks the table of the most recent run with w's nonce and
+	// returns the walk commitment (memwalk.Walk.Root), or an error
+	// wrapping ErrNoResults when the table is no longer held.
+	Walk(ctx context.Context, w Workload, seed [memwalk.SeedSize]byte) ([32]byte, error)
+	// OpenWalk returns the encoded walk openings (memwalk.Verify's input)
+	// for the oracle's check seed, or an error wrapping ErrNoResults.
+	OpenWalk(nonce prover.Nonce, checkSeed [memwalk.SeedSize]byte) ([]byte, error)
 }
 
 // MinHeldResults is how many completed runs every Device keeps results

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/memwalk"
 	"github.com/truegpu/truegpu/prover/timed"
 )
 
@@ -25,6 +26,8 @@ type ResultStore struct {
 type held struct {
 	cells []int32
 	timed *timed.Result
+	table *memwalk.Table
+	walk  *memwalk.Walk
 }
 
 // NewResultStore returns a store that keeps the results of the last n runs
@@ -59,7 +62,7 @@ func (s *ResultStore) PutRun(nonce prover.Nonce, cells []int32, tr *timed.Result
 			}
 		}
 	}
-	s.cells[nonce] = held{cells, tr}
+	s.cells[nonce] = held{cells: cells, timed: tr}
 	s.order = append(s.order, nonce)
 	for len(s.order) > s.cap {
 		delete(s.cells, s.order[0])
@@ -90,6 +93,59 @@ func (s *ResultStore) OpenTimed(nonce prover.Nonce, seed [timed.SeedSize]byte) (
 		return nil, fmt.Errorf("%w %x: no timed phase held (the device keeps the last %d runs)", ErrNoResults, nonce[:8], max(s.cap, MinHeldResults))
 	}
 	return c.timed.Open(seed)
+}
+
+// PutTable records the memory phase's table of the run held for nonce
+// (after PutRun); it returns an error wrapping ErrNoResults when no run is
+// held for nonce.
+func (s *ResultStore) PutTable(nonce prover.Nonce, t *memwalk.Table) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cells[nonce]
+	if !ok {
+		return fmt.Errorf("%w %x", ErrNoResults, nonce[:8])
+	}
+	c.table = t
+	s.cells[nonce] = c
+	return nil
+}
+
+// Table returns the memory phase's table held for nonce, or an error
+// wrapping ErrNoResults.
+func (s *ResultStore) Table(nonce prover.Nonce) (*memwalk.Table, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cells[nonce]
+	if !ok || c.table == nil {
+		return nil, fmt.Errorf("%w %x: no memory-phase table held (the device keeps the last %d runs)", ErrNoResults, nonce[:8], max(s.cap, MinHeldResults))
+	}
+	return c.table, nil
+}
+
+// PutWalk records the walk of the table held for nonce.
+func (s *ResultStore) PutWalk(nonce prover.Nonce, w *memwalk.Walk) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cells[nonce]
+	if !ok {
+		return fmt.Errorf("%w %x", ErrNoResults, nonce[:8])
+	}
+	c.walk = w
+	s.cells[nonce] = c
+	return nil
+}
+
+// OpenWalk returns the encoded walk openings held for nonce at the checks
+// checkSeed selects (memwalk.Walk.Open), or an error wrapping
+// ErrNoResults.
+func (s *ResultStore) OpenWalk(nonce prover.Nonce, checkSeed [memwalk.SeedSize]byte) ([]byte, error) {
+	s.mu.Lock()
+	c, ok := s.cells[nonce]
+	s.mu.Unlock()
+	if !ok || c.walk == nil {
+		return nil, fmt.Errorf("%w %x: no walk held (the device keeps the last %d runs)", ErrNoResults, nonce[:8], max(s.cap, MinHeldResults))
+	}
+	return c.walk.Open(checkSeed)
 }
 
 // Len returns the number of runs held.

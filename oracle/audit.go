@@ -144,6 +144,11 @@ func (m *Member) audit(es *truegpuv1.EpochState) error {
 					return fmt.Errorf("%w: accepted verdict for %s: its timed phase does not check: %w", ErrAuditFailed, fsm.IDString(id), err)
 				}
 			}
+			if cs.Challenge.Memory != nil {
+				if err := CheckMemory(cs, v.WalkOpenings); err != nil {
+					return fmt.Errorf("%w: accepted verdict for %s: its memory phase does not check: %w", ErrAuditFailed, fsm.IDString(id), err)
+				}
+			}
 			p, err := verifier.DecodeProof(v.Proof)
 			if err != nil {
 				return fmt.Errorf("%w: accepted verdict for %s has a malformed proof", ErrAuditFailed, fsm.IDString(id))
@@ -169,6 +174,14 @@ func (m *Member) audit(es *truegpuv1.EpochState) error {
 		case v.Reason == ReasonTimedInvalid:
 			if cs.Challenge.Timed != nil && CheckTimed(cs, v.TimedOpenings) == nil {
 				return fmt.Errorf("%w: %s was rejected for its timed phase, but its openings check", ErrAuditFailed, fsm.IDString(id))
+			}
+		case v.Reason == ReasonWalkInvalid:
+			if cs.Challenge.Memory != nil && CheckMemory(cs, v.WalkOpenings) == nil {
+				return fmt.Errorf("%w: %s was rejected for its memory phase, but its walk openings check", ErrAuditFailed, fsm.IDString(id))
+			}
+		case v.Reason == ReasonWalkLate:
+			if v.WalkReceivedAtUnixMs <= fsm.WalkDeadline(cs) {
+				return fmt.Errorf("%w: %s was rejected as a late walk without an arrival after its deadline", ErrAuditFailed, fsm.IDString(id))
 			}
 		case v.Reason == ReasonProfileMismatch:
 			if cs.Challenge.Profile == m.cfg.Profile.ID() {

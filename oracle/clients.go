@@ -28,6 +28,10 @@ func (c *memberClients) submitCommitment(ctx context.Context, r *truegpuv1.Submi
 	return c.node.SubmitCommitment(ctx, r)
 }
 
+func (c *memberClients) submitWalk(ctx context.Context, r *truegpuv1.SubmitWalkRequest) (*truegpuv1.SubmitWalkResponse, error) {
+	return c.node.SubmitWalk(ctx, r)
+}
+
 func (c *memberClients) submitProof(ctx context.Context, r *truegpuv1.SubmitProofRequest) (*truegpuv1.SubmitProofResponse, error) {
 	return c.node.SubmitProof(ctx, r)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/truegpu/truegpu/prover/memwalk"
 	"github.com/truegpu/truegpu/prover/timed"
 	"strings"
 	"sync"
@@ -58,6 +59,8 @@ const (
 	ReasonProofInvalid    = string(reputation.ReasonProofInvalid)
 	ReasonProfileMismatch = string(reputation.ReasonInputMismatch)
 	ReasonTimedInvalid    = string(reputation.ReasonTimedInvalid)
+	ReasonWalkLate        = string(reputation.ReasonWalkLate)
+	ReasonWalkInvalid     = string(reputation.ReasonWalkInvalid)
 )
 
 // Reason returns the reason code of a pipeline rejection, or "" for other
@@ -453,6 +456,10 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 		return nil, fmt.Errorf("%w: the challenge has a timed phase: timed_root must be 32 bytes, got %d", ErrInvalidRequest, len(req.TimedRoot))
 	case ch.Timed == nil && len(req.TimedRoot) != 0:
 		return nil, fmt.Errorf("%w: the challenge has no timed phase: timed_root must be empty", ErrInvalidRequest)
+	case ch.Memory != nil && len(req.TableRoot) != 32:
+		return nil, fmt.Errorf("%w: the challenge has a memory phase: table_root must be 32 bytes, got %d", ErrInvalidRequest, len(req.TableRoot))
+	case ch.Memory == nil && len(req.TableRoot) != 0:
+		return nil, fmt.Errorf("%w: the challenge has no memory phase: table_root must be empty", ErrInvalidRequest)
 	}
 	signed, err := signedBytes(req)
 	if err != nil {
@@ -478,7 +485,8 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 	}
 	seed := p.drawSeed()
 	_, err = p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: arrival, Body: &truegpuv1.Command_RecordCommitment{
-		RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: req.Root, ReceivedAtUnixMs: arrival, SampleSeed: seed[:], TimedRoot: req.TimedRoot, SignedRequest: signed}}})
+		RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: req.Root, ReceivedAtUnixMs: arrival, SampleSeed: seed[:],
+			TimedRoot: req.TimedRoot, TableRoot: req.TableRoot, SignedRequest: signed}}})
 	switch {
 	case errors.Is(err, fsm.ErrConflict):
 		// Another copy of the request won the race: answer as it was.
@@ -493,6 +501,9 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 		return nil, err
 	}
 	resp.Accepted, resp.SampleSeed = true, seed[:]
+	if ch.Memory != nil {
+		resp.WalkDeadlineUnixMs = arrival + int64(ch.Memory.WalkDeadlineMs)
+	}
 	return resp, nil
 }
 
@@ -500,11 +511,84 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 // the same root gets the recorded answer and seed again, anything else is
 // refused.
 func (p *pipeline) recommitted(cs *truegpuv1.ChallengeState, req *truegpuv1.SubmitCommitmentRequest) (*truegpuv1.SubmitCommitmentResponse, error) {
-	if cs.Outcome == fsm.OutcomeCommitted && bytes.Equal(cs.Root, req.Root) && bytes.Equal(cs.TimedRoot, req.TimedRoot) {
+	if cs.Outcome == fsm.OutcomeCommitted && bytes.Equal(cs.Root, req.Root) && bytes.Equal(cs.TimedRoot, req.TimedRoot) && bytes.Equal(cs.TableRoot, req.TableRoot) {
 		return &truegpuv1.SubmitCommitmentResponse{Accepted: true, ReceivedAtUnixMs: cs.ReceivedAtUnixMs,
-			ProofDeadlineUnixMs: cs.Challenge.ProofDeadlineUnixMs, SampleSeed: cs.SampleSeed}, nil
+			ProofDeadlineUnixMs: cs.Challenge.ProofDeadlineUnixMs, SampleSeed: cs.SampleSeed, WalkDeadlineUnixMs: fsm.WalkDeadline(cs)}, nil
 	}
 	return nil, fmt.Errorf("%w: challenge %s is %s", ErrNonceReused, req.ChallengeId, cs.Outcome)
+}
+
+// Walk records the walk root of a committed challenge's memory phase,
+// stamped with the leader's clock at arrival, together with a check seed
+// the leader draws only now: the walk transitions the proof must open
+// derive from (walk root, check seed), so the node learns them only after
+// its walk is on record. A walk root after the walk deadline (the
+// commitment's recorded arrival plus the phase's walk deadline) is a
+// WALK_LATE rejection. Sending the same walk root again returns the
+// recorded seed; another root is refused.
+func (p *pipeline) Walk(ctx context.Context, req *truegpuv1.SubmitWalkRequest) (*truegpuv1.SubmitWalkResponse, error) {
+	arrival := p.m.cfg.Now().UnixMilli()
+	if len(req.WalkRoot) != 32 {
+		return nil, fmt.Errorf("%w: walk_root must be 32 bytes, got %d", ErrInvalidRequest, len(req.WalkRoot))
+	}
+	if len(req.ChallengeId) > 66 {
+		return nil, fmt.Errorf("%w: challenge id", ErrTooLarge)
+	}
+	cs, err := p.signedChallenge(req)
+	if err != nil {
+		return nil, err
+	}
+	ch := cs.Challenge
+	if ch.Memory == nil {
+		return nil, fmt.Errorf("%w: challenge %s has no memory phase", ErrInvalidRequest, req.ChallengeId)
+	}
+	signed, err := signedBytes(req)
+	if err != nil {
+		return nil, err
+	}
+	resp := &truegpuv1.SubmitWalkResponse{ReceivedAtUnixMs: arrival, ProofDeadlineUnixMs: ch.ProofDeadlineUnixMs}
+	switch {
+	case cs.Outcome == fsm.OutcomePending:
+		return nil, fmt.Errorf("%w: %s: commit before the walk", ErrNotCommitted, req.ChallengeId)
+	case cs.Outcome == fsm.OutcomeCommitted && len(cs.WalkRoot) != 0:
+		if bytes.Equal(cs.WalkRoot, req.WalkRoot) {
+			resp.Accepted, resp.ReceivedAtUnixMs, resp.CheckSeed = true, cs.WalkReceivedAtUnixMs, cs.CheckSeed
+			return resp, nil
+		}
+		return nil, fmt.Errorf("%w: challenge %s already has another walk root", ErrNonceReused, req.ChallengeId)
+	case cs.Outcome == fsm.OutcomeRejected && cs.GetVerdict().GetReason() == ReasonWalkLate, cs.Outcome == fsm.OutcomeMissed:
+		resp.Reason = ReasonWalkLate
+		return resp, nil
+	case cs.Outcome != fsm.OutcomeCommitted:
+		return nil, fmt.Errorf("%w: challenge %s is %s", ErrNonceReused, req.ChallengeId, cs.Outcome)
+	}
+	if dl := fsm.WalkDeadline(cs); arrival > dl {
+		late := &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: ReasonWalkLate, WalkReceivedAtUnixMs: arrival,
+			Detail: fmt.Sprintf("walk root arrived %d ms after the deadline (%d ms after the commitment; allowed %d ms)", arrival-dl, arrival-cs.ReceivedAtUnixMs, ch.Memory.WalkDeadlineMs), SignedRequest: signed}
+		if _, err := p.decideRecord(ctx, late); err != nil && !errors.Is(err, fsm.ErrConflict) {
+			return nil, err
+		}
+		resp.Reason = ReasonWalkLate
+		return resp, nil
+	}
+	seed := drawSeed()
+	_, err = p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: arrival, Body: &truegpuv1.Command_RecordWalk{
+		RecordWalk: &truegpuv1.RecordWalkCommand{ChallengeId: ch.Id, WalkRoot: req.WalkRoot, ReceivedAtUnixMs: arrival, CheckSeed: seed[:], SignedRequest: signed}}})
+	switch {
+	case errors.Is(err, fsm.ErrConflict):
+		if cs, rerr := p.m.fsm.Challenge(ch.Id); rerr == nil && bytes.Equal(cs.WalkRoot, req.WalkRoot) {
+			resp.Accepted, resp.ReceivedAtUnixMs, resp.CheckSeed = true, cs.WalkReceivedAtUnixMs, cs.CheckSeed
+			return resp, nil
+		}
+		return nil, fmt.Errorf("%w: challenge %s", ErrNonceReused, req.ChallengeId)
+	case errors.Is(err, fsm.ErrLate):
+		resp.Reason = ReasonWalkLate
+		return resp, nil
+	case err != nil:
+		return nil, err
+	}
+	resp.Accepted, resp.CheckSeed = true, seed[:]
+	return resp, nil
 }
 
 // drawSeed returns a fresh sample seed from the leader's operating-system
@@ -536,6 +620,9 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 	if len(req.TimedOpenings) > maxTimedOpeningsBytes {
 		return nil, fmt.Errorf("%w: timed openings of %d bytes (at most %d)", ErrTooLarge, len(req.TimedOpenings), maxTimedOpeningsBytes)
 	}
+	if len(req.WalkOpenings) > maxWalkOpeningsBytes {
+		return nil, fmt.Errorf("%w: walk openings of %d bytes (at most %d)", ErrTooLarge, len(req.WalkOpenings), maxWalkOpeningsBytes)
+	}
 	cs, err := p.signedChallenge(req)
 	if err != nil {
 		return nil, err
@@ -552,6 +639,12 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 	ch := cs.Challenge
 	if now > ch.ProofDeadlineUnixMs {
 		return nil, fmt.Errorf("%w: %d ms late", ErrProofLate, now-ch.ProofDeadlineUnixMs)
+	}
+	if ch.Memory != nil && len(cs.WalkRoot) == 0 {
+		return nil, fmt.Errorf("%w: %s: the memory phase's walk root is not recorded; submit the walk first", ErrNotCommitted, req.ChallengeId)
+	}
+	if ch.Memory == nil && len(req.WalkOpenings) != 0 {
+		return nil, fmt.Errorf("%w: the challenge has no memory phase: walk_openings must be empty", ErrInvalidRequest)
 	}
 	key := string(ch.Id)
 	p.mu.Lock()
@@ -582,12 +675,12 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 		v, err = reject(ReasonTimedInvalid, "the challenge has a timed phase and the proof carries no openings of it")
 	case ch.Timed == nil && len(req.TimedOpenings) != 0:
 		return nil, fmt.Errorf("%w: the challenge has no timed phase: timed_openings must be empty", ErrInvalidRequest)
-	case ch.Timed != nil:
-		if terr := CheckTimed(cs, req.TimedOpenings); terr != nil {
-			v, err = reject(ReasonTimedInvalid, terr.Error())
-			break
-		}
-		fallthrough
+	case ch.Timed != nil && CheckTimed(cs, req.TimedOpenings) != nil:
+		v, err = reject(ReasonTimedInvalid, CheckTimed(cs, req.TimedOpenings).Error())
+	case ch.Memory != nil && len(req.WalkOpenings) == 0:
+		v, err = reject(ReasonWalkInvalid, "the challenge has a memory phase and the proof carries no openings of its walk")
+	case ch.Memory != nil && CheckMemory(cs, req.WalkOpenings) != nil:
+		v, err = reject(ReasonWalkInvalid, CheckMemory(cs, req.WalkOpenings).Error())
 	default:
 		v, err = p.checkProof(ctx, cs, proof, derr, req, signed)
 	}
@@ -603,6 +696,11 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 // maxTimedOpeningsBytes bounds a timed openings blob: the header and
 // Samples openings at the deepest tree (prover/timed's encoding).
 const maxTimedOpeningsBytes = 4 + 1 + 32 + 2 + timed.Samples*(8+timed.LeafCells+1+timed.MaxDepth*32)
+
+// maxWalkOpeningsBytes bounds a walk openings blob: the header and Checks
+// checks, each a block with its path and two state leaves with theirs, at
+// the deepest trees (prover/memwalk's encoding).
+const maxWalkOpeningsBytes = 4 + 1 + 32 + 32 + 2 + memwalk.Checks*(memwalk.BlockBytes+1+memwalk.MaxDepth*32+2*(64+1+memwalk.MaxDepth*32))
 
 // signedBytes is the node's signed request as the replicated commands
 // carry it (fsm checks the signature again in Apply).
@@ -626,6 +724,23 @@ func CheckTimed(cs *truegpuv1.ChallengeState, openings []byte) error {
 		return errors.New("the challenge has no recorded timed commitment")
 	}
 	return timed.Verify(timed.Spec{M: tp.M, N: tp.N, K: tp.K}, [32]byte(cs.Challenge.Nonce), [32]byte(cs.TimedRoot), [timed.SeedSize]byte(cs.SampleSeed), openings)
+}
+
+// CheckMemory checks the walk openings of a challenge's memory phase
+// against its recorded table root, walk seed (the sample seed), walk root
+// and check seed (prover/memwalk.Verify). The error says what failed, in
+// words a node operator can act on.
+func CheckMemory(cs *truegpuv1.ChallengeState, openings []byte) error {
+	mp := cs.Challenge.Memory
+	if mp == nil {
+		return errors.New("the challenge has no memory phase")
+	}
+	if len(cs.TableRoot) != 32 || len(cs.WalkRoot) != 32 || len(cs.SampleSeed) != memwalk.SeedSize ||
+		len(cs.CheckSeed) != memwalk.SeedSize || len(cs.Challenge.Nonce) != 32 {
+		return errors.New("the challenge has no recorded walk")
+	}
+	return memwalk.Verify(memwalk.Spec{Blocks: mp.Blocks, Lanes: mp.Lanes, Steps: mp.Steps}, [32]byte(cs.Challenge.Nonce), [32]byte(cs.TableRoot),
+		[memwalk.SeedSize]byte(cs.SampleSeed), [32]byte(cs.WalkRoot), [memwalk.SeedSize]byte(cs.CheckSeed), openings)
 }
 
 // checkProof verifies the SNARK proof of a committed challenge and
@@ -678,6 +793,7 @@ func (m *Member) verdictView(id []byte, idx uint64) (*truegpuv1.Verdict, error) 
 	ch := cs.Challenge
 	v := &truegpuv1.Verdict{ChallengeId: fsm.IDString(id), Address: ethcrypto.Address(ch.Address).String(),
 		CommitLatencyMs: latencyMs(ch.IssuedAtUnixMs, cs.ReceivedAtUnixMs), ExpectedLatencyMs: ch.ExpectedLatencyMs, AppliedIndex: idx}
+	v.WalkLatencyMs, v.WalkExpectedLatencyMs = fsm.WalkLatency(cs)
 	if cs.Verdict != nil {
 		v.Accepted, v.Reason, v.Detail, v.DecidedAtUnixMs = cs.Verdict.Accepted, cs.Verdict.Reason, cs.Verdict.Detail, cs.Verdict.DecidedAtUnixMs
 		v.AppliedIndex = cs.VerdictIndex

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/truegpu/truegpu/prover/memwalk"
 	"github.com/truegpu/truegpu/prover/timed"
 	"slices"
 	"strings"
@@ -55,11 +56,24 @@ type ScheduleConfig struct {
 	// devices, which model the production workload's time from the class
 	// table but cannot compute it: a real device answers a stand-in in
 	// milliseconds, so such a cluster measures nothing about real hardware.
+	//
+	// It applies to the memory phase too: nodes compute a
+	// StandInMemory-sized table and walk.
 	TimedStandIn bool
+	// MemoryTargetMillis sizes the memory phase of every challenge: its
+	// table fills MemoryTablePercent of the claimed class's memory and its
+	// walk is expected to take this long on the claimed class (package
+	// gpuclass, docs/PROTOCOL.md "The memory phase"). Zero issues
+	// challenges without a memory phase.
+	MemoryTargetMillis uint64
 }
 
 // StandInTimed is the timed phase nodes compute on a TimedStandIn cluster.
 var StandInTimed = timed.Spec{M: 32, N: 256, K: 2048}
+
+// StandInMemory is the memory phase nodes compute on a TimedStandIn
+// cluster: a 1 MB table and 64 lanes of 32 steps.
+var StandInMemory = memwalk.Spec{Blocks: 1024, Lanes: 64, Steps: 32}
 
 func (c *ScheduleConfig) ensureDefaults() {
 	if c.Tick == 0 {
@@ -96,6 +110,9 @@ func (c *ScheduleConfig) Validate() error {
 	}
 	if c.TimedTargetMillis > 10*60*1000 {
 		errs = append(errs, fmt.Errorf("Schedule.TimedTargetMillis %d exceeds 10 minutes", c.TimedTargetMillis))
+	}
+	if c.MemoryTargetMillis > 10*60*1000 {
+		errs = append(errs, fmt.Errorf("Schedule.MemoryTargetMillis %d exceeds 10 minutes", c.MemoryTargetMillis))
 	}
 	return errors.Join(errs...)
 }
@@ -564,17 +581,43 @@ func (s *scheduler) challenge(addr ethcrypto.Address, d *truegpuv1.Device, now t
 	issued := now.UnixMilli()
 	id := truegpuv1.ChallengeID(nonce[:], addr[:], d.Index, issued)
 	deadline, expected := class.Deadline(p.M, p.N, p.K), class.ExpectedLatencyMillis(p.M, p.N, p.K)
-	tp := s.timedParams(class)
-	if tp != nil {
-		work := class.ExpectedMillis(p.M, p.N, p.K) + tp.ExpectedMs
+	tp, mp := s.timedParams(class), s.memoryParams(class)
+	if tp != nil || mp != nil {
+		// The commitment binds the profile workload, the timed GEMM and
+		// the memory phase's table: their device times add up.
+		work := class.ExpectedMillis(p.M, p.N, p.K) + tp.GetExpectedMs() + mp.GetFillExpectedMs()
 		deadline, expected = gpuclass.TimedDeadline(work), gpuclass.TimedExpectedLatency(work)
 	}
 	commit := issued + int64(deadline)
+	proof := commit + s.cfg.ProofWindow.Milliseconds()
+	if mp != nil {
+		// The walk may start as late as the commitment deadline.
+		proof += int64(mp.WalkDeadlineMs)
+	}
 	return &truegpuv1.IssuedChallenge{
 		Id: id[:], Address: addr[:], DeviceIndex: d.Index, Nonce: nonce[:], Profile: p.ID(), ClaimedClass: class.Name,
-		IssuedAtUnixMs: issued, CommitDeadlineUnixMs: commit, ProofDeadlineUnixMs: commit + s.cfg.ProofWindow.Milliseconds(),
-		ExpectedLatencyMs: expected, StormId: storm, Timed: tp,
+		IssuedAtUnixMs: issued, CommitDeadlineUnixMs: commit, ProofDeadlineUnixMs: proof,
+		ExpectedLatencyMs: expected, StormId: storm, Timed: tp, Memory: mp,
 	}, nil
+}
+
+// memoryParams sizes the memory phase for a claimed class, or returns nil
+// when the cluster runs none. The walk deadline is the timed phase's rule
+// (gpuclass.TimedDeadline) applied to the walk's expected device time; it
+// runs from the leader recording the commitment, so the walk's start is
+// on the oracle's clock.
+func (s *scheduler) memoryParams(class gpuclass.Class) *truegpuv1.MemoryParams {
+	if s.cfg.MemoryTargetMillis == 0 {
+		return nil
+	}
+	blocks, lanes, steps := class.WalkDims(s.cfg.MemoryTargetMillis)
+	walk := class.WalkExpectedMillis(blocks, lanes, steps)
+	mp := &truegpuv1.MemoryParams{Blocks: blocks, Lanes: lanes, Steps: steps, ModelBlocks: blocks, ModelLanes: lanes, ModelSteps: steps,
+		FillExpectedMs: class.FillExpectedMillis(blocks), WalkExpectedMs: walk, WalkDeadlineMs: gpuclass.TimedDeadline(walk)}
+	if s.cfg.TimedStandIn {
+		mp.Blocks, mp.Lanes, mp.Steps = StandInMemory.Blocks, StandInMemory.Lanes, StandInMemory.Steps
+	}
+	return mp
 }
 
 // timedParams sizes the timed phase for a claimed class, or returns nil

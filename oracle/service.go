@@ -79,6 +79,13 @@ func (s *nodeService) SubmitCommitment(ctx context.Context, req *truegpuv1.Submi
 	return s.m.pipeline.Commit(ctx, req)
 }
 
+func (s *nodeService) SubmitWalk(ctx context.Context, req *truegpuv1.SubmitWalkRequest) (*truegpuv1.SubmitWalkResponse, error) {
+	if r, ok, err := forward(ctx, s.m, req, (*memberClients).submitWalk); ok {
+		return r, err
+	}
+	return s.m.pipeline.Walk(ctx, req)
+}
+
 func (s *nodeService) SubmitProof(ctx context.Context, req *truegpuv1.SubmitProofRequest) (*truegpuv1.SubmitProofResponse, error) {
 	if r, ok, err := forward(ctx, s.m, req, (*memberClients).submitProof); ok {
 		return r, err
@@ -129,7 +136,7 @@ func (m *Member) challengeView(ch *truegpuv1.IssuedChallenge, rec *truegpuv1.Nod
 		Nonce: ch.Nonce, IssuedAtUnixMs: ch.IssuedAtUnixMs, CommitDeadlineUnixMs: ch.CommitDeadlineUnixMs,
 		ProofDeadlineUnixMs: ch.ProofDeadlineUnixMs, StormId: ch.StormId,
 		Params: &truegpuv1.WorkloadParams{Profile: ch.Profile, M: uint32(p.M), N: uint32(p.N), K: uint32(p.K), Samples: uint32(p.Q), ParamsDigest: digest[:]},
-		Timed:  ch.Timed,
+		Timed:  ch.Timed, Memory: ch.Memory,
 	}
 	if rec != nil && int(ch.DeviceIndex) < len(rec.Devices) {
 		c.DeviceUuid = rec.Devices[ch.DeviceIndex].GetFingerprint().GetUuid()
@@ -157,6 +164,7 @@ func (m *Member) openChallenges(addr ethcrypto.Address) ([]*truegpuv1.Challenge,
 			// answer, so the view carries the root and sample seed.
 			c := m.challengeView(cs.Challenge, rec)
 			c.Root, c.SampleSeed, c.TimedRoot = cs.Root, cs.SampleSeed, cs.TimedRoot
+			c.TableRoot, c.WalkRoot, c.CheckSeed, c.WalkDeadlineUnixMs = cs.TableRoot, cs.WalkRoot, cs.CheckSeed, fsm.WalkDeadline(cs)
 			out = append(out, c)
 		}
 	}

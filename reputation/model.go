@@ -131,6 +131,13 @@ const (
 	// commitment or a sampled cell is wrong (docs/PROTOCOL.md, "The timed
 	// phase"): the node committed to results it did not compute.
 	ReasonTimedInvalid Reason = "TIMED_CHECK_FAILED"
+	// ReasonWalkLate: the walk root of the memory phase arrived after its
+	// deadline, or never: the deadline is sized from the claimed class's
+	// memory and bandwidth, so it counts against capacity.
+	ReasonWalkLate Reason = "WALK_LATE"
+	// ReasonWalkInvalid: the openings of the memory phase's walk do not
+	// match its commitments (docs/PROTOCOL.md, "The memory phase").
+	ReasonWalkInvalid Reason = "WALK_CHECK_FAILED"
 	// ReasonProofMissing: the node committed to a root and then sent no
 	// proof before the proof deadline. A node that cannot open its own
 	// commitment is what a partial or faked computation looks like (it
@@ -198,8 +205,8 @@ const (
 	// ExpectedMs.
 	EventVerdictAccepted EventKind = 2
 	// EventVerdictRejected: the verdict for Challenge failed with Reason.
-	// COMMITMENT_LATE counts against capacity; every other reason against
-	// correctness.
+	// COMMITMENT_LATE and WALK_LATE count against capacity; every other
+	// reason against correctness.
 	EventVerdictRejected EventKind = 3
 	// EventChallengeMissed: no commitment for Challenge before its deadline.
 	EventChallengeMissed EventKind = 4
@@ -741,7 +748,7 @@ func (m *Model) Apply(st NodeState, ev Event) (NodeState, error) {
 				out.Conflicts[i].Failed++
 			}
 		}
-		if ev.Reason == ReasonCommitmentLate {
+		if ev.Reason == ReasonCommitmentLate || ev.Reason == ReasonWalkLate {
 			// The deadline is sized from the claimed class: missing it is
 			// a capacity failure, not evidence of a wrong result.
 			add(Capacity, 0, Unit)

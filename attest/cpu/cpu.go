@@ -22,6 +22,7 @@ import (
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/internal/gpuclass"
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/memwalk"
 	"github.com/truegpu/truegpu/prover/timed"
 )
 
@@ -120,8 +121,8 @@ func (d *Device) Run(ctx context.Context, w attest.Workload) (attest.Commitment,
 	}
 	start := time.Now()
 	type result struct {
-		root, timed [32]byte
-		err         error
+		root, timed, table [32]byte
+		err                error
 	}
 	done := make(chan result, 1)
 	go func() {
@@ -143,18 +144,67 @@ func (d *Device) Run(ctx context.Context, w attest.Workload) (attest.Commitment,
 			}
 			troot = tr.Root()
 		}
+		var table *memwalk.Table
+		var tabroot [32]byte
+		if !w.Memory.IsZero() {
+			if table, err = memwalk.Fill(ctx, w.Memory, w.Nonce, d.workers); err != nil {
+				done <- result{err: fmt.Errorf("cpu device: memory phase: %w", err)}
+				return
+			}
+			tabroot = table.Root()
+		}
 		d.results.PutRun(w.Nonce, cells, tr)
-		done <- result{root: tree.Root(), timed: troot}
+		if table != nil {
+			if err := d.results.PutTable(w.Nonce, table); err != nil {
+				done <- result{err: err}
+				return
+			}
+		}
+		done <- result{root: tree.Root(), timed: troot, table: tabroot}
 	}()
 	select {
 	case r := <-done:
 		if r.err != nil {
 			return attest.Commitment{}, r.err
 		}
-		return attest.Commitment{Root: r.root, TimedRoot: r.timed, Elapsed: time.Since(start)}, nil
+		return attest.Commitment{Root: r.root, TimedRoot: r.timed, TableRoot: r.table, Elapsed: time.Since(start)}, nil
 	case <-ctx.Done():
 		return attest.Commitment{}, fmt.Errorf("cpu device: run %s: %w", w.Profile.ID(), ctx.Err())
 	}
+}
+
+// Walk walks the memory phase's table of a previous run with the
+// reference implementation (memwalk.Table.Walk) on the device's workers.
+func (d *Device) Walk(ctx context.Context, w attest.Workload, seed [memwalk.SeedSize]byte) ([32]byte, error) {
+	if err := d.check(); err != nil {
+		return [32]byte{}, err
+	}
+	table, err := d.results.Table(w.Nonce)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	select {
+	case d.slot <- struct{}{}:
+	case <-ctx.Done():
+		return [32]byte{}, fmt.Errorf("cpu device: waiting for the previous run: %w", ctx.Err())
+	}
+	defer func() { <-d.slot }()
+	walk, err := table.Walk(ctx, seed, d.workers)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("cpu device: walk: %w", err)
+	}
+	if err := d.results.PutWalk(w.Nonce, walk); err != nil {
+		return [32]byte{}, err
+	}
+	return walk.Root(), nil
+}
+
+// OpenWalk opens the walk of a previous run at the oracle's checks.
+func (d *Device) OpenWalk(nonce prover.Nonce, checkSeed [memwalk.SeedSize]byte) ([]byte, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	return d.results.OpenWalk(nonce, checkSeed)
 }
 
 // OpenTimed opens the timed phase of a previous run.

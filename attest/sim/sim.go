@@ -29,6 +29,7 @@ import (
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/internal/gpuclass"
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/memwalk"
 	"github.com/truegpu/truegpu/prover/timed"
 )
 
@@ -154,12 +155,13 @@ func newGPU() *gpu { return &gpu{slot: make(chan struct{}, 1)} }
 
 // base implements the parts every simulated device shares.
 type base struct {
-	claimed string // class the device claims
-	timing  gpuclass.Class
-	fp      attest.Fingerprint
-	opts    Options
-	gpu     *gpu
-	results *attest.ResultStore
+	claimed      string // class the device claims
+	claimedClass gpuclass.Class
+	timing       gpuclass.Class
+	fp           attest.Fingerprint
+	opts         Options
+	gpu          *gpu
+	results      *attest.ResultStore
 
 	closed attest.CloseState
 }
@@ -183,12 +185,13 @@ func newBase(claimed, actual string, opts Options, g *gpu) (*base, error) {
 		g = newGPU()
 	}
 	return &base{
-		claimed: claimedClass.Name,
-		timing:  timing,
-		fp:      fp,
-		opts:    opts,
-		gpu:     g,
-		results: attest.NewResultStore(opts.HeldResults),
+		claimed:      claimedClass.Name,
+		claimedClass: claimedClass,
+		timing:       timing,
+		fp:           fp,
+		opts:         opts,
+		gpu:          g,
+		results:      attest.NewResultStore(opts.HeldResults),
 	}, nil
 }
 
@@ -252,6 +255,15 @@ func (b *base) modelled(w attest.Workload, percent int) time.Duration {
 		}
 		us += ms * 1000
 	}
+	if m := w.MemoryModel; !m.IsZero() {
+		// The table fill of the memory phase the deadline was sized
+		// from, on the actual hardware.
+		ms := b.timing.FillActualMillis(m.Blocks)
+		if ms > math.MaxInt64/1_000_000 {
+			return time.Duration(math.MaxInt64)
+		}
+		us += ms * 1000
+	}
 	d := time.Duration(float64(us)*b.opts.scale()*float64(percent)/100) * time.Microsecond
 	if d < 0 {
 		return time.Duration(1<<63 - 1)
@@ -290,8 +302,19 @@ func (b *base) run(ctx context.Context, w attest.Workload, percent int, work fun
 			return attest.Commitment{}, fmt.Errorf("sim device %s: timed phase: %w", b.fp.UUID, err)
 		}
 	}
+	var table *memwalk.Table
+	if !w.Memory.IsZero() {
+		if table, err = memwalk.Fill(ctx, w.Memory, w.Nonce, 1); err != nil {
+			return attest.Commitment{}, fmt.Errorf("sim device %s: memory phase: %w", b.fp.UUID, err)
+		}
+	}
 	if cells != nil {
 		b.results.PutRun(w.Nonce, cells, tr)
+		if table != nil {
+			if err := b.results.PutTable(w.Nonce, table); err != nil {
+				return attest.Commitment{}, err
+			}
+		}
 	}
 	if err := sleepUntil(ctx, start.Add(b.modelled(w, percent))); err != nil {
 		return attest.Commitment{}, fmt.Errorf("sim device %s: run %s: %w", b.fp.UUID, w.Profile.ID(), err)
@@ -300,7 +323,65 @@ func (b *base) run(ctx context.Context, w attest.Workload, percent int, work fun
 	if tr != nil {
 		c.TimedRoot = tr.Root()
 	}
+	if table != nil {
+		c.TableRoot = table.Root()
+	}
 	return c, nil
+}
+
+// Walk walks the memory phase's table of a previous run: it takes the
+// GPU (a device answering for several identities walks one table at a
+// time), computes the walk of the table it holds, and returns once the
+// walk of the production phase (w.MemoryModel) would have ended on the
+// actual hardware: its bandwidth for the share of the claimed table it can
+// hold, regeneration or its host link for the rest
+// (gpuclass.Class.WalkActualMillis).
+func (b *base) Walk(ctx context.Context, w attest.Workload, seed [memwalk.SeedSize]byte) ([32]byte, error) {
+	if err := b.check(); err != nil {
+		return [32]byte{}, err
+	}
+	table, err := b.results.Table(w.Nonce)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	select {
+	case b.gpu.slot <- struct{}{}:
+	case <-ctx.Done():
+		return [32]byte{}, fmt.Errorf("sim device %s: waiting for the GPU: %w", b.fp.UUID, ctx.Err())
+	}
+	defer func() { <-b.gpu.slot }()
+	start := time.Now()
+	walk, err := table.Walk(ctx, seed, 1)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("sim device %s: walk: %w", b.fp.UUID, err)
+	}
+	if err := b.results.PutWalk(w.Nonce, walk); err != nil {
+		return [32]byte{}, err
+	}
+	m := w.MemoryModel
+	if m.IsZero() {
+		m = w.Memory
+	}
+	ms := b.timing.WalkActualMillis(b.claimedClass, m.Blocks, m.Lanes, m.Steps)
+	d := time.Duration(math.MaxInt64)
+	if ms < math.MaxInt64/1_000_000 {
+		d = time.Duration(float64(ms)*b.opts.scale()) * time.Millisecond
+	}
+	if d < 0 {
+		d = time.Duration(math.MaxInt64)
+	}
+	if err := sleepUntil(ctx, start.Add(d)); err != nil {
+		return [32]byte{}, fmt.Errorf("sim device %s: walk: %w", b.fp.UUID, err)
+	}
+	return walk.Root(), nil
+}
+
+// OpenWalk opens the walk of a previous run at the oracle's checks.
+func (b *base) OpenWalk(nonce prover.Nonce, checkSeed [memwalk.SeedSize]byte) ([]byte, error) {
+	if err := b.check(); err != nil {
+		return nil, err
+	}
+	return b.results.OpenWalk(nonce, checkSeed)
 }
 
 // OpenTimed opens the timed phase of a previous run.

@@ -100,6 +100,7 @@ Flags:
 	epoch := fs.Duration("epoch", 15*time.Second, "epoch length")
 	interval := fs.Duration("challenge-interval", 10*time.Second, "mean time between challenges of a device")
 	timedTarget := fs.Uint64("timed-target", gpuclass.DefaultTimedTargetMillis, "device time in ms the timed phase is sized for on each claimed class (0: no timed phase); simulated devices model it and compute a small stand-in")
+	memoryTarget := fs.Uint64("memory-target", gpuclass.DefaultWalkTargetMillis, "device time in ms the memory phase's walk is sized for on each claimed class (0: no memory phase); simulated devices model it and compute a small stand-in")
 	timeScale := fs.Float64("time-scale", 0, "multiplier on simulated devices' modelled run time; default 1 with a timed phase, "+strconv.Itoa(devcluster.DefaultTimeScale)+" without one (makes the GPU/CPU gap visible on the small profiles)")
 	profile := fs.String("profile", "test", "workload profile (test, demo)")
 	verbose := fs.Bool("v", false, "verbose logs")
@@ -128,7 +129,7 @@ Flags:
 	start := time.Now()
 	c, err := devcluster.Start(ctx, devcluster.Options{
 		Members: *members, HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, Profile: *profile,
-		EpochInterval: *epoch, ChallengeInterval: *interval, Fleet: fleet, Logger: log, TimedTargetMillis: *timedTarget,
+		EpochInterval: *epoch, ChallengeInterval: *interval, Fleet: fleet, Logger: log, TimedTargetMillis: *timedTarget, MemoryTargetMillis: *memoryTarget,
 	})
 	if err != nil {
 		return err
@@ -231,7 +232,7 @@ Every flag can also be set as TRUEGPU_<FLAG> (dashes as underscores); flags win.
 
 Member flags:
 `)
-		fs.PrintDefaults()
+		printVisibleDefaults(fs)
 	}
 	id := fs.String("node-id", "", "Raft server id of this member (required)")
 	dataDir := fs.String("data-dir", "", "data directory (required)")
@@ -250,7 +251,8 @@ Member flags:
 	join := fs.String("join", "", "gRPC address of a member to join through")
 	profile := fs.String("profile", "standard", "workload profile")
 	runTimedTarget := fs.Uint64("timed-target", gpuclass.DefaultTimedTargetMillis, "device time in ms the timed phase of each challenge is sized for on the claimed class (docs/PROTOCOL.md); 0 issues challenges without one")
-	timedStandIn := fs.Bool("timed-stand-in", false, "development only (needs -unsafe-dev-keys): nodes compute a small stand-in of the timed phase while deadlines stay sized for the real one, for clusters of simulated devices; a real device answers a stand-in in milliseconds, so timing says nothing about its hardware")
+	runMemoryTarget := fs.Uint64("memory-target", gpuclass.DefaultWalkTargetMillis, "device time in ms the memory phase's walk of each challenge is sized for on the claimed class; its table fills most of the claimed class's memory (docs/PROTOCOL.md); 0 issues challenges without one")
+	timedStandIn := fs.Bool("timed-stand-in", false, "development only (needs -unsafe-dev-keys): nodes compute a small stand-in of the timed and memory phases while deadlines stay sized for the real ones, for clusters of simulated devices; a real device answers a stand-in in milliseconds, so timing says nothing about its hardware")
 	devKeys := fs.Bool("unsafe-dev-keys", false, "use the deterministic UNSAFE Groth16 dev setup (and accept a -verifying-key from it)")
 	vkFile := fs.String("verifying-key", "", "verifying key file of the profile (from the ceremony)")
 	clusterID := fs.String("cluster-id", "", "id of the cluster that nodes' signed requests name (the same on every member; required with TLS, default \""+oracle.DefaultClusterID+"\" without)")
@@ -263,6 +265,7 @@ Member flags:
 	interval := fs.Duration("challenge-interval", 0, "mean time between challenges of a device (default 5m; shorter for tests)")
 	retain := fs.Uint64("retain-epochs", 168, "closed epochs that keep their challenges' details (every member must use the same value)")
 	corsOrigins := fs.String("cors-origins", "", "comma-separated origins allowed by CORS (default none)")
+	faults := devFaultFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -342,12 +345,13 @@ Member flags:
 	cfg.FSM.RetainEpochs = *retain
 	cfg.Schedule.Interval = *interval
 	cfg.Schedule.TimedTargetMillis = *runTimedTarget
+	cfg.Schedule.MemoryTargetMillis = *runMemoryTarget
 	if *timedStandIn {
 		if !*devKeys {
 			return errors.New("-timed-stand-in is for development clusters of simulated devices and needs -unsafe-dev-keys: with it a real device's timing proves nothing")
 		}
 		cfg.Schedule.TimedStandIn = true
-		fmt.Fprintln(os.Stderr, "oracled: WARNING: -timed-stand-in: nodes compute a stand-in of the timed phase; timing says nothing about real hardware")
+		fmt.Fprintln(os.Stderr, "oracled: WARNING: -timed-stand-in: nodes compute a stand-in of the timed and memory phases; timing says nothing about real hardware")
 	}
 	cfg.FSM.Domain = domain
 	cfg.ClusterID = cluster
@@ -374,6 +378,9 @@ Member flags:
 	}
 	if *operators != "" {
 		cfg.Operators = strings.Split(*operators, ",")
+	}
+	if err := faults.apply(ctx, &cfg, *devKeys, os.Stderr); err != nil {
+		return err
 	}
 	m, err := oracle.Start(ctx, cfg)
 	if err != nil {

@@ -65,6 +65,11 @@ type Options struct {
 	// stand-in (oracle.StandInTimed): simulated devices model the
 	// production phase's time from the class table. Zero runs none.
 	TimedTargetMillis uint64
+	// MemoryTargetMillis gives every challenge a memory phase whose walk
+	// is sized for this much device time on the claimed class
+	// (oracle.ScheduleConfig.MemoryTargetMillis), with nodes computing
+	// the stand-in (oracle.StandInMemory). Zero runs none.
+	MemoryTargetMillis uint64
 	// Pipeline tunes the verification pipeline of every member.
 	Pipeline oracle.PipelineConfig
 	// Raft overrides Raft timeouts (tests use short ones).
@@ -267,7 +272,8 @@ func (c *Cluster) startNode(i int, trans raft.Transport, grpcAddr, httpAddr stri
 		GRPCAdvertise: n.GRPCAddr, HTTPAdvertise: n.HTTPAddr, SignerKey: MemberKey(i),
 		Bootstrap: true, Peers: c.peers, Profile: c.Profile, VerifyingKey: c.VerifyingKey,
 		Schedule: oracle.ScheduleConfig{Tick: 500 * time.Millisecond, Interval: c.opts.ChallengeInterval, ProofWindow: c.opts.ProofWindow,
-			TimedTargetMillis: c.opts.TimedTargetMillis, TimedStandIn: c.opts.TimedTargetMillis > 0},
+			TimedTargetMillis: c.opts.TimedTargetMillis, MemoryTargetMillis: c.opts.MemoryTargetMillis,
+			TimedStandIn: c.opts.TimedTargetMillis > 0 || c.opts.MemoryTargetMillis > 0},
 		Pipeline: c.opts.Pipeline, EpochInterval: c.opts.EpochInterval, Raft: c.opts.Raft, Logger: c.opts.Logger, RaftLog: c.opts.RaftLog,
 	})
 	if err != nil {

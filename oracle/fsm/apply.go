@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/internal/gpuclass"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/reputation"
 )
@@ -218,6 +219,8 @@ func (t *txn) applyCommand(c *truegpuv1.Command) error {
 		err = t.issueChallenges(body.IssueChallenges)
 	case *truegpuv1.Command_RecordCommitment:
 		err = t.recordCommitment(body.RecordCommitment)
+	case *truegpuv1.Command_RecordWalk:
+		err = t.recordWalk(body.RecordWalk)
 	case *truegpuv1.Command_RecordVerdicts:
 		err = t.recordVerdicts(body.RecordVerdicts)
 	case *truegpuv1.Command_ExpireChallenges:
@@ -691,6 +694,10 @@ func (t *txn) recordCommitment(c *truegpuv1.RecordCommitmentCommand) error {
 		return invalid("commitment: %s has a timed phase: its root must be 32 bytes, got %d", IDString(c.ChallengeId), len(c.TimedRoot))
 	case ch.Timed == nil && len(c.TimedRoot) != 0:
 		return invalid("commitment: %s has no timed phase but carries a timed root", IDString(c.ChallengeId))
+	case ch.Memory != nil && len(c.TableRoot) != 32:
+		return invalid("commitment: %s has a memory phase: its table root must be 32 bytes, got %d", IDString(c.ChallengeId), len(c.TableRoot))
+	case ch.Memory == nil && len(c.TableRoot) != 0:
+		return invalid("commitment: %s has no memory phase but carries a table root", IDString(c.ChallengeId))
 	}
 	if c.ReceivedAtUnixMs > ch.CommitDeadlineUnixMs {
 		return fmt.Errorf("%w: commitment for %s arrived %d ms after its deadline", ErrLate, IDString(c.ChallengeId), c.ReceivedAtUnixMs-ch.CommitDeadlineUnixMs)
@@ -699,9 +706,63 @@ func (t *txn) recordCommitment(c *truegpuv1.RecordCommitmentCommand) error {
 		return err
 	}
 	cs.Outcome, cs.Root, cs.ReceivedAtUnixMs, cs.SampleSeed, cs.TimedRoot = OutcomeCommitted, c.Root, c.ReceivedAtUnixMs, c.SampleSeed, c.TimedRoot
+	cs.TableRoot = c.TableRoot
 	t.putMsg(key(prefixChallenge, c.ChallengeId), cs)
 	t.del(key(prefixDeadline, be64(uint64(ch.CommitDeadlineUnixMs)), ch.Id))
 	t.set(key(prefixDeadline, be64(uint64(ch.ProofDeadlineUnixMs)), ch.Id), nil)
+	return nil
+}
+
+// WalkDeadline returns when the walk root of a committed challenge with a
+// memory phase must arrive on the leader's clock, unix milliseconds: the
+// commitment's recorded arrival plus the phase's walk deadline. Zero when
+// the challenge has no memory phase or is not committed.
+func WalkDeadline(cs *truegpuv1.ChallengeState) int64 {
+	mp := cs.GetChallenge().GetMemory()
+	if mp == nil || cs.ReceivedAtUnixMs == 0 || len(cs.Root) == 0 {
+		return 0
+	}
+	return cs.ReceivedAtUnixMs + int64(min(mp.WalkDeadlineMs, 1<<40))
+}
+
+// WalkLatency returns a challenge's measured walk latency (commitment
+// recorded to walk root recorded) and the claimed class's expected walk
+// latency, milliseconds; zeros without a recorded walk.
+func WalkLatency(cs *truegpuv1.ChallengeState) (elapsed, expected uint64) {
+	mp := cs.GetChallenge().GetMemory()
+	if mp == nil || len(cs.WalkRoot) == 0 {
+		return 0, 0
+	}
+	return latency(cs.ReceivedAtUnixMs, cs.WalkReceivedAtUnixMs), gpuclass.TimedExpectedLatency(mp.WalkExpectedMs)
+}
+
+func (t *txn) recordWalk(c *truegpuv1.RecordWalkCommand) error {
+	if len(c.WalkRoot) != 32 {
+		return invalid("walk: root must be 32 bytes, got %d", len(c.WalkRoot))
+	}
+	if len(c.CheckSeed) != SampleSeedSize {
+		return invalid("walk: check seed must be %d bytes, got %d", SampleSeedSize, len(c.CheckSeed))
+	}
+	cs, err := t.challenge(c.ChallengeId)
+	if err != nil {
+		return err
+	}
+	id := IDString(c.ChallengeId)
+	switch {
+	case cs.Challenge.Memory == nil:
+		return invalid("walk: %s has no memory phase", id)
+	case cs.Outcome != OutcomeCommitted:
+		return fmt.Errorf("%w: challenge %s is %s", ErrConflict, id, cs.Outcome)
+	case len(cs.WalkRoot) != 0:
+		return fmt.Errorf("%w: challenge %s already has a walk root", ErrConflict, id)
+	case c.ReceivedAtUnixMs > WalkDeadline(cs):
+		return fmt.Errorf("%w: walk root for %s arrived %d ms after its deadline", ErrLate, id, c.ReceivedAtUnixMs-WalkDeadline(cs))
+	}
+	if err := checkSignedWalk(t.f.cfg.Recover, c, cs.Challenge); err != nil {
+		return err
+	}
+	cs.WalkRoot, cs.WalkReceivedAtUnixMs, cs.CheckSeed = c.WalkRoot, c.ReceivedAtUnixMs, c.CheckSeed
+	t.putMsg(key(prefixChallenge, c.ChallengeId), cs)
 	return nil
 }
 
@@ -727,7 +788,7 @@ func (t *txn) closeChallenge(cs *truegpuv1.ChallengeState) {
 // LIVENESS_MISSED themselves; no verdict carries those.
 var VerdictReasons = []reputation.Reason{
 	reputation.ReasonCommitmentLate, reputation.ReasonProofMalformed, reputation.ReasonProofInvalid, reputation.ReasonInputMismatch,
-	reputation.ReasonTimedInvalid,
+	reputation.ReasonTimedInvalid, reputation.ReasonWalkLate, reputation.ReasonWalkInvalid,
 }
 
 // checkVerdict checks one verdict against its challenge's state: an
@@ -751,18 +812,33 @@ func checkVerdict(recover recoverFunc, v *truegpuv1.VerdictRecord, cs *truegpuv1
 			return invalid("verdicts: acceptance of %s carries no proof", id)
 		case cs.Challenge.Timed != nil && len(v.TimedOpenings) == 0:
 			return invalid("verdicts: acceptance of %s carries no openings of its timed phase", id)
+		case cs.Challenge.Memory != nil && (len(cs.WalkRoot) == 0 || len(v.WalkOpenings) == 0):
+			return invalid("verdicts: acceptance of %s without a recorded walk and its openings", id)
+		case v.WalkReceivedAtUnixMs != 0:
+			return invalid("verdicts: acceptance of %s carries a walk arrival", id)
 		}
 		return checkSignedVerdict(recover, v, cs.Challenge, false)
 	}
 	late := v.Reason == string(reputation.ReasonCommitmentLate)
+	walkLate := v.Reason == string(reputation.ReasonWalkLate)
 	switch {
 	case !slices.Contains(VerdictReasons, reputation.Reason(v.Reason)):
 		return invalid("verdicts: %q is not a verdict's rejection reason (%s)", v.Reason, id)
+	case walkLate && (cs.Outcome != OutcomeCommitted || cs.Challenge.Memory == nil || len(cs.WalkRoot) != 0):
+		return fmt.Errorf("%w: challenge %s rejected as a late walk but is %s without an open memory phase", ErrConflict, id, cs.Outcome)
+	case walkLate && v.WalkReceivedAtUnixMs <= WalkDeadline(cs):
+		return invalid("verdicts: %s rejected as a late walk without an arrival after its deadline", id)
+	case walkLate && (len(v.Proof) != 0 || len(v.TimedOpenings) != 0 || len(v.WalkOpenings) != 0 || v.CommitReceivedAtUnixMs != 0):
+		return invalid("verdicts: late walk of %s rejected with proof bytes", id)
+	case walkLate:
+		return checkSignedWalkLate(recover, v, cs.Challenge)
+	case v.WalkReceivedAtUnixMs != 0:
+		return invalid("verdicts: only a late walk's rejection carries its arrival (%s)", id)
 	case late && cs.Outcome != OutcomePending:
 		return fmt.Errorf("%w: challenge %s rejected as late but already committed", ErrConflict, id)
 	case late && v.CommitReceivedAtUnixMs <= cs.Challenge.CommitDeadlineUnixMs:
 		return invalid("verdicts: %s rejected as late without an arrival after its deadline", id)
-	case late && (len(v.Proof) != 0 || len(v.TimedOpenings) != 0):
+	case late && (len(v.Proof) != 0 || len(v.TimedOpenings) != 0 || len(v.WalkOpenings) != 0):
 		return invalid("verdicts: late commitment of %s rejected with proof bytes", id)
 	case late:
 		return checkSignedVerdict(recover, v, cs.Challenge, true)
@@ -770,10 +846,13 @@ func checkVerdict(recover recoverFunc, v *truegpuv1.VerdictRecord, cs *truegpuv1
 		return invalid("verdicts: only a late commitment's rejection carries its arrival (%s)", id)
 	case cs.Outcome != OutcomeCommitted:
 		return fmt.Errorf("%w: challenge %s rejected as %s without a commitment", ErrConflict, id, v.Reason)
-	case len(v.Proof) == 0 && v.Reason != string(reputation.ReasonProofMalformed) && v.Reason != string(reputation.ReasonTimedInvalid):
+	case len(v.Proof) == 0 && v.Reason != string(reputation.ReasonProofMalformed) && v.Reason != string(reputation.ReasonTimedInvalid) &&
+		v.Reason != string(reputation.ReasonWalkInvalid):
 		return invalid("verdicts: %s rejected as %s without the proof it rejects", id, v.Reason)
 	case v.Reason == string(reputation.ReasonTimedInvalid) && cs.Challenge.Timed == nil:
 		return invalid("verdicts: %s rejected as %s but has no timed phase", id, v.Reason)
+	case v.Reason == string(reputation.ReasonWalkInvalid) && (cs.Challenge.Memory == nil || len(cs.WalkRoot) == 0):
+		return invalid("verdicts: %s rejected as %s but has no recorded walk", id, v.Reason)
 	}
 	return checkSignedVerdict(recover, v, cs.Challenge, false)
 }
@@ -830,6 +909,11 @@ func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
 			it.cs.Outcome = OutcomeAccepted
 			rec.Counters.Accepted++
 			ev.Kind, ev.ElapsedMs, ev.ExpectedMs = reputation.EventVerdictAccepted, lat, max(ch.ExpectedLatencyMs, 1)
+			if wl, we := WalkLatency(it.cs); we > 0 && wl*ev.ExpectedMs > ev.ElapsedMs*we {
+				// The timing evidence is the slower phase relative to
+				// its expectation.
+				ev.ElapsedMs, ev.ExpectedMs = wl, we
+			}
 		} else {
 			it.cs.Outcome = OutcomeRejected
 			rec.Counters.Rejected++
@@ -900,7 +984,14 @@ func (t *txn) expireChallenges(c *truegpuv1.ExpireChallengesCommand) error {
 			dev = rec.Devices[ch.DeviceIndex].GetFingerprint().GetUuid()
 		}
 		ev := reputation.Event{Kind: reputation.EventChallengeMissed, Challenge: IDString(ch.Id), Device: dev}
-		if committed {
+		switch {
+		case committed && ch.Memory != nil && len(cs.WalkRoot) == 0:
+			// Committed but never walked: the walk deadline is sized from
+			// the claimed class's memory, so this is what a device with
+			// less memory or bandwidth than claimed looks like when it
+			// gives up (a capacity failure, like a late walk).
+			ev.Kind, ev.Reason = reputation.EventVerdictRejected, reputation.ReasonWalkLate
+		case committed:
 			// Committed but never proven: the node could not open its own
 			// commitment. That is a correctness failure, not a liveness one
 			// (see reputation.ReasonProofMissing).

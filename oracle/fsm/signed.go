@@ -12,9 +12,9 @@ import (
 )
 
 // maxSignedRequest bounds a node's signed request carried in a command: a
-// proof request holds a Groth16 proof and at most about 30 KB of timed
-// openings.
-const maxSignedRequest = 64 << 10
+// proof request holds a Groth16 proof, at most about 30 KB of timed
+// openings and at most about 100 KB of walk openings.
+const maxSignedRequest = 192 << 10
 
 // recoverFunc recovers a signer (Config.Recover).
 type recoverFunc = func(hash [32]byte, sig []byte) (ethcrypto.Address, error)
@@ -88,6 +88,26 @@ func checkSignedCommitment(recover recoverFunc, c *truegpuv1.RecordCommitmentCom
 	return nil
 }
 
+// checkSignedWalk checks a walk command against the node's signed
+// SubmitWalkRequest: the same walk root, signed by the node.
+func checkSignedWalk(recover recoverFunc, c *truegpuv1.RecordWalkCommand, ch *truegpuv1.IssuedChallenge) error {
+	var req truegpuv1.SubmitWalkRequest
+	if err := checkNodeSigned(recover, "walk", c.SignedRequest, &req, ch); err != nil {
+		return err
+	}
+	if !bytes.Equal(req.WalkRoot, c.WalkRoot) {
+		return invalid("walk: %s: the recorded walk root is not the one the node signed", IDString(ch.Id))
+	}
+	return nil
+}
+
+// checkSignedWalkLate checks a WALK_LATE verdict against the node's late
+// SubmitWalkRequest it carries.
+func checkSignedWalkLate(recover recoverFunc, v *truegpuv1.VerdictRecord, ch *truegpuv1.IssuedChallenge) error {
+	var req truegpuv1.SubmitWalkRequest
+	return checkNodeSigned(recover, "verdicts", v.SignedRequest, &req, ch)
+}
+
 // checkSignedVerdict checks a verdict against the node's signed request it
 // decides: for COMMITMENT_LATE the late commitment, otherwise the proof
 // submission whose proof and openings the verdict carries.
@@ -100,7 +120,7 @@ func checkSignedVerdict(recover recoverFunc, v *truegpuv1.VerdictRecord, ch *tru
 	if err := checkNodeSigned(recover, "verdicts", v.SignedRequest, &req, ch); err != nil {
 		return err
 	}
-	if !bytes.Equal(req.Proof, v.Proof) || !bytes.Equal(req.TimedOpenings, v.TimedOpenings) {
+	if !bytes.Equal(req.Proof, v.Proof) || !bytes.Equal(req.TimedOpenings, v.TimedOpenings) || !bytes.Equal(req.WalkOpenings, v.WalkOpenings) {
 		return invalid("verdicts: %s: the judged proof is not the one the node signed", IDString(ch.Id))
 	}
 	return nil
@@ -134,7 +154,8 @@ func checkSignedRegistration(recover recoverFunc, c *truegpuv1.RegisterNodeComma
 // carries them itself is left alone; checkSignedVerdict then requires them
 // to equal the signed ones.
 func fillVerdictFromSigned(v *truegpuv1.VerdictRecord) {
-	if v.Reason == string(reputation.ReasonCommitmentLate) || len(v.Proof) != 0 || len(v.TimedOpenings) != 0 ||
+	if v.Reason == string(reputation.ReasonCommitmentLate) || v.Reason == string(reputation.ReasonWalkLate) ||
+		len(v.Proof) != 0 || len(v.TimedOpenings) != 0 || len(v.WalkOpenings) != 0 ||
 		len(v.SignedRequest) == 0 || len(v.SignedRequest) > maxSignedRequest {
 		return
 	}
@@ -142,5 +163,5 @@ func fillVerdictFromSigned(v *truegpuv1.VerdictRecord) {
 	if proto.Unmarshal(v.SignedRequest, &req) != nil {
 		return
 	}
-	v.Proof, v.TimedOpenings = req.Proof, req.TimedOpenings
+	v.Proof, v.TimedOpenings, v.WalkOpenings = req.Proof, req.TimedOpenings, req.WalkOpenings
 }

@@ -54,6 +54,7 @@ type Command struct {
 	//	*Command_SetMember
 	//	*Command_RemoveMember
 	//	*Command_Batch
+	//	*Command_RecordWalk
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -207,6 +208,15 @@ func (x *Command) GetBatch() *CommandBatch {
 	return nil
 }
 
+func (x *Command) GetRecordWalk() *RecordWalkCommand {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RecordWalk); ok {
+			return x.RecordWalk
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -261,6 +271,11 @@ type Command_Batch struct {
 	Batch *CommandBatch `protobuf:"bytes,19,opt,name=batch,proto3,oneof"`
 }
 
+type Command_RecordWalk struct {
+	// Record the walk commitment of a challenge's memory phase.
+	RecordWalk *RecordWalkCommand `protobuf:"bytes,20,opt,name=record_walk,json=recordWalk,proto3,oneof"`
+}
+
 func (*Command_RegisterNode) isCommand_Body() {}
 
 func (*Command_IssueChallenges) isCommand_Body() {}
@@ -280,6 +295,8 @@ func (*Command_SetMember) isCommand_Body() {}
 func (*Command_RemoveMember) isCommand_Body() {}
 
 func (*Command_Batch) isCommand_Body() {}
+
+func (*Command_RecordWalk) isCommand_Body() {}
 
 // CommandBatch applies several commands in one log entry, in order.
 type CommandBatch struct {
@@ -418,7 +435,9 @@ type IssuedChallenge struct {
 	// Storm id, empty if not part of a storm.
 	StormId string `protobuf:"bytes,11,opt,name=storm_id,json=stormId,proto3" json:"storm_id,omitempty"`
 	// The timed phase; absent when the cluster runs none.
-	Timed         *TimedParams `protobuf:"bytes,12,opt,name=timed,proto3" json:"timed,omitempty"`
+	Timed *TimedParams `protobuf:"bytes,12,opt,name=timed,proto3" json:"timed,omitempty"`
+	// The memory phase; absent when the cluster runs none.
+	Memory        *MemoryParams `protobuf:"bytes,13,opt,name=memory,proto3" json:"memory,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -537,6 +556,13 @@ func (x *IssuedChallenge) GetTimed() *TimedParams {
 	return nil
 }
 
+func (x *IssuedChallenge) GetMemory() *MemoryParams {
+	if x != nil {
+		return x.Memory
+	}
+	return nil
+}
+
 // IssueChallengesCommand issues challenges.
 type IssueChallengesCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -603,6 +629,8 @@ type RecordCommitmentCommand struct {
 	// root) for this challenge, so a leader cannot record a commitment the
 	// node never sent.
 	SignedRequest []byte `protobuf:"bytes,6,opt,name=signed_request,json=signedRequest,proto3" json:"signed_request,omitempty"`
+	// 32-byte table commitment of the memory phase (empty without one).
+	TableRoot     []byte `protobuf:"bytes,7,opt,name=table_root,json=tableRoot,proto3" json:"table_root,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -679,6 +707,100 @@ func (x *RecordCommitmentCommand) GetSignedRequest() []byte {
 	return nil
 }
 
+func (x *RecordCommitmentCommand) GetTableRoot() []byte {
+	if x != nil {
+		return x.TableRoot
+	}
+	return nil
+}
+
+// RecordWalkCommand records the walk commitment of a challenge's memory
+// phase that arrived at the leader, with the check seed the leader drew
+// after it arrived.
+type RecordWalkCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Challenge id.
+	ChallengeId []byte `protobuf:"bytes,1,opt,name=challenge_id,json=challengeId,proto3" json:"challenge_id,omitempty"`
+	// 32-byte walk commitment.
+	WalkRoot []byte `protobuf:"bytes,2,opt,name=walk_root,json=walkRoot,proto3" json:"walk_root,omitempty"`
+	// Arrival on the leader's clock, unix milliseconds.
+	ReceivedAtUnixMs int64 `protobuf:"varint,3,opt,name=received_at_unix_ms,json=receivedAtUnixMs,proto3" json:"received_at_unix_ms,omitempty"`
+	// 16-byte check seed, drawn by the leader after the walk root arrived;
+	// carried in the command so every replica records the same seed.
+	CheckSeed []byte `protobuf:"bytes,4,opt,name=check_seed,json=checkSeed,proto3" json:"check_seed,omitempty"`
+	// The node's SubmitWalkRequest as it arrived (protobuf, with its
+	// signature): Apply checks that the node signed this walk root for this
+	// challenge.
+	SignedRequest []byte `protobuf:"bytes,5,opt,name=signed_request,json=signedRequest,proto3" json:"signed_request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordWalkCommand) Reset() {
+	*x = RecordWalkCommand{}
+	mi := &file_truegpu_v1_command_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordWalkCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordWalkCommand) ProtoMessage() {}
+
+func (x *RecordWalkCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_truegpu_v1_command_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordWalkCommand.ProtoReflect.Descriptor instead.
+func (*RecordWalkCommand) Descriptor() ([]byte, []int) {
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RecordWalkCommand) GetChallengeId() []byte {
+	if x != nil {
+		return x.ChallengeId
+	}
+	return nil
+}
+
+func (x *RecordWalkCommand) GetWalkRoot() []byte {
+	if x != nil {
+		return x.WalkRoot
+	}
+	return nil
+}
+
+func (x *RecordWalkCommand) GetReceivedAtUnixMs() int64 {
+	if x != nil {
+		return x.ReceivedAtUnixMs
+	}
+	return 0
+}
+
+func (x *RecordWalkCommand) GetCheckSeed() []byte {
+	if x != nil {
+		return x.CheckSeed
+	}
+	return nil
+}
+
+func (x *RecordWalkCommand) GetSignedRequest() []byte {
+	if x != nil {
+		return x.SignedRequest
+	}
+	return nil
+}
+
 // VerdictRecord is one verdict as replicated.
 type VerdictRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -709,13 +831,18 @@ type VerdictRecord struct {
 	// inside this request; Apply copies them out, and the stored record
 	// keeps them without the request.
 	SignedRequest []byte `protobuf:"bytes,9,opt,name=signed_request,json=signedRequest,proto3" json:"signed_request,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The memory phase's walk openings, kept so every member can audit them.
+	WalkOpenings []byte `protobuf:"bytes,10,opt,name=walk_openings,json=walkOpenings,proto3" json:"walk_openings,omitempty"`
+	// For a WALK_LATE rejection: when the late walk root arrived on the
+	// leader's clock. Zero otherwise.
+	WalkReceivedAtUnixMs int64 `protobuf:"varint,11,opt,name=walk_received_at_unix_ms,json=walkReceivedAtUnixMs,proto3" json:"walk_received_at_unix_ms,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *VerdictRecord) Reset() {
 	*x = VerdictRecord{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[6]
+	mi := &file_truegpu_v1_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -727,7 +854,7 @@ func (x *VerdictRecord) String() string {
 func (*VerdictRecord) ProtoMessage() {}
 
 func (x *VerdictRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[6]
+	mi := &file_truegpu_v1_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -740,7 +867,7 @@ func (x *VerdictRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerdictRecord.ProtoReflect.Descriptor instead.
 func (*VerdictRecord) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{6}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *VerdictRecord) GetChallengeId() []byte {
@@ -806,6 +933,20 @@ func (x *VerdictRecord) GetSignedRequest() []byte {
 	return nil
 }
 
+func (x *VerdictRecord) GetWalkOpenings() []byte {
+	if x != nil {
+		return x.WalkOpenings
+	}
+	return nil
+}
+
+func (x *VerdictRecord) GetWalkReceivedAtUnixMs() int64 {
+	if x != nil {
+		return x.WalkReceivedAtUnixMs
+	}
+	return 0
+}
+
 // RecordVerdictsCommand records verdicts.
 type RecordVerdictsCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -817,7 +958,7 @@ type RecordVerdictsCommand struct {
 
 func (x *RecordVerdictsCommand) Reset() {
 	*x = RecordVerdictsCommand{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[7]
+	mi := &file_truegpu_v1_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -829,7 +970,7 @@ func (x *RecordVerdictsCommand) String() string {
 func (*RecordVerdictsCommand) ProtoMessage() {}
 
 func (x *RecordVerdictsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[7]
+	mi := &file_truegpu_v1_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -842,7 +983,7 @@ func (x *RecordVerdictsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordVerdictsCommand.ProtoReflect.Descriptor instead.
 func (*RecordVerdictsCommand) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{7}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RecordVerdictsCommand) GetVerdicts() []*VerdictRecord {
@@ -864,7 +1005,7 @@ type ExpireChallengesCommand struct {
 
 func (x *ExpireChallengesCommand) Reset() {
 	*x = ExpireChallengesCommand{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[8]
+	mi := &file_truegpu_v1_command_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +1017,7 @@ func (x *ExpireChallengesCommand) String() string {
 func (*ExpireChallengesCommand) ProtoMessage() {}
 
 func (x *ExpireChallengesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[8]
+	mi := &file_truegpu_v1_command_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +1030,7 @@ func (x *ExpireChallengesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireChallengesCommand.ProtoReflect.Descriptor instead.
 func (*ExpireChallengesCommand) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{8}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ExpireChallengesCommand) GetChallengeIds() [][]byte {
@@ -910,7 +1051,7 @@ type CloseEpochCommand struct {
 
 func (x *CloseEpochCommand) Reset() {
 	*x = CloseEpochCommand{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[9]
+	mi := &file_truegpu_v1_command_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1063,7 @@ func (x *CloseEpochCommand) String() string {
 func (*CloseEpochCommand) ProtoMessage() {}
 
 func (x *CloseEpochCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[9]
+	mi := &file_truegpu_v1_command_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1076,7 @@ func (x *CloseEpochCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseEpochCommand.ProtoReflect.Descriptor instead.
 func (*CloseEpochCommand) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{9}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CloseEpochCommand) GetEpoch() uint64 {
@@ -958,7 +1099,7 @@ type AddReportSignatureCommand struct {
 
 func (x *AddReportSignatureCommand) Reset() {
 	*x = AddReportSignatureCommand{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[10]
+	mi := &file_truegpu_v1_command_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1111,7 @@ func (x *AddReportSignatureCommand) String() string {
 func (*AddReportSignatureCommand) ProtoMessage() {}
 
 func (x *AddReportSignatureCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[10]
+	mi := &file_truegpu_v1_command_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1124,7 @@ func (x *AddReportSignatureCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddReportSignatureCommand.ProtoReflect.Descriptor instead.
 func (*AddReportSignatureCommand) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{10}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AddReportSignatureCommand) GetEpoch() uint64 {
@@ -1029,7 +1170,7 @@ type SetMemberCommand struct {
 
 func (x *SetMemberCommand) Reset() {
 	*x = SetMemberCommand{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[11]
+	mi := &file_truegpu_v1_command_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1182,7 @@ func (x *SetMemberCommand) String() string {
 func (*SetMemberCommand) ProtoMessage() {}
 
 func (x *SetMemberCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[11]
+	mi := &file_truegpu_v1_command_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1195,7 @@ func (x *SetMemberCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMemberCommand.ProtoReflect.Descriptor instead.
 func (*SetMemberCommand) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{11}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetMemberCommand) GetId() string {
@@ -1117,7 +1258,7 @@ type RemoveMemberCommand struct {
 
 func (x *RemoveMemberCommand) Reset() {
 	*x = RemoveMemberCommand{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[12]
+	mi := &file_truegpu_v1_command_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1270,7 @@ func (x *RemoveMemberCommand) String() string {
 func (*RemoveMemberCommand) ProtoMessage() {}
 
 func (x *RemoveMemberCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[12]
+	mi := &file_truegpu_v1_command_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1283,7 @@ func (x *RemoveMemberCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberCommand.ProtoReflect.Descriptor instead.
 func (*RemoveMemberCommand) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{12}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RemoveMemberCommand) GetId() string {
@@ -1184,7 +1325,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[13]
+	mi := &file_truegpu_v1_command_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1337,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[13]
+	mi := &file_truegpu_v1_command_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1350,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{13}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NodeRecord) GetAddress() []byte {
@@ -1310,14 +1451,22 @@ type ChallengeState struct {
 	SampleSeed []byte `protobuf:"bytes,8,opt,name=sample_seed,json=sampleSeed,proto3" json:"sample_seed,omitempty"`
 	// Committed timed root (32 bytes), once committed, when the challenge
 	// has a timed phase.
-	TimedRoot     []byte `protobuf:"bytes,9,opt,name=timed_root,json=timedRoot,proto3" json:"timed_root,omitempty"`
+	TimedRoot []byte `protobuf:"bytes,9,opt,name=timed_root,json=timedRoot,proto3" json:"timed_root,omitempty"`
+	// Committed table root of the memory phase (32 bytes), once committed.
+	TableRoot []byte `protobuf:"bytes,10,opt,name=table_root,json=tableRoot,proto3" json:"table_root,omitempty"`
+	// Walk root of the memory phase (32 bytes), once recorded.
+	WalkRoot []byte `protobuf:"bytes,11,opt,name=walk_root,json=walkRoot,proto3" json:"walk_root,omitempty"`
+	// Walk root arrival on the leader's clock, unix milliseconds.
+	WalkReceivedAtUnixMs int64 `protobuf:"varint,12,opt,name=walk_received_at_unix_ms,json=walkReceivedAtUnixMs,proto3" json:"walk_received_at_unix_ms,omitempty"`
+	// Check seed recorded with the walk root (16 bytes).
+	CheckSeed     []byte `protobuf:"bytes,13,opt,name=check_seed,json=checkSeed,proto3" json:"check_seed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ChallengeState) Reset() {
 	*x = ChallengeState{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[14]
+	mi := &file_truegpu_v1_command_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1478,7 @@ func (x *ChallengeState) String() string {
 func (*ChallengeState) ProtoMessage() {}
 
 func (x *ChallengeState) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[14]
+	mi := &file_truegpu_v1_command_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1491,7 @@ func (x *ChallengeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeState.ProtoReflect.Descriptor instead.
 func (*ChallengeState) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{14}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ChallengeState) GetChallenge() *IssuedChallenge {
@@ -1408,6 +1557,34 @@ func (x *ChallengeState) GetTimedRoot() []byte {
 	return nil
 }
 
+func (x *ChallengeState) GetTableRoot() []byte {
+	if x != nil {
+		return x.TableRoot
+	}
+	return nil
+}
+
+func (x *ChallengeState) GetWalkRoot() []byte {
+	if x != nil {
+		return x.WalkRoot
+	}
+	return nil
+}
+
+func (x *ChallengeState) GetWalkReceivedAtUnixMs() int64 {
+	if x != nil {
+		return x.WalkReceivedAtUnixMs
+	}
+	return 0
+}
+
+func (x *ChallengeState) GetCheckSeed() []byte {
+	if x != nil {
+		return x.CheckSeed
+	}
+	return nil
+}
+
 // MetaState holds cluster-wide counters of the state machine.
 type MetaState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1427,7 +1604,7 @@ type MetaState struct {
 
 func (x *MetaState) Reset() {
 	*x = MetaState{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[15]
+	mi := &file_truegpu_v1_command_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1616,7 @@ func (x *MetaState) String() string {
 func (*MetaState) ProtoMessage() {}
 
 func (x *MetaState) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[15]
+	mi := &file_truegpu_v1_command_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1629,7 @@ func (x *MetaState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaState.ProtoReflect.Descriptor instead.
 func (*MetaState) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{15}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MetaState) GetCurrentEpoch() uint64 {
@@ -1505,7 +1682,7 @@ type EpochLeaf struct {
 
 func (x *EpochLeaf) Reset() {
 	*x = EpochLeaf{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[16]
+	mi := &file_truegpu_v1_command_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1694,7 @@ func (x *EpochLeaf) String() string {
 func (*EpochLeaf) ProtoMessage() {}
 
 func (x *EpochLeaf) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[16]
+	mi := &file_truegpu_v1_command_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1707,7 @@ func (x *EpochLeaf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochLeaf.ProtoReflect.Descriptor instead.
 func (*EpochLeaf) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{16}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EpochLeaf) GetAddress() []byte {
@@ -1570,7 +1747,7 @@ type EpochState struct {
 
 func (x *EpochState) Reset() {
 	*x = EpochState{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[17]
+	mi := &file_truegpu_v1_command_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1582,7 +1759,7 @@ func (x *EpochState) String() string {
 func (*EpochState) ProtoMessage() {}
 
 func (x *EpochState) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[17]
+	mi := &file_truegpu_v1_command_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1595,7 +1772,7 @@ func (x *EpochState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochState.ProtoReflect.Descriptor instead.
 func (*EpochState) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{17}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EpochState) GetReport() *EpochReport {
@@ -1632,7 +1809,7 @@ type SubmitReportSignatureRequest struct {
 
 func (x *SubmitReportSignatureRequest) Reset() {
 	*x = SubmitReportSignatureRequest{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[18]
+	mi := &file_truegpu_v1_command_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1821,7 @@ func (x *SubmitReportSignatureRequest) String() string {
 func (*SubmitReportSignatureRequest) ProtoMessage() {}
 
 func (x *SubmitReportSignatureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[18]
+	mi := &file_truegpu_v1_command_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1834,7 @@ func (x *SubmitReportSignatureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitReportSignatureRequest.ProtoReflect.Descriptor instead.
 func (*SubmitReportSignatureRequest) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{18}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SubmitReportSignatureRequest) GetEpoch() uint64 {
@@ -1685,7 +1862,7 @@ type SubmitReportSignatureResponse struct {
 
 func (x *SubmitReportSignatureResponse) Reset() {
 	*x = SubmitReportSignatureResponse{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[19]
+	mi := &file_truegpu_v1_command_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1697,7 +1874,7 @@ func (x *SubmitReportSignatureResponse) String() string {
 func (*SubmitReportSignatureResponse) ProtoMessage() {}
 
 func (x *SubmitReportSignatureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[19]
+	mi := &file_truegpu_v1_command_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1710,7 +1887,7 @@ func (x *SubmitReportSignatureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitReportSignatureResponse.ProtoReflect.Descriptor instead.
 func (*SubmitReportSignatureResponse) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{19}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SubmitReportSignatureResponse) GetAppliedIndex() uint64 {
@@ -1725,7 +1902,7 @@ var File_truegpu_v1_command_proto protoreflect.FileDescriptor
 const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"\x18truegpu/v1/command.proto\x12\n" +
-	"truegpu.v1\x1a\x17truegpu/v1/common.proto\x1a\x15truegpu/v1/feed.proto\x1a\x1btruegpu/v1/reputation.proto\"\x82\a\n" +
+	"truegpu.v1\x1a\x17truegpu/v1/common.proto\x1a\x15truegpu/v1/feed.proto\x1a\x1btruegpu/v1/reputation.proto\"\xc4\a\n" +
 	"\aCommand\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12-\n" +
@@ -1742,14 +1919,16 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"set_member\x18\x11 \x01(\v2\x1c.truegpu.v1.SetMemberCommandH\x00R\tsetMember\x12F\n" +
 	"\rremove_member\x18\x12 \x01(\v2\x1f.truegpu.v1.RemoveMemberCommandH\x00R\fremoveMember\x120\n" +
-	"\x05batch\x18\x13 \x01(\v2\x18.truegpu.v1.CommandBatchH\x00R\x05batchB\x06\n" +
+	"\x05batch\x18\x13 \x01(\v2\x18.truegpu.v1.CommandBatchH\x00R\x05batch\x12@\n" +
+	"\vrecord_walk\x18\x14 \x01(\v2\x1d.truegpu.v1.RecordWalkCommandH\x00R\n" +
+	"recordWalkB\x06\n" +
 	"\x04bodyJ\x04\b\x04\x10\x05R\x0fidempotency_key\"?\n" +
 	"\fCommandBatch\x12/\n" +
 	"\bcommands\x18\x01 \x03(\v2\x13.truegpu.v1.CommandR\bcommands\"\x84\x01\n" +
 	"\x13RegisterNodeCommand\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\fR\aaddress\x12,\n" +
 	"\adevices\x18\x02 \x03(\v2\x12.truegpu.v1.DeviceR\adevices\x12%\n" +
-	"\x0esigned_request\x18\x03 \x01(\fR\rsignedRequest\"\xc4\x03\n" +
+	"\x0esigned_request\x18\x03 \x01(\fR\rsignedRequest\"\xf6\x03\n" +
 	"\x0fIssuedChallenge\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\fR\aaddress\x12!\n" +
@@ -1763,11 +1942,12 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\x13expected_latency_ms\x18\n" +
 	" \x01(\x04R\x11expectedLatencyMs\x12\x19\n" +
 	"\bstorm_id\x18\v \x01(\tR\astormId\x12-\n" +
-	"\x05timed\x18\f \x01(\v2\x17.truegpu.v1.TimedParamsR\x05timed\"U\n" +
+	"\x05timed\x18\f \x01(\v2\x17.truegpu.v1.TimedParamsR\x05timed\x120\n" +
+	"\x06memory\x18\r \x01(\v2\x18.truegpu.v1.MemoryParamsR\x06memory\"U\n" +
 	"\x16IssueChallengesCommand\x12;\n" +
 	"\n" +
 	"challenges\x18\x01 \x03(\v2\x1b.truegpu.v1.IssuedChallengeR\n" +
-	"challenges\"\xe6\x01\n" +
+	"challenges\"\x85\x02\n" +
 	"\x17RecordCommitmentCommand\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\fR\vchallengeId\x12\x12\n" +
 	"\x04root\x18\x02 \x01(\fR\x04root\x12-\n" +
@@ -1776,7 +1956,16 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"sampleSeed\x12\x1d\n" +
 	"\n" +
 	"timed_root\x18\x05 \x01(\fR\ttimedRoot\x12%\n" +
-	"\x0esigned_request\x18\x06 \x01(\fR\rsignedRequest\"\xcb\x02\n" +
+	"\x0esigned_request\x18\x06 \x01(\fR\rsignedRequest\x12\x1d\n" +
+	"\n" +
+	"table_root\x18\a \x01(\fR\ttableRoot\"\xc8\x01\n" +
+	"\x11RecordWalkCommand\x12!\n" +
+	"\fchallenge_id\x18\x01 \x01(\fR\vchallengeId\x12\x1b\n" +
+	"\twalk_root\x18\x02 \x01(\fR\bwalkRoot\x12-\n" +
+	"\x13received_at_unix_ms\x18\x03 \x01(\x03R\x10receivedAtUnixMs\x12\x1d\n" +
+	"\n" +
+	"check_seed\x18\x04 \x01(\fR\tcheckSeed\x12%\n" +
+	"\x0esigned_request\x18\x05 \x01(\fR\rsignedRequest\"\xa8\x03\n" +
 	"\rVerdictRecord\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\fR\vchallengeId\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\bR\baccepted\x12\x16\n" +
@@ -1786,7 +1975,10 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\x12decided_at_unix_ms\x18\x06 \x01(\x03R\x0fdecidedAtUnixMs\x12:\n" +
 	"\x1acommit_received_at_unix_ms\x18\a \x01(\x03R\x16commitReceivedAtUnixMs\x12%\n" +
 	"\x0etimed_openings\x18\b \x01(\fR\rtimedOpenings\x12%\n" +
-	"\x0esigned_request\x18\t \x01(\fR\rsignedRequest\"N\n" +
+	"\x0esigned_request\x18\t \x01(\fR\rsignedRequest\x12#\n" +
+	"\rwalk_openings\x18\n" +
+	" \x01(\fR\fwalkOpenings\x126\n" +
+	"\x18walk_received_at_unix_ms\x18\v \x01(\x03R\x14walkReceivedAtUnixMs\"N\n" +
 	"\x15RecordVerdictsCommand\x125\n" +
 	"\bverdicts\x18\x01 \x03(\v2\x19.truegpu.v1.VerdictRecordR\bverdicts\">\n" +
 	"\x17ExpireChallengesCommand\x12#\n" +
@@ -1823,7 +2015,7 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"dimensions\x18\n" +
 	" \x01(\v2\x16.truegpu.v1.DimensionsR\n" +
 	"dimensions\x12,\n" +
-	"\areasons\x18\v \x03(\v2\x12.truegpu.v1.ReasonR\areasonsJ\x04\b\f\x10\rR\x11recent_challenges\"\xd8\x02\n" +
+	"\areasons\x18\v \x03(\v2\x12.truegpu.v1.ReasonR\areasonsJ\x04\b\f\x10\rR\x11recent_challenges\"\xeb\x03\n" +
 	"\x0eChallengeState\x129\n" +
 	"\tchallenge\x18\x01 \x01(\v2\x1b.truegpu.v1.IssuedChallengeR\tchallenge\x12\x18\n" +
 	"\aoutcome\x18\x02 \x01(\tR\aoutcome\x12\x12\n" +
@@ -1835,7 +2027,14 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\vsample_seed\x18\b \x01(\fR\n" +
 	"sampleSeed\x12\x1d\n" +
 	"\n" +
-	"timed_root\x18\t \x01(\fR\ttimedRoot\"\xdc\x01\n" +
+	"timed_root\x18\t \x01(\fR\ttimedRoot\x12\x1d\n" +
+	"\n" +
+	"table_root\x18\n" +
+	" \x01(\fR\ttableRoot\x12\x1b\n" +
+	"\twalk_root\x18\v \x01(\fR\bwalkRoot\x126\n" +
+	"\x18walk_received_at_unix_ms\x18\f \x01(\x03R\x14walkReceivedAtUnixMs\x12\x1d\n" +
+	"\n" +
+	"check_seed\x18\r \x01(\fR\tcheckSeed\"\xdc\x01\n" +
 	"\tMetaState\x12#\n" +
 	"\rcurrent_epoch\x18\x01 \x01(\x04R\fcurrentEpoch\x12.\n" +
 	"\x13last_complete_epoch\x18\x02 \x01(\x04R\x11lastCompleteEpoch\x12%\n" +
@@ -1872,7 +2071,7 @@ func file_truegpu_v1_command_proto_rawDescGZIP() []byte {
 	return file_truegpu_v1_command_proto_rawDescData
 }
 
-var file_truegpu_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_truegpu_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_truegpu_v1_command_proto_goTypes = []any{
 	(*Command)(nil),                       // 0: truegpu.v1.Command
 	(*CommandBatch)(nil),                  // 1: truegpu.v1.CommandBatch
@@ -1880,64 +2079,68 @@ var file_truegpu_v1_command_proto_goTypes = []any{
 	(*IssuedChallenge)(nil),               // 3: truegpu.v1.IssuedChallenge
 	(*IssueChallengesCommand)(nil),        // 4: truegpu.v1.IssueChallengesCommand
 	(*RecordCommitmentCommand)(nil),       // 5: truegpu.v1.RecordCommitmentCommand
-	(*VerdictRecord)(nil),                 // 6: truegpu.v1.VerdictRecord
-	(*RecordVerdictsCommand)(nil),         // 7: truegpu.v1.RecordVerdictsCommand
-	(*ExpireChallengesCommand)(nil),       // 8: truegpu.v1.ExpireChallengesCommand
-	(*CloseEpochCommand)(nil),             // 9: truegpu.v1.CloseEpochCommand
-	(*AddReportSignatureCommand)(nil),     // 10: truegpu.v1.AddReportSignatureCommand
-	(*SetMemberCommand)(nil),              // 11: truegpu.v1.SetMemberCommand
-	(*RemoveMemberCommand)(nil),           // 12: truegpu.v1.RemoveMemberCommand
-	(*NodeRecord)(nil),                    // 13: truegpu.v1.NodeRecord
-	(*ChallengeState)(nil),                // 14: truegpu.v1.ChallengeState
-	(*MetaState)(nil),                     // 15: truegpu.v1.MetaState
-	(*EpochLeaf)(nil),                     // 16: truegpu.v1.EpochLeaf
-	(*EpochState)(nil),                    // 17: truegpu.v1.EpochState
-	(*SubmitReportSignatureRequest)(nil),  // 18: truegpu.v1.SubmitReportSignatureRequest
-	(*SubmitReportSignatureResponse)(nil), // 19: truegpu.v1.SubmitReportSignatureResponse
-	(*Device)(nil),                        // 20: truegpu.v1.Device
-	(*TimedParams)(nil),                   // 21: truegpu.v1.TimedParams
-	(*MemberSignature)(nil),               // 22: truegpu.v1.MemberSignature
-	(*NodeCounters)(nil),                  // 23: truegpu.v1.NodeCounters
-	(NodeStatus)(0),                       // 24: truegpu.v1.NodeStatus
-	(*Dimensions)(nil),                    // 25: truegpu.v1.Dimensions
-	(*Reason)(nil),                        // 26: truegpu.v1.Reason
-	(*EpochReport)(nil),                   // 27: truegpu.v1.EpochReport
+	(*RecordWalkCommand)(nil),             // 6: truegpu.v1.RecordWalkCommand
+	(*VerdictRecord)(nil),                 // 7: truegpu.v1.VerdictRecord
+	(*RecordVerdictsCommand)(nil),         // 8: truegpu.v1.RecordVerdictsCommand
+	(*ExpireChallengesCommand)(nil),       // 9: truegpu.v1.ExpireChallengesCommand
+	(*CloseEpochCommand)(nil),             // 10: truegpu.v1.CloseEpochCommand
+	(*AddReportSignatureCommand)(nil),     // 11: truegpu.v1.AddReportSignatureCommand
+	(*SetMemberCommand)(nil),              // 12: truegpu.v1.SetMemberCommand
+	(*RemoveMemberCommand)(nil),           // 13: truegpu.v1.RemoveMemberCommand
+	(*NodeRecord)(nil),                    // 14: truegpu.v1.NodeRecord
+	(*ChallengeState)(nil),                // 15: truegpu.v1.ChallengeState
+	(*MetaState)(nil),                     // 16: truegpu.v1.MetaState
+	(*EpochLeaf)(nil),                     // 17: truegpu.v1.EpochLeaf
+	(*EpochState)(nil),                    // 18: truegpu.v1.EpochState
+	(*SubmitReportSignatureRequest)(nil),  // 19: truegpu.v1.SubmitReportSignatureRequest
+	(*SubmitReportSignatureResponse)(nil), // 20: truegpu.v1.SubmitReportSignatureResponse
+	(*Device)(nil),                        // 21: truegpu.v1.Device
+	(*TimedParams)(nil),                   // 22: truegpu.v1.TimedParams
+	(*MemoryParams)(nil),                  // 23: truegpu.v1.MemoryParams
+	(*MemberSignature)(nil),               // 24: truegpu.v1.MemberSignature
+	(*NodeCounters)(nil),                  // 25: truegpu.v1.NodeCounters
+	(NodeStatus)(0),                       // 26: truegpu.v1.NodeStatus
+	(*Dimensions)(nil),                    // 27: truegpu.v1.Dimensions
+	(*Reason)(nil),                        // 28: truegpu.v1.Reason
+	(*EpochReport)(nil),                   // 29: truegpu.v1.EpochReport
 }
 var file_truegpu_v1_command_proto_depIdxs = []int32{
 	2,  // 0: truegpu.v1.Command.register_node:type_name -> truegpu.v1.RegisterNodeCommand
 	4,  // 1: truegpu.v1.Command.issue_challenges:type_name -> truegpu.v1.IssueChallengesCommand
 	5,  // 2: truegpu.v1.Command.record_commitment:type_name -> truegpu.v1.RecordCommitmentCommand
-	7,  // 3: truegpu.v1.Command.record_verdicts:type_name -> truegpu.v1.RecordVerdictsCommand
-	8,  // 4: truegpu.v1.Command.expire_challenges:type_name -> truegpu.v1.ExpireChallengesCommand
-	9,  // 5: truegpu.v1.Command.close_epoch:type_name -> truegpu.v1.CloseEpochCommand
-	10, // 6: truegpu.v1.Command.add_report_signature:type_name -> truegpu.v1.AddReportSignatureCommand
-	11, // 7: truegpu.v1.Command.set_member:type_name -> truegpu.v1.SetMemberCommand
-	12, // 8: truegpu.v1.Command.remove_member:type_name -> truegpu.v1.RemoveMemberCommand
+	8,  // 3: truegpu.v1.Command.record_verdicts:type_name -> truegpu.v1.RecordVerdictsCommand
+	9,  // 4: truegpu.v1.Command.expire_challenges:type_name -> truegpu.v1.ExpireChallengesCommand
+	10, // 5: truegpu.v1.Command.close_epoch:type_name -> truegpu.v1.CloseEpochCommand
+	11, // 6: truegpu.v1.Command.add_report_signature:type_name -> truegpu.v1.AddReportSignatureCommand
+	12, // 7: truegpu.v1.Command.set_member:type_name -> truegpu.v1.SetMemberCommand
+	13, // 8: truegpu.v1.Command.remove_member:type_name -> truegpu.v1.RemoveMemberCommand
 	1,  // 9: truegpu.v1.Command.batch:type_name -> truegpu.v1.CommandBatch
-	0,  // 10: truegpu.v1.CommandBatch.commands:type_name -> truegpu.v1.Command
-	20, // 11: truegpu.v1.RegisterNodeCommand.devices:type_name -> truegpu.v1.Device
-	21, // 12: truegpu.v1.IssuedChallenge.timed:type_name -> truegpu.v1.TimedParams
-	3,  // 13: truegpu.v1.IssueChallengesCommand.challenges:type_name -> truegpu.v1.IssuedChallenge
-	6,  // 14: truegpu.v1.RecordVerdictsCommand.verdicts:type_name -> truegpu.v1.VerdictRecord
-	22, // 15: truegpu.v1.AddReportSignatureCommand.signature:type_name -> truegpu.v1.MemberSignature
-	20, // 16: truegpu.v1.NodeRecord.devices:type_name -> truegpu.v1.Device
-	23, // 17: truegpu.v1.NodeRecord.counters:type_name -> truegpu.v1.NodeCounters
-	24, // 18: truegpu.v1.NodeRecord.status:type_name -> truegpu.v1.NodeStatus
-	25, // 19: truegpu.v1.NodeRecord.dimensions:type_name -> truegpu.v1.Dimensions
-	26, // 20: truegpu.v1.NodeRecord.reasons:type_name -> truegpu.v1.Reason
-	3,  // 21: truegpu.v1.ChallengeState.challenge:type_name -> truegpu.v1.IssuedChallenge
-	6,  // 22: truegpu.v1.ChallengeState.verdict:type_name -> truegpu.v1.VerdictRecord
-	24, // 23: truegpu.v1.EpochLeaf.status:type_name -> truegpu.v1.NodeStatus
-	27, // 24: truegpu.v1.EpochState.report:type_name -> truegpu.v1.EpochReport
-	16, // 25: truegpu.v1.EpochState.leaves:type_name -> truegpu.v1.EpochLeaf
-	22, // 26: truegpu.v1.SubmitReportSignatureRequest.signature:type_name -> truegpu.v1.MemberSignature
-	18, // 27: truegpu.v1.MemberService.SubmitReportSignature:input_type -> truegpu.v1.SubmitReportSignatureRequest
-	19, // 28: truegpu.v1.MemberService.SubmitReportSignature:output_type -> truegpu.v1.SubmitReportSignatureResponse
-	28, // [28:29] is the sub-list for method output_type
-	27, // [27:28] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	6,  // 10: truegpu.v1.Command.record_walk:type_name -> truegpu.v1.RecordWalkCommand
+	0,  // 11: truegpu.v1.CommandBatch.commands:type_name -> truegpu.v1.Command
+	21, // 12: truegpu.v1.RegisterNodeCommand.devices:type_name -> truegpu.v1.Device
+	22, // 13: truegpu.v1.IssuedChallenge.timed:type_name -> truegpu.v1.TimedParams
+	23, // 14: truegpu.v1.IssuedChallenge.memory:type_name -> truegpu.v1.MemoryParams
+	3,  // 15: truegpu.v1.IssueChallengesCommand.challenges:type_name -> truegpu.v1.IssuedChallenge
+	7,  // 16: truegpu.v1.RecordVerdictsCommand.verdicts:type_name -> truegpu.v1.VerdictRecord
+	24, // 17: truegpu.v1.AddReportSignatureCommand.signature:type_name -> truegpu.v1.MemberSignature
+	21, // 18: truegpu.v1.NodeRecord.devices:type_name -> truegpu.v1.Device
+	25, // 19: truegpu.v1.NodeRecord.counters:type_name -> truegpu.v1.NodeCounters
+	26, // 20: truegpu.v1.NodeRecord.status:type_name -> truegpu.v1.NodeStatus
+	27, // 21: truegpu.v1.NodeRecord.dimensions:type_name -> truegpu.v1.Dimensions
+	28, // 22: truegpu.v1.NodeRecord.reasons:type_name -> truegpu.v1.Reason
+	3,  // 23: truegpu.v1.ChallengeState.challenge:type_name -> truegpu.v1.IssuedChallenge
+	7,  // 24: truegpu.v1.ChallengeState.verdict:type_name -> truegpu.v1.VerdictRecord
+	26, // 25: truegpu.v1.EpochLeaf.status:type_name -> truegpu.v1.NodeStatus
+	29, // 26: truegpu.v1.EpochState.report:type_name -> truegpu.v1.EpochReport
+	17, // 27: truegpu.v1.EpochState.leaves:type_name -> truegpu.v1.EpochLeaf
+	24, // 28: truegpu.v1.SubmitReportSignatureRequest.signature:type_name -> truegpu.v1.MemberSignature
+	19, // 29: truegpu.v1.MemberService.SubmitReportSignature:input_type -> truegpu.v1.SubmitReportSignatureRequest
+	20, // 30: truegpu.v1.MemberService.SubmitReportSignature:output_type -> truegpu.v1.SubmitReportSignatureResponse
+	30, // [30:31] is the sub-list for method output_type
+	29, // [29:30] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_truegpu_v1_command_proto_init() }
@@ -1959,6 +2162,7 @@ func file_truegpu_v1_command_proto_init() {
 		(*Command_SetMember)(nil),
 		(*Command_RemoveMember)(nil),
 		(*Command_Batch)(nil),
+		(*Command_RecordWalk)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1966,7 +2170,7 @@ func file_truegpu_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_truegpu_v1_command_proto_rawDesc), len(file_truegpu_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

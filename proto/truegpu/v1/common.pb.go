@@ -591,6 +591,133 @@ func (x *TimedParams) GetExpectedMs() uint64 {
 	return 0
 }
 
+// MemoryParams are the dimensions of a challenge's memory phase: a table
+// of 1 KB blocks sized near the claimed class's memory, committed with the
+// first commitment, and a random walk over it that starts when the oracle
+// records that commitment (docs/PROTOCOL.md, "The memory phase"; normative
+// in package prover/memwalk).
+type MemoryParams struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Table blocks of 1024 bytes.
+	Blocks uint64 `protobuf:"varint,1,opt,name=blocks,proto3" json:"blocks,omitempty"`
+	// Walk lanes (a power of two, at least 8).
+	Lanes uint32 `protobuf:"varint,2,opt,name=lanes,proto3" json:"lanes,omitempty"`
+	// Steps of every lane.
+	Steps uint32 `protobuf:"varint,3,opt,name=steps,proto3" json:"steps,omitempty"`
+	// The dimensions the deadlines were sized from: the production phase of
+	// the claimed class. They equal blocks, lanes, steps except on clusters
+	// that run a small stand-in, where simulated devices model the time of
+	// these dimensions while computing the stand-in.
+	ModelBlocks uint64 `protobuf:"varint,4,opt,name=model_blocks,json=modelBlocks,proto3" json:"model_blocks,omitempty"`
+	// See model_blocks.
+	ModelLanes uint32 `protobuf:"varint,5,opt,name=model_lanes,json=modelLanes,proto3" json:"model_lanes,omitempty"`
+	// See model_blocks.
+	ModelSteps uint32 `protobuf:"varint,6,opt,name=model_steps,json=modelSteps,proto3" json:"model_steps,omitempty"`
+	// Expected device time of the table fill on the claimed class,
+	// milliseconds; part of the commitment deadline.
+	FillExpectedMs uint64 `protobuf:"varint,7,opt,name=fill_expected_ms,json=fillExpectedMs,proto3" json:"fill_expected_ms,omitempty"`
+	// Expected device time of the walk on the claimed class, milliseconds.
+	WalkExpectedMs uint64 `protobuf:"varint,8,opt,name=walk_expected_ms,json=walkExpectedMs,proto3" json:"walk_expected_ms,omitempty"`
+	// The walk root must arrive at the leader within this many milliseconds
+	// of the leader recording the commitment.
+	WalkDeadlineMs uint64 `protobuf:"varint,9,opt,name=walk_deadline_ms,json=walkDeadlineMs,proto3" json:"walk_deadline_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *MemoryParams) Reset() {
+	*x = MemoryParams{}
+	mi := &file_truegpu_v1_common_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemoryParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemoryParams) ProtoMessage() {}
+
+func (x *MemoryParams) ProtoReflect() protoreflect.Message {
+	mi := &file_truegpu_v1_common_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemoryParams.ProtoReflect.Descriptor instead.
+func (*MemoryParams) Descriptor() ([]byte, []int) {
+	return file_truegpu_v1_common_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *MemoryParams) GetBlocks() uint64 {
+	if x != nil {
+		return x.Blocks
+	}
+	return 0
+}
+
+func (x *MemoryParams) GetLanes() uint32 {
+	if x != nil {
+		return x.Lanes
+	}
+	return 0
+}
+
+func (x *MemoryParams) GetSteps() uint32 {
+	if x != nil {
+		return x.Steps
+	}
+	return 0
+}
+
+func (x *MemoryParams) GetModelBlocks() uint64 {
+	if x != nil {
+		return x.ModelBlocks
+	}
+	return 0
+}
+
+func (x *MemoryParams) GetModelLanes() uint32 {
+	if x != nil {
+		return x.ModelLanes
+	}
+	return 0
+}
+
+func (x *MemoryParams) GetModelSteps() uint32 {
+	if x != nil {
+		return x.ModelSteps
+	}
+	return 0
+}
+
+func (x *MemoryParams) GetFillExpectedMs() uint64 {
+	if x != nil {
+		return x.FillExpectedMs
+	}
+	return 0
+}
+
+func (x *MemoryParams) GetWalkExpectedMs() uint64 {
+	if x != nil {
+		return x.WalkExpectedMs
+	}
+	return 0
+}
+
+func (x *MemoryParams) GetWalkDeadlineMs() uint64 {
+	if x != nil {
+		return x.WalkDeadlineMs
+	}
+	return 0
+}
+
 var File_truegpu_v1_common_proto protoreflect.FileDescriptor
 
 const file_truegpu_v1_common_proto_rawDesc = "" +
@@ -637,7 +764,19 @@ const file_truegpu_v1_common_proto_rawDesc = "" +
 	"\amodel_n\x18\x05 \x01(\rR\x06modelN\x12\x17\n" +
 	"\amodel_k\x18\x06 \x01(\rR\x06modelK\x12\x1f\n" +
 	"\vexpected_ms\x18\a \x01(\x04R\n" +
-	"expectedMs*\x90\x01\n" +
+	"expectedMs\"\xb5\x02\n" +
+	"\fMemoryParams\x12\x16\n" +
+	"\x06blocks\x18\x01 \x01(\x04R\x06blocks\x12\x14\n" +
+	"\x05lanes\x18\x02 \x01(\rR\x05lanes\x12\x14\n" +
+	"\x05steps\x18\x03 \x01(\rR\x05steps\x12!\n" +
+	"\fmodel_blocks\x18\x04 \x01(\x04R\vmodelBlocks\x12\x1f\n" +
+	"\vmodel_lanes\x18\x05 \x01(\rR\n" +
+	"modelLanes\x12\x1f\n" +
+	"\vmodel_steps\x18\x06 \x01(\rR\n" +
+	"modelSteps\x12(\n" +
+	"\x10fill_expected_ms\x18\a \x01(\x04R\x0efillExpectedMs\x12(\n" +
+	"\x10walk_expected_ms\x18\b \x01(\x04R\x0ewalkExpectedMs\x12(\n" +
+	"\x10walk_deadline_ms\x18\t \x01(\x04R\x0ewalkDeadlineMs*\x90\x01\n" +
 	"\n" +
 	"NodeStatus\x12\x1b\n" +
 	"\x17NODE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -663,7 +802,7 @@ func file_truegpu_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_truegpu_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_truegpu_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_truegpu_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_truegpu_v1_common_proto_goTypes = []any{
 	(NodeStatus)(0),           // 0: truegpu.v1.NodeStatus
 	(ReadConsistency)(0),      // 1: truegpu.v1.ReadConsistency
@@ -671,6 +810,7 @@ var file_truegpu_v1_common_proto_goTypes = []any{
 	(*Device)(nil),            // 3: truegpu.v1.Device
 	(*ReadInfo)(nil),          // 4: truegpu.v1.ReadInfo
 	(*TimedParams)(nil),       // 5: truegpu.v1.TimedParams
+	(*MemoryParams)(nil),      // 6: truegpu.v1.MemoryParams
 }
 var file_truegpu_v1_common_proto_depIdxs = []int32{
 	2, // 0: truegpu.v1.Device.fingerprint:type_name -> truegpu.v1.DeviceFingerprint
@@ -692,7 +832,7 @@ func file_truegpu_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_truegpu_v1_common_proto_rawDesc), len(file_truegpu_v1_common_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

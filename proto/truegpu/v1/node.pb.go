@@ -537,9 +537,21 @@ type Challenge struct {
 	// The timed phase; absent on clusters that run none.
 	Timed *TimedParams `protobuf:"bytes,13,opt,name=timed,proto3" json:"timed,omitempty"`
 	// The committed timed root (32 bytes), once committed; empty before.
-	TimedRoot     []byte `protobuf:"bytes,14,opt,name=timed_root,json=timedRoot,proto3" json:"timed_root,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TimedRoot []byte `protobuf:"bytes,14,opt,name=timed_root,json=timedRoot,proto3" json:"timed_root,omitempty"`
+	// The memory phase; absent on clusters that run none.
+	Memory *MemoryParams `protobuf:"bytes,15,opt,name=memory,proto3" json:"memory,omitempty"`
+	// The committed table root (32 bytes), once committed; empty before.
+	TableRoot []byte `protobuf:"bytes,16,opt,name=table_root,json=tableRoot,proto3" json:"table_root,omitempty"`
+	// The recorded walk root (32 bytes), once recorded; empty before.
+	WalkRoot []byte `protobuf:"bytes,17,opt,name=walk_root,json=walkRoot,proto3" json:"walk_root,omitempty"`
+	// The oracle's 16-byte check seed, drawn when it recorded the walk root;
+	// the proof's walk openings answer the checks it selects.
+	CheckSeed []byte `protobuf:"bytes,18,opt,name=check_seed,json=checkSeed,proto3" json:"check_seed,omitempty"`
+	// The walk root must arrive before this time (set once committed, when
+	// the challenge has a memory phase).
+	WalkDeadlineUnixMs int64 `protobuf:"varint,19,opt,name=walk_deadline_unix_ms,json=walkDeadlineUnixMs,proto3" json:"walk_deadline_unix_ms,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Challenge) Reset() {
@@ -670,6 +682,41 @@ func (x *Challenge) GetTimedRoot() []byte {
 	return nil
 }
 
+func (x *Challenge) GetMemory() *MemoryParams {
+	if x != nil {
+		return x.Memory
+	}
+	return nil
+}
+
+func (x *Challenge) GetTableRoot() []byte {
+	if x != nil {
+		return x.TableRoot
+	}
+	return nil
+}
+
+func (x *Challenge) GetWalkRoot() []byte {
+	if x != nil {
+		return x.WalkRoot
+	}
+	return nil
+}
+
+func (x *Challenge) GetCheckSeed() []byte {
+	if x != nil {
+		return x.CheckSeed
+	}
+	return nil
+}
+
+func (x *Challenge) GetWalkDeadlineUnixMs() int64 {
+	if x != nil {
+		return x.WalkDeadlineUnixMs
+	}
+	return 0
+}
+
 // SubmitCommitmentRequest commits to a challenge's results.
 type SubmitCommitmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -686,7 +733,10 @@ type SubmitCommitmentRequest struct {
 	Signature []byte `protobuf:"bytes,5,opt,name=signature,proto3" json:"signature,omitempty"`
 	// 32-byte commitment of the timed phase (required when the challenge
 	// has one, empty otherwise).
-	TimedRoot     []byte `protobuf:"bytes,6,opt,name=timed_root,json=timedRoot,proto3" json:"timed_root,omitempty"`
+	TimedRoot []byte `protobuf:"bytes,6,opt,name=timed_root,json=timedRoot,proto3" json:"timed_root,omitempty"`
+	// 32-byte table commitment of the memory phase (required when the
+	// challenge has one, empty otherwise).
+	TableRoot     []byte `protobuf:"bytes,7,opt,name=table_root,json=tableRoot,proto3" json:"table_root,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -763,6 +813,13 @@ func (x *SubmitCommitmentRequest) GetTimedRoot() []byte {
 	return nil
 }
 
+func (x *SubmitCommitmentRequest) GetTableRoot() []byte {
+	if x != nil {
+		return x.TableRoot
+	}
+	return nil
+}
+
 // SubmitCommitmentResponse acknowledges a commitment.
 type SubmitCommitmentResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -777,10 +834,14 @@ type SubmitCommitmentResponse struct {
 	// The oracle's 16-byte sample seed for this commitment, drawn by the
 	// leader after the root was received: the sampled cells the proof must
 	// open derive from (root, sample_seed, nonce, node). Set when accepted.
-	// Sending the same root again returns the same seed.
-	SampleSeed    []byte `protobuf:"bytes,5,opt,name=sample_seed,json=sampleSeed,proto3" json:"sample_seed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Sending the same root again returns the same seed. It is also the walk
+	// seed of the memory phase.
+	SampleSeed []byte `protobuf:"bytes,5,opt,name=sample_seed,json=sampleSeed,proto3" json:"sample_seed,omitempty"`
+	// The walk root must arrive before this time (challenges with a memory
+	// phase).
+	WalkDeadlineUnixMs int64 `protobuf:"varint,6,opt,name=walk_deadline_unix_ms,json=walkDeadlineUnixMs,proto3" json:"walk_deadline_unix_ms,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *SubmitCommitmentResponse) Reset() {
@@ -848,6 +909,170 @@ func (x *SubmitCommitmentResponse) GetSampleSeed() []byte {
 	return nil
 }
 
+func (x *SubmitCommitmentResponse) GetWalkDeadlineUnixMs() int64 {
+	if x != nil {
+		return x.WalkDeadlineUnixMs
+	}
+	return 0
+}
+
+// SubmitWalkRequest commits to the walk of a challenge's memory phase.
+type SubmitWalkRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Challenge id.
+	ChallengeId string `protobuf:"bytes,1,opt,name=challenge_id,json=challengeId,proto3" json:"challenge_id,omitempty"`
+	// Node address.
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// 32-byte walk commitment (prover/memwalk).
+	WalkRoot []byte `protobuf:"bytes,3,opt,name=walk_root,json=walkRoot,proto3" json:"walk_root,omitempty"`
+	// Signature over the request's signing digest.
+	Signature     []byte `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitWalkRequest) Reset() {
+	*x = SubmitWalkRequest{}
+	mi := &file_truegpu_v1_node_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitWalkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitWalkRequest) ProtoMessage() {}
+
+func (x *SubmitWalkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_truegpu_v1_node_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitWalkRequest.ProtoReflect.Descriptor instead.
+func (*SubmitWalkRequest) Descriptor() ([]byte, []int) {
+	return file_truegpu_v1_node_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SubmitWalkRequest) GetChallengeId() string {
+	if x != nil {
+		return x.ChallengeId
+	}
+	return ""
+}
+
+func (x *SubmitWalkRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *SubmitWalkRequest) GetWalkRoot() []byte {
+	if x != nil {
+		return x.WalkRoot
+	}
+	return nil
+}
+
+func (x *SubmitWalkRequest) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// SubmitWalkResponse acknowledges a walk commitment.
+type SubmitWalkResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the walk root was recorded (on time, well-formed).
+	Accepted bool `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	// Reason code when not accepted, e.g. "WALK_LATE".
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Arrival time on the leader's clock, unix milliseconds.
+	ReceivedAtUnixMs int64 `protobuf:"varint,3,opt,name=received_at_unix_ms,json=receivedAtUnixMs,proto3" json:"received_at_unix_ms,omitempty"`
+	// The oracle's 16-byte check seed, drawn after the walk root arrived;
+	// the proof's walk openings answer the checks it selects. Sending the
+	// same walk root again returns the same seed.
+	CheckSeed []byte `protobuf:"bytes,4,opt,name=check_seed,json=checkSeed,proto3" json:"check_seed,omitempty"`
+	// The proof must arrive before this time.
+	ProofDeadlineUnixMs int64 `protobuf:"varint,5,opt,name=proof_deadline_unix_ms,json=proofDeadlineUnixMs,proto3" json:"proof_deadline_unix_ms,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *SubmitWalkResponse) Reset() {
+	*x = SubmitWalkResponse{}
+	mi := &file_truegpu_v1_node_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitWalkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitWalkResponse) ProtoMessage() {}
+
+func (x *SubmitWalkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_truegpu_v1_node_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitWalkResponse.ProtoReflect.Descriptor instead.
+func (*SubmitWalkResponse) Descriptor() ([]byte, []int) {
+	return file_truegpu_v1_node_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SubmitWalkResponse) GetAccepted() bool {
+	if x != nil {
+		return x.Accepted
+	}
+	return false
+}
+
+func (x *SubmitWalkResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SubmitWalkResponse) GetReceivedAtUnixMs() int64 {
+	if x != nil {
+		return x.ReceivedAtUnixMs
+	}
+	return 0
+}
+
+func (x *SubmitWalkResponse) GetCheckSeed() []byte {
+	if x != nil {
+		return x.CheckSeed
+	}
+	return nil
+}
+
+func (x *SubmitWalkResponse) GetProofDeadlineUnixMs() int64 {
+	if x != nil {
+		return x.ProofDeadlineUnixMs
+	}
+	return 0
+}
+
 // SubmitProofRequest submits a work proof.
 type SubmitProofRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -863,13 +1088,16 @@ type SubmitProofRequest struct {
 	// (docs/PROTOCOL.md, "The timed phase"); required when the challenge has
 	// a timed phase.
 	TimedOpenings []byte `protobuf:"bytes,5,opt,name=timed_openings,json=timedOpenings,proto3" json:"timed_openings,omitempty"`
+	// Openings of the memory phase's walk at the checks the check seed
+	// selects; required when the challenge has a memory phase.
+	WalkOpenings  []byte `protobuf:"bytes,6,opt,name=walk_openings,json=walkOpenings,proto3" json:"walk_openings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubmitProofRequest) Reset() {
 	*x = SubmitProofRequest{}
-	mi := &file_truegpu_v1_node_proto_msgTypes[10]
+	mi := &file_truegpu_v1_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +1109,7 @@ func (x *SubmitProofRequest) String() string {
 func (*SubmitProofRequest) ProtoMessage() {}
 
 func (x *SubmitProofRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_node_proto_msgTypes[10]
+	mi := &file_truegpu_v1_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +1122,7 @@ func (x *SubmitProofRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitProofRequest.ProtoReflect.Descriptor instead.
 func (*SubmitProofRequest) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_node_proto_rawDescGZIP(), []int{10}
+	return file_truegpu_v1_node_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SubmitProofRequest) GetChallengeId() string {
@@ -932,6 +1160,13 @@ func (x *SubmitProofRequest) GetTimedOpenings() []byte {
 	return nil
 }
 
+func (x *SubmitProofRequest) GetWalkOpenings() []byte {
+	if x != nil {
+		return x.WalkOpenings
+	}
+	return nil
+}
+
 // SubmitProofResponse carries the verdict on a proof.
 type SubmitProofResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -943,7 +1178,7 @@ type SubmitProofResponse struct {
 
 func (x *SubmitProofResponse) Reset() {
 	*x = SubmitProofResponse{}
-	mi := &file_truegpu_v1_node_proto_msgTypes[11]
+	mi := &file_truegpu_v1_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1190,7 @@ func (x *SubmitProofResponse) String() string {
 func (*SubmitProofResponse) ProtoMessage() {}
 
 func (x *SubmitProofResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_node_proto_msgTypes[11]
+	mi := &file_truegpu_v1_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1203,7 @@ func (x *SubmitProofResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitProofResponse.ProtoReflect.Descriptor instead.
 func (*SubmitProofResponse) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_node_proto_rawDescGZIP(), []int{11}
+	return file_truegpu_v1_node_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SubmitProofResponse) GetVerdict() *Verdict {
@@ -998,14 +1233,19 @@ type Verdict struct {
 	// Leader's clock when the verdict was decided, unix milliseconds.
 	DecidedAtUnixMs int64 `protobuf:"varint,8,opt,name=decided_at_unix_ms,json=decidedAtUnixMs,proto3" json:"decided_at_unix_ms,omitempty"`
 	// Raft index at which the verdict was applied.
-	AppliedIndex  uint64 `protobuf:"varint,9,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AppliedIndex uint64 `protobuf:"varint,9,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// Walk latency of the memory phase measured by the leader (commitment
+	// recorded to walk root arrived), milliseconds; zero without one.
+	WalkLatencyMs uint64 `protobuf:"varint,10,opt,name=walk_latency_ms,json=walkLatencyMs,proto3" json:"walk_latency_ms,omitempty"`
+	// Expected walk latency for the claimed class, milliseconds.
+	WalkExpectedLatencyMs uint64 `protobuf:"varint,11,opt,name=walk_expected_latency_ms,json=walkExpectedLatencyMs,proto3" json:"walk_expected_latency_ms,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *Verdict) Reset() {
 	*x = Verdict{}
-	mi := &file_truegpu_v1_node_proto_msgTypes[12]
+	mi := &file_truegpu_v1_node_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1257,7 @@ func (x *Verdict) String() string {
 func (*Verdict) ProtoMessage() {}
 
 func (x *Verdict) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_node_proto_msgTypes[12]
+	mi := &file_truegpu_v1_node_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1270,7 @@ func (x *Verdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verdict.ProtoReflect.Descriptor instead.
 func (*Verdict) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_node_proto_rawDescGZIP(), []int{12}
+	return file_truegpu_v1_node_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Verdict) GetChallengeId() string {
@@ -1096,6 +1336,20 @@ func (x *Verdict) GetAppliedIndex() uint64 {
 	return 0
 }
 
+func (x *Verdict) GetWalkLatencyMs() uint64 {
+	if x != nil {
+		return x.WalkLatencyMs
+	}
+	return 0
+}
+
+func (x *Verdict) GetWalkExpectedLatencyMs() uint64 {
+	if x != nil {
+		return x.WalkExpectedLatencyMs
+	}
+	return 0
+}
+
 var File_truegpu_v1_node_proto protoreflect.FileDescriptor
 
 const file_truegpu_v1_node_proto_rawDesc = "" +
@@ -1134,7 +1388,7 @@ const file_truegpu_v1_node_proto_rawDesc = "" +
 	"\x01n\x18\x03 \x01(\rR\x01n\x12\f\n" +
 	"\x01k\x18\x04 \x01(\rR\x01k\x12\x18\n" +
 	"\asamples\x18\x05 \x01(\rR\asamples\x12#\n" +
-	"\rparams_digest\x18\x06 \x01(\fR\fparamsDigest\"\x8b\x04\n" +
+	"\rparams_digest\x18\x06 \x01(\fR\fparamsDigest\"\xcb\x05\n" +
 	"\tChallenge\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12!\n" +
@@ -1153,7 +1407,14 @@ const file_truegpu_v1_node_proto_rawDesc = "" +
 	"sampleSeed\x12-\n" +
 	"\x05timed\x18\r \x01(\v2\x17.truegpu.v1.TimedParamsR\x05timed\x12\x1d\n" +
 	"\n" +
-	"timed_root\x18\x0e \x01(\fR\ttimedRoot\"\xd3\x01\n" +
+	"timed_root\x18\x0e \x01(\fR\ttimedRoot\x120\n" +
+	"\x06memory\x18\x0f \x01(\v2\x18.truegpu.v1.MemoryParamsR\x06memory\x12\x1d\n" +
+	"\n" +
+	"table_root\x18\x10 \x01(\fR\ttableRoot\x12\x1b\n" +
+	"\twalk_root\x18\x11 \x01(\fR\bwalkRoot\x12\x1d\n" +
+	"\n" +
+	"check_seed\x18\x12 \x01(\fR\tcheckSeed\x121\n" +
+	"\x15walk_deadline_unix_ms\x18\x13 \x01(\x03R\x12walkDeadlineUnixMs\"\xf2\x01\n" +
 	"\x17SubmitCommitmentRequest\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
@@ -1161,22 +1422,38 @@ const file_truegpu_v1_node_proto_rawDesc = "" +
 	"\x11device_elapsed_ms\x18\x04 \x01(\x04R\x0fdeviceElapsedMs\x12\x1c\n" +
 	"\tsignature\x18\x05 \x01(\fR\tsignature\x12\x1d\n" +
 	"\n" +
-	"timed_root\x18\x06 \x01(\fR\ttimedRoot\"\xd3\x01\n" +
+	"timed_root\x18\x06 \x01(\fR\ttimedRoot\x12\x1d\n" +
+	"\n" +
+	"table_root\x18\a \x01(\fR\ttableRoot\"\x86\x02\n" +
 	"\x18SubmitCommitmentResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\bR\baccepted\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12-\n" +
 	"\x13received_at_unix_ms\x18\x03 \x01(\x03R\x10receivedAtUnixMs\x123\n" +
 	"\x16proof_deadline_unix_ms\x18\x04 \x01(\x03R\x13proofDeadlineUnixMs\x12\x1f\n" +
 	"\vsample_seed\x18\x05 \x01(\fR\n" +
-	"sampleSeed\"\xac\x01\n" +
+	"sampleSeed\x121\n" +
+	"\x15walk_deadline_unix_ms\x18\x06 \x01(\x03R\x12walkDeadlineUnixMs\"\x8b\x01\n" +
+	"\x11SubmitWalkRequest\x12!\n" +
+	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1b\n" +
+	"\twalk_root\x18\x03 \x01(\fR\bwalkRoot\x12\x1c\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\"\xcb\x01\n" +
+	"\x12SubmitWalkResponse\x12\x1a\n" +
+	"\baccepted\x18\x01 \x01(\bR\baccepted\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12-\n" +
+	"\x13received_at_unix_ms\x18\x03 \x01(\x03R\x10receivedAtUnixMs\x12\x1d\n" +
+	"\n" +
+	"check_seed\x18\x04 \x01(\fR\tcheckSeed\x123\n" +
+	"\x16proof_deadline_unix_ms\x18\x05 \x01(\x03R\x13proofDeadlineUnixMs\"\xd1\x01\n" +
 	"\x12SubmitProofRequest\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x14\n" +
 	"\x05proof\x18\x03 \x01(\fR\x05proof\x12\x1c\n" +
 	"\tsignature\x18\x04 \x01(\fR\tsignature\x12%\n" +
-	"\x0etimed_openings\x18\x05 \x01(\fR\rtimedOpenings\"D\n" +
+	"\x0etimed_openings\x18\x05 \x01(\fR\rtimedOpenings\x12#\n" +
+	"\rwalk_openings\x18\x06 \x01(\fR\fwalkOpenings\"D\n" +
 	"\x13SubmitProofResponse\x12-\n" +
-	"\averdict\x18\x01 \x01(\v2\x13.truegpu.v1.VerdictR\averdict\"\xc0\x02\n" +
+	"\averdict\x18\x01 \x01(\v2\x13.truegpu.v1.VerdictR\averdict\"\xa1\x03\n" +
 	"\aVerdict\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
@@ -1186,12 +1463,17 @@ const file_truegpu_v1_node_proto_rawDesc = "" +
 	"\x11commit_latency_ms\x18\x06 \x01(\x04R\x0fcommitLatencyMs\x12.\n" +
 	"\x13expected_latency_ms\x18\a \x01(\x04R\x11expectedLatencyMs\x12+\n" +
 	"\x12decided_at_unix_ms\x18\b \x01(\x03R\x0fdecidedAtUnixMs\x12#\n" +
-	"\rapplied_index\x18\t \x01(\x04R\fappliedIndex2\xff\x04\n" +
+	"\rapplied_index\x18\t \x01(\x04R\fappliedIndex\x12&\n" +
+	"\x0fwalk_latency_ms\x18\n" +
+	" \x01(\x04R\rwalkLatencyMs\x127\n" +
+	"\x18walk_expected_latency_ms\x18\v \x01(\x04R\x15walkExpectedLatencyMs2\xfb\x05\n" +
 	"\vNodeService\x12p\n" +
 	"\fRegisterNode\x12\x1f.truegpu.v1.RegisterNodeRequest\x1a .truegpu.v1.RegisterNodeResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/nodes:register\x12_\n" +
 	"\x10StreamChallenges\x12#.truegpu.v1.StreamChallengesRequest\x1a$.truegpu.v1.StreamChallengesResponse0\x01\x12\x87\x01\n" +
 	"\x0ePollChallenges\x12!.truegpu.v1.PollChallengesRequest\x1a\".truegpu.v1.PollChallengesResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/nodes/{address}/challenges:poll\x12\x92\x01\n" +
-	"\x10SubmitCommitment\x12#.truegpu.v1.SubmitCommitmentRequest\x1a$.truegpu.v1.SubmitCommitmentResponse\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/challenges/{challenge_id}/commitment\x12~\n" +
+	"\x10SubmitCommitment\x12#.truegpu.v1.SubmitCommitmentRequest\x1a$.truegpu.v1.SubmitCommitmentResponse\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/challenges/{challenge_id}/commitment\x12z\n" +
+	"\n" +
+	"SubmitWalk\x12\x1d.truegpu.v1.SubmitWalkRequest\x1a\x1e.truegpu.v1.SubmitWalkResponse\"-\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/challenges/{challenge_id}/walk\x12~\n" +
 	"\vSubmitProof\x12\x1e.truegpu.v1.SubmitProofRequest\x1a\x1f.truegpu.v1.SubmitProofResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/challenges/{challenge_id}/proofB7Z5github.com/truegpu/truegpu/proto/truegpu/v1;truegpuv1b\x06proto3"
 
 var (
@@ -1206,7 +1488,7 @@ func file_truegpu_v1_node_proto_rawDescGZIP() []byte {
 	return file_truegpu_v1_node_proto_rawDescData
 }
 
-var file_truegpu_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_truegpu_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_truegpu_v1_node_proto_goTypes = []any{
 	(*RegisterNodeRequest)(nil),      // 0: truegpu.v1.RegisterNodeRequest
 	(*RegisterNodeResponse)(nil),     // 1: truegpu.v1.RegisterNodeResponse
@@ -1218,36 +1500,42 @@ var file_truegpu_v1_node_proto_goTypes = []any{
 	(*Challenge)(nil),                // 7: truegpu.v1.Challenge
 	(*SubmitCommitmentRequest)(nil),  // 8: truegpu.v1.SubmitCommitmentRequest
 	(*SubmitCommitmentResponse)(nil), // 9: truegpu.v1.SubmitCommitmentResponse
-	(*SubmitProofRequest)(nil),       // 10: truegpu.v1.SubmitProofRequest
-	(*SubmitProofResponse)(nil),      // 11: truegpu.v1.SubmitProofResponse
-	(*Verdict)(nil),                  // 12: truegpu.v1.Verdict
-	(*Device)(nil),                   // 13: truegpu.v1.Device
-	(NodeStatus)(0),                  // 14: truegpu.v1.NodeStatus
-	(*TimedParams)(nil),              // 15: truegpu.v1.TimedParams
+	(*SubmitWalkRequest)(nil),        // 10: truegpu.v1.SubmitWalkRequest
+	(*SubmitWalkResponse)(nil),       // 11: truegpu.v1.SubmitWalkResponse
+	(*SubmitProofRequest)(nil),       // 12: truegpu.v1.SubmitProofRequest
+	(*SubmitProofResponse)(nil),      // 13: truegpu.v1.SubmitProofResponse
+	(*Verdict)(nil),                  // 14: truegpu.v1.Verdict
+	(*Device)(nil),                   // 15: truegpu.v1.Device
+	(NodeStatus)(0),                  // 16: truegpu.v1.NodeStatus
+	(*TimedParams)(nil),              // 17: truegpu.v1.TimedParams
+	(*MemoryParams)(nil),             // 18: truegpu.v1.MemoryParams
 }
 var file_truegpu_v1_node_proto_depIdxs = []int32{
-	13, // 0: truegpu.v1.RegisterNodeRequest.devices:type_name -> truegpu.v1.Device
-	14, // 1: truegpu.v1.RegisterNodeResponse.status:type_name -> truegpu.v1.NodeStatus
+	15, // 0: truegpu.v1.RegisterNodeRequest.devices:type_name -> truegpu.v1.Device
+	16, // 1: truegpu.v1.RegisterNodeResponse.status:type_name -> truegpu.v1.NodeStatus
 	7,  // 2: truegpu.v1.StreamChallengesResponse.challenge:type_name -> truegpu.v1.Challenge
 	7,  // 3: truegpu.v1.PollChallengesResponse.challenges:type_name -> truegpu.v1.Challenge
 	6,  // 4: truegpu.v1.Challenge.params:type_name -> truegpu.v1.WorkloadParams
-	15, // 5: truegpu.v1.Challenge.timed:type_name -> truegpu.v1.TimedParams
-	12, // 6: truegpu.v1.SubmitProofResponse.verdict:type_name -> truegpu.v1.Verdict
-	0,  // 7: truegpu.v1.NodeService.RegisterNode:input_type -> truegpu.v1.RegisterNodeRequest
-	2,  // 8: truegpu.v1.NodeService.StreamChallenges:input_type -> truegpu.v1.StreamChallengesRequest
-	4,  // 9: truegpu.v1.NodeService.PollChallenges:input_type -> truegpu.v1.PollChallengesRequest
-	8,  // 10: truegpu.v1.NodeService.SubmitCommitment:input_type -> truegpu.v1.SubmitCommitmentRequest
-	10, // 11: truegpu.v1.NodeService.SubmitProof:input_type -> truegpu.v1.SubmitProofRequest
-	1,  // 12: truegpu.v1.NodeService.RegisterNode:output_type -> truegpu.v1.RegisterNodeResponse
-	3,  // 13: truegpu.v1.NodeService.StreamChallenges:output_type -> truegpu.v1.StreamChallengesResponse
-	5,  // 14: truegpu.v1.NodeService.PollChallenges:output_type -> truegpu.v1.PollChallengesResponse
-	9,  // 15: truegpu.v1.NodeService.SubmitCommitment:output_type -> truegpu.v1.SubmitCommitmentResponse
-	11, // 16: truegpu.v1.NodeService.SubmitProof:output_type -> truegpu.v1.SubmitProofResponse
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	17, // 5: truegpu.v1.Challenge.timed:type_name -> truegpu.v1.TimedParams
+	18, // 6: truegpu.v1.Challenge.memory:type_name -> truegpu.v1.MemoryParams
+	14, // 7: truegpu.v1.SubmitProofResponse.verdict:type_name -> truegpu.v1.Verdict
+	0,  // 8: truegpu.v1.NodeService.RegisterNode:input_type -> truegpu.v1.RegisterNodeRequest
+	2,  // 9: truegpu.v1.NodeService.StreamChallenges:input_type -> truegpu.v1.StreamChallengesRequest
+	4,  // 10: truegpu.v1.NodeService.PollChallenges:input_type -> truegpu.v1.PollChallengesRequest
+	8,  // 11: truegpu.v1.NodeService.SubmitCommitment:input_type -> truegpu.v1.SubmitCommitmentRequest
+	10, // 12: truegpu.v1.NodeService.SubmitWalk:input_type -> truegpu.v1.SubmitWalkRequest
+	12, // 13: truegpu.v1.NodeService.SubmitProof:input_type -> truegpu.v1.SubmitProofRequest
+	1,  // 14: truegpu.v1.NodeService.RegisterNode:output_type -> truegpu.v1.RegisterNodeResponse
+	3,  // 15: truegpu.v1.NodeService.StreamChallenges:output_type -> truegpu.v1.StreamChallengesResponse
+	5,  // 16: truegpu.v1.NodeService.PollChallenges:output_type -> truegpu.v1.PollChallengesResponse
+	9,  // 17: truegpu.v1.NodeService.SubmitCommitment:output_type -> truegpu.v1.SubmitCommitmentResponse
+	11, // 18: truegpu.v1.NodeService.SubmitWalk:output_type -> truegpu.v1.SubmitWalkResponse
+	13, // 19: truegpu.v1.NodeService.SubmitProof:output_type -> truegpu.v1.SubmitProofResponse
+	14, // [14:20] is the sub-list for method output_type
+	8,  // [8:14] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_truegpu_v1_node_proto_init() }
@@ -1262,7 +1550,7 @@ func file_truegpu_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_truegpu_v1_node_proto_rawDesc), len(file_truegpu_v1_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

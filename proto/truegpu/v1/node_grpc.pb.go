@@ -23,6 +23,7 @@ const (
 	NodeService_StreamChallenges_FullMethodName = "/truegpu.v1.NodeService/StreamChallenges"
 	NodeService_PollChallenges_FullMethodName   = "/truegpu.v1.NodeService/PollChallenges"
 	NodeService_SubmitCommitment_FullMethodName = "/truegpu.v1.NodeService/SubmitCommitment"
+	NodeService_SubmitWalk_FullMethodName       = "/truegpu.v1.NodeService/SubmitWalk"
 	NodeService_SubmitProof_FullMethodName      = "/truegpu.v1.NodeService/SubmitProof"
 )
 
@@ -47,6 +48,11 @@ type NodeServiceClient interface {
 	// this call is time-critical: the oracle stamps its arrival on the leader's
 	// clock and compares it with the challenge deadline.
 	SubmitCommitment(ctx context.Context, in *SubmitCommitmentRequest, opts ...grpc.CallOption) (*SubmitCommitmentResponse, error)
+	// SubmitWalk records the walk commitment of a challenge's memory phase.
+	// Time-critical like SubmitCommitment: the walk root must arrive within
+	// the memory phase's walk deadline after the leader recorded the
+	// commitment (whose answer carried the walk seed).
+	SubmitWalk(ctx context.Context, in *SubmitWalkRequest, opts ...grpc.CallOption) (*SubmitWalkResponse, error)
 	// SubmitProof submits the work proof for a committed challenge.
 	SubmitProof(ctx context.Context, in *SubmitProofRequest, opts ...grpc.CallOption) (*SubmitProofResponse, error)
 }
@@ -108,6 +114,16 @@ func (c *nodeServiceClient) SubmitCommitment(ctx context.Context, in *SubmitComm
 	return out, nil
 }
 
+func (c *nodeServiceClient) SubmitWalk(ctx context.Context, in *SubmitWalkRequest, opts ...grpc.CallOption) (*SubmitWalkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SubmitWalkResponse)
+	err := c.cc.Invoke(ctx, NodeService_SubmitWalk_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *nodeServiceClient) SubmitProof(ctx context.Context, in *SubmitProofRequest, opts ...grpc.CallOption) (*SubmitProofResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SubmitProofResponse)
@@ -139,6 +155,11 @@ type NodeServiceServer interface {
 	// this call is time-critical: the oracle stamps its arrival on the leader's
 	// clock and compares it with the challenge deadline.
 	SubmitCommitment(context.Context, *SubmitCommitmentRequest) (*SubmitCommitmentResponse, error)
+	// SubmitWalk records the walk commitment of a challenge's memory phase.
+	// Time-critical like SubmitCommitment: the walk root must arrive within
+	// the memory phase's walk deadline after the leader recorded the
+	// commitment (whose answer carried the walk seed).
+	SubmitWalk(context.Context, *SubmitWalkRequest) (*SubmitWalkResponse, error)
 	// SubmitProof submits the work proof for a committed challenge.
 	SubmitProof(context.Context, *SubmitProofRequest) (*SubmitProofResponse, error)
 	mustEmbedUnimplementedNodeServiceServer()
@@ -162,6 +183,9 @@ func (UnimplementedNodeServiceServer) PollChallenges(context.Context, *PollChall
 }
 func (UnimplementedNodeServiceServer) SubmitCommitment(context.Context, *SubmitCommitmentRequest) (*SubmitCommitmentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SubmitCommitment not implemented")
+}
+func (UnimplementedNodeServiceServer) SubmitWalk(context.Context, *SubmitWalkRequest) (*SubmitWalkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SubmitWalk not implemented")
 }
 func (UnimplementedNodeServiceServer) SubmitProof(context.Context, *SubmitProofRequest) (*SubmitProofResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SubmitProof not implemented")
@@ -252,6 +276,24 @@ func _NodeService_SubmitCommitment_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NodeService_SubmitWalk_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SubmitWalkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServiceServer).SubmitWalk(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeService_SubmitWalk_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServiceServer).SubmitWalk(ctx, req.(*SubmitWalkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _NodeService_SubmitProof_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SubmitProofRequest)
 	if err := dec(in); err != nil {
@@ -288,6 +330,10 @@ var NodeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SubmitCommitment",
 			Handler:    _NodeService_SubmitCommitment_Handler,
+		},
+		{
+			MethodName: "SubmitWalk",
+			Handler:    _NodeService_SubmitWalk_Handler,
 		},
 		{
 			MethodName: "SubmitProof",

@@ -19,7 +19,7 @@ var ErrNotSignable = errors.New("truegpuv1: message has no signature field")
 
 // SigningDigest returns the 32-byte digest a node signs for a request
 // (RegisterNodeRequest, StreamChallengesRequest, PollChallengesRequest,
-// SubmitCommitmentRequest, SubmitProofRequest):
+// SubmitCommitmentRequest, SubmitWalkRequest, SubmitProofRequest):
 //
 //	keccak256("truegpu.v1 signed request\x00" || full message name || "\x00" ||
 //	          deterministic protobuf encoding of the request with signature cleared)

@@ -1,0 +1,168 @@
+package oracle
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/truegpu/truegpu/attest"
+	"github.com/truegpu/truegpu/attest/sim"
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/memwalk"
+	"github.com/truegpu/truegpu/reputation"
+)
+
+// walkDevice is a device that runs the memory phase.
+type walkDevice interface {
+	attest.Device
+	attest.Walker
+}
+
+// skipWalk fills and commits its table honestly but commits a made-up
+// walk root without walking: what a node must do to be on time without
+// the memory the claim needs. Its openings are those of a real walk, which
+// cannot match the root.
+type skipWalk struct{ walkDevice }
+
+func (d skipWalk) Walk(ctx context.Context, w attest.Workload, seed [memwalk.SeedSize]byte) ([32]byte, error) {
+	r, err := d.walkDevice.Walk(ctx, w, seed)
+	r[0] ^= 0xff
+	return r, err
+}
+
+// forgetful holds only part of the table: it fills and commits it
+// honestly, then walks without regenerating the blocks it dropped, making
+// up the states that would have read them (memwalk.Table.WalkPartial), and
+// answers at once.
+type forgetful struct {
+	walkDevice
+	store *attest.ResultStore
+}
+
+func (d *forgetful) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
+	c, err := d.walkDevice.Run(ctx, w)
+	if err != nil {
+		return c, err
+	}
+	t, err := memwalk.Fill(ctx, w.Memory, w.Nonce, 1)
+	if err != nil {
+		return c, err
+	}
+	d.store.PutRun(w.Nonce, nil, nil)
+	return c, d.store.PutTable(w.Nonce, t)
+}
+
+func (d *forgetful) Walk(ctx context.Context, w attest.Workload, seed [memwalk.SeedSize]byte) ([32]byte, error) {
+	t, err := d.store.Table(w.Nonce)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	walk, err := t.WalkPartial(ctx, seed, 1, func(b uint64) bool { return b%5 < 3 }) // holds 60%
+	if err != nil {
+		return [32]byte{}, err
+	}
+	if err := d.store.PutWalk(w.Nonce, walk); err != nil {
+		return [32]byte{}, err
+	}
+	return walk.Root(), nil
+}
+
+func (d *forgetful) OpenWalk(nonce prover.Nonce, seed [memwalk.SeedSize]byte) ([]byte, error) {
+	return d.store.OpenWalk(nonce, seed)
+}
+
+// TestMemoryPhaseThroughThePipeline runs challenges with a memory phase
+// through a member: honest devices are accepted with their walk latency
+// recorded; hardware with half the claimed memory walks late; a node that
+// skips the walk or makes up the states of blocks it dropped fails the
+// checks; the audit re-checks every decided challenge.
+func TestMemoryPhaseThroughThePipeline(t *testing.T) {
+	c := newCluster(t, 1, func(cfg *Config) {
+		cfg.Pipeline.RatePerNode, cfg.Pipeline.Burst = 100000, 100000
+		cfg.Schedule.MemoryTargetMillis, cfg.Schedule.TimedStandIn = 2000, true
+	})
+	m := c.leader(5 * time.Second)
+	key := func(name string) *attest.NodeKey { return attest.NodeKeyFromSeed([]byte("memory " + name)) }
+	device := func(profile string) walkDevice {
+		d, err := sim.New(profile, sim.Options{Seed: []byte(profile)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.(walkDevice)
+	}
+	outcomes := func(dev attest.Device, name string, n int) []timedOutcome { return answerTimed(t, m, dev, key(name), n) }
+
+	var decided [][]byte
+	for _, o := range outcomes(device("h100"), "honest", 2) {
+		if o.err != nil || !o.verdict.GetAccepted() {
+			t.Fatalf("honest H100: %v %v", o.verdict, o.err)
+		}
+		cs, err := m.fsm.Challenge(o.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs.TableRoot) != 32 || len(cs.WalkRoot) != 32 || len(cs.Verdict.GetWalkOpenings()) == 0 {
+			t.Fatalf("accepted challenge keeps table root %x, walk root %x and %d bytes of walk openings", cs.TableRoot, cs.WalkRoot, len(cs.Verdict.GetWalkOpenings()))
+		}
+		if err := CheckMemory(cs, cs.Verdict.WalkOpenings); err != nil {
+			t.Fatalf("recorded walk openings do not check: %v", err)
+		}
+		if o.verdict.GetWalkLatencyMs() == 0 || o.verdict.GetWalkExpectedLatencyMs() == 0 {
+			t.Fatalf("verdict without the walk's latency: %v", o.verdict)
+		}
+		t.Logf("honest H100: walk %d ms against %d ms expected", o.verdict.GetWalkLatencyMs(), o.verdict.GetWalkExpectedLatencyMs())
+		decided = append(decided, o.id)
+	}
+
+	// An A100 with 40 GB claiming the 80 GB card: same throughput, half
+	// the memory. Its commitment is on time; its walk is not.
+	for _, o := range outcomes(device("a100-40gb-as-a100-80gb"), "short memory", 1) {
+		if o.err == nil && o.verdict.GetAccepted() {
+			t.Fatal("an A100-40GB was accepted on the A100-80GB's memory phase")
+		}
+		if !errors.Is(o.err, attest.ErrCommitmentRejected) && !errors.Is(o.err, context.DeadlineExceeded) {
+			t.Fatalf("A100-40GB as 80GB: want a late walk, got %v %v", o.verdict, o.err)
+		}
+		cs, err := m.fsm.Challenge(o.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cs.Outcome != "rejected" || cs.GetVerdict().GetReason() != string(reputation.ReasonWalkLate) || cs.GetVerdict().GetWalkReceivedAtUnixMs() == 0 {
+			t.Fatalf("A100-40GB as 80GB: challenge %s with verdict %v; want a WALK_LATE rejection with the walk's arrival", cs.Outcome, cs.GetVerdict())
+		}
+		t.Logf("A100-40GB as A100-80GB: %s", cs.GetVerdict().GetDetail())
+		decided = append(decided, o.id)
+	}
+
+	for name, dev := range map[string]attest.Device{
+		"skipper":   skipWalk{device("h100")},
+		"forgetful": &forgetful{walkDevice: device("h100"), store: attest.NewResultStore(4)},
+	} {
+		for _, o := range outcomes(dev, name, 1) {
+			if o.err != nil || o.verdict.GetAccepted() || o.verdict.GetReason() != string(reputation.ReasonWalkInvalid) {
+				t.Fatalf("%s: verdict %v, err %v; want a %s rejection", name, o.verdict, o.err, reputation.ReasonWalkInvalid)
+			}
+			t.Logf("%s: %s (%s)", name, o.verdict.GetReason(), o.verdict.GetDetail())
+			decided = append(decided, o.id)
+		}
+	}
+
+	ctx := context.Background()
+	if _, err := m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: time.Now().UnixMilli(), Body: &truegpuv1.Command_CloseEpoch{CloseEpoch: &truegpuv1.CloseEpochCommand{Epoch: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	es, err := m.fsm.Epoch(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.audit(es); err != nil {
+		t.Fatalf("audit of the epoch: %v", err)
+	}
+	for _, id := range decided {
+		if _, err := m.fsm.Challenge(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
