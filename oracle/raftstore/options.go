@@ -31,7 +31,7 @@ type Options struct {
 	// 64 KiB and below 4 GiB.
 	MemTableSize uint64
 
-	// FS is the file system the store lives on. Default vfs.Default (the
+	// FS is the file system the store lives on. Default DefaultFS (the
 	// operating system). Tests use vfs.NewMem or an error-injecting FS.
 	FS vfs.FS
 
@@ -40,6 +40,13 @@ type Options struct {
 	// see the package documentation. Default slog.Default().
 	Logger *slog.Logger
 }
+
+// DefaultFS is the file system of stores opened without Options.FS:
+// vfs.Default. Production code leaves it alone; oracled replaces it only
+// with its development flag -unsafe-disk-fault-file (which needs
+// -unsafe-dev-keys), to make the Raft log's writes fail on command for the
+// fault-injection campaigns (oracle/chaos).
+var DefaultFS vfs.FS = vfs.Default
 
 const (
 	defaultMaxEntrySize = 64 << 20
@@ -66,7 +73,7 @@ func (o *Options) EnsureDefaults() *Options {
 		c.MemTableSize = defaultMemTableSize
 	}
 	if c.FS == nil {
-		c.FS = vfs.Default
+		c.FS = DefaultFS
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
