@@ -92,7 +92,9 @@ func TestMemoryPhaseThroughThePipeline(t *testing.T) {
 		}
 		return d.(walkDevice)
 	}
-	outcomes := func(dev attest.Device, name string, n int) []timedOutcome { return answerTimed(t, m, dev, key(name), n) }
+	outcomes := func(dev attest.Device, name string, n int) []timedOutcome {
+		return answerTimed(t, m, dev, key(name), n)
+	}
 
 	var decided [][]byte
 	for _, o := range outcomes(device("h100"), "honest", 2) {

@@ -114,6 +114,9 @@ func (d *Device) Run(ctx context.Context, w attest.Workload) (attest.Commitment,
 	if err := w.Validate(); err != nil {
 		return attest.Commitment{}, err
 	}
+	if err := ctx.Err(); err != nil {
+		return attest.Commitment{}, fmt.Errorf("cpu device: run %s: %w", w.Profile.ID(), err)
+	}
 	select {
 	case d.slot <- struct{}{}:
 	case <-ctx.Done():

@@ -101,7 +101,7 @@ Flags:
 	interval := fs.Duration("challenge-interval", 10*time.Second, "mean time between challenges of a device")
 	timedTarget := fs.Uint64("timed-target", gpuclass.DefaultTimedTargetMillis, "device time in ms the timed phase is sized for on each claimed class (0: no timed phase); simulated devices model it and compute a small stand-in")
 	memoryTarget := fs.Uint64("memory-target", gpuclass.DefaultWalkTargetMillis, "device time in ms the memory phase's walk is sized for on each claimed class (0: no memory phase); simulated devices model it and compute a small stand-in")
-	timeScale := fs.Float64("time-scale", 0, "multiplier on simulated devices' modelled run time; default 1 with a timed phase, "+strconv.Itoa(devcluster.DefaultTimeScale)+" without one (makes the GPU/CPU gap visible on the small profiles)")
+	timeScale := fs.Float64("time-scale", 0, "multiplier on simulated devices' modelled run time; default 1 with a timed or memory phase, "+strconv.Itoa(devcluster.DefaultTimeScale)+" without one (makes the GPU/CPU gap visible on the small profiles)")
 	profile := fs.String("profile", "test", "workload profile (test, demo)")
 	verbose := fs.Bool("v", false, "verbose logs")
 	if err := fs.Parse(args); err != nil {
@@ -117,7 +117,7 @@ Flags:
 	}
 	if *timeScale == 0 {
 		*timeScale = 1
-		if *timedTarget == 0 {
+		if *timedTarget == 0 && *memoryTarget == 0 {
 			*timeScale = devcluster.DefaultTimeScale
 		}
 	}

@@ -64,7 +64,8 @@ func (o FleetOptions) total() int { return o.Honest + len(o.Adversaries) + len(o
 // classes and one of each adversarial kind (two clones of one GPU).
 func DefaultFleet() FleetOptions {
 	return FleetOptions{Honest: 8, TimeScale: DefaultTimeScale, Adversaries: []string{
-		"spoof-h100", "rtx3090-as-h100", "clone-a100-80gb", "clone-a100-80gb", "garbage-h100", "replay-rtx4090", "partial-h100", "grind-h100", "flaky-l40s",
+		"spoof-h100", "rtx3090-as-h100", "a100-40gb-as-a100-80gb", "h100-pcie-as-h100", "clone-a100-80gb", "clone-a100-80gb", "garbage-h100", "replay-rtx4090",
+		"partial-h100", "grind-h100", "flaky-l40s",
 	}}
 }
 

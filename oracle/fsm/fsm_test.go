@@ -312,6 +312,8 @@ func commandAt(now int64, body any) *truegpuv1.Command {
 		c.Body = &truegpuv1.Command_IssueChallenges{IssueChallenges: b}
 	case *truegpuv1.RecordCommitmentCommand:
 		c.Body = &truegpuv1.Command_RecordCommitment{RecordCommitment: b}
+	case *truegpuv1.RecordWalkCommand:
+		c.Body = &truegpuv1.Command_RecordWalk{RecordWalk: b}
 	case *truegpuv1.RecordVerdictsCommand:
 		c.Body = &truegpuv1.Command_RecordVerdicts{RecordVerdicts: b}
 	case *truegpuv1.ExpireChallengesCommand:

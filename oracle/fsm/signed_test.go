@@ -53,20 +53,32 @@ func signedReq(addr []byte, m proto.Message) []byte {
 // addr.
 func signCommit(addr []byte, c *truegpuv1.RecordCommitmentCommand) *truegpuv1.RecordCommitmentCommand {
 	c.SignedRequest = signedReq(addr, &truegpuv1.SubmitCommitmentRequest{ChallengeId: IDString(c.ChallengeId),
-		Address: ethcrypto.Address(addr).String(), Root: c.Root, TimedRoot: c.TimedRoot})
+		Address: ethcrypto.Address(addr).String(), Root: c.Root, TimedRoot: c.TimedRoot, TableRoot: c.TableRoot})
+	return c
+}
+
+// signWalk fills a walk command's signed request from the node addr.
+func signWalk(addr []byte, c *truegpuv1.RecordWalkCommand) *truegpuv1.RecordWalkCommand {
+	c.SignedRequest = signedReq(addr, &truegpuv1.SubmitWalkRequest{ChallengeId: IDString(c.ChallengeId),
+		Address: ethcrypto.Address(addr).String(), WalkRoot: c.WalkRoot})
 	return c
 }
 
 // signVerdict fills a verdict's signed request from the node addr: the
 // late commitment for COMMITMENT_LATE, the proof submission otherwise.
 func signVerdict(addr []byte, v *truegpuv1.VerdictRecord) *truegpuv1.VerdictRecord {
+	if v.Reason == string(reputation.ReasonWalkLate) {
+		v.SignedRequest = signedReq(addr, &truegpuv1.SubmitWalkRequest{ChallengeId: IDString(v.ChallengeId),
+			Address: ethcrypto.Address(addr).String(), WalkRoot: make([]byte, 32)})
+		return v
+	}
 	if v.Reason == string(reputation.ReasonCommitmentLate) {
 		v.SignedRequest = signedReq(addr, &truegpuv1.SubmitCommitmentRequest{ChallengeId: IDString(v.ChallengeId),
 			Address: ethcrypto.Address(addr).String(), Root: make([]byte, 32)})
 		return v
 	}
 	v.SignedRequest = signedReq(addr, &truegpuv1.SubmitProofRequest{ChallengeId: IDString(v.ChallengeId),
-		Address: ethcrypto.Address(addr).String(), Proof: v.Proof, TimedOpenings: v.TimedOpenings})
+		Address: ethcrypto.Address(addr).String(), Proof: v.Proof, TimedOpenings: v.TimedOpenings, WalkOpenings: v.WalkOpenings})
 	return v
 }
 
