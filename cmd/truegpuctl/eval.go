@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,7 +106,13 @@ rate below 30%; late commitments count against capacity, missed ones against
 liveness.
 
 With -model no cluster starts: the table holds the class model's columns
-only. -nodes replaces the pair list with sim device profiles, e.g.
+only, and a Markdown class-separation table follows it that adds the
+memory phase: for every pair of GPU classes and CPU models, the first
+commitment's work (with the table fill) and the walk (sized for 4000 ms on
+the claimed class), each against its deadline, and which phase catches the
+pair and why. The rows' two_phase_verdict in -json is that verdict. The
+cluster's nodes run the timed phase only, so EXPECTED and the cluster
+columns leave the memory phase out. -nodes replaces the pair list with sim device profiles, e.g.
 "h100,rtx3090-as-h100,cpu128-as-h100,l40s". -json prints the rows as JSON.
 
 Exit status: 0 the table was printed (whether or not rows match), 1 the
@@ -157,7 +165,10 @@ cluster failed or the timeout passed first, 2 bad usage.`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(evalReport{TargetMillis: ef.target, Model: ef.model, Rows: rows, Summary: summarize(rows, ef.model)})
 			}
-			return printEvalTable(ctx.Stdout, rows, ef.model)
+			if err := printEvalTable(ctx.Stdout, rows, ef.model); err != nil || !ef.model {
+				return err
+			}
+			return printSeparation(ctx.Stdout, ef.target, gpuclass.DefaultWalkTargetMillis)
 		},
 	})
 }
@@ -198,6 +209,14 @@ type evalRow struct {
 	Observed        string `json:"observed,omitempty"`
 	Match           *bool  `json:"match,omitempty"`
 	Address         string `json:"address,omitempty"`
+	// The two-phase model: the first commitment's work with the memory
+	// phase's table fill, the walk, their deadlines and the verdict of
+	// both phases together (see separate).
+	FirstPhaseMillis   uint64 `json:"first_phase_model_ms"`
+	FirstPhaseDeadline uint64 `json:"first_phase_deadline_ms"`
+	WalkMillis         uint64 `json:"walk_model_ms"`
+	WalkDeadline       uint64 `json:"walk_deadline_ms"`
+	Verdict            string `json:"two_phase_verdict"`
 }
 
 func (r *evalRow) honest() bool { return r.Actual == r.Claimed }
@@ -319,8 +338,11 @@ func modelRows(pairs []evalPair, target uint64) ([]evalRow, error) {
 		m, n, k := c.TimedDims(target)
 		deadline := gpuclass.TimedDeadline(c.ExpectedMillis(p.M, p.N, p.K) + c.TimedExpectedMillis(m, n, k))
 		model := ceilDivU(a.ExpectedMicros(p.M, p.N, p.K), 1000) + a.TimedExpectedMillis(m, n, k)
+		sep := separate(a, c, p, target, gpuclass.DefaultWalkTargetMillis)
 		r := evalRow{Actual: a.Name, Claimed: c.Name, ModelMillis: model, DeadlineMillis: deadline,
-			ThroughputRatio: fmt.Sprintf("%.2f", float64(effective(a))/float64(effective(c)))}
+			ThroughputRatio:  fmt.Sprintf("%.2f", float64(effective(a))/float64(effective(c))),
+			FirstPhaseMillis: sep.First, FirstPhaseDeadline: sep.FirstDeadline,
+			WalkMillis: sep.Walk, WalkDeadline: sep.WalkDeadline, Verdict: sep.verdict()}
 		twoThirds := func(x, y uint64) bool { return 3*x <= 2*y }
 		switch {
 		case r.honest():
@@ -337,6 +359,198 @@ func modelRows(pairs []evalPair, target uint64) ([]evalRow, error) {
 		rows = append(rows, r)
 	}
 	return rows, nil
+}
+
+// separation is the two-phase class model of one (actual hardware,
+// claimed class) pair on the claimed class's production challenge: the
+// first commitment (the profile workload, the timed phase and the memory
+// phase's table fill) and the memory phase's walk, each against the
+// claimed class's deadline for it (gpuclass.TimedDeadline).
+type separation struct {
+	Actual, Claimed gpuclass.Class
+	// First is the actual hardware's work before the first commitment;
+	// FirstDeadline is the claimed class's deadline for it.
+	First, FirstDeadline uint64
+	// Walk is the actual hardware's walk on the claimed class's table
+	// (gpuclass.Class.WalkActualMillis); WalkDeadline is the claimed
+	// class's walk deadline.
+	Walk, WalkDeadline uint64
+	// Held of the table's Blocks blocks fit in the actual hardware.
+	Held, Blocks uint64
+}
+
+// separate models the pair with the timed phase sized for timedTarget ms
+// and the walk for walkTarget ms on the claimed class.
+func separate(a, c gpuclass.Class, p *prover.Profile, timedTarget, walkTarget uint64) separation {
+	m, n, k := c.TimedDims(timedTarget)
+	blocks, lanes, steps := c.WalkDims(walkTarget)
+	return separation{
+		Actual: a, Claimed: c,
+		First: addSat(ceilDivU(a.ExpectedMicros(p.M, p.N, p.K), 1000), a.TimedExpectedMillis(m, n, k), a.FillActualMillis(blocks)),
+		FirstDeadline: gpuclass.TimedDeadline(addSat(c.ExpectedMillis(p.M, p.N, p.K), c.TimedExpectedMillis(m, n, k),
+			c.FillExpectedMillis(blocks))),
+		Walk:         a.WalkActualMillis(c, blocks, lanes, steps),
+		WalkDeadline: gpuclass.TimedDeadline(c.WalkExpectedMillis(blocks, lanes, steps)),
+		Held:         a.WalkHeldBlocks(blocks),
+		Blocks:       blocks,
+	}
+}
+
+// walkRate is a class's modelled walk bandwidth (GB/s × percent).
+func walkRate(c gpuclass.Class) uint64 { return c.MemoryBandwidthGBps * c.WalkBandwidthPercent }
+
+// weaknesses names what the actual hardware has at most two thirds of:
+// the claimed class's effective int8 throughput, walk bandwidth or memory.
+func (s separation) weaknesses() []string {
+	twoThirds := func(x, y uint64) bool { return 3*x <= 2*y }
+	var out []string
+	if twoThirds(effective(s.Actual), effective(s.Claimed)) {
+		out = append(out, "throughput")
+	}
+	if twoThirds(walkRate(s.Actual), walkRate(s.Claimed)) {
+		out = append(out, "bandwidth")
+	}
+	if twoThirds(s.Actual.MemoryBytes, s.Claimed.MemoryBytes) {
+		out = append(out, "memory")
+	}
+	return out
+}
+
+func (s separation) caught() bool { return s.First > s.FirstDeadline || s.Walk > s.WalkDeadline }
+
+// verdict is the pair's verdict in Markdown: "honest"; "**caught**"
+// naming the phase that overruns its deadline and why (the GEMM phase:
+// throughput; the walk: memory when the hardware cannot hold the table,
+// bandwidth when it reads slower than the claimed class); "*not caught*"
+// naming what the hardware has at most two thirds of while meeting both
+// deadlines; or "passes".
+func (s separation) verdict() string {
+	if s.Actual.Name == s.Claimed.Name {
+		return "honest"
+	}
+	var phases []string
+	if s.First > s.FirstDeadline {
+		phases = append(phases, "GEMM: throughput")
+	}
+	if s.Walk > s.WalkDeadline {
+		var why []string
+		if s.Held < s.Blocks {
+			why = append(why, "memory")
+		}
+		if walkRate(s.Actual) < walkRate(s.Claimed) {
+			why = append(why, "bandwidth")
+		}
+		if len(why) == 0 {
+			why = append(why, "hashing")
+		}
+		phases = append(phases, "walk: "+strings.Join(why, ", "))
+	}
+	if len(phases) > 0 {
+		return "**caught** (" + strings.Join(phases, "; ") + ")"
+	}
+	if w := s.weaknesses(); len(w) > 0 {
+		return "*not caught (" + strings.Join(w, ", ") + ")*"
+	}
+	return "passes"
+}
+
+// separationClaimed and separationActual are the columns and rows of the
+// class-separation table: the GPU classes, and as hardware also the "cpu"
+// reference node and the unclaimable CPU server models.
+var (
+	separationClaimed = []string{gpuclass.H200, gpuclass.H100SXM, gpuclass.H100PCIe, gpuclass.A100_80, gpuclass.A100_40,
+		gpuclass.L40S, gpuclass.RTX4090, gpuclass.RTX3090}
+	separationActual = append(slices.Clone(separationClaimed), gpuclass.CPU, gpuclass.CPU128, gpuclass.CPU128AMX)
+)
+
+// separationTable models every (actual, claimed) pair of the table,
+// row by row.
+func separationTable(timedTarget, walkTarget uint64) ([][]separation, error) {
+	p, err := prover.ProfileByName("test")
+	if err != nil {
+		return nil, err
+	}
+	var out [][]separation
+	for _, an := range separationActual {
+		a, err := gpuclass.LookupHardware(an)
+		if err != nil {
+			return nil, err
+		}
+		var row []separation
+		for _, cn := range separationClaimed {
+			c, err := gpuclass.Lookup(cn)
+			if err != nil {
+				return nil, err
+			}
+			row = append(row, separate(a, c, p, timedTarget, walkTarget))
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+// printSeparation prints the class-separation table in Markdown: per
+// pair, the actual hardware's modelled first-phase work / its deadline ·
+// walk work / its deadline, in seconds, and the verdict; then the pairs
+// that are not caught.
+func printSeparation(w io.Writer, timedTarget, walkTarget uint64) error {
+	tab, err := separationTable(timedTarget, walkTarget)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n### Class separation with the memory phase (model)\n\n")
+	fmt.Fprintf(w, "Each cell: the actual hardware's modelled work before the first commitment (test profile, timed phase sized for %d ms, table fill) / the claimed class's deadline for it · its walk (sized for %d ms) / the walk deadline, in seconds, and the verdict.\n\n", timedTarget, walkTarget)
+	fmt.Fprintf(w, "| actual ↓ / claimed → | %s |\n|---|%s\n", strings.Join(separationClaimed, " | "), strings.Repeat("---|", len(separationClaimed)))
+	var liars, caught int
+	var missed []string
+	for i, row := range tab {
+		cells := make([]string, len(row))
+		for j, s := range row {
+			cells[j] = fmt.Sprintf("%s / %s · %s / %s %s", seconds(s.First), seconds(s.FirstDeadline), seconds(s.Walk), seconds(s.WalkDeadline), s.verdict())
+			if s.Actual.Name == s.Claimed.Name {
+				continue
+			}
+			liars++
+			if s.caught() {
+				caught++
+			} else if wk := s.weaknesses(); len(wk) > 0 {
+				missed = append(missed, fmt.Sprintf("%s as %s (%s)", s.Actual.Name, s.Claimed.Name, strings.Join(wk, ", ")))
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s |\n", separationActual[i], strings.Join(cells, " | "))
+	}
+	fmt.Fprintf(w, "\n%d pairs of different hardware: %d caught, %d pass, %d not caught with two thirds or less of the claimed throughput, walk bandwidth or memory", liars, caught, liars-caught, len(missed))
+	if len(missed) > 0 {
+		fmt.Fprintf(w, ": %s", strings.Join(missed, "; "))
+	}
+	fmt.Fprintln(w)
+	return nil
+}
+
+// seconds formats milliseconds as seconds for the separation table.
+func seconds(ms uint64) string {
+	switch x := float64(ms) / 1000; {
+	case ms == math.MaxUint64:
+		return "∞"
+	case x < 10:
+		return strconv.FormatFloat(x, 'f', 2, 64)
+	case x < 10000:
+		return strconv.FormatFloat(x, 'f', 0, 64)
+	default:
+		return strconv.FormatFloat(x, 'g', 2, 64)
+	}
+}
+
+// addSat adds, saturating at math.MaxUint64.
+func addSat(xs ...uint64) uint64 {
+	var sum uint64
+	for _, x := range xs {
+		if sum+x < sum {
+			return math.MaxUint64
+		}
+		sum += x
+	}
+	return sum
 }
 
 // slack is the deadline less the modelled time: what is left for the

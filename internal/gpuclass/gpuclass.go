@@ -129,6 +129,17 @@ type Class struct {
 	// Estimates from public single-block SHA-256 benchmarks of each card,
 	// rounded down.
 	SHA256PerSec uint64
+	// HostLinkGBps is the one-direction bandwidth in GB/s of the link
+	// over which the device could stream memory-phase table blocks it
+	// does not hold from its host (PCIe, as the vendors' datasheets give
+	// it for both directions together, halved). Zero means the device
+	// computes from the host's own memory (CPUs): there is no link, the
+	// table is in MemoryBytes or nowhere.
+	HostLinkGBps uint64
+	// WalkBandwidthPercent is the fraction of MemoryBandwidthGBps, in
+	// percent, that the memory phase's walk reaches: random reads of one
+	// 1 KB block per lane and step, each folded into the lane's state.
+	WalkBandwidthPercent uint64
 }
 
 var table = []Class{
@@ -141,6 +152,8 @@ var table = []Class{
 		MemoryBandwidthGBps:   3350,
 		Poseidon2PerSec:       400_000_000,
 		SHA256PerSec:          18_000_000_000,
+		HostLinkGBps:          64, // PCIe Gen5 x16; H100 datasheet: "PCIe Gen5: 128GB/s" (both ways)
+		WalkBandwidthPercent:  70, // estimate until measured on the card
 	},
 	{
 		Name:                  H100PCIe,
@@ -151,6 +164,8 @@ var table = []Class{
 		MemoryBandwidthGBps:   2000,
 		Poseidon2PerSec:       300_000_000,
 		SHA256PerSec:          14_000_000_000,
+		HostLinkGBps:          64, // PCIe Gen5 x16; H100 datasheet: "PCIe Gen5: 128GB/s" (both ways)
+		WalkBandwidthPercent:  70, // estimate until measured on the card
 	},
 	{
 		Name:                  H200,
@@ -161,6 +176,8 @@ var table = []Class{
 		MemoryBandwidthGBps:   4800,
 		Poseidon2PerSec:       400_000_000,
 		SHA256PerSec:          18_000_000_000,
+		HostLinkGBps:          64, // PCIe Gen5 x16; H200 datasheet: "PCIe Gen5: 128GB/s" (both ways)
+		WalkBandwidthPercent:  70, // estimate until measured on the card
 	},
 	{
 		Name:                  A100_80,
@@ -171,6 +188,8 @@ var table = []Class{
 		MemoryBandwidthGBps:   2039,
 		Poseidon2PerSec:       150_000_000,
 		SHA256PerSec:          9_000_000_000,
+		HostLinkGBps:          32, // PCIe Gen4 x16; A100 datasheet: "PCIe Gen4: 64 GB/s" (both ways)
+		WalkBandwidthPercent:  70, // estimate until measured on the card
 	},
 	{
 		Name:                  A100_40,
@@ -181,6 +200,8 @@ var table = []Class{
 		MemoryBandwidthGBps:   1555,
 		Poseidon2PerSec:       150_000_000,
 		SHA256PerSec:          9_000_000_000,
+		HostLinkGBps:          32, // PCIe Gen4 x16; A100 datasheet: "PCIe Gen4: 64 GB/s" (both ways)
+		WalkBandwidthPercent:  70, // estimate until measured on the card
 	},
 	{
 		Name:                  L40S,
@@ -191,6 +212,8 @@ var table = []Class{
 		MemoryBandwidthGBps:   864,
 		Poseidon2PerSec:       160_000_000,
 		SHA256PerSec:          15_000_000_000,
+		HostLinkGBps:          32, // L40S datasheet: "PCIe Gen4 x16: 64GB/s bidirectional"
+		WalkBandwidthPercent:  70, // estimate until measured on the card
 	},
 	{
 		Name:                  RTX4090,
@@ -201,6 +224,8 @@ var table = []Class{
 		MemoryBandwidthGBps:   1008,
 		Poseidon2PerSec:       150_000_000,
 		SHA256PerSec:          20_000_000_000,
+		HostLinkGBps:          32, // PCIe Gen4 x16 (GeForce RTX 4090 specifications), 64 GB/s both ways
+		WalkBandwidthPercent:  70, // estimate until measured on the card
 	},
 	{
 		Name:                  RTX3090,
@@ -211,6 +236,8 @@ var table = []Class{
 		MemoryBandwidthGBps:   936,
 		Poseidon2PerSec:       60_000_000,
 		SHA256PerSec:          9_000_000_000,
+		HostLinkGBps:          32, // PCIe Gen4 x16 (GeForce RTX 3090 specifications), 64 GB/s both ways
+		WalkBandwidthPercent:  70, // estimate until measured on the card
 	},
 	{
 		// The reference implementations on one core of a commodity CPU,
@@ -228,6 +255,14 @@ var table = []Class{
 		MemoryBandwidthGBps:   20,
 		Poseidon2PerSec:       100_000,
 		SHA256PerSec:          25_000_000,
+		// The memory phase's walk (the fold of "truegpu/memwalk/v1" in
+		// plain Go, with the walk-tree leaf hashing) on one core of the
+		// same VM, from a table of about 2 MB: 4.2-5.4 GB/s of blocks
+		// folded, the fold's ALU work rather than memory bounding it.
+		// 15% of 20 GB/s is 3 GB/s, conservative like the figures
+		// above; recalibrate against package prover/memwalk's walk.
+		HostLinkGBps:         0,
+		WalkBandwidthPercent: 15,
 	},
 }
 

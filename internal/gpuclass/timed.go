@@ -180,6 +180,8 @@ var hardware = []Class{
 		MemoryBandwidthGBps:   460,
 		Poseidon2PerSec:       128 * 170_000,
 		SHA256PerSec:          128 * 30_000_000,
+		HostLinkGBps:          0,  // the table is in its own memory
+		WalkBandwidthPercent:  70, // estimate: random 1 KB reads, 16 cache lines each
 	},
 	{
 		// 128 cores × 2 GHz × 2048 int8 multiply-adds per cycle (AMX
@@ -192,6 +194,8 @@ var hardware = []Class{
 		MemoryBandwidthGBps:   614,
 		Poseidon2PerSec:       128 * 170_000,
 		SHA256PerSec:          128 * 30_000_000,
+		HostLinkGBps:          0,  // the table is in its own memory
+		WalkBandwidthPercent:  70, // estimate: random 1 KB reads, 16 cache lines each
 	},
 }
 
