@@ -1,0 +1,34 @@
+package memwalk
+
+// GoldenSpec, GoldenNonce, GoldenWalkSeed and GoldenCheckSeed pin the
+// specification for backends: the table commitment of GoldenSpec under
+// GoldenNonce (32 bytes 0x01…0x20) must equal GoldenTableRootHex, and the
+// walk commitment for GoldenWalkSeed (16 bytes 0xa0…0xaf) must equal
+// GoldenWalkRootHex. GoldenCheckSeed (16 bytes 0xc0…0xcf) is the check
+// seed the package's golden test opens.
+var (
+	GoldenSpec  = Spec{Blocks: 100, Lanes: 16, Steps: 5}
+	GoldenNonce = [32]byte{
+		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+		0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10,
+		0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18,
+		0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20,
+	}
+	GoldenWalkSeed = [SeedSize]byte{
+		0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
+		0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf,
+	}
+	GoldenCheckSeed = [SeedSize]byte{
+		0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7,
+		0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf,
+	}
+)
+
+const (
+	// GoldenTableRootHex is the table commitment of GoldenSpec under
+	// GoldenNonce.
+	GoldenTableRootHex = "5b3e7863768eb6c56edeb070824f0655677e422d2543ac79fbaa72be79190fa8"
+	// GoldenWalkRootHex is the walk commitment of GoldenSpec under
+	// GoldenNonce and GoldenWalkSeed.
+	GoldenWalkRootHex = "6a770546249ab0dbe53e5ed3334acd5db50253e757f9283ee5e17b70c5edfbe9"
+)
