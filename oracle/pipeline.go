@@ -698,9 +698,9 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 const maxTimedOpeningsBytes = 4 + 1 + 32 + 2 + timed.Samples*(8+timed.LeafCells+1+timed.MaxDepth*32)
 
 // maxWalkOpeningsBytes bounds a walk openings blob: the header and Checks
-// checks, each a block with its path and two state leaves with theirs, at
-// the deepest trees (prover/memwalk's encoding).
-const maxWalkOpeningsBytes = 4 + 1 + 32 + 32 + 2 + memwalk.Checks*(memwalk.BlockBytes+1+memwalk.MaxDepth*32+2*(64+1+memwalk.MaxDepth*32))
+// checks, each a block with its path, a presence flag and two state
+// leaves with theirs, at the deepest trees (prover/memwalk's encoding).
+const maxWalkOpeningsBytes = 4 + 1 + 32 + 32 + 2 + memwalk.Checks*(memwalk.BlockBytes+1+memwalk.MaxDepth*32+1+2*(64+1+memwalk.MaxDepth*32))
 
 // signedBytes is the node's signed request as the replicated commands
 // carry it (fsm checks the signature again in Apply).

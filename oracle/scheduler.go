@@ -72,8 +72,8 @@ type ScheduleConfig struct {
 var StandInTimed = timed.Spec{M: 32, N: 256, K: 2048}
 
 // StandInMemory is the memory phase nodes compute on a TimedStandIn
-// cluster: a 1 MB table and 64 lanes of 32 steps.
-var StandInMemory = memwalk.Spec{Blocks: 1024, Lanes: 64, Steps: 32}
+// cluster: a 64 KB table and 32 lanes of 32 steps.
+var StandInMemory = memwalk.Spec{Blocks: 64, Lanes: 32, Steps: 32}
 
 func (c *ScheduleConfig) ensureDefaults() {
 	if c.Tick == 0 {

@@ -9,10 +9,12 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/internal/gpuclass"
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/memwalk"
 	"github.com/truegpu/truegpu/verifier"
 )
 
@@ -466,13 +468,80 @@ func (d *Flaky) Run(ctx context.Context, w attest.Workload) (attest.Commitment, 
 	return c, err
 }
 
+// Forgetful runs the profile workload, the timed phase and the memory
+// phase's table fill honestly, but keeps only Options.Percent (default 60)
+// percent of the table, as a card with that share of the claimed memory
+// must. It walks without regenerating the blocks it dropped: a lane that
+// reads one gets a made-up next state (memwalk.Table.WalkPartial). It
+// answers in the time the claimed class needs to read the share it holds,
+// so its walk is on time.
+//
+// Caught by: the walk's checks. The oracle draws its check seed after the
+// walk root is recorded and recomputes every checked transition from the
+// opened block; a made-up state fails the fold. A walk with a fraction m
+// of made-up transitions passes with probability (1−m)^16: about 1 in 3,000
+// at 40% of the blocks dropped (m ≈ 0.4).
+type Forgetful struct {
+	*base
+	percent int
+}
+
+// NewForgetful returns a device of the class that keeps part of the
+// memory phase's table.
+func NewForgetful(class string, opts Options) (*Forgetful, error) {
+	b, err := newBase(class, class, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	p := opts.Percent
+	if p <= 0 || p > 100 {
+		p = 60
+	}
+	return &Forgetful{base: b, percent: p}, nil
+}
+
+// Run computes the workload honestly and fills the whole table (its root
+// must be right: the checks open blocks against it).
+func (d *Forgetful) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
+	return d.run(ctx, w, 100, honestWork(w))
+}
+
+// Walk walks the held share of the table and makes up the rest.
+func (d *Forgetful) Walk(ctx context.Context, w attest.Workload, seed [memwalk.SeedSize]byte) ([32]byte, error) {
+	if err := d.check(); err != nil {
+		return [32]byte{}, err
+	}
+	table, err := d.results.Table(w.Nonce)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	start := time.Now()
+	held := uint64(d.percent)
+	walk, err := table.WalkPartial(ctx, seed, 1, func(b uint64) bool { return b*0x9E3779B97F4A7C15>>32%100 < held })
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("sim device %s: walk: %w", d.fp.UUID, err)
+	}
+	if err := d.results.PutWalk(w.Nonce, walk); err != nil {
+		return [32]byte{}, err
+	}
+	m := w.MemoryModel
+	if m.IsZero() {
+		m = w.Memory
+	}
+	ms := d.timing.WalkExpectedMillis(m.Blocks, m.Lanes, m.Steps) * held / 100
+	if err := sleepUntil(ctx, start.Add(time.Duration(float64(ms)*d.opts.scale())*time.Millisecond)); err != nil {
+		return [32]byte{}, fmt.Errorf("sim device %s: walk: %w", d.fp.UUID, err)
+	}
+	return walk.Root(), nil
+}
+
 // Kinds lists the device profiles New accepts, with <class> standing for
 // a class name or alias (h100, h100-pcie, h200, a100, a100-40gb, l40s,
 // rtx4090, rtx3090, cpu).
 func Kinds() []string {
 	return []string{
 		"<class>", "spoof-<class>", "<actual>-as-<claimed>", "clone-<class>",
-		"replay-<class>", "partial-<class>", "grind-<class>", "abandon-<class>", "garbage-<class>", "flaky-<class>",
+		"replay-<class>", "partial-<class>", "grind-<class>", "abandon-<class>", "garbage-<class>", "flaky-<class>", "forget-<class>",
 	}
 }
 
@@ -495,7 +564,7 @@ func New(profile string, opts Options) (attest.Device, error) {
 	}
 	if found {
 		switch kind {
-		case "spoof", "clone", "replay", "partial", "grind", "abandon", "garbage", "flaky":
+		case "spoof", "clone", "replay", "partial", "grind", "abandon", "garbage", "flaky", "forget":
 			class, err := canonicalClass(rest)
 			if err != nil {
 				return nil, err
@@ -519,6 +588,8 @@ func New(profile string, opts Options) (attest.Device, error) {
 				return NewAbandoner(class, opts)
 			case "garbage":
 				return NewGarbage(class, opts)
+			case "forget":
+				return NewForgetful(class, opts)
 			default:
 				return NewFlaky(class, opts)
 			}
