@@ -70,7 +70,11 @@ func TestWalkCommand(t *testing.T) {
 			c.SignedRequest = signedReq(b[:], &truegpuv1.SubmitWalkRequest{ChallengeId: IDString(id), Address: a.String(), WalkRoot: c.WalkRoot})
 			return c
 		}(),
-		"short seed": func() *truegpuv1.RecordWalkCommand { c := signWalk(a[:], walk(id, now+500)); c.CheckSeed = c.CheckSeed[:3]; return c }(),
+		"short seed": func() *truegpuv1.RecordWalkCommand {
+			c := signWalk(a[:], walk(id, now+500))
+			c.CheckSeed = c.CheckSeed[:3]
+			return c
+		}(),
 	} {
 		if err := apply1(t, f, mk(now+500, c)); !errors.Is(err, ErrInvalidCommand) {
 			t.Errorf("%s: got %v, want ErrInvalidCommand", name, err)
