@@ -255,12 +255,14 @@ var table = []Class{
 		MemoryBandwidthGBps:   20,
 		Poseidon2PerSec:       100_000,
 		SHA256PerSec:          25_000_000,
-		// The memory phase's walk (the fold of "truegpu/memwalk/v1" in
-		// plain Go, with the walk-tree leaf hashing) on one core of the
-		// same VM, from a table of about 2 MB: 4.2-5.4 GB/s of blocks
-		// folded, the fold's ALU work rather than memory bounding it.
-		// 15% of 20 GB/s is 3 GB/s, conservative like the figures
-		// above; recalibrate against package prover/memwalk's walk.
+		// The memory phase on one core of the same VM (package
+		// prover/memwalk's benchmarks, one worker): the walk with its
+		// tree hashing at 8.7 GB/s of blocks from a 1 MB table, the
+		// fold alone at 15 GB/s, a plain-Go fold without the reference's
+		// tuning at 4.2-5.4 GB/s; the fill at 3.3 G multiply-adds/s
+		// (6.6 GOPS). The walk is bound by the fold's ALU work, not by
+		// memory; 15% of 20 GB/s is 3 GB/s, conservative like the
+		// figures above.
 		HostLinkGBps:         0,
 		WalkBandwidthPercent: 15,
 	},
