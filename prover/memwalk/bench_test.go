@@ -165,7 +165,7 @@ func BenchmarkVerify(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(checks)), "ns/check")
 }
 
-// BenchmarkFillByte measures one regenerated table byte (a 1024-long int8
+// BenchmarkFillByte measures one regenerated table byte (a FillK-long int8
 // dot product with its generator words).
 func BenchmarkFillByte(b *testing.B) {
 	keys := tableKeys([32]byte{4})
@@ -215,7 +215,7 @@ func BenchmarkPath(b *testing.B) {
 }
 
 // BenchmarkFill reports the reference fill's rate in table bytes per
-// second and in GMAC/s (1024 int8 multiply-adds per byte).
+// second and in GMAC/s (FillK int8 multiply-adds per byte).
 func BenchmarkFill(b *testing.B) {
 	s := Spec{Blocks: 256, Lanes: 8, Steps: 1}
 	for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {

@@ -29,17 +29,18 @@
 // # The table
 //
 // The table is the low bytes of an int8 GEMM with inner dimension
-// FillK = 1024 and the generator of "truegpu/timed/v1" (package
+// FillK = 2048 and the generator of "truegpu/timed/v1" (package
 // prover/timed), keyed by the table nonce
 //
 //	tnonce = SHA-256("truegpu/memwalk/v1/table" ‖ nonce),  keys = timed.Key(tnonce)
 //
 // Byte j (0 ≤ j < 1024) of block i (0 ≤ i < Blocks) is the low byte of
-// C[i][j] of the timed GEMM {M: Blocks, N: 1024, K: 1024} under those keys
-// (timed.Cell with K = 1024): a 1024-long int8 dot product of row i of A and
-// column j of B, 2,048 tensor operations per table byte. Regenerating a
-// block costs 2^20 multiply-adds (2M tensor operations); a device
-// regenerates far slower than it reads its own memory.
+// C[i][j] of the timed GEMM {M: Blocks, N: 1024, K: 2048} under those keys
+// (timed.Cell with K = 2048): a 2048-long int8 dot product of row i of A and
+// column j of B, 4,096 tensor operations per table byte. Regenerating a
+// block costs 2^21 multiply-adds (4M tensor operations); a device
+// regenerates far slower than it reads its own memory: on every class at
+// least eight times slower (docs/PROTOCOL.md section 12).
 //
 // Table tree: leaf i is block i,
 //
@@ -126,7 +127,7 @@
 // tableTreeRoot at leaf a, the fold of the block gives exactly the state in
 // the after-leaf (whose path leads to walkTreeRoot at leaf
 // step·(Lanes/8) + ⌊ℓ/8⌋), and the FillChecks bytes of the block equal the
-// low bytes of their native recomputation (timed.Cell, K = 1024).
+// low bytes of their native recomputation (timed.Cell, K = 2048).
 //
 // # Soundness
 //

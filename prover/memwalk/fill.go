@@ -177,7 +177,7 @@ func (f *filler) run(lo, hi uint64, data []byte) {
 }
 
 // dot4 returns Σ a[k]·b_c[k] for four columns. Each a[k] packs two rows
-// as lo + hi·2^32; the sums are bounded by 128·128·1024 = 2^24 in
+// as lo + hi·2^32; the sums are bounded by 128·128·2048 = 2^25 in
 // magnitude, so the low 32 bits always hold the low row's sum exactly.
 func dot4(a []int64, b0, b1, b2, b3 []int8) (s0, s1, s2, s3 int64) {
 	n := len(a)

@@ -27,8 +27,8 @@ var (
 const (
 	// GoldenTableRootHex is the table commitment of GoldenSpec under
 	// GoldenNonce.
-	GoldenTableRootHex = "5b3e7863768eb6c56edeb070824f0655677e422d2543ac79fbaa72be79190fa8"
+	GoldenTableRootHex = "d16532a04052993556c168d38dfc686aba04fbcb3aadf2c02e3572bd4bc7f838"
 	// GoldenWalkRootHex is the walk commitment of GoldenSpec under
 	// GoldenNonce and GoldenWalkSeed.
-	GoldenWalkRootHex = "6a770546249ab0dbe53e5ed3334acd5db50253e757f9283ee5e17b70c5edfbe9"
+	GoldenWalkRootHex = "c94094d4470a6d98aae9a8b54fefafa3d98da339b919e9cd4990eec98f3c7971"
 )

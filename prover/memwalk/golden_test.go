@@ -8,15 +8,15 @@ import (
 
 // Pinned values of the golden instance.
 const (
-	goldenTableTreeRootHex = "bdd5bc85f66de403c01e3ccbd11091a8c6a7bb445c61d5007a173b8147e70fe3"
-	goldenWalkTreeRootHex  = "545b840228e1632b29b7af13941ef6a4b1e05ebe057f72662f52e6c0e74694e0"
-	goldenOpeningsSHA256   = "9ecb65a581c1818c1418cba3c100f998a43fd1678853d0060ee296de0c10dbc9"
-	goldenOpeningsLen      = 25861
-	goldenX00              = 0x1d758821cda2a278 // x(0, 0)
-	goldenX15x5            = 0xe41a646b0b533f5a // x(15, 5)
+	goldenTableTreeRootHex = "010c1366a2b28e079aa219658a45adf40942fe553b2ece93fb96bccf7f2dc472"
+	goldenWalkTreeRootHex  = "e33a56927cb43809a3bea057f06bedc4d0611b76bae56deb39aeb722d6010e8c"
+	goldenOpeningsSHA256   = "9ac80f683ce3d74a68017eb2b2b82768ee59b7d2c84a6e933ece9826c6a0a1dd"
+	goldenOpeningsLen      = 25475
+	goldenX00              = 0x816ca29cabe3ff1e // x(0, 0)
+	goldenX15x5            = 0xc545440ea2d66798 // x(15, 5)
 )
 
-var goldenBlock0 = [8]byte{0x8d, 0x67, 0x8a, 0x6e, 0x87, 0xe6, 0x87, 0xe6} // block 0, bytes 0…7
+var goldenBlock0 = [8]byte{0x3e, 0xa1, 0xa7, 0x6f, 0x7f, 0xd8, 0x3b, 0x4c} // block 0, bytes 0…7
 
 // TestGolden checks the golden instance with the naive reference and with
 // the package's Fill, Walk and Open.

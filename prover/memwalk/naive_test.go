@@ -32,7 +32,7 @@ func refTable(s Spec, nonce [32]byte) []byte {
 	out := make([]byte, s.Blocks*1024)
 	for i := uint64(0); i < s.Blocks; i++ {
 		for j := uint32(0); j < 1024; j++ {
-			out[i*1024+uint64(j)] = uint8(timed.Cell(timed.Spec{M: 1, N: 1024, K: 1024}, keys, uint32(i), j))
+			out[i*1024+uint64(j)] = uint8(timed.Cell(timed.Spec{M: 1, N: 1024, K: FillK}, keys, uint32(i), j))
 		}
 	}
 	return out

@@ -188,8 +188,13 @@ func TestVerifyRejects(t *testing.T) {
 		{"short block path", s, nonce, tableRoot, walkSeed, walkRoot, checkSeed, mutate(t, op, func(o *Openings) { o.Checks[0].BlockPath = o.Checks[0].BlockPath[1:] }), ErrPath, nil},
 		{"long block path", s, nonce, tableRoot, walkSeed, walkRoot, checkSeed, mutate(t, op, func(o *Openings) { o.Checks[0].BlockPath = append(o.Checks[0].BlockPath, padHashes[6]) }), ErrPath, nil},
 		{"other block", s, nonce, tableRoot, walkSeed, walkRoot, checkSeed, mutate(t, op, func(o *Openings) {
-			o.Checks[0].Block = slices.Clone(o.Checks[1].Block)
-			o.Checks[0].BlockPath = o.Checks[1].BlockPath
+			// The first check that read another block than check 0.
+			j := 1
+			for j < len(o.Checks)-1 && bytes.Equal(o.Checks[j].Block, o.Checks[0].Block) {
+				j++
+			}
+			o.Checks[0].Block = slices.Clone(o.Checks[j].Block)
+			o.Checks[0].BlockPath = o.Checks[j].BlockPath
 		}), ErrPath, nil},
 		{"flipped after state", s, nonce, tableRoot, walkSeed, walkRoot, checkSeed, mutate(t, op, func(o *Openings) { o.Checks[0].After.States[checks[0].Lane%LeafLanes] ^= 1 }), ErrPath, nil},
 		{"flipped before state", s, nonce, tableRoot, walkSeed, walkRoot, checkSeed, mutate(t, op, func(o *Openings) { o.Checks[0].Before.States[checks[0].Lane%LeafLanes] ^= 1 << 63 }), ErrPath, nil},
