@@ -25,20 +25,42 @@
 // asynchronous copies - so it should reach only a fraction of the
 // tensor-core peak; its throughput has not been measured.
 //
+// The memory phase (package prover/memwalk, the Walker interface) keeps
+// its table in device memory from Run to the walk's openings. Its bytes
+// are the low bytes of the timed GEMM {M: Blocks, N: 1024, K: 1024}, so
+// the timed phase's PRG and tensor-core kernels fill it tile by tile,
+// writing straight into the table; a SHA-256 kernel hashes each block into
+// its table-tree leaf on the GPU and only the leaf hashes are copied back;
+// the host builds the table tree and keeps every level (64 bytes of host
+// memory per block). The walk runs one warp per lane - each thread folds
+// one 32-byte chunk of the 1 KB block, the warp sums the chunks with
+// shuffles - in chunks of steps that keep every lane's state after each
+// step; SHA-256 kernels hash those states into walk-tree leaves and reduce
+// each step's leaves to its subtree root on the GPU, so only the step roots
+// and, every few steps, a checkpoint of the lane states are copied back.
+// Openings replay the walk on the GPU from the nearest checkpoint and
+// answer byte for byte as memwalk.Walk.Open does. A run releases the
+// tables of earlier runs that would not fit beside its own, so with a
+// production table (most of the device's memory) only the latest run's
+// walk can be opened.
+//
 // Validation status: the kernel arithmetic and kernel bodies (field.h,
-// work.h, timed.h) are compiled as host C by the tests and checked bit for
-// bit against gnark-crypto and the reference implementations of packages
-// prover and prover/timed; the host side runs the conformance suite, and
-// the timed phase, against kernels/fakecuda.c, a stand-in driver that
-// executes launches on the CPU with the same kernel bodies. For the
+// work.h, timed.h, memwalk.h) are compiled as host C by the tests and
+// checked bit for bit against gnark-crypto and the reference
+// implementations of packages prover, prover/timed and prover/memwalk; the
+// host side runs the conformance suite, the timed phase and the memory
+// phase against kernels/fakecuda.c, a stand-in driver that executes
+// launches on the CPU with the same kernel bodies (the walk's warp
+// shuffles replaced by a loop over the warp's chunks). For the
 // tensor-core GEMM the host runs the kernel's own shared-memory staging,
 // fragment loads and stores, with the mma.sync instruction replaced by a
 // host model written from the PTX ISA's fragment layout; that checks the
 // kernel's indexing against the documented layout, not the hardware's
-// behaviour, nor barriers and shared-memory races. The PTX itself needs a GPU,
-// and the PTX of the timed kernels has not yet been executed on one: the
-// conformance test on the real driver runs when a driver and device are
-// present and is skipped otherwise.
+// behaviour, nor barriers and shared-memory races. The PTX itself needs a
+// GPU, and the PTX of the timed and memory-phase kernels has not yet been
+// executed on one: the conformance test on the real driver runs when a
+// driver and device are present and is skipped otherwise, as is
+// TestMemwalkOnDevice for the memory phase.
 package cuda
 
 import (
@@ -114,14 +136,17 @@ type Device struct {
 	rk      []fr.Element
 
 	calls chan func()
-	done  chan struct{}
+	quit  chan struct{} // closed by Close: the worker stops
+	done  chan struct{} // closed by the worker when it has stopped
 
-	closed attest.CloseState
+	closed  attest.CloseState
+	heldCap int // runs whose results (and memory-phase tables) are kept
 
 	// owned by the worker thread
-	ctx   uintptr
-	mod   uintptr
-	funcs map[string]uintptr
+	ctx    uintptr
+	mod    uintptr
+	funcs  map[string]uintptr
+	tables []*memTable // memory-phase tables in device memory, oldest first
 }
 
 // Open initializes the driver, creates a context on the selected GPU and
@@ -132,7 +157,8 @@ func Open(opts Options) (*Device, error) {
 		return nil, err
 	}
 	d := &Device{drv: drv, results: attest.NewResultStore(opts.HeldResults), rk: roundKeys(),
-		calls: make(chan func()), done: make(chan struct{}), funcs: map[string]uintptr{}}
+		calls: make(chan func()), quit: make(chan struct{}), done: make(chan struct{}), funcs: map[string]uintptr{},
+		heldCap: max(opts.HeldResults, attest.MinHeldResults)}
 	var n int32
 	if err := drv.check("cuDeviceGetCount", drv.cuDeviceGetCount(&n)); err != nil {
 		return nil, err
@@ -171,8 +197,10 @@ func (d *Device) worker(started chan<- error) {
 	}
 	runtime.KeepAlive(img)
 	defer d.drv.cuModuleUnload(d.mod)
+	defer d.releaseAllTables()
 	for _, name := range []string{kernelPRG, kernelGEMM, kernelLeaves, kernelMerkle,
-		kernelTimedFill, kernelTimedGEMM, kernelTimedLeaves} {
+		kernelTimedFill, kernelTimedGEMM, kernelTimedLeaves,
+		kernelMWBlockLeaves, kernelMWInit, kernelMWStateLeaves, kernelMWNodes, kernelMWWalk} {
 		var f uintptr
 		if err := d.drv.check("cuModuleGetFunction("+name+")", d.drv.cuModuleGetFunction(&f, d.mod, cString(name))); err != nil {
 			started <- err
@@ -181,16 +209,24 @@ func (d *Device) worker(started chan<- error) {
 		d.funcs[name] = f
 	}
 	started <- nil
-	for f := range d.calls {
-		f()
+	for {
+		select {
+		case f := <-d.calls:
+			f()
+		case <-d.quit:
+			return
+		}
 	}
 }
 
-// do runs f on the worker thread.
+// do runs f on the worker thread. A call that the worker has not taken
+// when the device closes fails with ErrClosed.
 func (d *Device) do(ctx context.Context, f func() error) error {
 	errc := make(chan error, 1)
 	select {
 	case d.calls <- func() { errc <- f() }:
+	case <-d.done:
+		return fmt.Errorf("cuda device %s: %w", d.fp.UUID, attest.ErrClosed)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -297,20 +333,23 @@ func (d *Device) Results(nonce prover.Nonce) ([]int32, error) {
 	return d.results.Get(nonce)
 }
 
-// Close destroys the context. It is idempotent.
+// Close waits for the call in progress, frees the memory-phase tables and
+// destroys the context. It is idempotent.
 func (d *Device) Close() error {
 	if !d.closed.Close() {
 		return nil
 	}
-	close(d.calls)
+	close(d.quit)
 	<-d.done
 	return nil
 }
 
 // Run computes the workload on the GPU: PRG for A and B, the GEMM, the
 // leaf words and the Merkle levels, then copies the root and the cells
-// back; then, when the workload has one, the timed phase (runTimed), whose
-// leaf hashes are copied back and committed on the host. The kernels cannot be interrupted: cancellation takes effect
+// back; then, when the workload has them, the timed phase (runTimed),
+// whose leaf hashes are copied back and committed on the host, and the
+// memory phase's table (fillTable), which stays in device memory for the
+// walk. The kernels cannot be interrupted: cancellation takes effect
 // between launches.
 func (d *Device) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
 	if err := d.check(); err != nil {
@@ -323,33 +362,45 @@ func (d *Device) Run(ctx context.Context, w attest.Workload) (attest.Commitment,
 		return attest.Commitment{}, err
 	}
 	start := time.Now()
-	var root [32]byte
-	var cells []int32
-	var leafHashes [][32]byte
+	var root, troot, tableRoot [32]byte
 	err := d.do(ctx, func() error {
+		d.makeRoom(w)
+		var cells []int32
 		var err error
-		if root, cells, err = d.run(ctx, w); err != nil || w.Timed.IsZero() {
+		if root, cells, err = d.run(ctx, w); err != nil {
 			return err
 		}
-		if leafHashes, err = d.runTimed(ctx, w.Timed, w.Nonce); err != nil {
-			return fmt.Errorf("timed phase %dx%dx%d: %w", w.Timed.M, w.Timed.N, w.Timed.K, err)
+		var tr *timed.Result
+		if !w.Timed.IsZero() {
+			leafHashes, err := d.runTimed(ctx, w.Timed, w.Nonce)
+			if err != nil {
+				return fmt.Errorf("timed phase %dx%dx%d: %w", w.Timed.M, w.Timed.N, w.Timed.K, err)
+			}
+			// Openings recompute their few leaves natively (leafBytes nil).
+			if tr, err = timed.NewResultFromLeaves(w.Timed, w.Nonce, leafHashes, nil); err != nil {
+				return fmt.Errorf("timed phase: %w", err)
+			}
+			troot = tr.Root()
+		}
+		var t *memTable
+		if !w.Memory.IsZero() {
+			if t, err = d.fillTable(ctx, w.Memory, w.Nonce); err != nil {
+				return fmt.Errorf("memory phase %+v: %w", w.Memory, err)
+			}
+			tableRoot = t.root
+		}
+		// Recorded on the worker thread, so that the next run's
+		// makeRoom sees this run as held.
+		d.results.PutRun(w.Nonce, cells, tr)
+		if t != nil {
+			d.holdTable(t)
 		}
 		return nil
 	})
 	if err != nil {
 		return attest.Commitment{}, fmt.Errorf("cuda device %s: run %s: %w", d.fp.UUID, w.Profile.ID(), err)
 	}
-	var tr *timed.Result
-	var troot [32]byte
-	if !w.Timed.IsZero() {
-		// Openings recompute their few leaves natively (leafBytes nil).
-		if tr, err = timed.NewResultFromLeaves(w.Timed, w.Nonce, leafHashes, nil); err != nil {
-			return attest.Commitment{}, fmt.Errorf("cuda device %s: timed phase: %w", d.fp.UUID, err)
-		}
-		troot = tr.Root()
-	}
-	d.results.PutRun(w.Nonce, cells, tr)
-	return attest.Commitment{Root: root, TimedRoot: troot, Elapsed: time.Since(start)}, nil
+	return attest.Commitment{Root: root, TimedRoot: troot, TableRoot: tableRoot, Elapsed: time.Since(start)}, nil
 }
 
 // buffers tracks device allocations for one run.

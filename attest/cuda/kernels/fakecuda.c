@@ -3,9 +3,11 @@
  * machines without a GPU. It implements the driver API entry points the
  * backend calls, with device memory in host memory, and executes
  * cuLaunchKernel by looping over the launch grid and calling the same
- * kernel bodies (work.h, timed.h) the PTX runs; the timed-phase GEMM,
- * whose PTX uses tensor-core instructions, runs as timed.h's plain loop
- * over the same block tiles. It thereby tests the host side of
+ * kernel bodies (work.h, timed.h, memwalk.h) the PTX runs; the timed-phase
+ * GEMM, whose PTX uses tensor-core instructions, runs as timed.h's host
+ * model over the same block tiles, and the memory phase's walk, whose PTX
+ * sums the chunks of a warp with shuffles, runs memwalk.h's loop over the
+ * warp's chunks once per warp. It thereby tests the host side of
  * the backend - symbol binding, kernel argument layout, grid sizes, buffer
  * sizes, copies and error mapping - everything except PTX code generation
  * and the GPU itself. Not part of the attestor binary.
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memwalk.h"
 #include "timed.h"
 #include "work.h"
 
@@ -82,7 +85,7 @@ CUresult cuModuleLoadData(void **mod, const char *image) {
 }
 CUresult cuModuleUnload(void *mod) { return 0; }
 
-enum { K_PRG = 1, K_GEMM, K_LEAVES, K_MERKLE, K_TFILL, K_TGEMM, K_TLEAVES };
+enum { K_PRG = 1, K_GEMM, K_LEAVES, K_MERKLE, K_TFILL, K_TGEMM, K_TLEAVES, K_MWBLOCKS, K_MWINIT, K_MWSTATES, K_MWNODES, K_MWWALK };
 
 CUresult cuModuleGetFunction(void **fn, void *mod, const char *name) {
 	if (!strcmp(name, "truegpu_prg")) *fn = (void *)K_PRG;
@@ -92,6 +95,11 @@ CUresult cuModuleGetFunction(void **fn, void *mod, const char *name) {
 	else if (!strcmp(name, "truegpu_timed_fill")) *fn = (void *)K_TFILL;
 	else if (!strcmp(name, "truegpu_timed_gemm")) *fn = (void *)K_TGEMM;
 	else if (!strcmp(name, "truegpu_timed_leaves")) *fn = (void *)K_TLEAVES;
+	else if (!strcmp(name, "truegpu_mw_block_leaves")) *fn = (void *)K_MWBLOCKS;
+	else if (!strcmp(name, "truegpu_mw_init")) *fn = (void *)K_MWINIT;
+	else if (!strcmp(name, "truegpu_mw_state_leaves")) *fn = (void *)K_MWSTATES;
+	else if (!strcmp(name, "truegpu_mw_nodes")) *fn = (void *)K_MWNODES;
+	else if (!strcmp(name, "truegpu_mw_walk")) *fn = (void *)K_MWWALK;
 	else return 500; /* CUDA_ERROR_NOT_FOUND */
 	return 0;
 }
@@ -156,6 +164,31 @@ CUresult cuLaunchKernel(void *fn, unsigned gx, unsigned gy, unsigned gz, unsigne
 						if (y == 0)
 							k_timed_leaves(x, PTR(const unsigned char *, 0), PTR(unsigned char *, 1), ARG(u64, 2),
 							               ARG(u64, 3));
+						break;
+					case K_MWBLOCKS:
+						if (y == 0)
+							k_mw_block_leaves(x, PTR(const unsigned char *, 0), PTR(unsigned char *, 1), ARG(u64, 2),
+							                  ARG(u64, 3));
+						break;
+					case K_MWINIT:
+						if (y == 0)
+							k_mw_init(x, PTR(u64 *, 0), ARG(u64, 1), ARG(u64, 2), ARG(u64, 3));
+						break;
+					case K_MWSTATES:
+						if (y == 0)
+							k_mw_state_leaves(x, PTR(const u64 *, 0), PTR(unsigned char *, 1), ARG(u64, 2), ARG(u64, 3));
+						break;
+					case K_MWNODES:
+						if (y == 0)
+							k_mw_nodes(x, PTR(const unsigned char *, 0), PTR(unsigned char *, 1), ARG(u64, 2));
+						break;
+					case K_MWWALK:
+						/* Whole warps of a one-dimensional grid. */
+						if (bx % 32 || by != 1 || gy != 1)
+							return 1;
+						if (tx % 32 == 0)
+							k_mw_walk_warp(x / 32, PTR(const u64 *, 0), ARG(u64, 1), PTR(u64 *, 2), PTR(u64 *, 3),
+							               ARG(u32, 4), ARG(u32, 5));
 						break;
 					default:
 						return 400; /* CUDA_ERROR_INVALID_HANDLE */

@@ -22,6 +22,19 @@
 #include <string.h>
 #endif
 
+/*
+ * In the CUDA kernels: full unrolling of a loop with constant bounds, and
+ * inlining of the SHA-256 functions (called, their arrays stay in local
+ * memory instead of registers).
+ */
+#ifdef __CUDA__
+#define TM_UNROLL _Pragma("unroll")
+#define TM_INLINE __attribute__((always_inline))
+#else
+#define TM_UNROLL
+#define TM_INLINE
+#endif
+
 /* Cells per leaf. */
 #define TM_LEAF 256
 
@@ -74,16 +87,19 @@ DEV void tm_sha256_init(u32 st[8]) {
 }
 
 /* One compression of the 16 big-endian message words w. */
-DEV void tm_sha256_block(u32 st[8], const u32 w16[16]) {
+TM_INLINE DEV void tm_sha256_block(u32 st[8], const u32 w16[16]) {
 	u32 w[64];
+	TM_UNROLL
 	for (int i = 0; i < 16; i++)
 		w[i] = w16[i];
+	TM_UNROLL
 	for (int i = 16; i < 64; i++) {
 		u32 s0 = tm_rotr(w[i - 15], 7) ^ tm_rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
 		u32 s1 = tm_rotr(w[i - 2], 17) ^ tm_rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
 		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
 	}
 	u32 a = st[0], b = st[1], c = st[2], d = st[3], e = st[4], f = st[5], g = st[6], h = st[7];
+	TM_UNROLL
 	for (int i = 0; i < 64; i++) {
 		u32 t1 = h + (tm_rotr(e, 6) ^ tm_rotr(e, 11) ^ tm_rotr(e, 25)) + ((e & f) ^ (~e & g)) + tm_k256[i] + w[i];
 		u32 t2 = (tm_rotr(a, 2) ^ tm_rotr(a, 13) ^ tm_rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
@@ -120,7 +136,7 @@ DEV u32 tm_leaf_msg_byte(u64 l, const unsigned char *leaf, u32 p) {
 }
 
 /* SHA-256(0x00 || be64(l) || leaf[0:256]). */
-DEV void tm_leaf_hash(u64 l, const unsigned char *leaf, unsigned char out[32]) {
+TM_INLINE DEV void tm_leaf_hash(u64 l, const unsigned char *leaf, unsigned char out[32]) {
 	u32 st[8], w[16];
 	tm_sha256_init(st);
 	for (u32 blk = 0; blk < 5; blk++) {

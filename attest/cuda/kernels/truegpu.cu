@@ -4,12 +4,16 @@
 // the kernel bodies live in field.h and work.h, which the Go tests also
 // compile as host C (hosttest.c, fakecuda.c) and check against package
 // prover and gnark-crypto. Only the thread-id glue below is GPU-specific,
-// and the tensor-core MMA of the timed phase's GEMM (truegpu_timed_gemm),
-// which the host C replaces by a model of the instruction (timed.h).
+// the tensor-core MMA of the timed phase's GEMM (truegpu_timed_gemm),
+// which the host C replaces by a model of the instruction (timed.h), and
+// the warp's loads and butterfly sum in the memory phase's walk
+// (truegpu_mw_walk), which the host C runs as a loop over the warp's
+// chunks (memwalk.h).
 
 #define __global__ __attribute__((global))
 #define __shared__ __attribute__((shared))
 
+#include "memwalk.h"
 #include "timed.h"
 #include "work.h"
 
@@ -30,6 +34,22 @@ static __attribute__((device)) inline void mma_s8(int d[4], const u32 a[4], cons
 	             : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
 	             : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
+
+// Sum of v over the 32 threads of the warp (every thread gets it): a
+// butterfly of 32-bit shuffles on both halves, adding modulo 2^64.
+static __attribute__((device)) inline u64 warp_sum64(u64 v) {
+#pragma unroll
+	for (u32 m = 16; m > 0; m >>= 1) {
+		u32 lo = (u32)v, hi = (u32)(v >> 32), olo, ohi;
+		asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=r"(olo) : "r"(lo), "r"(m));
+		asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=r"(ohi) : "r"(hi), "r"(m));
+		v += (u64)olo | (u64)ohi << 32;
+	}
+	return v;
+}
+
+// Two 8-byte-aligned 16-byte vector loads.
+typedef u64 u64x2 __attribute__((ext_vector_type(2)));
 
 extern "C" {
 
@@ -91,6 +111,48 @@ __global__ void truegpu_timed_gemm(const signed char *A, const signed char *B, u
 #pragma unroll
 	for (int n = 0; n < TM_BN / 8; n++)
 		tm_store(out, acc[n], warp, lane, n, row0, col0, T, N);
+}
+
+// Memory phase (memwalk.h).
+
+__global__ void truegpu_mw_block_leaves(const unsigned char *tile, unsigned char *hashes, u64 l0, u64 n) {
+	k_mw_block_leaves(gid_x(), tile, hashes, l0, n);
+}
+
+__global__ void truegpu_mw_init(u64 *states, u64 lanes, u64 w0, u64 w1) {
+	k_mw_init(gid_x(), states, lanes, w0, w1);
+}
+
+__global__ void truegpu_mw_state_leaves(const u64 *states, unsigned char *hashes, u64 n0, u64 n) {
+	k_mw_state_leaves(gid_x(), states, hashes, n0, n);
+}
+
+__global__ void truegpu_mw_nodes(const unsigned char *in, unsigned char *out, u64 nout) {
+	k_mw_nodes(gid_x(), in, out, nout);
+}
+
+// nsteps steps of the walk for every lane, one warp per lane (8 lanes per
+// block of 256 threads): thread c of the warp reads
+// the 32 bytes of chunk c of the block the lane's state addresses (the
+// warp reads the whole 1 KB block) and folds them, the warp sums the 32
+// chunks and every thread continues with the new state. cur holds the
+// states before the first step and receives those after the last; when
+// out is not null, the states after step s go to out[s*lanes + lane].
+// Grid: lanes*32 threads in blocks of 256 (lanes is a multiple of 8).
+__global__ void truegpu_mw_walk(const u64 *table, u64 blocks, u64 *cur, u64 *out, u32 lanes, u32 nsteps) {
+	const u32 lane = gid_x() / 32, c = lane_id();
+	if (lane >= lanes)
+		return;
+	u64 x = cur[lane];
+	for (u32 s = 0; s < nsteps; s++) {
+		const u64x2 *p = (const u64x2 *)(table + MW_WORDS * mw_address(x, blocks) + 4 * c);
+		const u64x2 v0 = p[0], v1 = p[1];
+		x = mw_next(warp_sum64(mw_chunk(x, c, v0.x, v0.y, v1.x, v1.y)), x);
+		if (c == 0 && out)
+			out[(u64)s * lanes + lane] = x;
+	}
+	if (c == 0)
+		cur[lane] = x;
 }
 
 }
