@@ -48,10 +48,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 Each run starts a fresh 3-member cluster with mutual TLS on loopback, drives
 attestors, register clients, readers and a report watcher through the public
 gRPC API, injects faults (SIGKILL and restart, SIGSTOP past the election
-timeout, partitions, latency and connection resets through a TCP proxy),
-heals, and checks that every acknowledged item is on every member, that the
-members reach one state hash, that the register history is linearizable, and
-that no member panicked. A failed run's directory is kept.
+timeout, partitions, latency and connection resets through a TCP proxy, a
+skewed leader clock, failing disk writes, a kill in the middle of a snapshot
+restore, a member added and one removed), heals, and checks that every
+acknowledged item is on every member, that the members reach one state
+hash, that the register history is linearizable, that no member panicked,
+and the promises of each fault kind (docs/RELIABILITY.md). A failed run's
+directory is kept.
 
 Usage:
   chaos [flags]

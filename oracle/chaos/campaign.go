@@ -32,11 +32,18 @@ const (
 	PartitionFollower Fault = "partition-follower"   // a follower alone (a minority without the leader)
 	PartitionOneWay   Fault = "partition-asymmetric" // the leader cannot dial anyone; everyone can dial it
 	SlowNetwork       Fault = "latency-drops"        // latency and connection resets on every link
+	ClockSkew         Fault = "clock-skew"           // the leader's clock ahead, behind, or drifting
+	DiskErrors        Fault = "disk-errors"          // one member's Raft log writes fail (Pebble's errorfs)
+	DiskFull          Fault = "disk-full"            // one member's file writes fail (a file size limit of 0)
+	CrashRestore      Fault = "crash-restore"        // SIGKILL a follower in the middle of a snapshot restore
+	Membership        Fault = "membership"           // add a member, then remove one (the leader or a follower)
 	Mixed             Fault = "mixed"                // each episode draws one of the above
 )
 
-// Faults lists every single fault kind, in table order.
-var Faults = []Fault{KillLeader, KillFollower, PauseLeader, PauseFollower, PartitionLeader, PartitionFollower, PartitionOneWay, SlowNetwork}
+// Faults lists every single fault kind, in table order (new kinds go at
+// the end: a campaign's run seeds depend on the kind's index).
+var Faults = []Fault{KillLeader, KillFollower, PauseLeader, PauseFollower, PartitionLeader, PartitionFollower, PartitionOneWay, SlowNetwork,
+	ClockSkew, DiskErrors, DiskFull, CrashRestore, Membership}
 
 // ParseFault returns the fault named s.
 func ParseFault(s string) (Fault, error) {
@@ -110,6 +117,14 @@ type RunResult struct {
 	ReportsResumed bool
 	// Panics lists panic or corruption lines of the members' logs.
 	Panics []string
+	// FailStops lists the crash lines of members under a disk fault that
+	// name the fault's error: the fail-stop the fault should cause.
+	FailStops []string
+	// FaultViolations lists failures of the promises particular to a
+	// fault kind: a member with a failing disk that kept running, no write
+	// acknowledged while only a minority was faulty, a membership change
+	// that did not take effect (docs/RELIABILITY.md).
+	FaultViolations []string
 	// AppliedIndex is the members' common final applied index.
 	AppliedIndex uint64
 	// ForcedStops counts members that did not exit within 20s of SIGTERM
@@ -124,7 +139,7 @@ type RunResult struct {
 // Passed reports whether the run found nothing wrong.
 func (r *RunResult) Passed() bool {
 	return r.Err == nil && len(r.Lost) == 0 && r.Linearizable.Result == porcupine.Ok &&
-		len(r.StaleViolations) == 0 && r.Diverged == nil && r.ReportsResumed && len(r.Panics) == 0
+		len(r.StaleViolations) == 0 && r.Diverged == nil && r.ReportsResumed && len(r.Panics) == 0 && len(r.FaultViolations) == 0
 }
 
 // Problems returns one line per finding.
@@ -145,6 +160,7 @@ func (r *RunResult) Problems() []string {
 		p = append(p, "no epoch report completed after the faults healed")
 	}
 	p = append(p, r.Panics...)
+	p = append(p, r.FaultViolations...)
 	return p
 }
 
@@ -214,6 +230,19 @@ func run(ctx context.Context, cfg RunConfig, res *RunResult) error {
 		return err
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x6661756c74))
+	ccfg := ClusterConfig{Binary: cfg.Binary, Epoch: cfg.Epoch, ChallengeInterval: cfg.ChallengeInterval, VerifyingKey: vkPath, Seed: cfg.Seed}
+	planned := cfg.Sequence
+	if len(planned) == 0 {
+		planned = []Fault{cfg.Fault}
+	}
+	for _, k := range planned {
+		if k == Membership || k == Mixed {
+			ccfg.Spares = 1
+		}
+		if k == CrashRestore || k == Mixed {
+			ccfg.SnapshotEvery = SnapshotEvery
+		}
+	}
 	// Ports are picked free and then bound by the members: another process
 	// may take one in between. Then start again on other ports.
 	var c *Cluster
@@ -222,8 +251,8 @@ func run(ctx context.Context, cfg RunConfig, res *RunResult) error {
 		if attempt > 1 {
 			dir = filepath.Join(cfg.Dir, fmt.Sprintf("start-%d", attempt))
 		}
-		c, err = StartCluster(ctx, ClusterConfig{Binary: cfg.Binary, Dir: dir, Epoch: cfg.Epoch,
-			ChallengeInterval: cfg.ChallengeInterval, VerifyingKey: vkPath, Seed: cfg.Seed})
+		ccfg.Dir = dir
+		c, err = StartCluster(ctx, ccfg)
 		if err == nil {
 			break
 		}
@@ -261,7 +290,7 @@ func run(ctx context.Context, cfg RunConfig, res *RunResult) error {
 			kind = Faults[rng.IntN(len(Faults))]
 		}
 		hold := cfg.Hold + time.Duration(rng.Int64N(int64(cfg.Hold)))
-		desc, err := inject(ctx, c, rng, kind, hold)
+		desc, err := inject(ctx, c, w, res, rng, kind, hold)
 		res.Faults = append(res.Faults, desc)
 		logf("episode %d: %s", e+1, desc)
 		if err != nil {
@@ -297,7 +326,7 @@ func run(ctx context.Context, cfg RunConfig, res *RunResult) error {
 	// stop it again.
 	for attempt := 1; ; attempt++ {
 		var forced []string
-		for _, m := range c.Members {
+		for _, m := range c.Active() {
 			f, err := c.Stop(m, 20*time.Second)
 			if err != nil {
 				return err
@@ -315,7 +344,7 @@ func run(ctx context.Context, cfg RunConfig, res *RunResult) error {
 			return fmt.Errorf("chaos: %v did not exit within 20s of SIGTERM, %d times", forced, attempt)
 		}
 		c.Net.Heal()
-		for _, m := range c.Members {
+		for _, m := range c.Active() {
 			if err := c.Restart(m); err != nil {
 				return err
 			}
@@ -348,7 +377,7 @@ func run(ctx context.Context, cfg RunConfig, res *RunResult) error {
 	res.Acked = w.Acks.Count()
 	res.Verdicts = w.Verdicts.Load()
 	var states []*MemberState
-	for _, m := range c.Members {
+	for _, m := range c.Active() {
 		st, err := ReadState(m.ID, m.DataDir, w.Acks)
 		if err != nil {
 			return err
@@ -356,6 +385,11 @@ func run(ctx context.Context, cfg RunConfig, res *RunResult) error {
 		states = append(states, st)
 	}
 	res.Lost = CheckAcknowledged(w.Acks, states)
+	var ids []string
+	for _, m := range c.Active() {
+		ids = append(ids, m.ID)
+	}
+	res.FaultViolations = append(res.FaultViolations, CheckMemberTable(states, ids)...)
 	res.Diverged = CheckConverged(states)
 	// The final states join the history as linearizable reads after
 	// everything else.
@@ -363,10 +397,14 @@ func run(ctx context.Context, cfg RunConfig, res *RunResult) error {
 	res.Linearizable = CheckLinearizable(checked, cfg.CheckTimeout, filepath.Join(cfg.Dir, "linearizability.html"))
 	res.StaleViolations = CheckStaleReads(ops)
 	var logs []string
+	var windows []LogWindow
 	for _, m := range c.Members {
-		logs = append(logs, m.LogPath)
+		if _, err := os.Stat(m.LogPath); err == nil {
+			logs = append(logs, m.LogPath)
+			windows = append(windows, m.Windows()...)
+		}
 	}
-	if res.Panics, err = ScanLogs(logs...); err != nil {
+	if res.Panics, res.FailStops, err = ScanLogsWindows(windows, logs...); err != nil {
 		return err
 	}
 	logf("ops %d, acknowledged %d, verdicts %d, lost %d, linearizable %s, applied %d", res.Ops, res.Acked, res.Verdicts, len(res.Lost), res.Linearizable.Result, res.AppliedIndex)
@@ -375,7 +413,7 @@ func run(ctx context.Context, cfg RunConfig, res *RunResult) error {
 
 // inject applies one fault for hold and heals it. It returns a
 // description of what it did.
-func inject(ctx context.Context, c *Cluster, rng *rand.Rand, kind Fault, hold time.Duration) (string, error) {
+func inject(ctx context.Context, c *Cluster, w *Workload, res *RunResult, rng *rand.Rand, kind Fault, hold time.Duration) (string, error) {
 	leader := c.Leader(ctx)
 	if leader < 0 {
 		if err := c.WaitLeader(ctx, 30*time.Second); err != nil {
@@ -383,8 +421,9 @@ func inject(ctx context.Context, c *Cluster, rng *rand.Rand, kind Fault, hold ti
 		}
 		leader = c.Leader(ctx)
 	}
+	active := c.ActiveIndexes()
 	var followers []int
-	for i := range c.Members {
+	for _, i := range active {
 		if i != leader {
 			followers = append(followers, i)
 		}
@@ -395,6 +434,16 @@ func inject(ctx context.Context, c *Cluster, rng *rand.Rand, kind Fault, hold ti
 		target = follower
 	}
 	m := c.Members[target]
+	switch kind {
+	case ClockSkew:
+		return injectClockSkew(ctx, c, w, rng, m, hold)
+	case DiskErrors, DiskFull:
+		return injectDiskFault(ctx, c, w, res, rng, kind, leader, follower, hold)
+	case CrashRestore:
+		return injectCrashRestore(ctx, c, rng, c.Members[follower], hold)
+	case Membership:
+		return injectMembership(ctx, c, res, rng, leader, follower, hold)
+	}
 	desc := fmt.Sprintf("%s %s for %v", kind, m.ID, hold.Round(time.Millisecond))
 	switch kind {
 	case KillLeader, KillFollower:
@@ -411,14 +460,14 @@ func inject(ctx context.Context, c *Cluster, rng *rand.Rand, kind Fault, hold ti
 		return desc, c.Resume(m)
 	case PartitionLeader, PartitionFollower:
 		var rest []int
-		for i := range c.Members {
+		for _, i := range active {
 			if i != target {
 				rest = append(rest, i)
 			}
 		}
 		c.Net.Partition([]int{target}, rest)
 	case PartitionOneWay:
-		for i := range c.Members {
+		for _, i := range active {
 			if i != target {
 				c.Net.Block(target, i)
 			}
@@ -427,8 +476,8 @@ func inject(ctx context.Context, c *Cluster, rng *rand.Rand, kind Fault, hold ti
 	case SlowNetwork:
 		latency := time.Duration(5+rng.IntN(96)) * time.Millisecond
 		drop := 0.002 + 0.02*rng.Float64()
-		for i := range c.Members {
-			for j := range c.Members {
+		for _, i := range active {
+			for _, j := range active {
 				if i != j {
 					c.Net.Slow(i, j, latency, drop)
 				}
@@ -446,7 +495,7 @@ func inject(ctx context.Context, c *Cluster, rng *rand.Rand, kind Fault, hold ti
 // lastComplete returns the newest complete epoch any member reports.
 func lastComplete(ctx context.Context, c *Cluster) uint64 {
 	var best uint64
-	for i := range c.Members {
+	for _, i := range c.ActiveIndexes() {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		cl, err := truegpuv1.NewAdminServiceClient(c.Conn(i)).GetCluster(cctx, &truegpuv1.GetClusterRequest{})
 		cancel()
@@ -463,10 +512,7 @@ func lastComplete(ctx context.Context, c *Cluster) uint64 {
 // apart (a follower had not yet heard of the last commit), it heals for a
 // moment and tries again.
 func quiesce(ctx context.Context, c *Cluster) (uint64, error) {
-	all := make([]int, len(c.Members))
-	for i := range all {
-		all[i] = i
-	}
+	all := c.ActiveIndexes()
 	var last []uint64
 	for range 30 {
 		for _, i := range all {
@@ -502,13 +548,13 @@ func quiesce(ctx context.Context, c *Cluster) (uint64, error) {
 }
 
 func appliedIndexes(ctx context.Context, c *Cluster) ([]uint64, error) {
-	out := make([]uint64, len(c.Members))
-	for i := range c.Members {
+	var out []uint64
+	for _, i := range c.ActiveIndexes() {
 		h, err := c.Health(ctx, i)
 		if err != nil {
 			return nil, fmt.Errorf("chaos: health of %s: %w", c.Members[i].ID, err)
 		}
-		out[i] = h.AppliedIndex
+		out = append(out, h.AppliedIndex)
 	}
 	return out, nil
 }
@@ -553,7 +599,9 @@ type Row struct {
 	Lost, LinViolations, StaleViolations int
 	LinUndecided, ForcedStops            int
 	Diverged, NoReports, Panics, Harness int
-	FailedSeeds                          []uint64
+	// FaultChecks counts runs with FaultViolations.
+	FaultChecks int
+	FailedSeeds []uint64
 }
 
 // Campaign runs runsPerFault runs of each fault kind, round-robin over the
@@ -625,6 +673,9 @@ func (row *Row) add(r *RunResult) {
 	if len(r.Panics) > 0 {
 		row.Panics++
 	}
+	if len(r.FaultViolations) > 0 {
+		row.FaultChecks++
+	}
 	if r.Err != nil {
 		row.Harness++
 	}
@@ -632,11 +683,11 @@ func (row *Row) add(r *RunResult) {
 
 // WriteTable writes rows as a Markdown table.
 func WriteTable(w io.Writer, rows []Row) {
-	fmt.Fprintln(w, "| fault | runs | passed | operations | acknowledged | lost | linearizability violations | undecided (checker timed out) | stale-read violations | diverged | reports stalled | panics | harness errors | members killed after SIGTERM timed out |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| fault | runs | passed | operations | acknowledged | lost | linearizability violations | undecided (checker timed out) | stale-read violations | diverged | reports stalled | panics | fault-specific checks failed | harness errors | members killed after SIGTERM timed out |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	var t Row
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", r.Fault, r.Runs, r.Passed, r.Ops, r.Acked, r.Lost, r.LinViolations, r.LinUndecided, r.StaleViolations, r.Diverged, r.NoReports, r.Panics, r.Harness, r.ForcedStops)
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", r.Fault, r.Runs, r.Passed, r.Ops, r.Acked, r.Lost, r.LinViolations, r.LinUndecided, r.StaleViolations, r.Diverged, r.NoReports, r.Panics, r.FaultChecks, r.Harness, r.ForcedStops)
 		t.Runs += r.Runs
 		t.Passed += r.Passed
 		t.Ops += r.Ops
@@ -649,9 +700,10 @@ func WriteTable(w io.Writer, rows []Row) {
 		t.Diverged += r.Diverged
 		t.NoReports += r.NoReports
 		t.Panics += r.Panics
+		t.FaultChecks += r.FaultChecks
 		t.Harness += r.Harness
 	}
-	fmt.Fprintf(w, "| **all** | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", t.Runs, t.Passed, t.Ops, t.Acked, t.Lost, t.LinViolations, t.LinUndecided, t.StaleViolations, t.Diverged, t.NoReports, t.Panics, t.Harness, t.ForcedStops)
+	fmt.Fprintf(w, "| **all** | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", t.Runs, t.Passed, t.Ops, t.Acked, t.Lost, t.LinViolations, t.LinUndecided, t.StaleViolations, t.Diverged, t.NoReports, t.Panics, t.FaultChecks, t.Harness, t.ForcedStops)
 	var failed []string
 	for _, r := range rows {
 		for _, s := range r.FailedSeeds {

@@ -33,6 +33,8 @@ type MemberState struct {
 	Signers map[uint64]map[string]bool
 	// LastComplete is the newest epoch with a complete report.
 	LastComplete uint64
+	// MemberRows are the ids of the member table's rows, sorted.
+	MemberRows []string
 }
 
 // ReadState opens the state database in a stopped member's data directory
@@ -78,6 +80,14 @@ func ReadState(id, dataDir string, acks *Acks) (*MemberState, error) {
 		}
 		st.Verdicts[cid] = cs.Verdict.Accepted
 	}
+	rows, err := f.Members()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		st.MemberRows = append(st.MemberRows, r.Id)
+	}
+	sort.Strings(st.MemberRows)
 	meta, err := f.Meta()
 	if err != nil {
 		return nil, err
@@ -151,6 +161,22 @@ func FinalReads(states []*MemberState, keys []string, at int64) []Op {
 		}
 	}
 	return ops
+}
+
+// CheckMemberTable returns one line per member state whose member table
+// does not hold exactly the rows of members (the ids of the cluster's
+// members at the end): a removed member's row that stayed, or a member
+// that never published its row.
+func CheckMemberTable(states []*MemberState, members []string) []string {
+	want := append([]string(nil), members...)
+	sort.Strings(want)
+	var bad []string
+	for _, st := range states {
+		if strings.Join(st.MemberRows, ",") != strings.Join(want, ",") {
+			bad = append(bad, fmt.Sprintf("%s: member table %v, cluster members %v", st.ID, st.MemberRows, want))
+		}
+	}
+	return bad
 }
 
 // CheckConverged requires every member at the same applied index with the
@@ -282,31 +308,75 @@ func CheckStaleReads(ops []Op) []string {
 // corruption.
 var panicMarkers = []string{"panic:", "fatal error:", "SIGSEGV", "DATA RACE", "pebble: corruption", "checksum mismatch"}
 
+// corruptionMarkers are the panicMarkers no fault excuses.
+var corruptionMarkers = []string{"pebble: corruption", "checksum mismatch", "DATA RACE"}
+
+// LogWindow is a stretch of a member's log written while a disk fault was
+// on: a crash there whose message names the fault's error (one of Allow)
+// is the fail-stop the fault should cause, not a finding. Corruption is a
+// finding anywhere.
+type LogWindow struct {
+	Path string
+	// From and To are byte offsets in the log; To < 0: to its end.
+	From, To int64
+	// Allow are substrings of the fault's error messages.
+	Allow []string
+}
+
 // ScanLogs returns the lines of the members' logs that show a panic, a
 // fatal runtime error or store corruption, prefixed with the log's path.
 func ScanLogs(paths ...string) ([]string, error) {
-	var found []string
+	found, _, err := ScanLogsWindows(nil, paths...)
+	return found, err
+}
+
+// ScanLogsWindows is ScanLogs that excuses, inside windows, the crash
+// lines that name the fault: it returns them apart as failStops.
+func ScanLogsWindows(windows []LogWindow, paths ...string) (found, failStops []string, err error) {
 	for _, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+		var off int64
 		for sc.Scan() {
 			line := sc.Text()
-			for _, m := range panicMarkers {
-				if strings.Contains(line, m) {
-					found = append(found, p+": "+line)
-					break
-				}
+			at := off
+			off += int64(len(line)) + 1
+			if !containsAny(line, panicMarkers) {
+				continue
 			}
+			if !containsAny(line, corruptionMarkers) && excused(windows, p, at, line) {
+				failStops = append(failStops, p+": "+line)
+				continue
+			}
+			found = append(found, p+": "+line)
 		}
 		err = sc.Err()
 		f.Close()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return found, nil
+	return found, failStops, nil
+}
+
+func excused(windows []LogWindow, path string, at int64, line string) bool {
+	for _, w := range windows {
+		if w.Path == path && at >= w.From && (w.To < 0 || at < w.To) && containsAny(line, w.Allow) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, m := range subs {
+		if strings.Contains(s, m) {
+			return true
+		}
+	}
+	return false
 }

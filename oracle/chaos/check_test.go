@@ -248,3 +248,56 @@ func TestOutcomeClassification(t *testing.T) {
 		}
 	}
 }
+
+// A member under a disk fault crashes on purpose: inside its fault's log
+// window a panic that names the fault's error is the fail-stop, kept apart;
+// the same panic outside the window, a panic inside it that does not name
+// the fault, and corruption anywhere are findings.
+func TestScanLogsWindowsExcusesOnlyTheFailStop(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m1.log")
+	before := "level=INFO msg=applied\npanic: raftstore: pebble fatal error: injected error\n"
+	inside := "oracled: UNSAFE disk fault on\n" +
+		"panic: raftstore: pebble fatal error: pebble: fatal commit error: injected error\n" +
+		"panic: runtime error: invalid memory address or nil pointer dereference\n" +
+		"level=ERROR msg=\"pebble: corruption: injected error\"\n"
+	after := "panic: raftstore: pebble fatal error: injected error\n"
+	os.WriteFile(path, []byte(before+inside+after), 0o600)
+	w := LogWindow{Path: path, From: int64(len(before)), To: int64(len(before) + len(inside)), Allow: []string{injectedDiskError}}
+	found, failStops, err := ScanLogsWindows([]LogWindow{w}, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failStops) != 1 || !strings.Contains(failStops[0], "fatal commit error: injected error") {
+		t.Fatalf("fail-stops %v, want the one panic inside the window", failStops)
+	}
+	if len(found) != 4 {
+		t.Fatalf("found %d lines, want 4 (the panics before and after the window, the nil dereference, the corruption):\n%s", len(found), strings.Join(found, "\n"))
+	}
+	// An open window (To < 0) runs to the end of the log.
+	w.To = -1
+	if found, failStops, _ := ScanLogsWindows([]LogWindow{w}, path); len(failStops) != 2 || len(found) != 3 {
+		t.Fatalf("open window: found %v, fail-stops %v", found, failStops)
+	}
+	// Another log's window excuses nothing here.
+	w.Path = filepath.Join(dir, "m0.log")
+	if found, failStops, _ := ScanLogsWindows([]LogWindow{w}, path); len(failStops) != 0 || len(found) != 5 {
+		t.Fatalf("window of another log: found %v, fail-stops %v", found, failStops)
+	}
+}
+
+// The planted bug: a removed member's row that stayed in the member table
+// (reports would keep waiting for its signature), and a new member that
+// never published its row.
+func TestMemberTableCheckerCatchesStaleRows(t *testing.T) {
+	good := &MemberState{ID: "m1", MemberRows: []string{"m1", "m2", "m3"}}
+	if bad := CheckMemberTable([]*MemberState{good}, []string{"m3", "m1", "m2"}); len(bad) != 0 {
+		t.Fatalf("matching table flagged: %v", bad)
+	}
+	stale := &MemberState{ID: "m2", MemberRows: []string{"m0", "m1", "m2", "m3"}}
+	missing := &MemberState{ID: "m3", MemberRows: []string{"m1", "m2"}}
+	bad := CheckMemberTable([]*MemberState{good, stale, missing}, []string{"m1", "m2", "m3"})
+	if len(bad) != 2 || !strings.HasPrefix(bad[0], "m2:") || !strings.HasPrefix(bad[1], "m3:") {
+		t.Fatalf("findings %v, want m2's stale row of m0 and m3's missing row", bad)
+	}
+}

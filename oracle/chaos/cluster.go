@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -71,6 +72,15 @@ type ClusterConfig struct {
 	VerifyingKey string
 	// Seed drives the proxies' drop decisions.
 	Seed uint64
+	// Spares are members prepared (keys, certificates, ports, proxies)
+	// but not started: a membership change adds one (AddMember). Default
+	// none.
+	Spares int
+	// SnapshotEvery, when not zero, makes every member take a Raft
+	// snapshot every SnapshotEvery entries (oracled
+	// -unsafe-snapshot-every), so that a member far enough behind is sent
+	// one. Default 0: oracled's own threshold (8,192 entries).
+	SnapshotEvery uint64
 }
 
 // ClusterID is the cluster id of every harness cluster; node requests
@@ -87,13 +97,21 @@ type Member struct {
 	RaftProxy, GRPCProxy string
 	DataDir, LogPath     string
 	Signer               ethcrypto.Address
+	// ClockFile holds the offset in milliseconds of the member's clock
+	// (oracled -unsafe-clock-file); DiskFaultFile, while it exists, makes
+	// the writes of the member's Raft log fail (-unsafe-disk-fault-file).
+	ClockFile, DiskFaultFile string
+	// CertFile and KeyFile are the member's TLS certificate and key.
+	CertFile, KeyFile string
 
-	args   []string
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	paused bool
-	starts int
+	args      []string
+	mu        sync.Mutex
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	paused    bool
+	starts    int
+	inCluster bool
+	windows   []LogWindow
 }
 
 // Cluster is a running set of member processes behind a Network.
@@ -134,8 +152,8 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		return nil, err
 	}
 	// All at once: the joining members retry until the first one leads.
-	for _, m := range c.Members {
-		if err := c.start(m); err != nil {
+	for _, m := range c.Members[:cfg.Members] {
+		if err := c.start(m, ""); err != nil {
 			c.Close()
 			return nil, err
 		}
@@ -152,7 +170,7 @@ func (c *Cluster) prepare() error {
 	if c.ca, err = devpki.NewCA("truegpu chaos CA"); err != nil {
 		return err
 	}
-	ids := make([]string, c.Config.Members)
+	ids := make([]string, c.Config.Members+c.Config.Spares)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("m%d", i)
 	}
@@ -162,7 +180,8 @@ func (c *Cluster) prepare() error {
 	}
 	c.tls = &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: c.ca.Pool()}
 	for i, id := range ids {
-		m := &Member{Index: i, ID: id, DataDir: filepath.Join(c.Config.Dir, id), LogPath: filepath.Join(c.Config.Dir, id+".log")}
+		m := &Member{Index: i, ID: id, DataDir: filepath.Join(c.Config.Dir, id), LogPath: filepath.Join(c.Config.Dir, id+".log"),
+			ClockFile: filepath.Join(c.Config.Dir, id+".clock"), DiskFaultFile: filepath.Join(c.Config.Dir, id+".diskfault")}
 		for _, p := range []*string{&m.RaftAddr, &m.GRPCAddr, &m.HTTPAddr} {
 			if *p, err = freePort(); err != nil {
 				return err
@@ -184,6 +203,7 @@ func (c *Cluster) prepare() error {
 			return err
 		}
 		f := files[id]
+		m.CertFile, m.KeyFile = f.Cert, f.Key
 		m.args = []string{
 			"-node-id", id, "-data-dir", m.DataDir, "-signer-key", keyFile,
 			"-tls-cert", f.Cert, "-tls-key", f.Key, "-tls-ca", f.CA, "-feed-no-chain", "-cluster-id", ClusterID,
@@ -191,14 +211,13 @@ func (c *Cluster) prepare() error {
 			"-grpc-addr", m.GRPCAddr, "-grpc-advertise", m.GRPCProxy, "-http-addr", m.HTTPAddr,
 			"-unsafe-dev-keys", "-timed-stand-in", "-profile", "test", "-retain-epochs", "100000",
 			"-epoch", c.Config.Epoch.String(), "-challenge-interval", c.Config.ChallengeInterval.String(),
+			"-unsafe-clock-file", m.ClockFile, "-unsafe-disk-fault-file", m.DiskFaultFile,
+		}
+		if c.Config.SnapshotEvery > 0 {
+			m.args = append(m.args, "-unsafe-snapshot-every", fmt.Sprint(c.Config.SnapshotEvery))
 		}
 		if c.Config.VerifyingKey != "" {
 			m.args = append(m.args, "-verifying-key", c.Config.VerifyingKey)
-		}
-		if i == 0 {
-			m.args = append(m.args, "-bootstrap")
-		} else {
-			m.args = append(m.args, "-join", c.Members[0].GRPCProxy)
 		}
 		c.Members = append(c.Members, m)
 		cc, err := grpc.NewClient(m.GRPCAddr, grpc.WithTransportCredentials(credentials.NewTLS(c.tls)))
@@ -210,8 +229,20 @@ func (c *Cluster) prepare() error {
 	return nil
 }
 
-// start runs m's process, appending its output to m.LogPath.
-func (c *Cluster) start(m *Member) error {
+// logWriter hides the log file's type from os/exec, which then gives the
+// process a pipe instead of the file: a process whose file writes fail
+// (a disk-full fault limits the size of the files it writes) still
+// reports why.
+type logWriter struct{ f *os.File }
+
+func (w logWriter) Write(p []byte) (int, error) { return w.f.Write(p) }
+
+// start runs m's process, appending its output to m.LogPath. The first
+// start of the cluster's first member bootstraps the cluster; every other
+// start joins through joinVia (a member's gRPC proxy address), or when it
+// is empty through the first member (the second for the first member).
+// Joining again is harmless for a member that is already one.
+func (c *Cluster) start(m *Member, joinVia string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.cmd != nil {
@@ -221,10 +252,22 @@ func (c *Cluster) start(m *Member) error {
 	if err != nil {
 		return err
 	}
+	args := append([]string(nil), m.args...)
+	switch {
+	case m.Index == 0 && m.starts == 0:
+		args = append(args, "-bootstrap")
+	case joinVia != "":
+		args = append(args, "-join", joinVia)
+	case m.Index == 0:
+		args = append(args, "-join", c.Members[1].GRPCProxy)
+	default:
+		args = append(args, "-join", c.Members[0].GRPCProxy)
+	}
 	m.starts++
+	m.inCluster = true
 	fmt.Fprintf(log, "\n=== chaos: start %d of %s\n", m.starts, m.ID)
-	cmd := exec.Command(c.Config.Binary, m.args...)
-	cmd.Stdout, cmd.Stderr = log, log
+	cmd := exec.Command(c.Config.Binary, args...)
+	cmd.Stdout, cmd.Stderr = logWriter{log}, logWriter{log}
 	// Its own process group, so a terminal's signals reach the harness
 	// only; the harness kills it, and the kernel does if the harness dies
 	// first.
@@ -297,7 +340,77 @@ func (c *Cluster) stop(m *Member, sig syscall.Signal, grace time.Duration) (forc
 }
 
 // Restart starts a stopped member again from its data directory.
-func (c *Cluster) Restart(m *Member) error { return c.start(m) }
+func (c *Cluster) Restart(m *Member) error { return c.start(m, "") }
+
+// StartFresh starts a stopped member with an empty data directory (its
+// old one removed), joining through the leader: a member that lost its
+// disk, or a new one.
+func (c *Cluster) StartFresh(ctx context.Context, m *Member) error {
+	if m.Running() {
+		return fmt.Errorf("chaos: member %s is running", m.ID)
+	}
+	if err := os.RemoveAll(m.DataDir); err != nil {
+		return err
+	}
+	via := ""
+	if l := c.Leader(ctx); l >= 0 && l != m.Index {
+		via = c.Members[l].GRPCProxy
+	} else {
+		for _, o := range c.Active() {
+			if o != m && o.Running() {
+				via = o.GRPCProxy
+				break
+			}
+		}
+	}
+	return c.start(m, via)
+}
+
+// InCluster reports whether m is one of the cluster's members (started
+// and not removed).
+func (m *Member) InCluster() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.inCluster
+}
+
+// Active returns the members of the cluster (not the spares and not the
+// removed ones), in index order.
+func (c *Cluster) Active() []*Member {
+	var out []*Member
+	for _, m := range c.Members {
+		if m.InCluster() {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// ActiveIndexes returns the indexes of Active.
+func (c *Cluster) ActiveIndexes() []int {
+	var out []int
+	for _, m := range c.Active() {
+		out = append(out, m.Index)
+	}
+	return out
+}
+
+// Pick returns the index of a member of the cluster drawn by rng.
+func (c *Cluster) Pick(rng interface{ IntN(int) int }) int {
+	a := c.ActiveIndexes()
+	if len(a) == 0 {
+		return 0
+	}
+	return a[rng.IntN(len(a))]
+}
+
+// Retire marks m as no longer a member (after it was removed and
+// stopped): the checks and the workload leave it out.
+func (c *Cluster) Retire(m *Member) {
+	m.mu.Lock()
+	m.inCluster = false
+	m.mu.Unlock()
+}
 
 // Pause stops m with SIGSTOP.
 func (c *Cluster) Pause(m *Member) error {
@@ -326,6 +439,33 @@ func (c *Cluster) Resume(m *Member) error {
 // public API).
 func (c *Cluster) Conn(i int) *grpc.ClientConn { return c.clients[i] }
 
+// Route returns a connection that sends each call to member i while it is
+// a member of the cluster, and to the cluster's first member once it is
+// not (it was removed).
+func (c *Cluster) Route(i int) grpc.ClientConnInterface { return routedConn{c, i} }
+
+type routedConn struct {
+	c *Cluster
+	i int
+}
+
+func (r routedConn) conn() *grpc.ClientConn {
+	if !r.c.Members[r.i].InCluster() {
+		if a := r.c.Active(); len(a) > 0 {
+			return r.c.clients[a[0].Index]
+		}
+	}
+	return r.c.clients[r.i]
+}
+
+func (r routedConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	return r.conn().Invoke(ctx, method, args, reply, opts...)
+}
+
+func (r routedConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	return r.conn().NewStream(ctx, desc, method, opts...)
+}
+
 // ClientTLS returns the TLS configuration of the harness's connections.
 func (c *Cluster) ClientTLS() *tls.Config { return c.tls.Clone() }
 
@@ -336,15 +476,15 @@ func (c *Cluster) Health(ctx context.Context, i int) (*truegpuv1.GetHealthRespon
 	return truegpuv1.NewAdminServiceClient(c.clients[i]).GetHealth(ctx, &truegpuv1.GetHealthRequest{})
 }
 
-// Leader returns the index of the member every running member names as
-// leader, or -1.
+// Leader returns the index of the member every running member of the
+// cluster names as leader, or -1.
 func (c *Cluster) Leader(ctx context.Context) int {
 	leader := ""
-	for i, m := range c.Members {
+	for _, m := range c.Active() {
 		if !m.Running() {
 			continue
 		}
-		h, err := c.Health(ctx, i)
+		h, err := c.Health(ctx, m.Index)
 		if err != nil || h.LeaderId == "" {
 			return -1
 		}
@@ -376,8 +516,9 @@ func (c *Cluster) WaitLeader(ctx context.Context, d time.Duration) error {
 	return c.exitError(errors.New("no leader"))
 }
 
-// WaitHealthy waits until every member runs, serves, and names the same
-// leader, with every member a voter of the configuration.
+// WaitHealthy waits until every member of the cluster runs, serves, and
+// names the same leader, and the voters of the configuration are exactly
+// the members of the cluster.
 func (c *Cluster) WaitHealthy(ctx context.Context, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	var last error
@@ -396,11 +537,12 @@ func (c *Cluster) WaitHealthy(ctx context.Context, d time.Duration) error {
 
 func (c *Cluster) healthy(ctx context.Context) error {
 	leader := ""
-	for i, m := range c.Members {
+	active := c.Active()
+	for _, m := range active {
 		if !m.Running() {
 			return fmt.Errorf("%s is not running", m.ID)
 		}
-		h, err := c.Health(ctx, i)
+		h, err := c.Health(ctx, m.Index)
 		if err != nil {
 			return fmt.Errorf("%s: %w", m.ID, err)
 		}
@@ -414,18 +556,22 @@ func (c *Cluster) healthy(ctx context.Context) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	cl, err := truegpuv1.NewAdminServiceClient(c.clients[0]).GetCluster(cctx, &truegpuv1.GetClusterRequest{})
+	cl, err := truegpuv1.NewAdminServiceClient(c.clients[active[0].Index]).GetCluster(cctx, &truegpuv1.GetClusterRequest{})
 	if err != nil {
 		return err
 	}
-	voters := 0
+	var voters, want []string
 	for _, m := range cl.Members {
 		if m.Suffrage == "voter" {
-			voters++
+			voters = append(voters, m.Id)
 		}
 	}
-	if voters != len(c.Members) {
-		return fmt.Errorf("%d voters of %d members", voters, len(c.Members))
+	for _, m := range active {
+		want = append(want, m.ID)
+	}
+	sort.Strings(voters)
+	if strings.Join(voters, ",") != strings.Join(want, ",") {
+		return fmt.Errorf("voters %v, members %v", voters, want)
 	}
 	return nil
 }
@@ -473,4 +619,78 @@ func (c *Cluster) Close() {
 	}
 	c.clients = nil
 	c.Net.Close()
+}
+
+// logSize returns the current size of m's log.
+func (m *Member) logSize() int64 {
+	st, err := os.Stat(m.LogPath)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// OpenWindow starts a LogWindow of m's log (a disk fault begins); allow
+// names the fault's errors.
+func (m *Member) OpenWindow(allow ...string) {
+	from := m.logSize()
+	m.mu.Lock()
+	m.windows = append(m.windows, LogWindow{Path: m.LogPath, From: from, To: -1, Allow: allow})
+	m.mu.Unlock()
+}
+
+// CloseWindow ends m's open LogWindow at the log's current size (call it
+// after the process exited, or once the fault is off).
+func (m *Member) CloseWindow() {
+	to := m.logSize()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := len(m.windows); n > 0 && m.windows[n-1].To < 0 {
+		m.windows[n-1].To = to
+	}
+}
+
+// Windows returns m's LogWindows.
+func (m *Member) Windows() []LogWindow {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]LogWindow(nil), m.windows...)
+}
+
+// Exited returns a channel closed when m's current process exits (nil when
+// none runs).
+func (m *Member) Exited() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return nil
+	}
+	return m.exited
+}
+
+// Reap records that m's process exited on its own (it crashed or failed
+// stop); it reports false when it is still running.
+func (c *Cluster) Reap(m *Member) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return true
+	}
+	select {
+	case <-m.exited:
+		m.cmd, m.paused = nil, false
+		return true
+	default:
+		return false
+	}
+}
+
+// PID returns the process id of m's running process, or 0.
+func (m *Member) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
 }

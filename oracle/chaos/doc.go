@@ -12,6 +12,16 @@
 // restarted from their data directories, or paused with SIGSTOP longer
 // than the election timeout.
 //
+// Other faults act inside one member's process through oracled's hidden
+// development hooks (each refused without -unsafe-dev-keys): the leader's
+// clock is offset or drifts (-unsafe-clock-file), a member's Raft log
+// fails its writes (-unsafe-disk-fault-file, Pebble's errorfs). A full
+// disk is a file size limit of 0 set on the running process (prlimit(2),
+// no hook). With frequent snapshots (-unsafe-snapshot-every) a follower
+// that lost its data directory or fell behind is sent a snapshot and is
+// killed the moment the state's restore directory appears. A spare member
+// joins and an old one is removed with the admin API.
+//
 // While faults come and go, a workload drives the public gRPC API: real
 // attestors (attest.Agent over simulated devices) register, commit and
 // prove; register clients rewrite the devices of a few nodes and readers
@@ -26,7 +36,11 @@
 // linearizable (CheckLinearizable, porcupine); stale reads must return
 // values that were written (CheckStaleReads); reports must keep completing
 // once the cluster is whole (the run's epoch check); and no member may panic
-// (ScanLogs). Each checker has a test that feeds it a planted bug.
+// (ScanLogs), except the crash a disk fault should cause; and each fault
+// kind's own promises hold (RunResult.FaultViolations: a member with a
+// failing disk stops, the others keep acknowledging writes, a membership
+// change takes effect in the configuration and in the member table). Each
+// checker has a test that feeds it a planted bug.
 //
 // Linux only: the proxy reads /proc/net/tcp and /proc/<pid>/fd.
 package chaos

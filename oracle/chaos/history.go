@@ -141,3 +141,17 @@ func (a *Acks) Count() int {
 	}
 	return n
 }
+
+// AckedWritesSince returns the number of acknowledged writes called at or
+// after t (the history's clock).
+func (h *History) AckedWritesSince(t int64) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, op := range h.ops {
+		if op.Kind == OpWrite && op.Outcome == OK && op.Call >= t {
+			n++
+		}
+	}
+	return n
+}

@@ -51,6 +51,7 @@ type Workload struct {
 	Acks    *Acks
 
 	value   atomic.Int64
+	probes  atomic.Int64 // clock probes (ClockSkew)
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	devices []attest.Device
@@ -109,9 +110,8 @@ func StartWorkload(c *Cluster, cfg WorkloadConfig) (*Workload, error) {
 			return nil, err
 		}
 		w.devices = append(w.devices, dev)
-		member := i % len(c.Members)
 		a, err := attest.NewAgent(ctx, attest.AgentConfig{
-			Client: truegpuv1.NewNodeServiceClient(c.Conn(member)), Key: key, Cluster: ClusterID,
+			Client: truegpuv1.NewNodeServiceClient(c.Route(i % len(c.Active()))), Key: key, Cluster: ClusterID,
 			Devices: []attest.AgentDevice{{Device: dev}}, Keys: keys, ProveSlots: slots,
 			PollInterval: 250 * time.Millisecond, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
 			ShutdownGrace: time.Second,
@@ -223,7 +223,7 @@ func (w *Workload) sleep(ctx context.Context) bool {
 func (w *Workload) writer(ctx context.Context, id int, rng *rand.Rand, keys []*attest.NodeKey) {
 	for w.sleep(ctx) {
 		k := rng.IntN(len(keys))
-		member := rng.IntN(len(w.c.Members))
+		member := w.c.Pick(rng)
 		v := int(w.value.Add(1))
 		req := &truegpuv1.RegisterNodeRequest{
 			Address:         keys[k].Address().String(),
@@ -259,7 +259,7 @@ func (w *Workload) writer(ctx context.Context, id int, rng *rand.Rand, keys []*a
 func (w *Workload) reader(ctx context.Context, id int, rng *rand.Rand, keys []*attest.NodeKey) {
 	for w.sleep(ctx) {
 		k := rng.IntN(len(keys))
-		member := rng.IntN(len(w.c.Members))
+		member := w.c.Pick(rng)
 		kind, cons := OpReadLinear, truegpuv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE
 		if rng.IntN(2) == 0 {
 			kind, cons = OpReadStale, truegpuv1.ReadConsistency_READ_CONSISTENCY_STALE
@@ -300,7 +300,7 @@ func (w *Workload) reports(ctx context.Context, rng *rand.Rand) {
 			return
 		case <-time.After(500 * time.Millisecond):
 		}
-		member := rng.IntN(len(w.c.Members))
+		member := w.c.Pick(rng)
 		cctx, cancel := context.WithTimeout(ctx, w.cfg.OpTimeout)
 		resp, err := truegpuv1.NewFeedServiceClient(w.c.Conn(member)).GetLatestReport(cctx, &truegpuv1.GetLatestReportRequest{IncludeIncomplete: true})
 		cancel()
