@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/memwalk"
 	"github.com/truegpu/truegpu/prover/timed"
 )
 
@@ -30,9 +31,29 @@ type Executor interface {
 // runs workloads on ex: for example an NVML-identified GPU whose work runs
 // through the CUDA backend. Close closes both. If ex claims a class (see
 // ClassClaimer) the combined device does not: the class of a combined
-// device comes from the identity's product name.
+// device comes from the identity's product name. If ex runs the memory
+// phase (Walker), so does the combined device.
 func Combine(id Identity, ex Executor) Device {
-	return &combined{id: id, ex: ex}
+	c := &combined{id: id, ex: ex}
+	if w, ok := ex.(Walker); ok {
+		return &combinedWalker{combined: c, w: w}
+	}
+	return c
+}
+
+// combinedWalker is a combined device whose executor runs the memory
+// phase.
+type combinedWalker struct {
+	*combined
+	w Walker
+}
+
+func (c *combinedWalker) Walk(ctx context.Context, w Workload, seed [memwalk.SeedSize]byte) ([32]byte, error) {
+	return c.w.Walk(ctx, w, seed)
+}
+
+func (c *combinedWalker) OpenWalk(nonce prover.Nonce, checkSeed [memwalk.SeedSize]byte) ([]byte, error) {
+	return c.w.OpenWalk(nonce, checkSeed)
 }
 
 type combined struct {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/prover/memwalk"
 )
 
 // Config adjusts the suite. The zero value runs everything with the
@@ -266,6 +267,49 @@ func Run(t *testing.T, newDevice func(t *testing.T) attest.Device, cfg Config) {
 			close(errs)
 			for err := range errs {
 				t.Error(err)
+			}
+		}},
+		{"MemoryPhase", func(t *testing.T) {
+			// Devices that run the memory phase (attest.Walker): the
+			// table root commits to the reference table, the walk's
+			// openings verify against it, and a second walk with
+			// another seed is another walk.
+			d := open(t)
+			walker, ok := d.(attest.Walker)
+			if !ok {
+				t.Skip("the device does not run the memory phase")
+			}
+			spec := memwalk.Spec{Blocks: 64, Lanes: 32, Steps: 8}
+			n := Nonce(50)
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+			defer cancel()
+			w := attest.Workload{Profile: cfg.Profile, Nonce: n, Memory: spec, MemoryModel: spec}
+			c, err := d.Run(ctx, w)
+			if err != nil {
+				t.Fatalf("Run with a memory phase: %v", err)
+			}
+			want, err := memwalk.Fill(ctx, spec, n, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.TableRoot != want.Root() {
+				t.Fatalf("table root %x, reference %x", c.TableRoot, want.Root())
+			}
+			seed := [memwalk.SeedSize]byte{1, 2, 3}
+			root, err := walker.Walk(ctx, w, seed)
+			if err != nil {
+				t.Fatalf("Walk: %v", err)
+			}
+			check := [memwalk.SeedSize]byte{9}
+			op, err := walker.OpenWalk(n, check)
+			if err != nil {
+				t.Fatalf("OpenWalk: %v", err)
+			}
+			if err := memwalk.Verify(spec, n, c.TableRoot, seed, root, check, op); err != nil {
+				t.Fatalf("the walk's openings do not verify: %v", err)
+			}
+			if _, err := walker.OpenWalk(Nonce(51), check); !errors.Is(err, attest.ErrNoResults) {
+				t.Errorf("OpenWalk of a nonce never run: %v, want ErrNoResults", err)
 			}
 		}},
 		{"Close", func(t *testing.T) {

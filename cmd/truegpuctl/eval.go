@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,7 @@ import (
 // evalFlags are the flags of "eval classes".
 type evalFlags struct {
 	target   uint64
+	memory   uint64
 	rounds   int
 	interval time.Duration
 	timeout  time.Duration
@@ -47,8 +49,9 @@ func init() {
 		Long: `
 Eval classes runs a development cluster in this process (three Raft members
 on loopback, unsafe dev keys, the test workload profile with a timed phase
-sized for -target ms of device time on the claimed class) with one
-simulated node per (actual hardware, claimed class) pair:
+sized for -target ms of device time on the claimed class and a memory phase
+whose walk is sized for -memory-target ms) with one simulated node per
+(actual hardware, claimed class) pair:
 
   - an honest node of every claimable class;
   - every class among H200, H100-SXM, A100-80GB, A100-40GB, L40S, RTX-4090
@@ -57,9 +60,9 @@ simulated node per (actual hardware, claimed class) pair:
     cpu-128-amx (128 cores, AMX) claiming each of those classes;
   - H100-PCIe claiming H100-SXM.
 
-Nodes compute a small stand-in for the timed phase while their simulated
-devices take the time the class model gives their actual hardware for the
-claimed class's production phase. With -jitter every node talks to the
+Nodes compute a small stand-in for the timed and memory phases while their
+simulated devices take the time the class model gives their actual
+hardware for the claimed class's production phases. With -jitter every node talks to the
 cluster over a modelled wide-area link: a base round trip drawn once per
 node in 20-400 ms, ±20% per call, and 1% of calls losing a packet for an
 extra second.
@@ -70,23 +73,29 @@ one row per pair:
 
   ACTUAL, CLAIMED   the hardware and the class it claims
   MODEL_MS          modelled device time of the actual hardware on the
-                    claimed class's production timed phase
+                    claimed class's production timed phase (and table fill
+                    with a memory phase)
   DEADLINE_MS       the claimed class's commitment deadline
   SLACK_MS          DEADLINE_MS less MODEL_MS: what is left for the
                     challenge's delivery, the commitment's return and the
                     oracle (the deadline grants 750 ms for them); a
                     positive slack below that is at the margin
+  WALK_MS           modelled walk time of the actual hardware on the
+                    claimed class's memory phase ("-" without one)
+  WALK_DEADLINE_MS  the claimed class's walk deadline, counted from the
+                    commitment's recording
   THROUGHPUT        the hardware's effective int8 rate over the claimed
                     class's (Int8GOPS × GEMM efficiency)
   EXPECTED          what the class model predicts: "pass" (honest),
-                    "caught" (MODEL_MS exceeds the deadline), "pass
+                    "caught" (MODEL_MS or WALK_MS exceeds its deadline), "pass
                     (weaker claim)" (the hardware matches or beats the
                     claim), "pass (within tolerance)" (more than two thirds
                     of the claimed throughput, bandwidth and memory), or
                     "needs bandwidth/capacity evidence (not in the timed
                     phase)" (throughput within tolerance but two thirds or
-                    less of the claimed bandwidth or memory: this phase
-                    cannot tell them apart)
+                    less of the claimed bandwidth or memory, with
+                    -memory-target 0: the timed phase alone cannot tell
+                    them apart)
   STATUS            the node's final status
   DECIDED           decided challenges (accepted, rejected, missed); a node
                     may have more than -rounds when challenges overlap
@@ -110,15 +119,14 @@ only, and a Markdown class-separation table follows it that adds the
 memory phase: for every pair of GPU classes and CPU models, the first
 commitment's work (with the table fill) and the walk (sized for 4000 ms on
 the claimed class), each against its deadline, and which phase catches the
-pair and why. The rows' two_phase_verdict in -json is that verdict. The
-cluster's nodes run the timed phase only, so EXPECTED and the cluster
-columns leave the memory phase out. -nodes replaces the pair list with sim device profiles, e.g.
+pair and why. The rows' two_phase_verdict in -json is that verdict. -nodes replaces the pair list with sim device profiles, e.g.
 "h100,rtx3090-as-h100,cpu128-as-h100,l40s". -json prints the rows as JSON.
 
 Exit status: 0 the table was printed (whether or not rows match), 1 the
 cluster failed or the timeout passed first, 2 bad usage.`,
 		Flags: func(fs *flag.FlagSet) {
 			fs.Uint64Var(&ef.target, "target", gpuclass.DefaultTimedTargetMillis, "timed phase device time on the claimed class, in `ms`")
+			fs.Uint64Var(&ef.memory, "memory-target", gpuclass.DefaultWalkTargetMillis, "memory phase walk time on the claimed class, in `ms` (0: no memory phase)")
 			fs.IntVar(&ef.rounds, "rounds", 3, "decided challenges to wait for per node")
 			fs.DurationVar(&ef.interval, "interval", 20*time.Second, "mean time between challenges of a node (the fleet's proofs share one proving slot: shorter intervals queue proofs)")
 			fs.DurationVar(&ef.timeout, "timeout", 10*time.Minute, "give up after this long")
@@ -151,7 +159,7 @@ cluster failed or the timeout passed first, 2 bad usage.`,
 					return usageError("-nodes: %v", err)
 				}
 			}
-			rows, err := modelRows(pairs, ef.target)
+			rows, err := modelRows(pairs, ef.target, ef.memory)
 			if err != nil {
 				return err
 			}
@@ -168,7 +176,7 @@ cluster failed or the timeout passed first, 2 bad usage.`,
 			if err := printEvalTable(ctx.Stdout, rows, ef.model); err != nil || !ef.model {
 				return err
 			}
-			return printSeparation(ctx.Stdout, ef.target, gpuclass.DefaultWalkTargetMillis)
+			return printSeparation(ctx.Stdout, ef.target, cmp.Or(ef.memory, gpuclass.DefaultWalkTargetMillis))
 		},
 	})
 }
@@ -217,6 +225,9 @@ type evalRow struct {
 	WalkMillis         uint64 `json:"walk_model_ms"`
 	WalkDeadline       uint64 `json:"walk_deadline_ms"`
 	Verdict            string `json:"two_phase_verdict"`
+	// memory is whether the evaluation runs the memory phase (the walk
+	// columns are printed).
+	memory bool
 }
 
 func (r *evalRow) honest() bool { return r.Actual == r.Claimed }
@@ -320,7 +331,7 @@ func effective(c gpuclass.Class) uint64 { return c.Int8GOPS * c.GEMMEfficiencyPe
 
 // modelRows fills the model's columns, as the oracle sizes challenges: the
 // test profile's workload plus the timed phase of the claimed class.
-func modelRows(pairs []evalPair, target uint64) ([]evalRow, error) {
+func modelRows(pairs []evalPair, target, memTarget uint64) ([]evalRow, error) {
 	p, err := prover.ProfileByName("test")
 	if err != nil {
 		return nil, err
@@ -338,18 +349,25 @@ func modelRows(pairs []evalPair, target uint64) ([]evalRow, error) {
 		m, n, k := c.TimedDims(target)
 		deadline := gpuclass.TimedDeadline(c.ExpectedMillis(p.M, p.N, p.K) + c.TimedExpectedMillis(m, n, k))
 		model := ceilDivU(a.ExpectedMicros(p.M, p.N, p.K), 1000) + a.TimedExpectedMillis(m, n, k)
-		sep := separate(a, c, p, target, gpuclass.DefaultWalkTargetMillis)
+		sep := separate(a, c, p, target, cmp.Or(memTarget, gpuclass.DefaultWalkTargetMillis))
 		r := evalRow{Actual: a.Name, Claimed: c.Name, ModelMillis: model, DeadlineMillis: deadline,
 			ThroughputRatio:  fmt.Sprintf("%.2f", float64(effective(a))/float64(effective(c))),
 			FirstPhaseMillis: sep.First, FirstPhaseDeadline: sep.FirstDeadline,
-			WalkMillis: sep.Walk, WalkDeadline: sep.WalkDeadline, Verdict: sep.verdict()}
+			WalkMillis: sep.Walk, WalkDeadline: sep.WalkDeadline, Verdict: sep.verdict(), memory: memTarget > 0}
+		if memTarget > 0 {
+			// The cluster runs the memory phase: the first commitment
+			// carries the table fill, and the walk has its own deadline.
+			r.ModelMillis, r.DeadlineMillis = sep.First, sep.FirstDeadline
+		}
 		twoThirds := func(x, y uint64) bool { return 3*x <= 2*y }
 		switch {
 		case r.honest():
 			r.Expected = expectPass
-		case model > deadline:
+		case memTarget > 0 && sep.caught():
 			r.Expected = expectCaught
-		case twoThirds(a.MemoryBandwidthGBps, c.MemoryBandwidthGBps) || twoThirds(a.MemoryBytes, c.MemoryBytes):
+		case model > deadline && memTarget == 0:
+			r.Expected = expectCaught
+		case memTarget == 0 && (twoThirds(a.MemoryBandwidthGBps, c.MemoryBandwidthGBps) || twoThirds(a.MemoryBytes, c.MemoryBytes)):
 			r.Expected = expectEvidence
 		case effective(a) >= effective(c) && a.MemoryBandwidthGBps >= c.MemoryBandwidthGBps && a.MemoryBytes >= c.MemoryBytes:
 			r.Expected = expectWeaker
@@ -582,11 +600,11 @@ func runEvalCluster(ctx context.Context, ef evalFlags, rows []evalRow, progress 
 		fleet.Jitter.Seed = ef.seed
 	}
 	params := evalParams()
-	fmt.Fprintf(progress, "starting a 3-member development cluster with %d simulated nodes (timed target %d ms, challenge interval %v, jitter %v)\n",
-		len(rows), ef.target, ef.interval, ef.jitter)
+	fmt.Fprintf(progress, "starting a 3-member development cluster with %d simulated nodes (timed target %d ms, memory target %d ms, challenge interval %v, jitter %v)\n",
+		len(rows), ef.target, ef.memory, ef.interval, ef.jitter)
 	c, err := devcluster.Start(ctx, devcluster.Options{
 		HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0",
-		ChallengeInterval: ef.interval, TimedTargetMillis: ef.target,
+		ChallengeInterval: ef.interval, TimedTargetMillis: ef.target, MemoryTargetMillis: ef.memory,
 		Reputation: &params, Fleet: fleet,
 		Logger: slog.New(slog.DiscardHandler), RaftLog: io.Discard,
 	})
@@ -734,13 +752,17 @@ func summarize(rows []evalRow, model bool) evalSummary {
 }
 
 func printEvalTable(w io.Writer, rows []evalRow, model bool) error {
-	header := []string{"ACTUAL", "CLAIMED", "MODEL_MS", "DEADLINE_MS", "SLACK_MS", "THROUGHPUT", "EXPECTED"}
+	header := []string{"ACTUAL", "CLAIMED", "MODEL_MS", "DEADLINE_MS", "SLACK_MS", "WALK_MS", "WALK_DEADLINE_MS", "THROUGHPUT", "EXPECTED"}
 	if !model {
 		header = append(header, "STATUS", "DECIDED", "TO_REJECT", "FALSE_FLAGS", "OBSERVED", "MATCH")
 	}
 	t := newTable(w, header...)
 	for _, r := range rows {
-		cells := []string{r.Actual, r.Claimed, strconv.FormatUint(r.ModelMillis, 10), strconv.FormatUint(r.DeadlineMillis, 10), slack(r), r.ThroughputRatio + "x", r.Expected}
+		walk, walkDeadline := "-", "-"
+		if r.memory {
+			walk, walkDeadline = strconv.FormatUint(r.WalkMillis, 10), strconv.FormatUint(r.WalkDeadline, 10)
+		}
+		cells := []string{r.Actual, r.Claimed, strconv.FormatUint(r.ModelMillis, 10), strconv.FormatUint(r.DeadlineMillis, 10), slack(r), walk, walkDeadline, r.ThroughputRatio + "x", r.Expected}
 		if !model {
 			toReject, flags, match := "-", "-", "no"
 			if r.ToReject > 0 {

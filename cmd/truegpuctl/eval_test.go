@@ -67,9 +67,25 @@ func TestEvalClassesModel(t *testing.T) {
 			t.Errorf("model row %s has observed columns", p.profile())
 		}
 	}
-	for _, p := range []evalPair{{gpuclass.H100PCIe, gpuclass.H100SXM}, {gpuclass.A100_40, gpuclass.A100_80}, {gpuclass.H100SXM, gpuclass.H200}, {gpuclass.CPU128AMX, gpuclass.RTX4090}} {
-		if r := got[p]; r.Expected != expectEvidence {
-			t.Errorf("%s expects %q, want %q", p.profile(), r.Expected, expectEvidence)
+	// Pairs of equal throughput that differ in bandwidth or memory: the
+	// memory phase catches them; the timed phase alone cannot.
+	memoryPairs := []evalPair{{gpuclass.H100PCIe, gpuclass.H100SXM}, {gpuclass.A100_40, gpuclass.A100_80}, {gpuclass.H100SXM, gpuclass.H200}, {gpuclass.CPU128AMX, gpuclass.RTX4090}}
+	for _, p := range memoryPairs {
+		if r := got[p]; r.Expected != expectCaught || r.WalkMillis <= r.WalkDeadline {
+			t.Errorf("%s expects %q (walk %d ms against %d ms), want %q by the walk", p.profile(), r.Expected, r.WalkMillis, r.WalkDeadline, expectCaught)
+		}
+	}
+	code, stdout, stderr = runCtl(t, "eval", "classes", "-model", "-json", "-memory-target", "0")
+	if code != 0 {
+		t.Fatalf("eval classes -model -memory-target 0: exit %d\n%s", code, stderr)
+	}
+	var gemmOnly evalReport
+	if err := json.Unmarshal([]byte(stdout), &gemmOnly); err != nil {
+		t.Fatalf("output is not the JSON report: %v\n%s", err, stdout)
+	}
+	for _, r := range gemmOnly.Rows {
+		if slices.Contains(memoryPairs, evalPair{r.Actual, r.Claimed}) && r.Expected != expectEvidence {
+			t.Errorf("without a memory phase %s expects %q, want %q", evalPair{r.Actual, r.Claimed}.profile(), r.Expected, expectEvidence)
 		}
 	}
 
@@ -90,7 +106,7 @@ func TestEvalClassesCluster(t *testing.T) {
 		t.Skip("starts a development cluster; skipped with -short")
 	}
 	code, stdout, stderr := runCtl(t, "eval", "classes", "-target", "1000", "-rounds", "2", "-interval", "3s",
-		"-timeout", "50s", "-nodes", "h100,rtx3090-as-h100,cpu128-as-h100,l40s", "-json")
+		"-timeout", "120s", "-nodes", "h100,rtx3090-as-h100,cpu128-as-h100,a100-40gb-as-a100-80gb,l40s", "-json")
 	if code != 0 {
 		t.Fatalf("eval classes: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -98,8 +114,8 @@ func TestEvalClassesCluster(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("output is not the JSON report: %v\n%s", err, stdout)
 	}
-	if len(rep.Rows) != 4 {
-		t.Fatalf("%d rows, want 4\n%s", len(rep.Rows), stdout)
+	if len(rep.Rows) != 5 {
+		t.Fatalf("%d rows, want 5\n%s", len(rep.Rows), stdout)
 	}
 	for _, r := range rep.Rows {
 		p := evalPair{r.Actual, r.Claimed}.profile()

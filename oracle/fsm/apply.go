@@ -709,8 +709,23 @@ func (t *txn) recordCommitment(c *truegpuv1.RecordCommitmentCommand) error {
 	cs.TableRoot = c.TableRoot
 	t.putMsg(key(prefixChallenge, c.ChallengeId), cs)
 	t.del(key(prefixDeadline, be64(uint64(ch.CommitDeadlineUnixMs)), ch.Id))
-	t.set(key(prefixDeadline, be64(uint64(ch.ProofDeadlineUnixMs)), ch.Id), nil)
+	t.set(key(prefixDeadline, be64(uint64(openDeadline(cs))), ch.Id), nil)
 	return nil
+}
+
+// openDeadline is the deadline an open challenge is waiting for: the
+// commitment's while pending; once committed, the walk's while a memory
+// phase has no walk root yet, else the proof's.
+func openDeadline(cs *truegpuv1.ChallengeState) int64 {
+	ch := cs.Challenge
+	switch {
+	case cs.Outcome == OutcomePending:
+		return ch.CommitDeadlineUnixMs
+	case ch.Memory != nil && len(cs.WalkRoot) == 0:
+		return WalkDeadline(cs)
+	default:
+		return ch.ProofDeadlineUnixMs
+	}
 }
 
 // WalkDeadline returns when the walk root of a committed challenge with a
@@ -761,8 +776,10 @@ func (t *txn) recordWalk(c *truegpuv1.RecordWalkCommand) error {
 	if err := checkSignedWalk(t.f.cfg.Recover, c, cs.Challenge); err != nil {
 		return err
 	}
+	t.del(key(prefixDeadline, be64(uint64(openDeadline(cs))), cs.Challenge.Id))
 	cs.WalkRoot, cs.WalkReceivedAtUnixMs, cs.CheckSeed = c.WalkRoot, c.ReceivedAtUnixMs, c.CheckSeed
 	t.putMsg(key(prefixChallenge, c.ChallengeId), cs)
+	t.set(key(prefixDeadline, be64(uint64(openDeadline(cs))), cs.Challenge.Id), nil)
 	return nil
 }
 
@@ -776,11 +793,7 @@ func latency(from, to int64) uint64 {
 func (t *txn) closeChallenge(cs *truegpuv1.ChallengeState) {
 	ch := cs.Challenge
 	t.pendingOpen = append(t.pendingOpen, openOp{[20]byte(ch.Address), [32]byte(ch.Id), false})
-	dl := ch.CommitDeadlineUnixMs
-	if cs.Outcome == OutcomeCommitted {
-		dl = ch.ProofDeadlineUnixMs
-	}
-	t.del(key(prefixDeadline, be64(uint64(dl)), ch.Id))
+	t.del(key(prefixDeadline, be64(uint64(openDeadline(cs))), ch.Id))
 }
 
 // VerdictReasons are the rejection reasons a verdict may carry, each with
@@ -962,8 +975,7 @@ func (t *txn) expireChallenges(c *truegpuv1.ExpireChallengesCommand) error {
 			return err
 		}
 		ch := cs.Challenge
-		due := (cs.Outcome == OutcomePending && t.at > ch.CommitDeadlineUnixMs) ||
-			(cs.Outcome == OutcomeCommitted && t.at > ch.ProofDeadlineUnixMs)
+		due := (cs.Outcome == OutcomePending || cs.Outcome == OutcomeCommitted) && t.at > openDeadline(cs)
 		if !due {
 			continue // decided meanwhile, or not yet due: nothing to do
 		}

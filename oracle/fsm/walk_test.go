@@ -123,12 +123,20 @@ func TestWalkCommand(t *testing.T) {
 		t.Fatalf("late-walk rejection: %v", err)
 	}
 
-	// Committed, never walked: expires as WALK_LATE.
+	// Committed, never walked: expires as WALK_LATE once its walk
+	// deadline has passed.
 	never := issue(3)
 	if err := commit(never, make([]byte, 32)); err != nil {
 		t.Fatal(err)
 	}
-	if err := apply1(t, f, mk(now+6000, &truegpuv1.ExpireChallengesCommand{ChallengeIds: [][]byte{never}})); err != nil {
+	// Due at its walk deadline (now+1350), long before the proof deadline.
+	if err := apply1(t, f, mk(now+1350, &truegpuv1.ExpireChallengesCommand{ChallengeIds: [][]byte{never}})); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := f.Challenge(never); err != nil || cs.Outcome != OutcomeCommitted {
+		t.Fatalf("expired at its walk deadline: %v %v, want still committed", cs.GetOutcome(), err)
+	}
+	if err := apply1(t, f, mk(now+1351, &truegpuv1.ExpireChallengesCommand{ChallengeIds: [][]byte{never}})); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
