@@ -177,6 +177,9 @@ func probeClock(ctx context.Context, c *Cluster, w *Workload, m *Member, offsetA
 // setFileSizeLimit sets the soft RLIMIT_FSIZE of process pid (the hard
 // limit stays): a process of the same user may do it (prlimit(2)).
 func setFileSizeLimit(pid int, soft uint64) error {
+	if pid <= 0 {
+		return errors.New("chaos: no process to limit") // pid 0 would be the harness itself
+	}
 	var old syscall.Rlimit
 	if _, _, e := syscall.Syscall6(syscall.SYS_PRLIMIT64, uintptr(pid), syscall.RLIMIT_FSIZE, 0, uintptr(unsafe.Pointer(&old)), 0, 0); e != 0 {
 		return fmt.Errorf("chaos: prlimit of %d: %w", pid, e)

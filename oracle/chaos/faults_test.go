@@ -2,7 +2,10 @@ package chaos
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,5 +46,43 @@ func TestRestoreDirs(t *testing.T) {
 	os.WriteFile(filepath.Join(state, "MANIFEST-000001"), nil, 0o600)
 	if got := restoreDirs(m); len(got) != 1 || !got["restore-123"] {
 		t.Fatalf("restore dirs %v", got)
+	}
+}
+
+// disk-full sets the file size limit of another running process, and
+// never of the harness itself.
+func TestSetFileSizeLimit(t *testing.T) {
+	if err := setFileSizeLimit(0, 0); err == nil {
+		t.Fatal("pid 0 (the caller) accepted")
+	}
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sleep command:", err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	limit := func() string {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "limits"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "Max file size") {
+				return strings.Fields(strings.TrimPrefix(line, "Max file size"))[0]
+			}
+		}
+		t.Fatal("no file size line in /proc/pid/limits")
+		return ""
+	}
+	if err := setFileSizeLimit(cmd.Process.Pid, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := limit(); got != "0" {
+		t.Fatalf("soft limit %s after setting 0", got)
+	}
+	if err := setFileSizeLimit(cmd.Process.Pid, ^uint64(0)); err != nil {
+		t.Fatal(err)
+	}
+	if got := limit(); got == "0" {
+		t.Fatal("limit not lifted")
 	}
 }
