@@ -262,8 +262,11 @@ type Event struct {
 	// device-changed event.
 	Devices []Device
 	// ElapsedMs and ExpectedMs are the commitment latency and the claimed
-	// class's expected latency (accepted verdicts).
-	ElapsedMs, ExpectedMs uint64
+	// class's expected latency (accepted verdicts), or for a late answer
+	// (COMMITMENT_LATE, WALK_LATE) its measured latency and expectation
+	// with DeadlineMs, the latency its deadline allowed; zero when the
+	// answer never came.
+	ElapsedMs, ExpectedMs, DeadlineMs uint64
 	// Reason is the rejection code (rejected verdicts).
 	Reason Reason
 	// Identity and Nodes describe a duplicated identity (duplicate kinds).
@@ -749,6 +752,13 @@ func (m *Model) Apply(st NodeState, ev Event) (NodeState, error) {
 			}
 		}
 		if ev.Reason == ReasonCommitmentLate || ev.Reason == ReasonWalkLate {
+			if absorbed, ok := absorbLate(out.Timing, &ev, m.p.ToleranceBP); ok {
+				// A device that is typically on time, late by less
+				// than a lost packet's retransmission: a timing
+				// sample, not a capacity failure.
+				out.Timing = absorbed
+				break
+			}
 			// The deadline is sized from the claimed class: missing it is
 			// a capacity failure, not evidence of a wrong result.
 			add(Capacity, 0, Unit)
@@ -1019,6 +1029,32 @@ func timingRatio(elapsed, expected uint64) uint32 {
 		return maxTimingBP
 	}
 	return uint32(elapsed * MaxBP / expected)
+}
+
+// LateAbsorbMillis is how far past its deadline an answer may arrive and
+// still be absorbed (absorbLate): about the extra delay of one lost packet
+// on a wide-area link. It is far below what hardware slower than claimed
+// overruns by on a four-second phase, and below what a device answering
+// for a second identity in the same storm overruns by (a whole phase).
+const LateAbsorbMillis = 1000
+
+// absorbLate decides whether a late answer counts against capacity. It is
+// absorbed, and returned as a timing sample appended to the window, when
+// the answer arrived at most LateAbsorbMillis after its deadline and the
+// node is typically on time: it has earlier timing samples and their
+// median is within the tolerance. Honest devices meet their deadlines
+// with a quarter of headroom, so what makes one of them late is the
+// network (a lost packet) or a loaded oracle, once; hardware slower than
+// claimed is late on every answer and never has on-time samples to be
+// judged by.
+func absorbLate(w []uint32, ev *Event, toleranceBP uint32) ([]uint32, bool) {
+	if len(w) == 0 || ev.ExpectedMs == 0 || ev.DeadlineMs == 0 || ev.ElapsedMs > ev.DeadlineMs+LateAbsorbMillis {
+		return nil, false
+	}
+	if medianBP(w) > uint64(MaxBP)+uint64(toleranceBP) {
+		return nil, false
+	}
+	return appendTiming(w, timingRatio(ev.ElapsedMs, ev.ExpectedMs)), true
 }
 
 // appendTiming adds a ratio to the window, dropping the oldest beyond

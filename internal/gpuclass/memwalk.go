@@ -52,6 +52,12 @@ const (
 	// DefaultWalkTargetMillis is the device time the production walk is
 	// sized for on the claimed class.
 	DefaultWalkTargetMillis = 4000
+	// WalkFillBudgetMillis is the least fill time WalkDims allows before it
+	// shrinks a class's table: every GPU class fills 85% of its memory
+	// within it (the A100-80GB, the slowest, in about 950 ms), so a
+	// shorter walk target never shrinks a GPU's table and weakens the
+	// memory evidence; only the "cpu" class's table is shrunk.
+	WalkFillBudgetMillis = 1000
 	// WalkUsableMemoryPercent is the share of a device's memory, in
 	// percent, that the model lets it spend on the table and the walk;
 	// the rest goes to the driver and the runtime.
@@ -71,8 +77,9 @@ const (
 // WalkDims returns the memory phase for the class sized for targetMillis
 // of walk time: a table of WalkTablePercent of MemoryBytes in
 // WalkBlockBytes blocks, except that a class whose fill would take more
-// than a quarter of the target (the "cpu" class) gets the largest table
-// whose FillExpectedMillis fits in targetMillis/4; WalkLanes lanes, or
+// than WalkFillBudgetMillis or a quarter of the target, whichever is more
+// (the "cpu" class), gets the largest table whose FillExpectedMillis fits
+// in it; WalkLanes lanes, or
 // the largest power of two that is at most a quarter of the blocks, and at
 // least 8; and the most steps (at least one) whose WalkExpectedMillis does
 // not exceed targetMillis. A zero target gives zeros.
@@ -82,7 +89,7 @@ func (c Class) WalkDims(targetMillis uint64) (blocks uint64, lanes, steps uint32
 	}
 	blocks = mulDiv(c.MemoryBytes, WalkTablePercent, 100*WalkBlockBytes)
 	blocks = min(max(blocks, walkMinBlocks), walkMaxBlocks)
-	if budget := targetMillis / 4; c.FillExpectedMillis(blocks) > budget {
+	if budget := max(targetMillis/4, WalkFillBudgetMillis); c.FillExpectedMillis(blocks) > budget {
 		// The fill time grows with the blocks: the largest that fits.
 		lo, hi := uint64(walkMinBlocks), blocks
 		for lo < hi {

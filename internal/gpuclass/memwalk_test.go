@@ -69,10 +69,21 @@ func TestWalkDims(t *testing.T) {
 	if b, l, s := (Class{}).WalkDims(0); b != 0 || l != 0 || s != 0 {
 		t.Fatalf("zero target gives %d, %d, %d", b, l, s)
 	}
-	// A tiny target: the smallest table and walk, still valid.
+	// A tiny target: the table the fill budget allows, one step, still
+	// valid.
 	cpu, _ := Lookup(CPU)
-	if b, l, s := cpu.WalkDims(1); b < 32 || l != 8 || s != 1 {
+	if b, l, s := cpu.WalkDims(1); b < 32 || l < 8 || l&(l-1) != 0 || uint64(l) > b/4 || s != 1 || cpu.FillExpectedMillis(b) > WalkFillBudgetMillis {
 		t.Fatalf("cpu, 1 ms target: %d blocks, %d lanes, %d steps", b, l, s)
+	}
+	// A short target never shrinks a GPU's table.
+	for _, c := range Classes() {
+		if c.Name == CPU {
+			continue
+		}
+		full, _, _ := c.WalkDims(DefaultWalkTargetMillis)
+		if b, _, _ := c.WalkDims(500); b != full {
+			t.Errorf("%s: a 500 ms walk target shrinks the table to %d blocks of %d", c.Name, b, full)
+		}
 	}
 }
 

@@ -934,6 +934,15 @@ func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
 				it.cs.ReceivedAtUnixMs = it.v.CommitReceivedAtUnixMs
 			}
 			ev.Kind, ev.Reason = reputation.EventVerdictRejected, reputation.Reason(it.v.Reason)
+			switch {
+			case it.v.CommitReceivedAtUnixMs != 0:
+				// How late, for the reputation model (absorbLate).
+				ev.ElapsedMs, ev.ExpectedMs = latency(ch.IssuedAtUnixMs, it.v.CommitReceivedAtUnixMs), ch.ExpectedLatencyMs
+				ev.DeadlineMs = latency(ch.IssuedAtUnixMs, ch.CommitDeadlineUnixMs)
+			case it.v.WalkReceivedAtUnixMs != 0 && ch.Memory != nil:
+				ev.ElapsedMs = latency(it.cs.ReceivedAtUnixMs, it.v.WalkReceivedAtUnixMs)
+				ev.ExpectedMs, ev.DeadlineMs = gpuclass.TimedExpectedLatency(ch.Memory.WalkExpectedMs), ch.Memory.WalkDeadlineMs
+			}
 		}
 		if err := t.event(rec, ev); err != nil {
 			return err
