@@ -257,3 +257,22 @@ func TestSelftestTimed(t *testing.T) {
 	}
 	t.Logf("cpu timed phase %s: %.0f ms against a %d ms deadline (expected %d ms)", tr.Dims, tr.MedianMillis, tr.DeadlineMillis, tr.ExpectedMillis)
 }
+
+// TestSelftestMemory runs the class-sized memory phase on the CPU backend
+// (a small walk target), checks the walk's openings the way the oracle
+// does, and reports the walk's time against its deadline.
+func TestSelftestMemory(t *testing.T) {
+	code, out, errs := runCLI(t, context.Background(), "selftest", "--device", "cpu", "--profile", "test", "--runs", "1", "--memory-target", "200")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var res []selftestResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res) != 1 {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	mr := res[0].Memory
+	if mr == nil || !mr.OpeningsCheck || mr.Dims == "" || mr.DeadlineMillis <= mr.ExpectedMillis || mr.MedianMillis <= 0 {
+		t.Fatalf("memory result %+v", mr)
+	}
+	t.Logf("cpu memory phase %s: walk %.0f ms against a %d ms deadline (expected %d ms)", mr.Dims, mr.MedianMillis, mr.DeadlineMillis, mr.ExpectedMillis)
+}
