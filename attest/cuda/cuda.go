@@ -27,22 +27,22 @@
 //
 // The memory phase (package prover/memwalk, the Walker interface) keeps
 // its table in device memory from Run to the walk's openings. Its bytes
-// are the low bytes of the timed GEMM {M: Blocks, N: 1024, K: 1024}, so
+// are the low bytes of the timed GEMM {M: Blocks, N: 1024, K: 2048}, so
 // the timed phase's PRG and tensor-core kernels fill it tile by tile,
 // writing straight into the table; a SHA-256 kernel hashes each block into
 // its table-tree leaf on the GPU and only the leaf hashes are copied back;
-// the host builds the table tree and keeps every level (64 bytes of host
-// memory per block). The walk runs one warp per lane - each thread folds
-// one 32-byte chunk of the 1 KB block, the warp sums the chunks with
-// shuffles - in chunks of steps that keep every lane's state after each
-// step; SHA-256 kernels hash those states into walk-tree leaves and reduce
-// each step's leaves to its subtree root on the GPU, so only the step roots
-// and, every few steps, a checkpoint of the lane states are copied back.
-// Openings replay the walk on the GPU from the nearest checkpoint and
-// answer byte for byte as memwalk.Walk.Open does. A run releases the
-// tables of earlier runs that would not fit beside its own, so with a
-// production table (most of the device's memory) only the latest run's
-// walk can be opened.
+// the host builds the table tree (memwalk.NewTable) and keeps every level
+// (64 bytes of host memory per block). The walk runs one warp per lane -
+// each thread folds one 32-byte chunk of the 1 KB block, the warp sums the
+// chunks with shuffles - in chunks of steps that keep every lane's state
+// after each step; SHA-256 kernels hash those states into walk-tree leaves
+// and reduce each step's leaves to its subtree root on the GPU, so only
+// the step roots and, every few steps, a checkpoint of the lane states are
+// copied back. Openings replay the walk on the GPU from the nearest
+// checkpoint and answer byte for byte as memwalk.Walk.Open does (through
+// memwalk.Walk.OpenReplay). A run releases the tables of earlier runs that
+// would not fit beside its own, so with a production table (most of the
+// device's memory) only the latest run's walk can be opened.
 //
 // Validation status: the kernel arithmetic and kernel bodies (field.h,
 // work.h, timed.h, memwalk.h) are compiled as host C by the tests and
@@ -387,7 +387,7 @@ func (d *Device) Run(ctx context.Context, w attest.Workload) (attest.Commitment,
 			if t, err = d.fillTable(ctx, w.Memory, w.Nonce); err != nil {
 				return fmt.Errorf("memory phase %+v: %w", w.Memory, err)
 			}
-			tableRoot = t.root
+			tableRoot = t.table.Root()
 		}
 		// Recorded on the worker thread, so that the next run's
 		// makeRoom sees this run as held.

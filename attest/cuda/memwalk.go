@@ -2,17 +2,13 @@ package cuda
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
-	"runtime"
 	"slices"
-	"sync"
 	"unsafe"
 
 	"github.com/truegpu/truegpu/attest"
+	"github.com/truegpu/truegpu/internal/sha256tree"
 	"github.com/truegpu/truegpu/prover"
 	"github.com/truegpu/truegpu/prover/memwalk"
 	"github.com/truegpu/truegpu/prover/timed"
@@ -62,29 +58,25 @@ const walkBytesPerLaneStep = 8 + 32/memwalk.LeafLanes + 32/memwalk.LeafLanes/2
 
 // memTable is the memory phase of one run, held on the device until a
 // later run evicts it: the table in device memory (which the walk and its
-// openings read) and, on the host, every level of the table tree.
+// openings read) and, on the host, its commitment with every level of the
+// table tree (a memwalk.Table that reads its blocks from the device).
 type memTable struct {
-	spec     memwalk.Spec
-	nonce    prover.Nonce
-	dev      uint64 // device pointer of the Blocks·1024-byte table
-	tree     *hashTree
-	treeRoot [32]byte
-	root     [32]byte
-	walk     *memWalk // the last walk, nil before one
+	spec  memwalk.Spec
+	nonce prover.Nonce
+	dev   uint64 // device pointer of the Blocks·1024-byte table
+	table *memwalk.Table
+	walk  *memWalk // the last walk, nil before one
 }
 
-// memWalk is a committed walk over a held table. Like the reference
-// (memwalk.Walk) it keeps the root of every step's subtree and the states
-// of all lanes every few steps; openings rebuild the subtrees they need by
-// replaying the walk on the device from the nearest checkpoint.
+// memWalk is a committed walk over a held table: the memwalk.Walk built
+// from the root of every step's subtree, and the states of all lanes every
+// few steps. Like the reference, openings rebuild the subtrees they need
+// by replaying the walk, here on the device from the nearest checkpoint.
 type memWalk struct {
-	seed        [memwalk.SeedSize]byte
-	w0, w1      uint64
+	walk        *memwalk.Walk
+	stepRoots   [][32]byte
 	every       uint32
 	checkpoints [][]uint64
-	top         *hashTree
-	treeRoot    [32]byte
-	root        [32]byte
 }
 
 // Walk walks the table of the most recent run with w's nonce on the GPU
@@ -111,7 +103,7 @@ func (d *Device) Walk(ctx context.Context, w attest.Workload, seed [memwalk.Seed
 			return err
 		}
 		t.walk = wk
-		root = wk.root
+		root = wk.walk.Root()
 		return nil
 	})
 	if err != nil {
@@ -209,14 +201,14 @@ func (d *Device) holdTable(t *memTable) {
 
 // fillTable fills and commits the table of s for nonce on the worker
 // thread. The table is the low bytes of the timed GEMM {M: Blocks,
-// N: 1024, K: 1024} under the keys of memwalk.TableNonce(nonce), so the
+// N: 1024, K: 2048} under the keys of memwalk.TableNonce(nonce), so the
 // timed phase's kernels fill it: B once, then per tile of rows the A panel
 // and the tensor-core GEMM, which writes its low bytes straight into the
 // table in device memory. A SHA-256 kernel hashes the tile's blocks into
 // table-tree leaves on the GPU; only the 32-byte leaf hashes are copied
-// back (32 bytes per block), and the host builds the tree over them and
-// keeps every level to answer openings (64 bytes of host memory per
-// block). Cancellation takes effect between tiles.
+// back (32 bytes per block), and the host builds the tree over them
+// (memwalk.NewTable) and keeps every level to answer openings (64 bytes of
+// host memory per block). Cancellation takes effect between tiles.
 func (d *Device) fillTable(ctx context.Context, s memwalk.Spec, nonce prover.Nonce) (*memTable, error) {
 	drv := d.drv
 	var dTable uint64
@@ -282,11 +274,24 @@ func (d *Device) fillTable(ctx context.Context, s memwalk.Spec, nonce prover.Non
 			return nil, err
 		}
 	}
-	t := &memTable{spec: s, nonce: nonce, dev: dTable, tree: buildHashTree(leaves, 0)}
-	t.treeRoot = t.tree.root()
-	t.root = memwalk.TableCommit(s, nonce, t.treeRoot)
+	table, err := memwalk.NewTable(s, nonce, leaves, func(i uint64) ([]byte, error) {
+		return d.readBlock(dTable, i)
+	})
+	if err != nil {
+		return nil, err
+	}
 	kept = true
-	return t, nil
+	return &memTable{spec: s, nonce: nonce, dev: dTable, table: table}, nil
+}
+
+// readBlock copies block i of the table at dTable from the device (worker
+// thread).
+func (d *Device) readBlock(dTable, i uint64) ([]byte, error) {
+	b := make([]byte, memwalk.BlockBytes)
+	if err := d.drv.check("cuMemcpyDtoH(block)", d.drv.cuMemcpyDtoH(unsafe.Pointer(&b[0]), dTable+i*memwalk.BlockBytes, memwalk.BlockBytes)); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // walkSchedule returns the checkpoint interval (walkCheckpointEvery,
@@ -328,14 +333,14 @@ func (d *Device) launchNodes(in, out, nout uint64) error {
 // leaves and log2(Lanes/8) more reduce each step's leaves to its subtree
 // root, of which only the roots (32 bytes per step) are copied back. At
 // every checkpoint the lane states (8 bytes per lane) are copied to the
-// host. The host builds the tree over the step roots.
+// host. The host builds the tree over the step roots (memwalk.NewWalk).
 func (d *Device) walkTable(ctx context.Context, t *memTable, seed [memwalk.SeedSize]byte) (*memWalk, error) {
 	drv := d.drv
 	s := t.spec
 	lanes := uint64(s.Lanes)
 	groups := lanes / memwalk.LeafLanes
-	wk := &memWalk{seed: seed}
-	wk.w0, wk.w1 = walkKeys(t.root, seed)
+	w0, w1 := memwalk.WalkKeys(t.table.Root(), seed)
+	wk := &memWalk{}
 	every, chunk := walkSchedule(s)
 	wk.every = every
 	wk.checkpoints = make([][]uint64, (s.Steps+every-1)/every)
@@ -359,7 +364,7 @@ func (d *Device) walkTable(ctx context.Context, t *memTable, seed [memwalk.SeedS
 		return nil, err
 	}
 	if err := d.launch(kernelMWInit, [3]uint32{ceilDiv(lanes, 256), 1, 1}, [3]uint32{256, 1, 1},
-		dCur, lanes, wk.w0, wk.w1); err != nil {
+		dCur, lanes, w0, w1); err != nil {
 		return nil, err
 	}
 	stepRoots := make([][32]byte, s.Steps)
@@ -397,44 +402,26 @@ func (d *Device) walkTable(ctx context.Context, t *memTable, seed [memwalk.SeedS
 			return nil, err
 		}
 	}
-	wk.top = buildHashTree(stepRoots, bits.Len64(groups)-1)
-	wk.treeRoot = wk.top.root()
-	wk.root = memwalk.WalkCommit(s, t.nonce, t.root, seed, wk.treeRoot)
+	if wk.walk, err = memwalk.NewWalk(t.table, seed, stepRoots); err != nil {
+		return nil, err
+	}
+	wk.stepRoots = stepRoots
 	return wk, nil
 }
 
 // openWalk builds the openings of t's walk for checkSeed on the worker
-// thread, as memwalk.Walk.Open does: for each step whose states a check
+// thread with memwalk.Walk.OpenReplay: for each step whose states a check
 // needs (in increasing order) the lane states are restored from the
 // nearest checkpoint when needed and advanced on the GPU, the step's
 // leaves and subtree levels are hashed on the GPU and copied back
-// (2·Lanes/8 hashes), and the subtree root is checked against the
-// committed one; the blocks read are copied from the table.
+// (2·Lanes/8 hashes) with the opened leaves' states, and the subtree root
+// is checked against the committed one; the blocks read are copied from
+// the table.
 func (d *Device) openWalk(t *memTable, checkSeed [memwalk.SeedSize]byte) ([]byte, error) {
 	drv := d.drv
-	s := t.spec
 	wk := t.walk
-	lanes := uint64(s.Lanes)
+	lanes := uint64(t.spec.Lanes)
 	groups := lanes / memwalk.LeafLanes
-	checks := memwalk.DrawChecks(s, wk.root, checkSeed)
-	var need []uint32
-	type key struct {
-		step uint32
-		g    uint64
-	}
-	wanted := make(map[key]bool)
-	for _, c := range checks {
-		g := uint64(c.Lane / memwalk.LeafLanes)
-		if c.Step > 0 {
-			need = append(need, c.Step)
-			wanted[key{c.Step, g}] = true
-		}
-		need = append(need, c.Step+1)
-		wanted[key{c.Step + 1, g}] = true
-	}
-	slices.Sort(need)
-	need = slices.Compact(need)
-
 	bufs := &buffers{drv: drv}
 	defer bufs.free()
 	dCur, err := bufs.alloc(8 * lanes)
@@ -449,201 +436,52 @@ func (d *Device) openWalk(t *memTable, checkSeed [memwalk.SeedSize]byte) ([]byte
 		return nil, err
 	}
 	flat := make([][32]byte, nodes)
-	leaves := make(map[key]memwalk.StateLeaf)
+	var levels [][][32]byte
+	for off, cnt := uint64(0), groups; cnt > 0; off, cnt = off+cnt, cnt/2 {
+		levels = append(levels, flat[off:off+cnt])
+	}
 	curStep := ^uint32(0)
-	for _, st := range need {
+	replay := func(st uint32, opened []uint64) ([32]byte, []memwalk.StateLeaf, error) {
 		k := min(st/wk.every, uint32(len(wk.checkpoints)-1))
 		if curStep == ^uint32(0) || curStep < k*wk.every || curStep > st {
 			if err := drv.check("cuMemcpyHtoD(checkpoint)", drv.cuMemcpyHtoD(dCur, unsafe.Pointer(&wk.checkpoints[k][0]), 8*lanes)); err != nil {
-				return nil, err
+				return [32]byte{}, nil, err
 			}
 			curStep = k * wk.every
 		}
 		if st > curStep {
 			if err := d.launchWalk(t, dCur, 0, st-curStep); err != nil {
-				return nil, err
+				return [32]byte{}, nil, err
 			}
 		}
 		curStep = st
 		if err := d.launch(kernelMWStateLeaves, [3]uint32{ceilDiv(groups, 256), 1, 1}, [3]uint32{256, 1, 1},
 			dCur, dH, uint64(st-1)*groups, groups); err != nil {
-			return nil, err
+			return [32]byte{}, nil, err
 		}
-		sub := &hashTree{depth: bits.Len64(groups) - 1}
-		off := uint64(0)
-		for cnt := groups; ; cnt /= 2 {
-			sub.levels = append(sub.levels, flat[off:off+cnt])
-			if cnt == 1 {
-				break
-			}
+		for off, cnt := uint64(0), groups; cnt > 1; off, cnt = off+cnt, cnt/2 {
 			if err := d.launchNodes(dH+32*off, dH+32*(off+cnt), cnt/2); err != nil {
-				return nil, err
+				return [32]byte{}, nil, err
 			}
-			off += cnt
 		}
 		if err := drv.check("cuMemcpyDtoH(step subtree)", drv.cuMemcpyDtoH(unsafe.Pointer(&flat[0][0]), dH, 32*nodes)); err != nil {
-			return nil, err
+			return [32]byte{}, nil, err
 		}
-		if sub.root() != wk.top.levels[0][st-1] {
-			return nil, fmt.Errorf("%w: replayed step %d does not match its committed subtree", ErrDeviceFault, st)
+		sub, err := sha256tree.FromLevels(levels)
+		if err != nil {
+			return [32]byte{}, nil, err
 		}
-		top := wk.top.path(uint64(st - 1))
-		for g := uint64(0); g < groups; g++ {
-			if !wanted[key{st, g}] {
-				continue
+		if sub.Root() != wk.stepRoots[st-1] {
+			return [32]byte{}, nil, fmt.Errorf("%w: replayed step %d does not match its committed subtree", ErrDeviceFault, st)
+		}
+		leaves := make([]memwalk.StateLeaf, len(opened))
+		for i, g := range opened {
+			if err := drv.check("cuMemcpyDtoH(states)", drv.cuMemcpyDtoH(unsafe.Pointer(&leaves[i].States[0]), dCur+64*g, 64)); err != nil {
+				return [32]byte{}, nil, err
 			}
-			var leaf memwalk.StateLeaf
-			if err := drv.check("cuMemcpyDtoH(states)", drv.cuMemcpyDtoH(unsafe.Pointer(&leaf.States[0]), dCur+64*g, 64)); err != nil {
-				return nil, err
-			}
-			leaf.Path = append(sub.path(g), top...)
-			leaves[key{st, g}] = leaf
+			leaves[i].Path = sub.Path(g)
 		}
+		return sub.Root(), leaves, nil
 	}
-
-	o := &memwalk.Openings{TableTreeRoot: t.treeRoot, WalkTreeRoot: wk.treeRoot}
-	for _, c := range checks {
-		g := uint64(c.Lane / memwalk.LeafLanes)
-		var op memwalk.CheckOpening
-		var x uint64
-		if c.Step == 0 {
-			x = walkWord(uint64(c.Lane), wk.w0, wk.w1)
-		} else {
-			before := leaves[key{c.Step, g}]
-			before.Path = slices.Clone(before.Path)
-			op.Before = &before
-			x = before.States[c.Lane%memwalk.LeafLanes]
-		}
-		after := leaves[key{c.Step + 1, g}]
-		after.Path = slices.Clone(after.Path)
-		op.After = &after
-		a := memwalk.Address(x, s.Blocks)
-		op.Block = make([]byte, memwalk.BlockBytes)
-		if err := drv.check("cuMemcpyDtoH(block)", drv.cuMemcpyDtoH(unsafe.Pointer(&op.Block[0]), t.dev+a*memwalk.BlockBytes, memwalk.BlockBytes)); err != nil {
-			return nil, err
-		}
-		op.BlockPath = t.tree.path(a)
-		o.Checks = append(o.Checks, op)
-	}
-	return o.Encode(), nil
-}
-
-// walkKeys returns w0, w1: the le64 halves of the first 16 bytes of
-// SHA-256("truegpu/memwalk/v1/walk" ‖ tableRoot ‖ walkSeed).
-func walkKeys(tableRoot [32]byte, seed [memwalk.SeedSize]byte) (w0, w1 uint64) {
-	buf := make([]byte, 0, len(memwalk.Version)+len("/walk")+32+memwalk.SeedSize)
-	buf = append(buf, memwalk.Version+"/walk"...)
-	buf = append(buf, tableRoot[:]...)
-	buf = append(buf, seed[:]...)
-	h := sha256.Sum256(buf)
-	return binary.LittleEndian.Uint64(h[0:8]), binary.LittleEndian.Uint64(h[8:16])
-}
-
-// walkWord is x(lane, 0): timed's generator word fmix(fmix(lane ^ w0) ^ w1).
-func walkWord(lane, w0, w1 uint64) uint64 { return fmix(fmix(lane^w0) ^ w1) }
-
-func fmix(z uint64) uint64 {
-	z ^= z >> 30
-	z *= 0xbf58476d1ce4e5b9
-	z ^= z >> 27
-	z *= 0x94d049bb133111eb
-	z ^= z >> 31
-	return z
-}
-
-// ---- the SHA-256 Merkle trees of "truegpu/memwalk/v1" on the host ----
-
-// nodeHash is SHA-256(0x01 ‖ left ‖ right).
-func nodeHash(left, right *[32]byte) [32]byte {
-	var buf [65]byte
-	buf[0] = 0x01
-	copy(buf[1:33], left[:])
-	copy(buf[33:], right[:])
-	return sha256.Sum256(buf[:])
-}
-
-// padHashes[d] is the root of a height-d subtree of padding leaves
-// (SHA-256(0x02) at height 0).
-var padHashes = func() [memwalk.MaxDepth + 1][32]byte {
-	var p [memwalk.MaxDepth + 1][32]byte
-	p[0] = sha256.Sum256([]byte{0x02})
-	for d := 1; d <= memwalk.MaxDepth; d++ {
-		p[d] = nodeHash(&p[d-1], &p[d-1])
-	}
-	return p
-}()
-
-// hashTree holds every level of a Merkle tree whose leaves are roots of
-// subtrees of height base: levels[0] are those roots, levels[d] has
-// ceil(len(levels[d-1])/2) nodes, and nodes past the end of a level are
-// padding subtrees (padHashes[base+d]). The table tree has base 0; the
-// walk's tree over step roots has base log2(Lanes/8).
-type hashTree struct {
-	levels [][][32]byte
-	depth  int
-	base   int
-}
-
-func (t *hashTree) node(d int, n uint64) [32]byte {
-	if n < uint64(len(t.levels[d])) {
-		return t.levels[d][n]
-	}
-	return padHashes[t.base+d]
-}
-
-func (t *hashTree) root() [32]byte { return t.node(t.depth, 0) }
-
-// path returns the sibling hashes of leaf l, bottom-up.
-func (t *hashTree) path(l uint64) [][32]byte {
-	p := make([][32]byte, t.depth)
-	for d := range p {
-		p[d] = t.node(d, (l>>d)^1)
-	}
-	return p
-}
-
-// buildHashTree hashes the levels above leaves on all cores.
-func buildHashTree(leaves [][32]byte, base int) *hashTree {
-	depth := 0
-	if n := uint64(len(leaves)); n > 1 {
-		depth = bits.Len64(n - 1)
-	}
-	t := &hashTree{levels: make([][][32]byte, depth+1), depth: depth, base: base}
-	t.levels[0] = leaves
-	for d := 1; d <= depth; d++ {
-		below := t.levels[d-1]
-		cur := make([][32]byte, (len(below)+1)/2)
-		pad := padHashes[base+d-1]
-		parallelFor(len(cur), func(lo, hi int) {
-			for n := lo; n < hi; n++ {
-				right := &pad
-				if 2*n+1 < len(below) {
-					right = &below[2*n+1]
-				}
-				cur[n] = nodeHash(&below[2*n], right)
-			}
-		})
-		t.levels[d] = cur
-	}
-	return t
-}
-
-// parallelFor runs fn over [0, n) in parts of at least 4096 items on up
-// to GOMAXPROCS goroutines.
-func parallelFor(n int, fn func(lo, hi int)) {
-	workers := min(runtime.GOMAXPROCS(0), n/4096)
-	if workers <= 1 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	step := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += step {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(lo, min(lo+step, n))
-	}
-	wg.Wait()
+	return wk.walk.OpenReplay(checkSeed, replay)
 }

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+
+	"github.com/truegpu/truegpu/internal/sha256tree"
 )
 
 // productionSpec is the memory phase of an H100-class device: a 68 GiB
@@ -25,7 +27,7 @@ func newSparseTree(depth int, leaves map[uint64][32]byte) *sparseTree {
 		up := make(map[uint64][32]byte)
 		for n := range t.levels[d] {
 			l, r := t.node(d, n&^1), t.node(d, n|1)
-			up[n>>1] = nodeHash(&l, &r)
+			up[n>>1] = sha256tree.Node(l, r)
 		}
 		t.levels = append(t.levels, up)
 	}
@@ -36,7 +38,7 @@ func (t *sparseTree) node(d int, n uint64) [32]byte {
 	if h, ok := t.levels[d][n]; ok {
 		return h
 	}
-	return padHashes[d]
+	return sha256tree.PadHash(d)
 }
 
 func (t *sparseTree) root() [32]byte { return t.node(len(t.levels)-1, 0) }
@@ -200,7 +202,7 @@ func BenchmarkPath(b *testing.B) {
 	b.Run(fmt.Sprintf("table-depth=%d", s.tableDepth()), func(b *testing.B) {
 		var sink [32]byte
 		for b.Loop() {
-			sink = pathRoot(12345, blockHash(12345, block), path[:s.tableDepth()])
+			sink = sha256tree.PathRoot(12345, blockHash(12345, block), path[:s.tableDepth()])
 		}
 		_ = sink
 	})
@@ -208,7 +210,7 @@ func BenchmarkPath(b *testing.B) {
 		var st [LeafLanes]uint64
 		var sink [32]byte
 		for b.Loop() {
-			sink = pathRoot(12345, stateHash(12345, &st), path[:s.walkDepth()])
+			sink = sha256tree.PathRoot(12345, stateHash(12345, &st), path[:s.walkDepth()])
 		}
 		_ = sink
 	})

@@ -2,11 +2,14 @@ package memwalk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
-	"sync"
-	"sync/atomic"
+	"slices"
 
+	"github.com/truegpu/truegpu/internal/int8gemm"
+	"github.com/truegpu/truegpu/internal/parallel"
+	"github.com/truegpu/truegpu/internal/sha256tree"
 	"github.com/truegpu/truegpu/prover/timed"
 )
 
@@ -22,16 +25,17 @@ const (
 // maxTableBytes is the largest table the reference Fill holds in memory.
 var maxTableBytes uint64 = 4 << 30
 
-// Table is a filled table held in memory: every block, its leaf hash and
-// every level of the table tree.
+// Table is a committed table: every level of the table tree and, for a
+// table filled here, every block in memory. A table filled elsewhere
+// (NewTable) reads its blocks through the function it was given.
 type Table struct {
-	spec     Spec
-	nonce    [32]byte
-	keys     [4]uint64
-	data     []byte
-	tree     *tree
-	treeRoot [32]byte
-	root     [32]byte
+	spec      Spec
+	nonce     [32]byte
+	data      []byte
+	readBlock func(i uint64) ([]byte, error)
+	tree      *sha256tree.Tree
+	treeRoot  [32]byte
+	root      [32]byte
 }
 
 // Spec returns the table's spec.
@@ -43,9 +47,25 @@ func (t *Table) TreeRoot() [32]byte { return t.treeRoot }
 // Root returns the table commitment TableCommit(Spec(), nonce, TreeRoot()).
 func (t *Table) Root() [32]byte { return t.root }
 
-// block returns block i of the table (not a copy).
+// block returns block i of a table held in memory (not a copy).
 func (t *Table) block(i uint64) []byte {
 	return t.data[i*BlockBytes : (i+1)*BlockBytes : (i+1)*BlockBytes]
+}
+
+// blockCopy returns a copy of block i, read from memory or through the
+// table's block reader.
+func (t *Table) blockCopy(i uint64) ([]byte, error) {
+	if t.data != nil {
+		return slices.Clone(t.block(i)), nil
+	}
+	b, err := t.readBlock(i)
+	if err != nil {
+		return nil, fmt.Errorf("memwalk: read block %d: %w", i, err)
+	}
+	if len(b) != BlockBytes {
+		return nil, fmt.Errorf("memwalk: block %d has %d bytes, want %d", i, len(b), BlockBytes)
+	}
+	return slices.Clone(b), nil
 }
 
 // Fill generates the table for s and nonce on workers goroutines
@@ -69,46 +89,59 @@ func Fill(ctx context.Context, s Spec, nonce [32]byte, workers int) (*Table, err
 	keys := tableKeys(nonce)
 	// B is shared by every block: column j of B, K-contiguous.
 	bPanel := make([]int8, BlockBytes*FillK)
-	parallelRangeMin(BlockBytes, workers, 64, func(lo, hi int) {
+	parallel.Range(BlockBytes, workers, 64, func(lo, hi int) {
 		for j := lo; j < hi; j++ {
 			timed.ColB(fillSpec, keys, uint32(j), bPanel[j*FillK:(j+1)*FillK])
 		}
 	})
 	data := make([]byte, s.TableBytes())
 	leaves := make([][32]byte, s.Blocks)
-	var next atomic.Uint64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f := newFiller(keys, bPanel)
-			for ctx.Err() == nil {
-				it := next.Add(1) - 1
-				if it >= items {
-					return
-				}
-				lo := it * tileBlocks
-				hi := min(lo+tileBlocks, s.Blocks)
-				f.run(lo, hi, data)
-				for i := lo; i < hi; i++ {
-					leaves[i] = blockHash(i, data[i*BlockBytes:])
-				}
+	err := parallel.Items(ctx, items, workers, func() func(uint64) {
+		f := newFiller(keys, bPanel)
+		return func(it uint64) {
+			lo := it * tileBlocks
+			hi := min(lo+tileBlocks, s.Blocks)
+			f.run(lo, hi, data)
+			for i := lo; i < hi; i++ {
+				leaves[i] = blockHash(i, data[i*BlockBytes:])
 			}
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+		}
+	})
+	if err != nil {
 		return nil, fmt.Errorf("memwalk: fill stopped: %w", err)
 	}
 	return newTable(s, nonce, data, leaves, workers), nil
 }
 
-// newTable builds a Table over the given blocks and their leaf hashes.
+// NewTable returns the Table of a table filled elsewhere (for example in
+// device memory) from its leaf hashes in block order, leafHashes[i] =
+// SHA-256(0x00 ‖ be64(i) ‖ block i); it keeps leafHashes and builds the
+// table tree over them on every core. readBlock returns the BlockBytes
+// bytes of block i when an opening needs them; it runs on the goroutine
+// that calls OpenReplay, one block at a time. The Table holds no blocks,
+// so it cannot be walked here (Walk fails): commit a walk run where the
+// blocks are with NewWalk.
+func NewTable(s Spec, nonce [32]byte, leafHashes [][32]byte, readBlock func(i uint64) ([]byte, error)) (*Table, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if uint64(len(leafHashes)) != s.Blocks {
+		return nil, fmt.Errorf("memwalk: %d leaf hashes for a spec with %d blocks", len(leafHashes), s.Blocks)
+	}
+	if readBlock == nil {
+		return nil, errors.New("memwalk: NewTable needs a block reader")
+	}
+	t := newTable(s, nonce, nil, leafHashes, runtime.GOMAXPROCS(0))
+	t.readBlock = readBlock
+	return t, nil
+}
+
+// newTable builds a Table over the given blocks (nil when they are not in
+// memory) and their leaf hashes.
 func newTable(s Spec, nonce [32]byte, data []byte, leaves [][32]byte, workers int) *Table {
-	t := &Table{spec: s, nonce: nonce, keys: tableKeys(nonce), data: data}
-	t.tree = buildTree(leaves, 0, workers)
-	t.treeRoot = t.tree.root()
+	t := &Table{spec: s, nonce: nonce, data: data}
+	t.tree = sha256tree.Build(leaves, workers)
+	t.treeRoot = t.tree.Root()
 	t.root = TableCommit(s, nonce, t.treeRoot)
 	return t
 }
@@ -144,17 +177,16 @@ func (f *filler) run(lo, hi uint64, data []byte) {
 		} else {
 			clear(r1)
 		}
-		a := f.a2[p*FillK : (p+1)*FillK]
-		for k := range a {
-			a[k] = int64(r0[k]) + int64(r1[k])<<32
-		}
+		// A row's sums are bounded by 128·128·2048 = 2^25 in magnitude,
+		// well inside what a packed pair holds exactly.
+		int8gemm.PackPair(f.a2[p*FillK:(p+1)*FillK], r0, r1)
 	}
 	for c0 := 0; c0 < BlockBytes; c0 += colChunk {
 		for p := 0; p < pairs; p++ {
 			a := f.a2[p*FillK : (p+1)*FillK]
 			acc := &f.acc[p]
 			for c := c0; c < c0+colChunk; c += 4 {
-				acc[c], acc[c+1], acc[c+2], acc[c+3] = dot4(a,
+				acc[c], acc[c+1], acc[c+2], acc[c+3] = int8gemm.Dot4(a,
 					f.bPanel[c*FillK:(c+1)*FillK],
 					f.bPanel[(c+1)*FillK:(c+2)*FillK],
 					f.bPanel[(c+2)*FillK:(c+3)*FillK],
@@ -166,43 +198,12 @@ func (f *filler) run(lo, hi uint64, data []byte) {
 		acc := &f.acc[r/2]
 		out := data[(lo+uint64(r))*BlockBytes : (lo+uint64(r)+1)*BlockBytes]
 		for c := range out {
+			even, odd := int8gemm.UnpackPair(acc[c])
 			if r%2 == 0 {
-				out[c] = uint8(acc[c]) // the low 32 bits hold the even row's sum
+				out[c] = uint8(even)
 			} else {
-				l := int64(int32(uint32(acc[c])))
-				out[c] = uint8((acc[c] - l) >> 32)
+				out[c] = uint8(odd)
 			}
 		}
 	}
-}
-
-// dot4 returns Σ a[k]·b_c[k] for four columns. Each a[k] packs two rows
-// as lo + hi·2^32; the sums are bounded by 128·128·2048 = 2^25 in
-// magnitude, so the low 32 bits always hold the low row's sum exactly.
-func dot4(a []int64, b0, b1, b2, b3 []int8) (s0, s1, s2, s3 int64) {
-	n := len(a)
-	b0, b1, b2, b3 = b0[:n], b1[:n], b2[:n], b3[:n]
-	k := 0
-	for ; k+8 <= n; k += 8 {
-		a8 := a[k : k+8 : k+8]
-		c0 := b0[k : k+8 : k+8]
-		c1 := b1[k : k+8 : k+8]
-		c2 := b2[k : k+8 : k+8]
-		c3 := b3[k : k+8 : k+8]
-		for u := 0; u < 8; u++ {
-			x := a8[u]
-			s0 += x * int64(c0[u])
-			s1 += x * int64(c1[u])
-			s2 += x * int64(c2[u])
-			s3 += x * int64(c3[u])
-		}
-	}
-	for ; k < n; k++ {
-		x := a[k]
-		s0 += x * int64(b0[k])
-		s1 += x * int64(b1[k])
-		s2 += x * int64(b2[k])
-		s3 += x * int64(b3[k])
-	}
-	return
 }

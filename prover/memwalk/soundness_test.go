@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/truegpu/truegpu/internal/sha256tree"
 )
 
 // plantedVerify is a copy of Verify with a planted bug: when skipFold is
@@ -42,7 +44,7 @@ func plantedVerify(s Spec, nonce, tableRoot [32]byte, walkSeed [SeedSize]byte, w
 			x = op.Before.States[c.Lane%LeafLanes]
 		}
 		a := Address(x, s.Blocks)
-		if len(op.BlockPath) != s.tableDepth() || pathRoot(a, blockHash(a, op.Block), op.BlockPath) != o.TableTreeRoot {
+		if len(op.BlockPath) != s.tableDepth() || sha256tree.PathRoot(a, blockHash(a, op.Block), op.BlockPath) != o.TableTreeRoot {
 			return ErrPath
 		}
 		if err := leafPath(uint64(c.Step)*groups+g, op.After, s.walkDepth(), o.WalkTreeRoot); err != nil {

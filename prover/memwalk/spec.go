@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 
+	"github.com/truegpu/truegpu/internal/sha256tree"
 	"github.com/truegpu/truegpu/prover/timed"
 )
 
@@ -115,17 +116,10 @@ func (s Spec) groups() uint64 { return uint64(s.Lanes) / LeafLanes }
 func (s Spec) walkLeaves() uint64 { return uint64(s.Steps) * s.groups() }
 
 // tableDepth returns log2(P), the table tree's path length.
-func (s Spec) tableDepth() int { return depthFor(s.Blocks) }
+func (s Spec) tableDepth() int { return sha256tree.Depth(s.Blocks) }
 
 // walkDepth returns log2(P'), the walk tree's path length.
-func (s Spec) walkDepth() int { return depthFor(s.walkLeaves()) }
-
-func depthFor(leaves uint64) int {
-	if leaves <= 1 {
-		return 0
-	}
-	return bits.Len64(leaves - 1)
-}
+func (s Spec) walkDepth() int { return sha256tree.Depth(s.walkLeaves()) }
 
 // TableNonce returns SHA-256("truegpu/memwalk/v1/table" ‖ nonce), the nonce
 // that keys the table generator: keys = timed.Key(TableNonce(nonce)).
@@ -203,9 +197,10 @@ func Address(x uint64, blocks uint64) uint64 {
 	return hi
 }
 
-// walkKeys returns w0, w1 = le64 halves of the first 16 bytes of
-// SHA-256("truegpu/memwalk/v1/walk" ‖ tableRoot ‖ walkSeed).
-func walkKeys(tableRoot [32]byte, walkSeed [SeedSize]byte) (w0, w1 uint64) {
+// WalkKeys returns the walk keys w0, w1: the le64 halves of the first 16
+// bytes of SHA-256("truegpu/memwalk/v1/walk" ‖ tableRoot ‖ walkSeed).
+// x(lane, 0) = word(lane, w0, w1) (LaneStart).
+func WalkKeys(tableRoot [32]byte, walkSeed [SeedSize]byte) (w0, w1 uint64) {
 	var buf [len(Version) + len("/walk") + 32 + SeedSize]byte
 	n := copy(buf[:], Version+"/walk")
 	copy(buf[n:], tableRoot[:])
@@ -216,7 +211,7 @@ func walkKeys(tableRoot [32]byte, walkSeed [SeedSize]byte) (w0, w1 uint64) {
 
 // LaneStart returns x(lane, 0), the state of a lane before its first step.
 func LaneStart(tableRoot [32]byte, walkSeed [SeedSize]byte, lane uint32) uint64 {
-	w0, w1 := walkKeys(tableRoot, walkSeed)
+	w0, w1 := WalkKeys(tableRoot, walkSeed)
 	return word(uint64(lane), w0, w1)
 }
 

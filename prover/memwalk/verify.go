@@ -1,6 +1,10 @@
 package memwalk
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/truegpu/truegpu/internal/sha256tree"
+)
 
 // Verify checks a node's openings against its recorded table and walk
 // commitments for the oracle's walk and check seeds: the openings must
@@ -36,7 +40,7 @@ func Verify(s Spec, nonce [32]byte, tableRoot [32]byte, walkSeed [SeedSize]byte,
 // verifyChecks checks every opened transition against its drawn check.
 func verifyChecks(s Spec, nonce [32]byte, tableRoot [32]byte, walkSeed [SeedSize]byte, o *Openings, checks []Check) error {
 	keys := tableKeys(nonce)
-	w0, w1 := walkKeys(tableRoot, walkSeed)
+	w0, w1 := WalkKeys(tableRoot, walkSeed)
 	tDepth, wDepth := s.tableDepth(), s.walkDepth()
 	groups := s.groups()
 	for i, c := range checks {
@@ -68,7 +72,7 @@ func verifyChecks(s Spec, nonce [32]byte, tableRoot [32]byte, walkSeed [SeedSize
 		if len(op.BlockPath) != tDepth {
 			return fmt.Errorf("%w: block %d of check %d has a path of %d hashes, want %d", ErrPath, a, i, len(op.BlockPath), tDepth)
 		}
-		if pathRoot(a, blockHash(a, op.Block), op.BlockPath) != o.TableTreeRoot {
+		if sha256tree.PathRoot(a, blockHash(a, op.Block), op.BlockPath) != o.TableTreeRoot {
 			return fmt.Errorf("%w: block %d of check %d", ErrPath, a, i)
 		}
 		n := uint64(c.Step)*groups + g
@@ -93,7 +97,7 @@ func leafPath(n uint64, l *StateLeaf, depth int, root [32]byte) error {
 	if len(l.Path) != depth {
 		return fmt.Errorf("%w: a path of %d hashes, want %d", ErrPath, len(l.Path), depth)
 	}
-	if pathRoot(n, stateHash(n, &l.States), l.Path) != root {
+	if sha256tree.PathRoot(n, stateHash(n, &l.States), l.Path) != root {
 		return fmt.Errorf("%w: leaf %d", ErrPath, n)
 	}
 	return nil

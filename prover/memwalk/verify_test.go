@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/truegpu/truegpu/internal/sha256tree"
 )
 
 func TestSpecValidate(t *testing.T) {
@@ -52,8 +54,8 @@ func TestSpecValidate(t *testing.T) {
 		t.Errorf("counts of %+v: reads %d, bytes %d, depths %d and %d", s, s.Reads(), s.TableBytes(), s.tableDepth(), s.walkDepth())
 	}
 	for l, d := range map[uint64]int{1: 0, 2: 1, 3: 2, 4: 2, 5: 3, 100: 7, 1 << 40: 40} {
-		if depthFor(l) != d {
-			t.Errorf("depth of %d leaves = %d, want %d", l, depthFor(l), d)
+		if sha256tree.Depth(l) != d {
+			t.Errorf("depth of %d leaves = %d, want %d", l, sha256tree.Depth(l), d)
 		}
 	}
 }
@@ -186,7 +188,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"flipped block byte", s, nonce, tableRoot, walkSeed, walkRoot, checkSeed, mutate(t, op, func(o *Openings) { o.Checks[1].Block[700] ^= 1 }), ErrPath, nil},
 		{"flipped block sibling", s, nonce, tableRoot, walkSeed, walkRoot, checkSeed, mutate(t, op, func(o *Openings) { o.Checks[0].BlockPath[2][5] ^= 1 }), ErrPath, nil},
 		{"short block path", s, nonce, tableRoot, walkSeed, walkRoot, checkSeed, mutate(t, op, func(o *Openings) { o.Checks[0].BlockPath = o.Checks[0].BlockPath[1:] }), ErrPath, nil},
-		{"long block path", s, nonce, tableRoot, walkSeed, walkRoot, checkSeed, mutate(t, op, func(o *Openings) { o.Checks[0].BlockPath = append(o.Checks[0].BlockPath, padHashes[6]) }), ErrPath, nil},
+		{"long block path", s, nonce, tableRoot, walkSeed, walkRoot, checkSeed, mutate(t, op, func(o *Openings) { o.Checks[0].BlockPath = append(o.Checks[0].BlockPath, sha256tree.PadHash(6)) }), ErrPath, nil},
 		{"other block", s, nonce, tableRoot, walkSeed, walkRoot, checkSeed, mutate(t, op, func(o *Openings) {
 			// The first check that read another block than check 0.
 			j := 1

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
-	"sync/atomic"
+
+	"github.com/truegpu/truegpu/internal/int8gemm"
+	"github.com/truegpu/truegpu/internal/parallel"
+	"github.com/truegpu/truegpu/internal/sha256tree"
 )
 
 const (
@@ -28,7 +30,7 @@ type Result struct {
 	spec      Spec
 	nonce     [32]byte
 	keys      [4]uint64
-	tree      *tree
+	tree      *sha256tree.Tree
 	treeRoot  [32]byte
 	root      [32]byte
 	bytes     []byte
@@ -78,10 +80,10 @@ func (r *Result) Open(seed [SeedSize]byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if LeafHash(l, b) != r.tree.levels[0][l] {
+		if LeafHash(l, b) != r.tree.Leaf(l) {
 			return nil, fmt.Errorf("timed: bytes of leaf %d do not match its committed hash", l)
 		}
-		op := Opening{Leaf: l, Path: r.tree.path(l)}
+		op := Opening{Leaf: l, Path: r.tree.Path(l)}
 		copy(op.Bytes[:], b)
 		o.Leaves = append(o.Leaves, op)
 	}
@@ -103,8 +105,8 @@ func NewResultFromLeaves(s Spec, nonce [32]byte, leafHashes [][32]byte, leafByte
 }
 
 func newResult(s Spec, nonce [32]byte, leafHashes [][32]byte, bytes []byte, leafBytes func(uint64) ([]byte, error), workers int) *Result {
-	t := buildTree(leafHashes, workers)
-	r := &Result{spec: s, nonce: nonce, keys: Key(nonce), tree: t, treeRoot: t.root(), bytes: bytes, leafBytes: leafBytes}
+	t := sha256tree.Build(leafHashes, workers)
+	r := &Result{spec: s, nonce: nonce, keys: Key(nonce), tree: t, treeRoot: t.Root(), bytes: bytes, leafBytes: leafBytes}
 	r.root = Commit(s, nonce, r.treeRoot)
 	return r
 }
@@ -135,24 +137,11 @@ func Compute(ctx context.Context, s Spec, nonce [32]byte, workers int) (*Result,
 	if s.Cells() <= keepBytesLimit {
 		bytes = make([]byte, s.Cells())
 	}
-	var next atomic.Uint64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := newTiler(s, keys)
-			for ctx.Err() == nil {
-				it := next.Add(1) - 1
-				if it >= items {
-					return
-				}
-				t.run(it/nRB, it%nRB, leafHashes, bytes)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	err := parallel.Items(ctx, items, workers, func() func(uint64) {
+		t := newTiler(s, keys)
+		return func(it uint64) { t.run(it/nRB, it%nRB, leafHashes, bytes) }
+	})
+	if err != nil {
 		return nil, fmt.Errorf("timed: compute stopped: %w", err)
 	}
 	return newResult(s, nonce, leafHashes, bytes, nil, workers), nil
@@ -207,7 +196,9 @@ func (t *tiler) run(cb, rb uint64, leafHashes [][32]byte, bytes []byte) {
 		} else {
 			clear(hi)
 		}
-		packPair(t.a2[p*k:(p+1)*k], lo, hi)
+		// A row's sums are bounded by 128·128·65536 = 2^30 in
+		// magnitude, so a packed pair holds both exactly.
+		int8gemm.PackPair(t.a2[p*k:(p+1)*k], lo, hi)
 		clear(t.acc[p][:])
 	}
 	for k0 := 0; k0 < k; k0 += kChunk {
@@ -216,7 +207,7 @@ func (t *tiler) run(cb, rb uint64, leafHashes [][32]byte, bytes []byte) {
 			a := t.a2[p*k+k0 : p*k+k1]
 			acc := &t.acc[p]
 			for c := 0; c < LeafCells; c += 4 {
-				s0, s1, s2, s3 := dot4(a,
+				s0, s1, s2, s3 := int8gemm.Dot4(a,
 					t.bPanel[c*k+k0:c*k+k1],
 					t.bPanel[(c+1)*k+k0:(c+1)*k+k1],
 					t.bPanel[(c+2)*k+k0:(c+2)*k+k1],
@@ -232,7 +223,7 @@ func (t *tiler) run(cb, rb uint64, leafHashes [][32]byte, bytes []byte) {
 	for r := uint32(0); r < rows; r++ {
 		acc := &t.acc[r/2]
 		for c := range t.leaf {
-			lo, hi := unpackPair(acc[c])
+			lo, hi := int8gemm.UnpackPair(acc[c])
 			if r%2 == 0 {
 				t.leaf[c] = uint8(lo)
 			} else {
@@ -245,52 +236,6 @@ func (t *tiler) run(cb, rb uint64, leafHashes [][32]byte, bytes []byte) {
 			copy(bytes[l*LeafCells:], t.leaf[:])
 		}
 	}
-}
-
-// packPair packs two rows into one int64 per k: lo + hi·2^32. A product
-// with an int8 then accumulates both rows' sums in one register: the sums
-// are bounded by 128·128·65536 = 2^30 in magnitude, so the low 32 bits
-// always hold lo's sum exactly.
-func packPair(dst []int64, lo, hi []int8) {
-	hi = hi[:len(dst)]
-	lo = lo[:len(dst)]
-	for k := range dst {
-		dst[k] = int64(lo[k]) + int64(hi[k])<<32
-	}
-}
-
-func unpackPair(v int64) (lo, hi int32) {
-	l := int64(int32(uint32(v)))
-	return int32(l), int32((v - l) >> 32)
-}
-
-// dot4 returns Σ a[k]·b_c[k] for four columns, in blocks of 8 over k.
-func dot4(a []int64, b0, b1, b2, b3 []int8) (s0, s1, s2, s3 int64) {
-	n := len(a)
-	b0, b1, b2, b3 = b0[:n], b1[:n], b2[:n], b3[:n]
-	k := 0
-	for ; k+8 <= n; k += 8 {
-		a8 := a[k : k+8 : k+8]
-		c0 := b0[k : k+8 : k+8]
-		c1 := b1[k : k+8 : k+8]
-		c2 := b2[k : k+8 : k+8]
-		c3 := b3[k : k+8 : k+8]
-		for u := 0; u < 8; u++ {
-			x := a8[u]
-			s0 += x * int64(c0[u])
-			s1 += x * int64(c1[u])
-			s2 += x * int64(c2[u])
-			s3 += x * int64(c3[u])
-		}
-	}
-	for ; k < n; k++ {
-		x := a[k]
-		s0 += x * int64(b0[k])
-		s1 += x * int64(b1[k])
-		s2 += x * int64(b2[k])
-		s3 += x * int64(b3[k])
-	}
-	return
 }
 
 // recomputeLeaf recomputes the bytes of leaf l natively.
@@ -311,27 +256,4 @@ func recomputeLeaf(s Spec, keys [4]uint64, l uint64) []byte {
 		out[c] = uint8(acc)
 	}
 	return out
-}
-
-// parallelRange runs fn over [0, n) split across up to workers goroutines.
-func parallelRange(n, workers int, fn func(lo, hi int)) {
-	const minPerWorker = 4096
-	if workers > n/minPerWorker {
-		workers = n / minPerWorker
-	}
-	if workers <= 1 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	step := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += step {
-		hi := min(lo+step, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(lo, hi)
-		}()
-	}
-	wg.Wait()
 }

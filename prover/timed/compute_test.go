@@ -212,7 +212,10 @@ func TestNewResultFromLeavesMatchesCompute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hashes := append([][32]byte(nil), res.tree.levels[0]...)
+	hashes := make([][32]byte, res.tree.Len())
+	for l := range hashes {
+		hashes[l] = res.tree.Leaf(uint64(l))
+	}
 	r2, err := NewResultFromLeaves(s, nonce, hashes, nil)
 	if err != nil {
 		t.Fatal(err)

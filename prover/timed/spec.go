@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+
+	"github.com/truegpu/truegpu/internal/sha256tree"
 )
 
 // Version is the domain-separation prefix of every hash in this package.
@@ -95,14 +97,7 @@ func (s Spec) Ops() uint64 {
 
 // Depth returns the Merkle path length log2(P), where P is the leaf count
 // rounded up to a power of two.
-func (s Spec) Depth() int { return depthFor(s.Leaves()) }
-
-func depthFor(leaves uint64) int {
-	if leaves <= 1 {
-		return 0
-	}
-	return bits.Len64(leaves - 1)
-}
+func (s Spec) Depth() int { return sha256tree.Depth(s.Leaves()) }
 
 // Key derives the four generator keys from a challenge nonce:
 // h = SHA-256("truegpu/timed/v1/key" ‖ nonce), k_t = LE64(h[8t:8t+8]).

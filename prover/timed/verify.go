@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+
+	"github.com/truegpu/truegpu/internal/sha256tree"
 )
 
 // Verify checks a node's openings against its recorded commitment root for
@@ -44,7 +46,7 @@ func verify(s Spec, nonce [32]byte, root [32]byte, seed [SeedSize]byte, openings
 		if len(op.Path) != depth {
 			return fmt.Errorf("%w: leaf %d has a path of %d hashes, want %d", ErrPath, op.Leaf, len(op.Path), depth)
 		}
-		if pathRoot(op.Leaf, LeafHash(op.Leaf, op.Bytes[:]), op.Path) != o.TreeRoot {
+		if sha256tree.PathRoot(op.Leaf, LeafHash(op.Leaf, op.Bytes[:]), op.Path) != o.TreeRoot {
 			return fmt.Errorf("%w: leaf %d", ErrPath, op.Leaf)
 		}
 	}

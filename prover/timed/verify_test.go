@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/truegpu/truegpu/internal/sha256tree"
 )
 
 func mustCompute(t testing.TB, s Spec, nonce [32]byte) *Result {
@@ -63,8 +65,8 @@ func TestSpecValidate(t *testing.T) {
 		t.Error("Ops does not saturate")
 	}
 	for l, d := range map[uint64]int{1: 0, 2: 1, 3: 2, 4: 2, 5: 3, 1 << 40: 40} {
-		if depthFor(l) != d {
-			t.Errorf("depth of %d leaves = %d, want %d", l, depthFor(l), d)
+		if sha256tree.Depth(l) != d {
+			t.Errorf("depth of %d leaves = %d, want %d", l, sha256tree.Depth(l), d)
 		}
 	}
 }
@@ -127,7 +129,7 @@ func TestVerifyRejects(t *testing.T) {
 	for slices.ContainsFunc(o.Leaves, func(x Opening) bool { return x.Leaf == unsampled }) {
 		unsampled++
 	}
-	extra := Opening{Leaf: unsampled, Path: res.tree.path(unsampled)}
+	extra := Opening{Leaf: unsampled, Path: res.tree.Path(unsampled)}
 	b, _ := res.LeafBytes(unsampled)
 	copy(extra.Bytes[:], b)
 
@@ -146,7 +148,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"flipped opened byte", s, nonce, root, mutate(t, op, func(o *Openings) { o.Leaves[1].Bytes[5] ^= 1 }), ErrPath},
 		{"flipped sibling", s, nonce, root, mutate(t, op, func(o *Openings) { o.Leaves[0].Path[3][0] ^= 1 }), ErrPath},
 		{"short path", s, nonce, root, mutate(t, op, func(o *Openings) { o.Leaves[0].Path = o.Leaves[0].Path[1:] }), ErrPath},
-		{"long path", s, nonce, root, mutate(t, op, func(o *Openings) { o.Leaves[0].Path = append(o.Leaves[0].Path, padHashes[8]) }), ErrPath},
+		{"long path", s, nonce, root, mutate(t, op, func(o *Openings) { o.Leaves[0].Path = append(o.Leaves[0].Path, sha256tree.PadHash(8)) }), ErrPath},
 		{"missing leaf", s, nonce, root, mutate(t, op, func(o *Openings) { o.Leaves = slices.Delete(o.Leaves, 1, 2) }), ErrMalformed},
 		{"extra leaf", s, nonce, root, mutate(t, op, func(o *Openings) {
 			o.Leaves = append(o.Leaves, extra)
