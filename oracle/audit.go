@@ -112,6 +112,9 @@ func (m *Member) hasSigned(es *truegpuv1.EpochState) bool {
 // behind the epoch's verdicts.
 func (m *Member) audit(es *truegpuv1.EpochState) error {
 	r := es.Report
+	if err := m.auditMode(es); err != nil {
+		return err
+	}
 	var entries []reputation.Entry
 	for _, l := range es.Leaves {
 		entries = append(entries, reputation.Entry{Address: ethcrypto.Address(l.Address), Score: l.ScoreBp, Status: reputation.Status(l.Status)})
@@ -203,6 +206,33 @@ func (m *Member) audit(es *truegpuv1.EpochState) error {
 		}
 		if len(bad) > 0 {
 			return fmt.Errorf("%w: %d accepted proofs of epoch %d do not verify", ErrAuditFailed, len(bad), r.Epoch)
+		}
+	}
+	return nil
+}
+
+// auditMode checks the report's mode against this member's (Config.Shadow):
+// a member signs only reports closed in the mode it is configured for, so a
+// report completes only in a mode a majority of members stand for. A
+// shadow report must publish every node with the neutral leaf.
+func (m *Member) auditMode(es *truegpuv1.EpochState) error {
+	r := es.Report
+	mode := func(shadow bool) string {
+		if shadow {
+			return "shadow"
+		}
+		return "enforcing"
+	}
+	if r.Shadow != m.cfg.Shadow {
+		return fmt.Errorf("%w: epoch %d was closed in %s mode; this member is configured for %s mode", ErrAuditFailed, r.Epoch, mode(r.Shadow), mode(m.cfg.Shadow))
+	}
+	if !r.Shadow {
+		return nil
+	}
+	for _, l := range es.Leaves {
+		if reputation.Status(l.Status) != fsm.ShadowStatus || l.ScoreBp != fsm.ShadowScoreBP {
+			return fmt.Errorf("%w: epoch %d was closed in shadow mode but publishes %s with status %s and score %d", ErrAuditFailed, r.Epoch,
+				ethcrypto.Address(l.Address), reputation.Status(l.Status), l.ScoreBp)
 		}
 	}
 	return nil

@@ -115,6 +115,14 @@ type Config struct {
 	// Every member of a cluster uses the same value. Default
 	// DefaultClusterID.
 	ClusterID string
+	// Shadow is the epoch reports' mode this member stands for: shadow
+	// mode (true) publishes every node with the neutral leaf
+	// (fsm.ShadowStatus, fsm.ShadowScoreBP) while verdicts are computed and
+	// shown as when enforcing. The mode itself is replicated state
+	// (fsm: SetShadowModeCommand): while this member leads it switches the
+	// cluster to its value before the next epoch close, and it signs only
+	// reports closed in its value. Set it the same on every member.
+	Shadow bool
 	// PeerDial are the dial options for calls to other members' gRPC
 	// servers (forwarding, report signatures, member table updates): TLS
 	// with this member's certificate in production. Default: plaintext,

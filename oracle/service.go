@@ -278,10 +278,18 @@ func (m *Member) NodeView(rec *truegpuv1.NodeRecord) (*truegpuv1.NodeReputation,
 	}
 	counters.Issued = counters.Accepted + counters.Rejected + counters.Missed + open
 	devices, ids := m.publicDevices(rec.Devices)
+	meta, err := m.fsm.Meta()
+	if err != nil {
+		return nil, err
+	}
+	// In shadow mode the status and score are shown but not enforced:
+	// reports publish the neutral leaf instead.
+	pubScore, pubStatus := fsm.Published(reputation.Status(rec.Status), rec.ScoreBp, meta.Shadow)
 	return &truegpuv1.NodeReputation{
 		Address: ethcrypto.Address(rec.Address).String(), Status: rec.Status, ScoreBp: rec.ScoreBp, Dimensions: rec.Dimensions,
 		Reasons: publicReasons(rec.Reasons, ids), Devices: devices, Counters: counters, RecentChallenges: recent,
 		RegisteredAtUnixMs: rec.RegisteredAtUnixMs, UpdatedAtUnixMs: rec.UpdatedAtUnixMs,
+		Shadow: meta.Shadow, PublishedStatus: truegpuv1.NodeStatus(pubStatus), PublishedScoreBp: pubScore,
 	}, nil
 }
 
@@ -605,7 +613,7 @@ func (s *adminService) GetCluster(ctx context.Context, req *truegpuv1.GetCluster
 	leaderID, _ := m.LeaderInfo()
 	resp := &truegpuv1.GetClusterResponse{LeaderId: leaderID, AppliedIndex: m.fsm.AppliedIndex(), CommitIndex: m.raft.CommitIndex(),
 		CurrentEpoch: meta.CurrentEpoch, LastCompleteEpoch: meta.LastCompleteEpoch, ServedBy: m.cfg.ID, NodeCount: meta.NodeCount,
-		ClusterId: m.cfg.ClusterID}
+		ClusterId: m.cfg.ClusterID, Shadow: meta.Shadow}
 	if t, err := strconv.ParseUint(m.raft.Stats()["term"], 10, 64); err == nil {
 		resp.Term = t
 	}

@@ -36,10 +36,12 @@ import (
 	"github.com/truegpu/truegpu/internal/gpuclass"
 	"github.com/truegpu/truegpu/oracle"
 	"github.com/truegpu/truegpu/oracle/devcluster"
+	"github.com/truegpu/truegpu/oracle/fsm"
 	"github.com/truegpu/truegpu/oracle/httpapi"
 	"github.com/truegpu/truegpu/oracle/transport"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
+	"github.com/truegpu/truegpu/reputation"
 	"github.com/truegpu/truegpu/verifier"
 )
 
@@ -103,6 +105,7 @@ Flags:
 	memoryTarget := fs.Uint64("memory-target", gpuclass.DefaultWalkTargetMillis, "device time in ms the memory phase's walk is sized for on each claimed class (0: no memory phase); simulated devices model it and compute a small stand-in")
 	timeScale := fs.Float64("time-scale", 0, "multiplier on simulated devices' modelled run time; default 1 with a timed or memory phase, "+strconv.Itoa(devcluster.DefaultTimeScale)+" without one (makes the GPU/CPU gap visible on the small profiles)")
 	profile := fs.String("profile", "test", "workload profile (test, demo)")
+	shadow := fs.Bool("shadow", false, "shadow mode: verdicts are computed and shown, but epoch reports publish every node as probation with score 10000 (docs/OPERATIONS.md)")
 	verbose := fs.Bool("v", false, "verbose logs")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -126,10 +129,14 @@ Flags:
 		fleet.Adversaries = strings.Split(*adversaries, ",")
 	}
 	fmt.Printf("oracled dev: starting %d members (profile %s); UNSAFE dev keys: deterministic Groth16 setup and member keys from fixed seeds\n", *members, *profile)
+	if *shadow {
+		fmt.Println("oracled dev: shadow mode: epoch reports publish every node as probation with score 10000; verdicts are shown, not enforced")
+	}
 	start := time.Now()
 	c, err := devcluster.Start(ctx, devcluster.Options{
 		Members: *members, HTTPAddr: *httpAddr, GRPCAddr: *grpcAddr, Profile: *profile,
 		EpochInterval: *epoch, ChallengeInterval: *interval, Fleet: fleet, Logger: log, TimedTargetMillis: *timedTarget, MemoryTargetMillis: *memoryTarget,
+		Shadow: *shadow,
 	})
 	if err != nil {
 		return err
@@ -199,7 +206,7 @@ func progress(ctx context.Context, c *devcluster.Cluster) {
 				report = true
 				fmt.Printf("oracled dev: first report signed: epoch %d, %d of %d signatures, root 0x%x\n", es.Report.Epoch, len(es.Report.Signatures), len(es.Report.Signers), es.Report.Root)
 			} else {
-				fmt.Println(epochLine(es.Report.Epoch, meta, c.Fleet))
+				fmt.Println(epochLine(es.Report.Epoch, meta, c.Fleet) + shadowNote(es.Report))
 			}
 		}
 	}
@@ -214,6 +221,24 @@ func epochLine(epoch uint64, meta *truegpuv1.MetaState, fleet *devcluster.Fleet)
 	}
 	st := &fleet.Stats
 	return fmt.Sprintf("%s (fleet: %d accepted, %d rejected)", line, st.Accepted.Load(), st.Rejected.Load())
+}
+
+// shadowNote is what a progress line adds for a report closed in shadow
+// mode: what enforcement would have published. Empty when enforcing.
+func shadowNote(r *truegpuv1.EpochReport) string {
+	if !r.GetShadow() {
+		return ""
+	}
+	var parts []string
+	for _, st := range []reputation.Status{reputation.StatusTrusted, reputation.StatusProbation, reputation.StatusSuspect, reputation.StatusRejected} {
+		if n := r.EnforcedByStatus[st.String()]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "no nodes")
+	}
+	return fmt.Sprintf("; shadow mode: every node published as %s, enforcement would have published %s", fsm.ShadowStatus, strings.Join(parts, ", "))
 }
 
 func runMember(ctx context.Context, args []string) error {
@@ -264,6 +289,7 @@ Member flags:
 	epoch := fs.Duration("epoch", time.Hour, "epoch length")
 	interval := fs.Duration("challenge-interval", 0, "mean time between challenges of a device (default 5m; shorter for tests)")
 	retain := fs.Uint64("retain-epochs", 168, "closed epochs that keep their challenges' details (every member must use the same value)")
+	shadow := fs.Bool("shadow", false, "shadow mode: verdicts are computed and shown, but epoch reports publish every node as probation with score 10000; the same on every member: the leader switches the cluster to its setting, and members sign only reports of theirs (docs/OPERATIONS.md)")
 	corsOrigins := fs.String("cors-origins", "", "comma-separated origins allowed by CORS (default none)")
 	faults := devFaultFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -343,6 +369,7 @@ Member flags:
 		GRPCAdvertise: *grpcAdv, HTTPAdvertise: hl.Addr().String(), SignerKey: key, Bootstrap: *bootstrap,
 		Profile: p, VerifyingKey: vk, EpochInterval: *epoch, Logger: log}
 	cfg.FSM.RetainEpochs = *retain
+	cfg.Shadow = *shadow
 	cfg.Schedule.Interval = *interval
 	cfg.Schedule.TimedTargetMillis = *runTimedTarget
 	cfg.Schedule.MemoryTargetMillis = *runMemoryTarget
@@ -427,6 +454,9 @@ Member flags:
 		domain.ChainID, domain.VerifyingContract, oracle.FeedParamsDigest(p, nil), p.ID())
 	if creds == nil {
 		fmt.Println("oracled: INSECURE: no TLS (-insecure-no-tls); loopback only")
+	}
+	if *shadow {
+		fmt.Println("oracled: shadow mode (-shadow): epoch reports publish every node as probation with score 10000; verdicts are shown in the API, not enforced")
 	}
 	<-ctx.Done()
 	fmt.Println("oracled: shutting down")

@@ -86,6 +86,9 @@ type Options struct {
 	// member's default registration budget (oracle.DefaultNewNodesPerSecond,
 	// oracle.DefaultNewNodeBurst), one per member.
 	Admission func() oracle.Admission
+	// Shadow runs the cluster in shadow mode (oracle.Config.Shadow on every
+	// member): epoch reports publish every node with the neutral leaf.
+	Shadow bool
 	// Logger. Default slog.Default().
 	Logger *slog.Logger
 	// RaftLog, when set, receives Raft's warnings as text. Default: Raft
@@ -275,6 +278,7 @@ func (c *Cluster) startNode(i int, trans raft.Transport, grpcAddr, httpAddr stri
 			TimedTargetMillis: c.opts.TimedTargetMillis, MemoryTargetMillis: c.opts.MemoryTargetMillis,
 			TimedStandIn: c.opts.TimedTargetMillis > 0 || c.opts.MemoryTargetMillis > 0},
 		Pipeline: c.opts.Pipeline, EpochInterval: c.opts.EpochInterval, Raft: c.opts.Raft, Logger: c.opts.Logger, RaftLog: c.opts.RaftLog,
+		Shadow: c.opts.Shadow,
 	})
 	if err != nil {
 		gl.Close()

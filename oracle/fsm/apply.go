@@ -233,6 +233,8 @@ func (t *txn) applyCommand(c *truegpuv1.Command) error {
 		err = t.setMember(body.SetMember)
 	case *truegpuv1.Command_RemoveMember:
 		err = t.removeMember(body.RemoveMember)
+	case *truegpuv1.Command_SetShadowMode:
+		err = t.setShadowMode(body.SetShadowMode)
 	case *truegpuv1.Command_Batch:
 		err = fmt.Errorf("%w: nested batch", ErrInvalidCommand)
 	default:
@@ -1085,19 +1087,33 @@ func (t *txn) closeEpoch(c *truegpuv1.CloseEpochCommand) error {
 			return fmt.Errorf("fsm: node %s: %w", addrString(rec.Address), err)
 		}
 		view := t.f.cfg.Model.View(st, at)
-		score := view.Score
-		if view.Status == reputation.StatusRejected {
-			score = 0
-		}
-		entries = append(entries, reputation.Entry{Address: ethcrypto.Address(rec.Address), Score: score, Status: view.Status})
+		score, status := Published(view.Status, view.Score, false)
+		entries = append(entries, reputation.Entry{Address: ethcrypto.Address(rec.Address), Score: score, Status: status})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
+	// entries are what enforcement publishes. In shadow mode the report
+	// keeps their root and counts and publishes the neutral leaves.
 	report, _, err := reputation.CloseEpoch(cfgDigest, c.Epoch, t.index, at/1000, entries)
 	if err != nil {
 		return fmt.Errorf("%w: close epoch %d: %w", ErrInvalidCommand, c.Epoch, err)
+	}
+	byStatus := map[string]uint32{}
+	for _, e := range entries {
+		byStatus[e.Status.String()]++
+	}
+	var enforcedRoot []byte
+	if meta.Shadow {
+		root := report.Root
+		enforcedRoot = root[:]
+		for i := range entries {
+			entries[i].Score, entries[i].Status = Published(entries[i].Status, entries[i].Score, true)
+		}
+		if report, _, err = reputation.CloseEpoch(cfgDigest, c.Epoch, t.index, at/1000, entries); err != nil {
+			return fmt.Errorf("%w: close epoch %d: %w", ErrInvalidCommand, c.Epoch, err)
+		}
 	}
 	// The validity window follows from the leader's time of the command
 	// and the configuration, so every replica signs the same digest.
@@ -1110,6 +1126,7 @@ func (t *txn) closeEpoch(c *truegpuv1.CloseEpochCommand) error {
 		ValidFrom: report.ValidFrom, ExpiresAt: report.ExpiresAt,
 		Domain:    &truegpuv1.Eip712Domain{Name: dom.Name, Version: dom.Version, ChainId: dom.ChainID, VerifyingContract: dom.VerifyingContract.String()},
 		Threshold: uint32(threshold),
+		Shadow:    meta.Shadow, EnforcedRoot: enforcedRoot, EnforcedByStatus: byStatus,
 	}}
 	for _, s := range signers {
 		es.Report.Signers = append(es.Report.Signers, s.String())

@@ -183,7 +183,10 @@ type GetClusterResponse struct {
 	// Registered nodes.
 	NodeCount uint32 `protobuf:"varint,10,opt,name=node_count,json=nodeCount,proto3" json:"node_count,omitempty"`
 	// The cluster id that signed node requests name (their cluster field).
-	ClusterId     string `protobuf:"bytes,11,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	ClusterId string `protobuf:"bytes,11,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// Whether the cluster runs in shadow mode: epoch reports publish every
+	// node with the neutral status and score (see EpochReport.shadow).
+	Shadow        bool `protobuf:"varint,12,opt,name=shadow,proto3" json:"shadow,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -293,6 +296,13 @@ func (x *GetClusterResponse) GetClusterId() string {
 		return x.ClusterId
 	}
 	return ""
+}
+
+func (x *GetClusterResponse) GetShadow() bool {
+	if x != nil {
+		return x.Shadow
+	}
+	return false
 }
 
 // JoinMemberRequest adds a member.
@@ -669,7 +679,7 @@ const file_truegpu_v1_admin_proto_rawDesc = "" +
 	"\x0esigner_address\x18\x05 \x01(\tR\rsignerAddress\x12\x1a\n" +
 	"\bsuffrage\x18\x06 \x01(\tR\bsuffrage\x12\x16\n" +
 	"\x06leader\x18\a \x01(\bR\x06leader\"\x13\n" +
-	"\x11GetClusterRequest\"\x96\x03\n" +
+	"\x11GetClusterRequest\"\xae\x03\n" +
 	"\x12GetClusterResponse\x12,\n" +
 	"\amembers\x18\x01 \x03(\v2\x12.truegpu.v1.MemberR\amembers\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\tR\bleaderId\x12\x12\n" +
@@ -684,7 +694,8 @@ const file_truegpu_v1_admin_proto_rawDesc = "" +
 	"node_count\x18\n" +
 	" \x01(\rR\tnodeCount\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\v \x01(\tR\tclusterId\"\xe3\x01\n" +
+	"cluster_id\x18\v \x01(\tR\tclusterId\x12\x16\n" +
+	"\x06shadow\x18\f \x01(\bR\x06shadow\"\xe3\x01\n" +
 	"\x11JoinMemberRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +

@@ -55,6 +55,7 @@ type Command struct {
 	//	*Command_RemoveMember
 	//	*Command_Batch
 	//	*Command_RecordWalk
+	//	*Command_SetShadowMode
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -217,6 +218,15 @@ func (x *Command) GetRecordWalk() *RecordWalkCommand {
 	return nil
 }
 
+func (x *Command) GetSetShadowMode() *SetShadowModeCommand {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SetShadowMode); ok {
+			return x.SetShadowMode
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -276,6 +286,11 @@ type Command_RecordWalk struct {
 	RecordWalk *RecordWalkCommand `protobuf:"bytes,20,opt,name=record_walk,json=recordWalk,proto3,oneof"`
 }
 
+type Command_SetShadowMode struct {
+	// Switch the cluster between enforcing and shadow mode.
+	SetShadowMode *SetShadowModeCommand `protobuf:"bytes,21,opt,name=set_shadow_mode,json=setShadowMode,proto3,oneof"`
+}
+
 func (*Command_RegisterNode) isCommand_Body() {}
 
 func (*Command_IssueChallenges) isCommand_Body() {}
@@ -297,6 +312,8 @@ func (*Command_RemoveMember) isCommand_Body() {}
 func (*Command_Batch) isCommand_Body() {}
 
 func (*Command_RecordWalk) isCommand_Body() {}
+
+func (*Command_SetShadowMode) isCommand_Body() {}
 
 // CommandBatch applies several commands in one log entry, in order.
 type CommandBatch struct {
@@ -1141,6 +1158,59 @@ func (x *AddReportSignatureCommand) GetSignature() *MemberSignature {
 	return nil
 }
 
+// SetShadowModeCommand switches the cluster between enforcing and shadow
+// mode. The mode is cluster state (MetaState.shadow); every epoch closed
+// after the command applies is closed in the new mode. In shadow mode
+// verdicts, scores and statuses are computed and stored as when enforcing,
+// but an epoch report's leaves carry every node with the neutral status
+// (probation) and score (10000 basis points); the report keeps the root and
+// status counts enforcement would have published. The leader proposes it
+// when its configured mode differs from the state's.
+type SetShadowModeCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Shadow mode on (true) or enforcing (false).
+	Shadow        bool `protobuf:"varint,1,opt,name=shadow,proto3" json:"shadow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetShadowModeCommand) Reset() {
+	*x = SetShadowModeCommand{}
+	mi := &file_truegpu_v1_command_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetShadowModeCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetShadowModeCommand) ProtoMessage() {}
+
+func (x *SetShadowModeCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_truegpu_v1_command_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetShadowModeCommand.ProtoReflect.Descriptor instead.
+func (*SetShadowModeCommand) Descriptor() ([]byte, []int) {
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SetShadowModeCommand) GetShadow() bool {
+	if x != nil {
+		return x.Shadow
+	}
+	return false
+}
+
 // SetMemberCommand sets a member's row of the member table. The row is
 // the member's own statement: the state machine applies it only if
 // signature recovers to signer_address, seq is above the stored row's, and
@@ -1170,7 +1240,7 @@ type SetMemberCommand struct {
 
 func (x *SetMemberCommand) Reset() {
 	*x = SetMemberCommand{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[12]
+	mi := &file_truegpu_v1_command_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1182,7 +1252,7 @@ func (x *SetMemberCommand) String() string {
 func (*SetMemberCommand) ProtoMessage() {}
 
 func (x *SetMemberCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[12]
+	mi := &file_truegpu_v1_command_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1195,7 +1265,7 @@ func (x *SetMemberCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMemberCommand.ProtoReflect.Descriptor instead.
 func (*SetMemberCommand) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{12}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SetMemberCommand) GetId() string {
@@ -1258,7 +1328,7 @@ type RemoveMemberCommand struct {
 
 func (x *RemoveMemberCommand) Reset() {
 	*x = RemoveMemberCommand{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[13]
+	mi := &file_truegpu_v1_command_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1340,7 @@ func (x *RemoveMemberCommand) String() string {
 func (*RemoveMemberCommand) ProtoMessage() {}
 
 func (x *RemoveMemberCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[13]
+	mi := &file_truegpu_v1_command_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1353,7 @@ func (x *RemoveMemberCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberCommand.ProtoReflect.Descriptor instead.
 func (*RemoveMemberCommand) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{13}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RemoveMemberCommand) GetId() string {
@@ -1325,7 +1395,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[14]
+	mi := &file_truegpu_v1_command_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1407,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[14]
+	mi := &file_truegpu_v1_command_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1420,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{14}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NodeRecord) GetAddress() []byte {
@@ -1466,7 +1536,7 @@ type ChallengeState struct {
 
 func (x *ChallengeState) Reset() {
 	*x = ChallengeState{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[15]
+	mi := &file_truegpu_v1_command_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1548,7 @@ func (x *ChallengeState) String() string {
 func (*ChallengeState) ProtoMessage() {}
 
 func (x *ChallengeState) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[15]
+	mi := &file_truegpu_v1_command_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1561,7 @@ func (x *ChallengeState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeState.ProtoReflect.Descriptor instead.
 func (*ChallengeState) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{15}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ChallengeState) GetChallenge() *IssuedChallenge {
@@ -1597,14 +1667,21 @@ type MetaState struct {
 	// Leader time when the open epoch started, unix milliseconds.
 	EpochOpenedAtUnixMs int64 `protobuf:"varint,4,opt,name=epoch_opened_at_unix_ms,json=epochOpenedAtUnixMs,proto3" json:"epoch_opened_at_unix_ms,omitempty"`
 	// Registered nodes.
-	NodeCount     uint32 `protobuf:"varint,5,opt,name=node_count,json=nodeCount,proto3" json:"node_count,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	NodeCount uint32 `protobuf:"varint,5,opt,name=node_count,json=nodeCount,proto3" json:"node_count,omitempty"`
+	// Whether epochs close in shadow mode (SetShadowModeCommand).
+	Shadow bool `protobuf:"varint,6,opt,name=shadow,proto3" json:"shadow,omitempty"`
+	// Raft index of the command that last changed the mode; 0 if the mode
+	// was never changed (enforcing since the start).
+	ShadowChangedIndex uint64 `protobuf:"varint,7,opt,name=shadow_changed_index,json=shadowChangedIndex,proto3" json:"shadow_changed_index,omitempty"`
+	// Leader time of that command, unix milliseconds.
+	ShadowChangedAtUnixMs int64 `protobuf:"varint,8,opt,name=shadow_changed_at_unix_ms,json=shadowChangedAtUnixMs,proto3" json:"shadow_changed_at_unix_ms,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *MetaState) Reset() {
 	*x = MetaState{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[16]
+	mi := &file_truegpu_v1_command_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1693,7 @@ func (x *MetaState) String() string {
 func (*MetaState) ProtoMessage() {}
 
 func (x *MetaState) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[16]
+	mi := &file_truegpu_v1_command_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1706,7 @@ func (x *MetaState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaState.ProtoReflect.Descriptor instead.
 func (*MetaState) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{16}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MetaState) GetCurrentEpoch() uint64 {
@@ -1667,6 +1744,27 @@ func (x *MetaState) GetNodeCount() uint32 {
 	return 0
 }
 
+func (x *MetaState) GetShadow() bool {
+	if x != nil {
+		return x.Shadow
+	}
+	return false
+}
+
+func (x *MetaState) GetShadowChangedIndex() uint64 {
+	if x != nil {
+		return x.ShadowChangedIndex
+	}
+	return 0
+}
+
+func (x *MetaState) GetShadowChangedAtUnixMs() int64 {
+	if x != nil {
+		return x.ShadowChangedAtUnixMs
+	}
+	return 0
+}
+
 // EpochLeaf is one (address, score, status) leaf of an epoch's tree.
 type EpochLeaf struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1682,7 +1780,7 @@ type EpochLeaf struct {
 
 func (x *EpochLeaf) Reset() {
 	*x = EpochLeaf{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[17]
+	mi := &file_truegpu_v1_command_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1694,7 +1792,7 @@ func (x *EpochLeaf) String() string {
 func (*EpochLeaf) ProtoMessage() {}
 
 func (x *EpochLeaf) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[17]
+	mi := &file_truegpu_v1_command_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1707,7 +1805,7 @@ func (x *EpochLeaf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochLeaf.ProtoReflect.Descriptor instead.
 func (*EpochLeaf) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{17}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EpochLeaf) GetAddress() []byte {
@@ -1747,7 +1845,7 @@ type EpochState struct {
 
 func (x *EpochState) Reset() {
 	*x = EpochState{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[18]
+	mi := &file_truegpu_v1_command_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +1857,7 @@ func (x *EpochState) String() string {
 func (*EpochState) ProtoMessage() {}
 
 func (x *EpochState) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[18]
+	mi := &file_truegpu_v1_command_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +1870,7 @@ func (x *EpochState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochState.ProtoReflect.Descriptor instead.
 func (*EpochState) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{18}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EpochState) GetReport() *EpochReport {
@@ -1809,7 +1907,7 @@ type SubmitReportSignatureRequest struct {
 
 func (x *SubmitReportSignatureRequest) Reset() {
 	*x = SubmitReportSignatureRequest{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[19]
+	mi := &file_truegpu_v1_command_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1821,7 +1919,7 @@ func (x *SubmitReportSignatureRequest) String() string {
 func (*SubmitReportSignatureRequest) ProtoMessage() {}
 
 func (x *SubmitReportSignatureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[19]
+	mi := &file_truegpu_v1_command_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1834,7 +1932,7 @@ func (x *SubmitReportSignatureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitReportSignatureRequest.ProtoReflect.Descriptor instead.
 func (*SubmitReportSignatureRequest) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{19}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SubmitReportSignatureRequest) GetEpoch() uint64 {
@@ -1862,7 +1960,7 @@ type SubmitReportSignatureResponse struct {
 
 func (x *SubmitReportSignatureResponse) Reset() {
 	*x = SubmitReportSignatureResponse{}
-	mi := &file_truegpu_v1_command_proto_msgTypes[20]
+	mi := &file_truegpu_v1_command_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +1972,7 @@ func (x *SubmitReportSignatureResponse) String() string {
 func (*SubmitReportSignatureResponse) ProtoMessage() {}
 
 func (x *SubmitReportSignatureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_truegpu_v1_command_proto_msgTypes[20]
+	mi := &file_truegpu_v1_command_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1887,7 +1985,7 @@ func (x *SubmitReportSignatureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitReportSignatureResponse.ProtoReflect.Descriptor instead.
 func (*SubmitReportSignatureResponse) Descriptor() ([]byte, []int) {
-	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{20}
+	return file_truegpu_v1_command_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SubmitReportSignatureResponse) GetAppliedIndex() uint64 {
@@ -1902,7 +2000,7 @@ var File_truegpu_v1_command_proto protoreflect.FileDescriptor
 const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"\x18truegpu/v1/command.proto\x12\n" +
-	"truegpu.v1\x1a\x17truegpu/v1/common.proto\x1a\x15truegpu/v1/feed.proto\x1a\x1btruegpu/v1/reputation.proto\"\xc4\a\n" +
+	"truegpu.v1\x1a\x17truegpu/v1/common.proto\x1a\x15truegpu/v1/feed.proto\x1a\x1btruegpu/v1/reputation.proto\"\x90\b\n" +
 	"\aCommand\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12-\n" +
@@ -1921,7 +2019,8 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\rremove_member\x18\x12 \x01(\v2\x1f.truegpu.v1.RemoveMemberCommandH\x00R\fremoveMember\x120\n" +
 	"\x05batch\x18\x13 \x01(\v2\x18.truegpu.v1.CommandBatchH\x00R\x05batch\x12@\n" +
 	"\vrecord_walk\x18\x14 \x01(\v2\x1d.truegpu.v1.RecordWalkCommandH\x00R\n" +
-	"recordWalkB\x06\n" +
+	"recordWalk\x12J\n" +
+	"\x0fset_shadow_mode\x18\x15 \x01(\v2 .truegpu.v1.SetShadowModeCommandH\x00R\rsetShadowModeB\x06\n" +
 	"\x04bodyJ\x04\b\x04\x10\x05R\x0fidempotency_key\"?\n" +
 	"\fCommandBatch\x12/\n" +
 	"\bcommands\x18\x01 \x03(\v2\x13.truegpu.v1.CommandR\bcommands\"\x84\x01\n" +
@@ -1987,7 +2086,9 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"l\n" +
 	"\x19AddReportSignatureCommand\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x129\n" +
-	"\tsignature\x18\x02 \x01(\v2\x1b.truegpu.v1.MemberSignatureR\tsignature\"\xe2\x01\n" +
+	"\tsignature\x18\x02 \x01(\v2\x1b.truegpu.v1.MemberSignatureR\tsignature\".\n" +
+	"\x14SetShadowModeCommand\x12\x16\n" +
+	"\x06shadow\x18\x01 \x01(\bR\x06shadow\"\xe2\x01\n" +
 	"\x10SetMemberCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fgrpc_address\x18\x02 \x01(\tR\vgrpcAddress\x12!\n" +
@@ -2034,14 +2135,17 @@ const file_truegpu_v1_command_proto_rawDesc = "" +
 	"\twalk_root\x18\v \x01(\fR\bwalkRoot\x126\n" +
 	"\x18walk_received_at_unix_ms\x18\f \x01(\x03R\x14walkReceivedAtUnixMs\x12\x1d\n" +
 	"\n" +
-	"check_seed\x18\r \x01(\fR\tcheckSeed\"\xdc\x01\n" +
+	"check_seed\x18\r \x01(\fR\tcheckSeed\"\xe0\x02\n" +
 	"\tMetaState\x12#\n" +
 	"\rcurrent_epoch\x18\x01 \x01(\x04R\fcurrentEpoch\x12.\n" +
 	"\x13last_complete_epoch\x18\x02 \x01(\x04R\x11lastCompleteEpoch\x12%\n" +
 	"\x0etotal_verdicts\x18\x03 \x01(\x04R\rtotalVerdicts\x124\n" +
 	"\x17epoch_opened_at_unix_ms\x18\x04 \x01(\x03R\x13epochOpenedAtUnixMs\x12\x1d\n" +
 	"\n" +
-	"node_count\x18\x05 \x01(\rR\tnodeCount\"p\n" +
+	"node_count\x18\x05 \x01(\rR\tnodeCount\x12\x16\n" +
+	"\x06shadow\x18\x06 \x01(\bR\x06shadow\x120\n" +
+	"\x14shadow_changed_index\x18\a \x01(\x04R\x12shadowChangedIndex\x128\n" +
+	"\x19shadow_changed_at_unix_ms\x18\b \x01(\x03R\x15shadowChangedAtUnixMs\"p\n" +
 	"\tEpochLeaf\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\fR\aaddress\x12\x19\n" +
 	"\bscore_bp\x18\x02 \x01(\rR\ascoreBp\x12.\n" +
@@ -2071,7 +2175,7 @@ func file_truegpu_v1_command_proto_rawDescGZIP() []byte {
 	return file_truegpu_v1_command_proto_rawDescData
 }
 
-var file_truegpu_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_truegpu_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_truegpu_v1_command_proto_goTypes = []any{
 	(*Command)(nil),                       // 0: truegpu.v1.Command
 	(*CommandBatch)(nil),                  // 1: truegpu.v1.CommandBatch
@@ -2085,24 +2189,25 @@ var file_truegpu_v1_command_proto_goTypes = []any{
 	(*ExpireChallengesCommand)(nil),       // 9: truegpu.v1.ExpireChallengesCommand
 	(*CloseEpochCommand)(nil),             // 10: truegpu.v1.CloseEpochCommand
 	(*AddReportSignatureCommand)(nil),     // 11: truegpu.v1.AddReportSignatureCommand
-	(*SetMemberCommand)(nil),              // 12: truegpu.v1.SetMemberCommand
-	(*RemoveMemberCommand)(nil),           // 13: truegpu.v1.RemoveMemberCommand
-	(*NodeRecord)(nil),                    // 14: truegpu.v1.NodeRecord
-	(*ChallengeState)(nil),                // 15: truegpu.v1.ChallengeState
-	(*MetaState)(nil),                     // 16: truegpu.v1.MetaState
-	(*EpochLeaf)(nil),                     // 17: truegpu.v1.EpochLeaf
-	(*EpochState)(nil),                    // 18: truegpu.v1.EpochState
-	(*SubmitReportSignatureRequest)(nil),  // 19: truegpu.v1.SubmitReportSignatureRequest
-	(*SubmitReportSignatureResponse)(nil), // 20: truegpu.v1.SubmitReportSignatureResponse
-	(*Device)(nil),                        // 21: truegpu.v1.Device
-	(*TimedParams)(nil),                   // 22: truegpu.v1.TimedParams
-	(*MemoryParams)(nil),                  // 23: truegpu.v1.MemoryParams
-	(*MemberSignature)(nil),               // 24: truegpu.v1.MemberSignature
-	(*NodeCounters)(nil),                  // 25: truegpu.v1.NodeCounters
-	(NodeStatus)(0),                       // 26: truegpu.v1.NodeStatus
-	(*Dimensions)(nil),                    // 27: truegpu.v1.Dimensions
-	(*Reason)(nil),                        // 28: truegpu.v1.Reason
-	(*EpochReport)(nil),                   // 29: truegpu.v1.EpochReport
+	(*SetShadowModeCommand)(nil),          // 12: truegpu.v1.SetShadowModeCommand
+	(*SetMemberCommand)(nil),              // 13: truegpu.v1.SetMemberCommand
+	(*RemoveMemberCommand)(nil),           // 14: truegpu.v1.RemoveMemberCommand
+	(*NodeRecord)(nil),                    // 15: truegpu.v1.NodeRecord
+	(*ChallengeState)(nil),                // 16: truegpu.v1.ChallengeState
+	(*MetaState)(nil),                     // 17: truegpu.v1.MetaState
+	(*EpochLeaf)(nil),                     // 18: truegpu.v1.EpochLeaf
+	(*EpochState)(nil),                    // 19: truegpu.v1.EpochState
+	(*SubmitReportSignatureRequest)(nil),  // 20: truegpu.v1.SubmitReportSignatureRequest
+	(*SubmitReportSignatureResponse)(nil), // 21: truegpu.v1.SubmitReportSignatureResponse
+	(*Device)(nil),                        // 22: truegpu.v1.Device
+	(*TimedParams)(nil),                   // 23: truegpu.v1.TimedParams
+	(*MemoryParams)(nil),                  // 24: truegpu.v1.MemoryParams
+	(*MemberSignature)(nil),               // 25: truegpu.v1.MemberSignature
+	(*NodeCounters)(nil),                  // 26: truegpu.v1.NodeCounters
+	(NodeStatus)(0),                       // 27: truegpu.v1.NodeStatus
+	(*Dimensions)(nil),                    // 28: truegpu.v1.Dimensions
+	(*Reason)(nil),                        // 29: truegpu.v1.Reason
+	(*EpochReport)(nil),                   // 30: truegpu.v1.EpochReport
 }
 var file_truegpu_v1_command_proto_depIdxs = []int32{
 	2,  // 0: truegpu.v1.Command.register_node:type_name -> truegpu.v1.RegisterNodeCommand
@@ -2112,35 +2217,36 @@ var file_truegpu_v1_command_proto_depIdxs = []int32{
 	9,  // 4: truegpu.v1.Command.expire_challenges:type_name -> truegpu.v1.ExpireChallengesCommand
 	10, // 5: truegpu.v1.Command.close_epoch:type_name -> truegpu.v1.CloseEpochCommand
 	11, // 6: truegpu.v1.Command.add_report_signature:type_name -> truegpu.v1.AddReportSignatureCommand
-	12, // 7: truegpu.v1.Command.set_member:type_name -> truegpu.v1.SetMemberCommand
-	13, // 8: truegpu.v1.Command.remove_member:type_name -> truegpu.v1.RemoveMemberCommand
+	13, // 7: truegpu.v1.Command.set_member:type_name -> truegpu.v1.SetMemberCommand
+	14, // 8: truegpu.v1.Command.remove_member:type_name -> truegpu.v1.RemoveMemberCommand
 	1,  // 9: truegpu.v1.Command.batch:type_name -> truegpu.v1.CommandBatch
 	6,  // 10: truegpu.v1.Command.record_walk:type_name -> truegpu.v1.RecordWalkCommand
-	0,  // 11: truegpu.v1.CommandBatch.commands:type_name -> truegpu.v1.Command
-	21, // 12: truegpu.v1.RegisterNodeCommand.devices:type_name -> truegpu.v1.Device
-	22, // 13: truegpu.v1.IssuedChallenge.timed:type_name -> truegpu.v1.TimedParams
-	23, // 14: truegpu.v1.IssuedChallenge.memory:type_name -> truegpu.v1.MemoryParams
-	3,  // 15: truegpu.v1.IssueChallengesCommand.challenges:type_name -> truegpu.v1.IssuedChallenge
-	7,  // 16: truegpu.v1.RecordVerdictsCommand.verdicts:type_name -> truegpu.v1.VerdictRecord
-	24, // 17: truegpu.v1.AddReportSignatureCommand.signature:type_name -> truegpu.v1.MemberSignature
-	21, // 18: truegpu.v1.NodeRecord.devices:type_name -> truegpu.v1.Device
-	25, // 19: truegpu.v1.NodeRecord.counters:type_name -> truegpu.v1.NodeCounters
-	26, // 20: truegpu.v1.NodeRecord.status:type_name -> truegpu.v1.NodeStatus
-	27, // 21: truegpu.v1.NodeRecord.dimensions:type_name -> truegpu.v1.Dimensions
-	28, // 22: truegpu.v1.NodeRecord.reasons:type_name -> truegpu.v1.Reason
-	3,  // 23: truegpu.v1.ChallengeState.challenge:type_name -> truegpu.v1.IssuedChallenge
-	7,  // 24: truegpu.v1.ChallengeState.verdict:type_name -> truegpu.v1.VerdictRecord
-	26, // 25: truegpu.v1.EpochLeaf.status:type_name -> truegpu.v1.NodeStatus
-	29, // 26: truegpu.v1.EpochState.report:type_name -> truegpu.v1.EpochReport
-	17, // 27: truegpu.v1.EpochState.leaves:type_name -> truegpu.v1.EpochLeaf
-	24, // 28: truegpu.v1.SubmitReportSignatureRequest.signature:type_name -> truegpu.v1.MemberSignature
-	19, // 29: truegpu.v1.MemberService.SubmitReportSignature:input_type -> truegpu.v1.SubmitReportSignatureRequest
-	20, // 30: truegpu.v1.MemberService.SubmitReportSignature:output_type -> truegpu.v1.SubmitReportSignatureResponse
-	30, // [30:31] is the sub-list for method output_type
-	29, // [29:30] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	12, // 11: truegpu.v1.Command.set_shadow_mode:type_name -> truegpu.v1.SetShadowModeCommand
+	0,  // 12: truegpu.v1.CommandBatch.commands:type_name -> truegpu.v1.Command
+	22, // 13: truegpu.v1.RegisterNodeCommand.devices:type_name -> truegpu.v1.Device
+	23, // 14: truegpu.v1.IssuedChallenge.timed:type_name -> truegpu.v1.TimedParams
+	24, // 15: truegpu.v1.IssuedChallenge.memory:type_name -> truegpu.v1.MemoryParams
+	3,  // 16: truegpu.v1.IssueChallengesCommand.challenges:type_name -> truegpu.v1.IssuedChallenge
+	7,  // 17: truegpu.v1.RecordVerdictsCommand.verdicts:type_name -> truegpu.v1.VerdictRecord
+	25, // 18: truegpu.v1.AddReportSignatureCommand.signature:type_name -> truegpu.v1.MemberSignature
+	22, // 19: truegpu.v1.NodeRecord.devices:type_name -> truegpu.v1.Device
+	26, // 20: truegpu.v1.NodeRecord.counters:type_name -> truegpu.v1.NodeCounters
+	27, // 21: truegpu.v1.NodeRecord.status:type_name -> truegpu.v1.NodeStatus
+	28, // 22: truegpu.v1.NodeRecord.dimensions:type_name -> truegpu.v1.Dimensions
+	29, // 23: truegpu.v1.NodeRecord.reasons:type_name -> truegpu.v1.Reason
+	3,  // 24: truegpu.v1.ChallengeState.challenge:type_name -> truegpu.v1.IssuedChallenge
+	7,  // 25: truegpu.v1.ChallengeState.verdict:type_name -> truegpu.v1.VerdictRecord
+	27, // 26: truegpu.v1.EpochLeaf.status:type_name -> truegpu.v1.NodeStatus
+	30, // 27: truegpu.v1.EpochState.report:type_name -> truegpu.v1.EpochReport
+	18, // 28: truegpu.v1.EpochState.leaves:type_name -> truegpu.v1.EpochLeaf
+	25, // 29: truegpu.v1.SubmitReportSignatureRequest.signature:type_name -> truegpu.v1.MemberSignature
+	20, // 30: truegpu.v1.MemberService.SubmitReportSignature:input_type -> truegpu.v1.SubmitReportSignatureRequest
+	21, // 31: truegpu.v1.MemberService.SubmitReportSignature:output_type -> truegpu.v1.SubmitReportSignatureResponse
+	31, // [31:32] is the sub-list for method output_type
+	30, // [30:31] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_truegpu_v1_command_proto_init() }
@@ -2163,6 +2269,7 @@ func file_truegpu_v1_command_proto_init() {
 		(*Command_RemoveMember)(nil),
 		(*Command_Batch)(nil),
 		(*Command_RecordWalk)(nil),
+		(*Command_SetShadowMode)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2170,7 +2277,7 @@ func file_truegpu_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_truegpu_v1_command_proto_rawDesc), len(file_truegpu_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -194,9 +194,23 @@ type EpochReport struct {
 	// End of the report's validity window, unix seconds: the feed contract
 	// refuses the report at a later block time, and consumers refuse it once
 	// expired. The report's timestamp plus the cluster's report lifetime.
-	ExpiresAt     uint64 `protobuf:"varint,14,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ExpiresAt uint64 `protobuf:"varint,14,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Whether the epoch was closed in shadow mode: every leaf carries the
+	// neutral status (probation) and score (10000 basis points) whatever
+	// the node's verdicts, so consumers enforce nothing. Not part of the
+	// signed digest; the leaves themselves show it.
+	Shadow bool `protobuf:"varint,15,opt,name=shadow,proto3" json:"shadow,omitempty"`
+	// In shadow mode, the Merkle root (32 bytes) enforcement would have
+	// published: that of the leaves with the nodes' computed scores and
+	// statuses, equal to the root of an enforcing cluster at the same
+	// state. Empty when enforcing (root is that root).
+	EnforcedRoot []byte `protobuf:"bytes,16,opt,name=enforced_root,json=enforcedRoot,proto3" json:"enforced_root,omitempty"`
+	// Leaves by status name ("probation", "trusted", "suspect", "rejected")
+	// as enforcement publishes them: the published statuses when enforcing,
+	// the statuses enforcement would have published in shadow mode.
+	EnforcedByStatus map[string]uint32 `protobuf:"bytes,17,rep,name=enforced_by_status,json=enforcedByStatus,proto3" json:"enforced_by_status,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *EpochReport) Reset() {
@@ -325,6 +339,27 @@ func (x *EpochReport) GetExpiresAt() uint64 {
 		return x.ExpiresAt
 	}
 	return 0
+}
+
+func (x *EpochReport) GetShadow() bool {
+	if x != nil {
+		return x.Shadow
+	}
+	return false
+}
+
+func (x *EpochReport) GetEnforcedRoot() []byte {
+	if x != nil {
+		return x.EnforcedRoot
+	}
+	return nil
+}
+
+func (x *EpochReport) GetEnforcedByStatus() map[string]uint32 {
+	if x != nil {
+		return x.EnforcedByStatus
+	}
+	return nil
 }
 
 // GetLatestReportRequest asks for the newest report.
@@ -698,7 +733,7 @@ const file_truegpu_v1_feed_proto_rawDesc = "" +
 	"\x0fMemberSignature\x12\x1b\n" +
 	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12%\n" +
 	"\x0esigner_address\x18\x02 \x01(\tR\rsignerAddress\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xbf\x03\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\x9e\x05\n" +
 	"\vEpochReport\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x14\n" +
 	"\x05round\x18\x02 \x01(\x04R\x05round\x12\x1c\n" +
@@ -718,7 +753,13 @@ const file_truegpu_v1_feed_proto_rawDesc = "" +
 	"\n" +
 	"valid_from\x18\r \x01(\x04R\tvalidFrom\x12\x1d\n" +
 	"\n" +
-	"expires_at\x18\x0e \x01(\x04R\texpiresAt\"G\n" +
+	"expires_at\x18\x0e \x01(\x04R\texpiresAt\x12\x16\n" +
+	"\x06shadow\x18\x0f \x01(\bR\x06shadow\x12#\n" +
+	"\renforced_root\x18\x10 \x01(\fR\fenforcedRoot\x12[\n" +
+	"\x12enforced_by_status\x18\x11 \x03(\v2-.truegpu.v1.EpochReport.EnforcedByStatusEntryR\x10enforcedByStatus\x1aC\n" +
+	"\x15EnforcedByStatusEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"G\n" +
 	"\x16GetLatestReportRequest\x12-\n" +
 	"\x12include_incomplete\x18\x01 \x01(\bR\x11includeIncomplete\"t\n" +
 	"\x17GetLatestReportResponse\x12/\n" +
@@ -757,7 +798,7 @@ func file_truegpu_v1_feed_proto_rawDescGZIP() []byte {
 	return file_truegpu_v1_feed_proto_rawDescData
 }
 
-var file_truegpu_v1_feed_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_truegpu_v1_feed_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_truegpu_v1_feed_proto_goTypes = []any{
 	(*Eip712Domain)(nil),            // 0: truegpu.v1.Eip712Domain
 	(*MemberSignature)(nil),         // 1: truegpu.v1.MemberSignature
@@ -768,28 +809,30 @@ var file_truegpu_v1_feed_proto_goTypes = []any{
 	(*GetReportResponse)(nil),       // 6: truegpu.v1.GetReportResponse
 	(*GetNodeProofRequest)(nil),     // 7: truegpu.v1.GetNodeProofRequest
 	(*GetNodeProofResponse)(nil),    // 8: truegpu.v1.GetNodeProofResponse
-	(*ReadInfo)(nil),                // 9: truegpu.v1.ReadInfo
-	(NodeStatus)(0),                 // 10: truegpu.v1.NodeStatus
+	nil,                             // 9: truegpu.v1.EpochReport.EnforcedByStatusEntry
+	(*ReadInfo)(nil),                // 10: truegpu.v1.ReadInfo
+	(NodeStatus)(0),                 // 11: truegpu.v1.NodeStatus
 }
 var file_truegpu_v1_feed_proto_depIdxs = []int32{
 	0,  // 0: truegpu.v1.EpochReport.domain:type_name -> truegpu.v1.Eip712Domain
 	1,  // 1: truegpu.v1.EpochReport.signatures:type_name -> truegpu.v1.MemberSignature
-	2,  // 2: truegpu.v1.GetLatestReportResponse.report:type_name -> truegpu.v1.EpochReport
-	9,  // 3: truegpu.v1.GetLatestReportResponse.read:type_name -> truegpu.v1.ReadInfo
-	2,  // 4: truegpu.v1.GetReportResponse.report:type_name -> truegpu.v1.EpochReport
-	9,  // 5: truegpu.v1.GetReportResponse.read:type_name -> truegpu.v1.ReadInfo
-	10, // 6: truegpu.v1.GetNodeProofResponse.status:type_name -> truegpu.v1.NodeStatus
-	3,  // 7: truegpu.v1.FeedService.GetLatestReport:input_type -> truegpu.v1.GetLatestReportRequest
-	5,  // 8: truegpu.v1.FeedService.GetReport:input_type -> truegpu.v1.GetReportRequest
-	7,  // 9: truegpu.v1.FeedService.GetNodeProof:input_type -> truegpu.v1.GetNodeProofRequest
-	4,  // 10: truegpu.v1.FeedService.GetLatestReport:output_type -> truegpu.v1.GetLatestReportResponse
-	6,  // 11: truegpu.v1.FeedService.GetReport:output_type -> truegpu.v1.GetReportResponse
-	8,  // 12: truegpu.v1.FeedService.GetNodeProof:output_type -> truegpu.v1.GetNodeProofResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	9,  // 2: truegpu.v1.EpochReport.enforced_by_status:type_name -> truegpu.v1.EpochReport.EnforcedByStatusEntry
+	2,  // 3: truegpu.v1.GetLatestReportResponse.report:type_name -> truegpu.v1.EpochReport
+	10, // 4: truegpu.v1.GetLatestReportResponse.read:type_name -> truegpu.v1.ReadInfo
+	2,  // 5: truegpu.v1.GetReportResponse.report:type_name -> truegpu.v1.EpochReport
+	10, // 6: truegpu.v1.GetReportResponse.read:type_name -> truegpu.v1.ReadInfo
+	11, // 7: truegpu.v1.GetNodeProofResponse.status:type_name -> truegpu.v1.NodeStatus
+	3,  // 8: truegpu.v1.FeedService.GetLatestReport:input_type -> truegpu.v1.GetLatestReportRequest
+	5,  // 9: truegpu.v1.FeedService.GetReport:input_type -> truegpu.v1.GetReportRequest
+	7,  // 10: truegpu.v1.FeedService.GetNodeProof:input_type -> truegpu.v1.GetNodeProofRequest
+	4,  // 11: truegpu.v1.FeedService.GetLatestReport:output_type -> truegpu.v1.GetLatestReportResponse
+	6,  // 12: truegpu.v1.FeedService.GetReport:output_type -> truegpu.v1.GetReportResponse
+	8,  // 13: truegpu.v1.FeedService.GetNodeProof:output_type -> truegpu.v1.GetNodeProofResponse
+	11, // [11:14] is the sub-list for method output_type
+	8,  // [8:11] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_truegpu_v1_feed_proto_init() }
@@ -804,7 +847,7 @@ func file_truegpu_v1_feed_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_truegpu_v1_feed_proto_rawDesc), len(file_truegpu_v1_feed_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

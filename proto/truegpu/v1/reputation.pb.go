@@ -510,8 +510,19 @@ type NodeReputation struct {
 	RegisteredAtUnixMs int64 `protobuf:"varint,9,opt,name=registered_at_unix_ms,json=registeredAtUnixMs,proto3" json:"registered_at_unix_ms,omitempty"`
 	// Time of the last change, unix milliseconds.
 	UpdatedAtUnixMs int64 `protobuf:"varint,10,opt,name=updated_at_unix_ms,json=updatedAtUnixMs,proto3" json:"updated_at_unix_ms,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The cluster runs in shadow mode: status and score_bp are computed as
+	// under enforcement (what an enforcing report would publish for the
+	// node) but are not enforced; epoch reports publish published_status
+	// and published_score_bp instead.
+	Shadow bool `protobuf:"varint,11,opt,name=shadow,proto3" json:"shadow,omitempty"`
+	// The status epoch reports publish for the node as of this record:
+	// status when enforcing, NODE_STATUS_PROBATION in shadow mode.
+	PublishedStatus NodeStatus `protobuf:"varint,12,opt,name=published_status,json=publishedStatus,proto3,enum=truegpu.v1.NodeStatus" json:"published_status,omitempty"`
+	// The score epoch reports publish for the node as of this record:
+	// score_bp when enforcing, 10000 in shadow mode.
+	PublishedScoreBp uint32 `protobuf:"varint,13,opt,name=published_score_bp,json=publishedScoreBp,proto3" json:"published_score_bp,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *NodeReputation) Reset() {
@@ -610,6 +621,27 @@ func (x *NodeReputation) GetRegisteredAtUnixMs() int64 {
 func (x *NodeReputation) GetUpdatedAtUnixMs() int64 {
 	if x != nil {
 		return x.UpdatedAtUnixMs
+	}
+	return 0
+}
+
+func (x *NodeReputation) GetShadow() bool {
+	if x != nil {
+		return x.Shadow
+	}
+	return false
+}
+
+func (x *NodeReputation) GetPublishedStatus() NodeStatus {
+	if x != nil {
+		return x.PublishedStatus
+	}
+	return NodeStatus_NODE_STATUS_UNSPECIFIED
+}
+
+func (x *NodeReputation) GetPublishedScoreBp() uint32 {
+	if x != nil {
+		return x.PublishedScoreBp
 	}
 	return 0
 }
@@ -1513,7 +1545,7 @@ const file_truegpu_v1_reputation_proto_rawDesc = "" +
 	"\x06issued\x18\x01 \x01(\x04R\x06issued\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\x04R\baccepted\x12\x1a\n" +
 	"\brejected\x18\x03 \x01(\x04R\brejected\x12\x16\n" +
-	"\x06missed\x18\x04 \x01(\x04R\x06missed\"\xe9\x03\n" +
+	"\x06missed\x18\x04 \x01(\x04R\x06missed\"\xf2\x04\n" +
 	"\x0eNodeReputation\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12.\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x16.truegpu.v1.NodeStatusR\x06status\x12\x19\n" +
@@ -1527,7 +1559,10 @@ const file_truegpu_v1_reputation_proto_rawDesc = "" +
 	"\x11recent_challenges\x18\b \x03(\v2\x1b.truegpu.v1.ChallengeRecordR\x10recentChallenges\x121\n" +
 	"\x15registered_at_unix_ms\x18\t \x01(\x03R\x12registeredAtUnixMs\x12+\n" +
 	"\x12updated_at_unix_ms\x18\n" +
-	" \x01(\x03R\x0fupdatedAtUnixMs\"\xb3\x02\n" +
+	" \x01(\x03R\x0fupdatedAtUnixMs\x12\x16\n" +
+	"\x06shadow\x18\v \x01(\bR\x06shadow\x12A\n" +
+	"\x10published_status\x18\f \x01(\x0e2\x16.truegpu.v1.NodeStatusR\x0fpublishedStatus\x12,\n" +
+	"\x12published_score_bp\x18\r \x01(\rR\x10publishedScoreBp\"\xb3\x02\n" +
 	"\vNodeSummary\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12.\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x16.truegpu.v1.NodeStatusR\x06status\x12\x19\n" +
@@ -1664,36 +1699,37 @@ var file_truegpu_v1_reputation_proto_depIdxs = []int32{
 	22, // 8: truegpu.v1.NodeReputation.devices:type_name -> truegpu.v1.Device
 	5,  // 9: truegpu.v1.NodeReputation.counters:type_name -> truegpu.v1.NodeCounters
 	4,  // 10: truegpu.v1.NodeReputation.recent_challenges:type_name -> truegpu.v1.ChallengeRecord
-	21, // 11: truegpu.v1.NodeSummary.status:type_name -> truegpu.v1.NodeStatus
-	1,  // 12: truegpu.v1.NodeSummary.dimensions:type_name -> truegpu.v1.Dimensions
-	23, // 13: truegpu.v1.GetNodeRequest.consistency:type_name -> truegpu.v1.ReadConsistency
-	6,  // 14: truegpu.v1.GetNodeResponse.node:type_name -> truegpu.v1.NodeReputation
-	24, // 15: truegpu.v1.GetNodeResponse.read:type_name -> truegpu.v1.ReadInfo
-	21, // 16: truegpu.v1.ListNodesRequest.status:type_name -> truegpu.v1.NodeStatus
-	23, // 17: truegpu.v1.ListNodesRequest.consistency:type_name -> truegpu.v1.ReadConsistency
-	7,  // 18: truegpu.v1.ListNodesResponse.nodes:type_name -> truegpu.v1.NodeSummary
-	24, // 19: truegpu.v1.ListNodesResponse.read:type_name -> truegpu.v1.ReadInfo
-	14, // 20: truegpu.v1.WatchScoresResponse.change:type_name -> truegpu.v1.ScoreChange
-	21, // 21: truegpu.v1.ScoreChange.old_status:type_name -> truegpu.v1.NodeStatus
-	21, // 22: truegpu.v1.ScoreChange.new_status:type_name -> truegpu.v1.NodeStatus
-	19, // 23: truegpu.v1.ClassCount.by_status:type_name -> truegpu.v1.ClassCount.ByStatusEntry
-	20, // 24: truegpu.v1.GetFleetStatsResponse.by_status:type_name -> truegpu.v1.GetFleetStatsResponse.ByStatusEntry
-	16, // 25: truegpu.v1.GetFleetStatsResponse.by_class:type_name -> truegpu.v1.ClassCount
-	17, // 26: truegpu.v1.GetFleetStatsResponse.timeline:type_name -> truegpu.v1.TimelinePoint
-	24, // 27: truegpu.v1.GetFleetStatsResponse.read:type_name -> truegpu.v1.ReadInfo
-	8,  // 28: truegpu.v1.ReputationService.GetNode:input_type -> truegpu.v1.GetNodeRequest
-	10, // 29: truegpu.v1.ReputationService.ListNodes:input_type -> truegpu.v1.ListNodesRequest
-	12, // 30: truegpu.v1.ReputationService.WatchScores:input_type -> truegpu.v1.WatchScoresRequest
-	15, // 31: truegpu.v1.ReputationService.GetFleetStats:input_type -> truegpu.v1.GetFleetStatsRequest
-	9,  // 32: truegpu.v1.ReputationService.GetNode:output_type -> truegpu.v1.GetNodeResponse
-	11, // 33: truegpu.v1.ReputationService.ListNodes:output_type -> truegpu.v1.ListNodesResponse
-	13, // 34: truegpu.v1.ReputationService.WatchScores:output_type -> truegpu.v1.WatchScoresResponse
-	18, // 35: truegpu.v1.ReputationService.GetFleetStats:output_type -> truegpu.v1.GetFleetStatsResponse
-	32, // [32:36] is the sub-list for method output_type
-	28, // [28:32] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	21, // 11: truegpu.v1.NodeReputation.published_status:type_name -> truegpu.v1.NodeStatus
+	21, // 12: truegpu.v1.NodeSummary.status:type_name -> truegpu.v1.NodeStatus
+	1,  // 13: truegpu.v1.NodeSummary.dimensions:type_name -> truegpu.v1.Dimensions
+	23, // 14: truegpu.v1.GetNodeRequest.consistency:type_name -> truegpu.v1.ReadConsistency
+	6,  // 15: truegpu.v1.GetNodeResponse.node:type_name -> truegpu.v1.NodeReputation
+	24, // 16: truegpu.v1.GetNodeResponse.read:type_name -> truegpu.v1.ReadInfo
+	21, // 17: truegpu.v1.ListNodesRequest.status:type_name -> truegpu.v1.NodeStatus
+	23, // 18: truegpu.v1.ListNodesRequest.consistency:type_name -> truegpu.v1.ReadConsistency
+	7,  // 19: truegpu.v1.ListNodesResponse.nodes:type_name -> truegpu.v1.NodeSummary
+	24, // 20: truegpu.v1.ListNodesResponse.read:type_name -> truegpu.v1.ReadInfo
+	14, // 21: truegpu.v1.WatchScoresResponse.change:type_name -> truegpu.v1.ScoreChange
+	21, // 22: truegpu.v1.ScoreChange.old_status:type_name -> truegpu.v1.NodeStatus
+	21, // 23: truegpu.v1.ScoreChange.new_status:type_name -> truegpu.v1.NodeStatus
+	19, // 24: truegpu.v1.ClassCount.by_status:type_name -> truegpu.v1.ClassCount.ByStatusEntry
+	20, // 25: truegpu.v1.GetFleetStatsResponse.by_status:type_name -> truegpu.v1.GetFleetStatsResponse.ByStatusEntry
+	16, // 26: truegpu.v1.GetFleetStatsResponse.by_class:type_name -> truegpu.v1.ClassCount
+	17, // 27: truegpu.v1.GetFleetStatsResponse.timeline:type_name -> truegpu.v1.TimelinePoint
+	24, // 28: truegpu.v1.GetFleetStatsResponse.read:type_name -> truegpu.v1.ReadInfo
+	8,  // 29: truegpu.v1.ReputationService.GetNode:input_type -> truegpu.v1.GetNodeRequest
+	10, // 30: truegpu.v1.ReputationService.ListNodes:input_type -> truegpu.v1.ListNodesRequest
+	12, // 31: truegpu.v1.ReputationService.WatchScores:input_type -> truegpu.v1.WatchScoresRequest
+	15, // 32: truegpu.v1.ReputationService.GetFleetStats:input_type -> truegpu.v1.GetFleetStatsRequest
+	9,  // 33: truegpu.v1.ReputationService.GetNode:output_type -> truegpu.v1.GetNodeResponse
+	11, // 34: truegpu.v1.ReputationService.ListNodes:output_type -> truegpu.v1.ListNodesResponse
+	13, // 35: truegpu.v1.ReputationService.WatchScores:output_type -> truegpu.v1.WatchScoresResponse
+	18, // 36: truegpu.v1.ReputationService.GetFleetStats:output_type -> truegpu.v1.GetFleetStatsResponse
+	33, // [33:37] is the sub-list for method output_type
+	29, // [29:33] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_truegpu_v1_reputation_proto_init() }
