@@ -246,6 +246,9 @@ func (t *txn) applyCommand(c *truegpuv1.Command) error {
 	if err != nil {
 		return err
 	}
+	if err := t.indexNodes(); err != nil { // list.go
+		return err
+	}
 	for k, v := range t.overlay {
 		t.staged[k] = v
 		t.f.cache.staged(k, v)

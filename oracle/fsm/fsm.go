@@ -167,6 +167,7 @@ type FSM struct {
 	applied atomic.Uint64
 	cache   applyCache
 	open    openIndex
+	list    listStats
 
 	subMu sync.Mutex
 	subs  map[int]chan Notification
@@ -229,9 +230,13 @@ func Open(dir string, cfg Config) (*FSM, error) {
 	return f, nil
 }
 
-// loadIndexes rebuilds the in-memory indexes (cache.go) from the state.
+// loadIndexes rebuilds the in-memory indexes (cache.go, list.go) from the
+// state, building the listing index first if the state lacks it.
 func (f *FSM) loadIndexes() error {
 	if err := f.cache.load(f.db); err != nil {
+		return err
+	}
+	if err := f.loadList(); err != nil {
 		return err
 	}
 	return f.open.load(f)
@@ -317,6 +322,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 	f.applied.Store(last)
 	f.open.apply(tx.opens)
+	f.list.commit()
 	if tx.note.ScoreChanges != nil || tx.note.Issued != nil || tx.note.EpochClosed != 0 {
 		tx.note.Index = last
 		f.publish(tx.note)

@@ -870,7 +870,10 @@ type ListNodesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Maximum rows to return (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// Token from a previous response's next_page_token.
+	// Token from a previous response's next_page_token, sent with the same
+	// status, class, min_score_bp and order_by (page_size may change). It
+	// names the position after that page's last row and is good on any
+	// member.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only nodes with this status, if set.
 	Status NodeStatus `protobuf:"varint,3,opt,name=status,proto3,enum=truegpu.v1.NodeStatus" json:"status,omitempty"`
@@ -878,7 +881,12 @@ type ListNodesRequest struct {
 	Class string `protobuf:"bytes,4,opt,name=class,proto3" json:"class,omitempty"`
 	// Only nodes with at least this overall score.
 	MinScoreBp uint32 `protobuf:"varint,5,opt,name=min_score_bp,json=minScoreBp,proto3" json:"min_score_bp,omitempty"`
-	// "score", "score desc", "address", "updated desc" (default "address").
+	// "address" (the default), "score desc" (highest first, equal scores by
+	// address), "score" (lowest first, equal scores by address descending)
+	// or "updated desc" (latest change first, equal times by address). The
+	// score is score_bp as of the node's last change. A node whose score,
+	// status or last change moves during a listing can be skipped or listed
+	// more than once; a node that does not change is listed exactly once.
 	OrderBy string `protobuf:"bytes,6,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	// Read consistency.
 	Consistency   ReadConsistency `protobuf:"varint,7,opt,name=consistency,proto3,enum=truegpu.v1.ReadConsistency" json:"consistency,omitempty"`
@@ -970,9 +978,11 @@ type ListNodesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The page.
 	Nodes []*NodeSummary `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	// Token for the next page; empty at the end.
+	// Token for the next page; empty at the end. With min_score_bp in
+	// "address" or "updated desc" order, a page can hold fewer rows than
+	// page_size, even none, and still have a next page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	// Number of nodes matching the filter.
+	// Number of nodes matching the filter, on every page.
 	TotalSize uint32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	// How the read was served.
 	Read          *ReadInfo `protobuf:"bytes,4,opt,name=read,proto3" json:"read,omitempty"`
@@ -1336,11 +1346,12 @@ type TimelinePoint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Bucket start, unix milliseconds.
 	AtUnixMs int64 `protobuf:"varint,1,opt,name=at_unix_ms,json=atUnixMs,proto3" json:"at_unix_ms,omitempty"`
-	// Nodes newly rejected in the bucket.
+	// Nodes newly rejected in the bucket (that became rejected by a change
+	// applied at a leader time in it).
 	Rejected uint32 `protobuf:"varint,2,opt,name=rejected,proto3" json:"rejected,omitempty"`
 	// Nodes newly suspect in the bucket.
 	Suspect uint32 `protobuf:"varint,3,opt,name=suspect,proto3" json:"suspect,omitempty"`
-	// Verdicts accepted in the bucket.
+	// Verdicts accepted in the bucket (by leader time of the verdict).
 	Accepted uint32 `protobuf:"varint,4,opt,name=accepted,proto3" json:"accepted,omitempty"`
 	// Total nodes known at the end of the bucket.
 	Nodes         uint32 `protobuf:"varint,5,opt,name=nodes,proto3" json:"nodes,omitempty"`

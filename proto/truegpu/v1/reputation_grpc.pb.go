@@ -33,12 +33,15 @@ const (
 type ReputationServiceClient interface {
 	// GetNode returns one node's reputation with reasons and evidence.
 	GetNode(ctx context.Context, in *GetNodeRequest, opts ...grpc.CallOption) (*GetNodeResponse, error)
-	// ListNodes lists nodes with filtering, ordering and paging.
+	// ListNodes lists nodes with filtering, ordering and paging, served from
+	// an index of the member's state: a page costs what its rows cost, not a
+	// scan of the fleet.
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
 	// WatchScores streams score and status changes as they are applied.
 	WatchScores(ctx context.Context, in *WatchScoresRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchScoresResponse], error)
 	// GetFleetStats summarises the fleet: nodes by status and class, and
-	// rejections over time.
+	// rejections over time. The counts are kept as commands apply; no node
+	// is read.
 	GetFleetStats(ctx context.Context, in *GetFleetStatsRequest, opts ...grpc.CallOption) (*GetFleetStatsResponse, error)
 }
 
@@ -107,12 +110,15 @@ func (c *reputationServiceClient) GetFleetStats(ctx context.Context, in *GetFlee
 type ReputationServiceServer interface {
 	// GetNode returns one node's reputation with reasons and evidence.
 	GetNode(context.Context, *GetNodeRequest) (*GetNodeResponse, error)
-	// ListNodes lists nodes with filtering, ordering and paging.
+	// ListNodes lists nodes with filtering, ordering and paging, served from
+	// an index of the member's state: a page costs what its rows cost, not a
+	// scan of the fleet.
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
 	// WatchScores streams score and status changes as they are applied.
 	WatchScores(*WatchScoresRequest, grpc.ServerStreamingServer[WatchScoresResponse]) error
 	// GetFleetStats summarises the fleet: nodes by status and class, and
-	// rejections over time.
+	// rejections over time. The counts are kept as commands apply; no node
+	// is read.
 	GetFleetStats(context.Context, *GetFleetStatsRequest) (*GetFleetStatsResponse, error)
 	mustEmbedUnimplementedReputationServiceServer()
 }
