@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -181,10 +182,11 @@ func checkFleetPage(t *testing.T, ctx context.Context, base string, wantNodes in
 		t.Errorf("malformed rows: %q", bad)
 	}
 
-	// Sorting by score (descending on first click).
+	// Ordering by score (descending on the first click), done by the server.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`th[data-sort="score"]`))); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, ctx, "the table ordered by score", `document.getElementById("nodes-table").dataset.order === "score desc"`)
 	scores := eval[[]float64](t, ctx, `[...`+rowsJS+`].map(tr => parseFloat(tr.querySelector("td.score span").textContent))`)
 	for i := 1; i < len(scores); i++ {
 		if scores[i] > scores[i-1] {
@@ -192,6 +194,54 @@ func checkFleetPage(t *testing.T, ctx context.Context, base string, wantNodes in
 			break
 		}
 	}
+}
+
+// setSelect picks a value of a select element and fires its change event.
+func setSelect(t *testing.T, ctx context.Context, id, value string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID(id), value)); err != nil {
+		t.Fatal(err)
+	}
+	eval[chromedp.Void](t, ctx, `document.getElementById(`+jsString(id)+`).dispatchEvent(new Event("change"))`)
+}
+
+// checkPaging pages through the fleet table 25 rows at a time (wantNodes
+// between 26 and 50): two pages without a node in common, the count line,
+// and back; it leaves 100 rows a page.
+func checkPaging(t *testing.T, ctx context.Context, wantNodes int) {
+	t.Helper()
+	addrs := `[...` + rowsJS + `].map(tr => tr.dataset.address)`
+	setSelect(t, ctx, "f-size", "25")
+	waitFor(t, ctx, "a page of 25", rowsJS+`.length === 25`)
+	first := eval[[]string](t, ctx, addrs)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("page-next"))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the second page", `document.getElementById("nodes-table").dataset.page === "2"`)
+	second := eval[[]string](t, ctx, addrs)
+	if len(second) != wantNodes-25 {
+		t.Errorf("second page has %d rows, want %d", len(second), wantNodes-25)
+	}
+	for _, a := range second {
+		if slices.Contains(first, a) {
+			t.Errorf("node %s on both pages", a)
+		}
+	}
+	if got, want := eval[string](t, ctx, `document.getElementById("node-count").textContent`), fmt.Sprintf("26–%d of %d nodes", wantNodes, wantNodes); got != want {
+		t.Errorf("count line %q, want %q", got, want)
+	}
+	if !eval[bool](t, ctx, `document.getElementById("page-next").disabled`) {
+		t.Error("Next is enabled on the last page")
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("page-prev"))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the first page again", `document.getElementById("nodes-table").dataset.page === "1"`)
+	if again := eval[[]string](t, ctx, addrs); !slices.Equal(again, first) {
+		t.Errorf("first page again: %q, before %q", again, first)
+	}
+	setSelect(t, ctx, "f-size", "100")
+	waitFor(t, ctx, "every node on one page", fmt.Sprintf(`%s.length === %d`, rowsJS, wantNodes))
 }
 
 // filterRejected selects status=rejected and returns the rows' addresses.

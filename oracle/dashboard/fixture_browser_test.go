@@ -37,6 +37,7 @@ func TestDashboardFixture(t *testing.T) {
 	}
 
 	screenshot(t, ctx, "fixture-fleet.png", false)
+	checkPaging(t, ctx, apitest.NumNodes)
 	// A change on the watch stream reaches the table without a reload.
 	waitFor(t, ctx, "the live stream", `document.getElementById("live").classList.contains("on")`)
 	for f.WatcherCount() == 0 { // the headers may come before the call reaches the service

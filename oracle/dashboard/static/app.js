@@ -268,31 +268,39 @@
 
   // ---------- fleet page ----------
 
-  // Table state survives navigation to a node page and back.
+  // Table state survives navigation to a node page and back. The server
+  // filters, orders and pages (GET /v1/nodes); the page keeps the tokens
+  // of the pages it went through, so Previous goes back one.
   const table = {
-    sortKey: "address",
-    sortDir: 1,
+    order: "address", // ListNodes order_by
     status: "",
     cls: "",
     minScore: "",
-    q: "",
-    limit: 200,
+    q: "", // address search, within the page
+    pageSize: 100,
+    tokens: [""], // page token of each page so far; the last is shown
+    offsets: [0], // rows before each of those pages
   };
+  const PAGE_SIZES = [25, 50, 100, 200, 500];
 
+  // Columns; those with orders sort on the server (the first order on the
+  // first click, the next on the next).
   const COLUMNS = [
-    { key: "address", label: "Node", get: (n) => n.address.toLowerCase() },
-    { key: "status", label: "Status", get: (n) => STATUSES.indexOf(statusName(n.status)) },
-    { key: "score", label: "Score", num: true, get: (n) => num(n.scoreBp) },
-    ...DIMENSIONS.map(([k, label]) => ({ key: k, label, num: true, get: (n) => num(n.dimensions && n.dimensions[k] && n.dimensions[k].scoreBp) })),
-    { key: "classes", label: "Class", get: (n) => (n.classes || []).join(",") },
-    { key: "devices", label: "GPUs", num: true, get: (n) => num(n.deviceCount) },
-    { key: "reason", label: "Top reason", get: (n) => n.topReason || "" },
-    { key: "updated", label: "Updated", get: (n) => num(n.updatedAtUnixMs) },
+    { key: "address", label: "Node", orders: ["address"] },
+    { key: "status", label: "Status" },
+    { key: "score", label: "Score", num: true, orders: ["score desc", "score"] },
+    ...DIMENSIONS.map(([k, label]) => ({ key: k, label, num: true })),
+    { key: "classes", label: "Class" },
+    { key: "devices", label: "GPUs", num: true },
+    { key: "reason", label: "Top reason" },
+    { key: "updated", label: "Updated", orders: ["updated desc"] },
   ];
 
   function fleetPage() {
     const ac = new AbortController();
-    let rows = []; // NodeSummary from the API
+    let rows = []; // NodeSummary of the page shown
+    let total = 0; // nodes matching the filters (totalSize)
+    let nextToken = ""; // the next page's token, "" on the last page
     let fleet = null;
     let chart = null;
     const statsBox = el("div", { class: "stats", id: "fleet-stats" }, el("div", { class: "loading" }, "Loading fleet…"));
@@ -303,21 +311,34 @@
     const countBox = el("span", { class: "count", id: "node-count" });
     const errBox = el("div");
 
-    const classSelect = el("select", { id: "f-class", onchange: (e) => ((table.cls = e.target.value), loadNodes()) }, el("option", { value: "" }, "all classes"));
+    const pagerBox = el("div", { class: "pager", id: "pager" });
+
+    // firstPage starts the listing over (new filters or order) and loads it.
+    function firstPage() {
+      table.tokens = [""];
+      table.offsets = [0];
+      loadNodes();
+    }
+    const classSelect = el("select", { id: "f-class", onchange: (e) => ((table.cls = e.target.value), firstPage()) }, el("option", { value: "" }, "all classes"));
+    const fullAddress = (q) => /^0x[0-9a-f]{40}$/.test(q);
     const filters = el(
       "div",
       { class: "filters" },
       el("label", {}, "Status",
-        el("select", { id: "f-status", onchange: (e) => ((table.status = e.target.value), loadNodes()) },
+        el("select", { id: "f-status", onchange: (e) => ((table.status = e.target.value), firstPage()) },
           el("option", { value: "" }, "all statuses"),
           STATUSES.map((s) => el("option", { value: s, selected: table.status === s }, s)))),
       el("label", {}, "Class", classSelect),
       el("label", {}, "Min score %",
         el("input", { id: "f-min", type: "number", min: 0, max: 100, step: 1, value: table.minScore, style: "width:90px",
-          onchange: (e) => ((table.minScore = e.target.value), loadNodes()) })),
-      el("label", {}, "Address",
-        el("input", { id: "f-q", type: "search", placeholder: "0x… (substring)", value: table.q,
-          oninput: (e) => ((table.q = e.target.value.trim().toLowerCase()), renderTable()) })),
+          onchange: (e) => ((table.minScore = e.target.value), firstPage()) })),
+      el("label", {}, "Rows",
+        el("select", { id: "f-size", onchange: (e) => ((table.pageSize = Number(e.target.value)), firstPage()) },
+          PAGE_SIZES.map((n) => el("option", { value: n, selected: table.pageSize === n }, n)))),
+      el("label", { title: "Filters the rows of this page; a whole address opens the node (Enter)" }, "Address (this page)",
+        el("input", { id: "f-q", type: "search", placeholder: "0x… or part of one", value: table.q,
+          oninput: (e) => ((table.q = e.target.value.trim().toLowerCase()), renderTable()),
+          onkeydown: (e) => { if (e.key === "Enter" && fullAddress(table.q)) location.hash = "#/nodes/" + table.q; } })),
       countBox
     );
 
@@ -357,7 +378,7 @@
                   const bsc = c.byStatus || {};
                   const tot = STATUSES.reduce((a, s) => a + num(bsc[s]), 0);
                   return el("tr", {},
-                    el("td", {}, el("a", { href: "#/", onclick: (e) => { e.preventDefault(); table.cls = c.class; classSelect.value = c.class; loadNodes(); } }, c.class)),
+                    el("td", {}, el("a", { href: "#/", onclick: (e) => { e.preventDefault(); table.cls = c.class; classSelect.value = c.class; firstPage(); } }, c.class)),
                     el("td", { class: "num" }, tot),
                     el("td", {},
                       el("div", { class: "classbar", style: "width:" + Math.max(8, (100 * tot) / max) + "%", title: STATUSES.map((s) => s + " " + num(bsc[s])).join(", ") },
@@ -411,35 +432,33 @@
       );
     }
 
-    function sorted() {
-      const col = COLUMNS.find((c) => c.key === table.sortKey) || COLUMNS[0];
+    // The rows of the page that match the address search.
+    function shown() {
       const q = table.q;
-      const out = rows.filter((n) => !q || n.address.toLowerCase().includes(q));
-      out.sort((a, b) => {
-        const x = col.get(a), y = col.get(b);
-        const c = x < y ? -1 : x > y ? 1 : 0;
-        return c !== 0 ? c * table.sortDir : a.address.localeCompare(b.address);
-      });
-      return out;
+      return rows.filter((n) => !q || n.address.toLowerCase().includes(q));
     }
 
     function renderTable() {
-      const list = sorted();
-      countBox.textContent = list.length === rows.length ? rows.length + " nodes" : list.length + " of " + rows.length + " nodes";
+      const list = shown();
+      const from = table.offsets[table.offsets.length - 1];
+      countBox.textContent = (rows.length === 0 ? "0" : fmtInt(from + 1) + "–" + fmtInt(from + rows.length)) + " of " + fmtInt(total) + " nodes" +
+        (list.length === rows.length ? "" : " · " + list.length + " on this page match the address");
       const head = el("tr", {},
-        COLUMNS.map((c) =>
-          el("th", {
-            class: "sortable" + (c.num ? " num" : ""), dataset: { sort: c.key },
-            "aria-sort": table.sortKey === c.key ? (table.sortDir > 0 ? "ascending" : "descending") : "none",
-            title: "Sort by " + c.label,
+        COLUMNS.map((c) => {
+          if (!c.orders) return el("th", { class: c.num ? "num" : "" }, c.label);
+          const at = c.orders.indexOf(table.order);
+          const dir = at < 0 ? "none" : table.order.endsWith(" desc") ? "descending" : "ascending";
+          return el("th", {
+            class: "sortable" + (c.num ? " num" : ""), dataset: { sort: c.key }, "aria-sort": dir,
+            title: "Order by " + c.label + " (on the server)",
             onclick: () => {
-              if (table.sortKey === c.key) table.sortDir = -table.sortDir;
-              else (table.sortKey = c.key), (table.sortDir = c.num || c.key === "updated" ? -1 : 1);
-              renderTable();
+              table.order = c.orders[(at + 1) % c.orders.length];
+              firstPage();
             },
-          }, c.label, table.sortKey === c.key ? el("span", { class: "arrow" }, table.sortDir > 0 ? " ▲" : " ▼") : null)));
+          }, c.label, at >= 0 ? el("span", { class: "arrow" }, dir === "ascending" ? " ▲" : " ▼") : null);
+        }));
       const body = el("tbody", {},
-        list.slice(0, table.limit).map((n) =>
+        list.map((n) =>
           el("tr", { dataset: { address: n.address } },
             el("td", {}, nodeLink(n.address, shortAddr(n.address))),
             el("td", {}, statusBadge(n.status)),
@@ -449,13 +468,18 @@
             el("td", { class: "num" }, n.deviceCount || 0),
             el("td", {}, n.topReason ? el("span", { class: "code" }, n.topReason) : ""),
             el("td", { class: "mono", title: fmtTime(n.updatedAtUnixMs) }, fmtTime(n.updatedAtUnixMs).slice(5, 16)))));
-      const more = list.length > table.limit
-        ? el("button", { onclick: () => ((table.limit += 200), renderTable()) }, "Show more (" + (list.length - table.limit) + " hidden)")
-        : null;
-      fill(tableBox, 
-        el("table", { id: "nodes-table" }, el("thead", {}, head), body),
-        rows.length === 0 ? el("p", { class: "empty" }, "No nodes match the filter.") : null,
-        more
+      const page = table.tokens.length;
+      fill(pagerBox,
+        el("button", { id: "page-prev", disabled: page <= 1,
+          onclick: () => { table.tokens.pop(); table.offsets.pop(); loadNodes(); } }, "← Previous"),
+        el("span", { class: "muted" }, "page " + page),
+        el("button", { id: "page-next", disabled: !nextToken,
+          onclick: () => { table.offsets.push(from + rows.length); table.tokens.push(nextToken); loadNodes(); } }, "Next →"));
+      fill(tableBox,
+        el("table", { id: "nodes-table", dataset: { order: table.order, page: String(page) } }, el("thead", {}, head), body),
+        rows.length === 0 ? el("p", { class: "empty" }, nextToken ? "No matching nodes in this stretch of the listing; Next continues." : "No nodes match the filter.") : null,
+        fullAddress(table.q) && list.length === 0 ? el("p", {}, nodeLink(table.q, "Open node " + table.q)) : null,
+        pagerBox
       );
     }
 
@@ -483,33 +507,41 @@
       }
     }
 
-    // loadNodes reads every page of ListNodes with the server-side filters;
-    // sorting and the address search happen here.
+    // loadNodes reads the current page of ListNodes: the server filters,
+    // orders and pages; only the address search runs here, on the page.
     let loadSeq = 0;
     async function loadNodes() {
       const seq = ++loadSeq;
-      const p = new URLSearchParams({ pageSize: "1000", orderBy: "address" });
+      const p = new URLSearchParams({ pageSize: String(table.pageSize), orderBy: table.order });
       if (table.status) p.set("status", STATUS_ENUM[table.status]);
       if (table.cls) p.set("class", table.cls);
       if (table.minScore !== "" && !isNaN(Number(table.minScore))) p.set("minScoreBp", String(Math.round(Number(table.minScore) * 100)));
-      const out = [];
+      const token = table.tokens[table.tokens.length - 1];
+      if (token) p.set("pageToken", token);
       try {
-        for (let page = 0; page < 20; page++) {
-          const r = await api("/v1/nodes?" + p.toString(), ac.signal);
-          out.push(...(r.nodes || []));
-          if (!r.nextPageToken) break;
-          p.set("pageToken", r.nextPageToken);
-        }
+        const r = await api("/v1/nodes?" + p.toString(), ac.signal);
         if (seq !== loadSeq) return;
-        rows = out;
+        rows = r.nodes || [];
+        total = num(r.totalSize);
+        nextToken = r.nextPageToken || "";
         fill(errBox);
         renderTable();
       } catch (e) {
-        if (e.name !== "AbortError") fill(errBox, errorBox(e));
+        if (e.name === "AbortError" || seq !== loadSeq) return;
+        if (e.status === 400 && token) {
+          // A token of a listing the server no longer continues: start over.
+          firstPage();
+          return;
+        }
+        fill(errBox, errorBox(e));
       }
     }
 
+    // A change updates its row in place at once; the page itself is read
+    // again at most every few seconds (the row may move, leave the filter,
+    // or another node come in).
     let fleetTimer = null;
+    let pageTimer = null;
     function onChange(c) {
       const row = rows.find((n) => n.address.toLowerCase() === String(c.address).toLowerCase());
       if (row) {
@@ -523,9 +555,8 @@
           tr.classList.add("flash");
           tr.addEventListener("animationend", () => tr.classList.remove("flash"), { once: true });
         }
-      } else {
-        loadNodes();
       }
+      if (!pageTimer) pageTimer = setTimeout(() => ((pageTimer = null), loadNodes()), 3000);
       renderChanges();
       if (!fleetTimer) fleetTimer = setTimeout(() => ((fleetTimer = null), loadFleet()), 1500);
     }
@@ -544,6 +575,7 @@
         live.listeners.delete(onChange);
         window.removeEventListener("resize", onResize);
         clearTimeout(fleetTimer);
+        clearTimeout(pageTimer);
         if (chart) chart.destroy();
       },
     };

@@ -196,8 +196,8 @@ func (s reputationServer) GetNode(ctx context.Context, req *truegpuv1.GetNodeReq
 	return &truegpuv1.GetNodeResponse{Node: n, Read: readInfo()}, nil
 }
 
-// ListNodes filters, orders and pages like the oracle's ListNodes: page
-// tokens are opaque offsets.
+// ListNodes filters and orders like the oracle's ListNodes (ties included)
+// and pages by offset: page tokens are opaque offsets.
 func (s reputationServer) ListNodes(ctx context.Context, req *truegpuv1.ListNodesRequest) (*truegpuv1.ListNodesResponse, error) {
 	if err := s.f.begin(ctx, "ListNodes"); err != nil {
 		return nil, err
@@ -237,7 +237,8 @@ func (s reputationServer) ListNodes(ctx context.Context, req *truegpuv1.ListNode
 	s.f.mu.Unlock()
 	switch req.GetOrderBy() {
 	case "", "address":
-	case "score":
+	case "score": // equal scores by address descending, as the oracle's index reads them
+		slices.Reverse(rows)
 		slices.SortStableFunc(rows, func(a, b *truegpuv1.NodeSummary) int { return int(a.ScoreBp) - int(b.ScoreBp) })
 	case "score desc":
 		slices.SortStableFunc(rows, func(a, b *truegpuv1.NodeSummary) int { return int(b.ScoreBp) - int(a.ScoreBp) })
