@@ -8,6 +8,8 @@ import (
 
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/attest/sim"
+	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
 	"github.com/truegpu/truegpu/prover/memwalk"
@@ -115,6 +117,9 @@ func TestMemoryPhaseThroughThePipeline(t *testing.T) {
 			t.Fatalf("verdict without the walk's latency: %v", o.verdict)
 		}
 		t.Logf("honest H100: walk %d ms against %d ms expected", o.verdict.GetWalkLatencyMs(), o.verdict.GetWalkExpectedLatencyMs())
+		if r := historyRow(t, m, key("honest").Address(), o.id); r.GetWalkLatencyMs() != o.verdict.GetWalkLatencyMs() || r.GetWalkDeadlineMs() == 0 || r.GetWalkExpectedLatencyMs() == 0 {
+			t.Fatalf("the node's history row does not keep the walk's timing: %v", r)
+		}
 		decided = append(decided, o.id)
 	}
 
@@ -159,6 +164,9 @@ func TestMemoryPhaseThroughThePipeline(t *testing.T) {
 		if !found {
 			t.Fatalf("A100-40GB as 80GB: node reasons %v lack %s", rec.Reasons, reputation.ReasonWalkLate)
 		}
+		if r := historyRow(t, m, attest.NodeKeyFromSeed([]byte("memory short memory")).Address(), o.id); r.GetReason() != string(reputation.ReasonWalkLate) {
+			t.Fatalf("A100-40GB as 80GB: history row %v, want reason %s", r, reputation.ReasonWalkLate)
+		}
 		t.Logf("A100-40GB as A100-80GB: %s %s %s", cs.Outcome, cs.GetVerdict().GetReason(), cs.GetVerdict().GetDetail())
 		decided = append(decided, o.id)
 	}
@@ -192,4 +200,20 @@ func TestMemoryPhaseThroughThePipeline(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// historyRow returns the node's history row of challenge id.
+func historyRow(t *testing.T, m *Member, addr ethcrypto.Address, id []byte) *truegpuv1.ChallengeRecord {
+	t.Helper()
+	hist, _, err := m.fsm.ChallengeHistory(addr, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range hist {
+		if r.ChallengeId == fsm.IDString(id) {
+			return r
+		}
+	}
+	t.Fatalf("challenge %s is not in the node's history", fsm.IDString(id))
+	return nil
 }

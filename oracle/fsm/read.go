@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/internal/gpuclass"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/reputation"
 )
@@ -254,12 +255,24 @@ func ChallengeRecordOf(cs *truegpuv1.ChallengeState) *truegpuv1.ChallengeRecord 
 		ExpectedLatencyMs: ch.ExpectedLatencyMs, Outcome: cs.Outcome, StormId: ch.StormId,
 		CommitLatencyMs: latency(ch.IssuedAtUnixMs, cs.ReceivedAtUnixMs),
 	}
+	if mp := ch.Memory; mp != nil {
+		r.WalkLatencyMs, _ = WalkLatency(cs)
+		r.WalkExpectedLatencyMs, r.WalkDeadlineMs = gpuclass.TimedExpectedLatency(mp.WalkExpectedMs), mp.WalkDeadlineMs
+		if v := cs.Verdict; v != nil && v.WalkReceivedAtUnixMs != 0 {
+			// A late walk: how late it was.
+			r.WalkLatencyMs = latency(cs.ReceivedAtUnixMs, v.WalkReceivedAtUnixMs)
+		}
+	}
 	if cs.Verdict != nil {
 		r.Reason = cs.Verdict.Reason
 	}
 	if cs.Outcome == OutcomeMissed {
-		r.Reason = string(reputation.ReasonLivenessMissed)
-		if len(cs.Root) != 0 { // committed, never proven
+		switch {
+		case len(cs.Root) == 0:
+			r.Reason = string(reputation.ReasonLivenessMissed)
+		case ch.Memory != nil && len(cs.WalkRoot) == 0: // committed, never walked
+			r.Reason = string(reputation.ReasonWalkLate)
+		default: // committed, never proven
 			r.Reason = string(reputation.ReasonProofMissing)
 		}
 	}

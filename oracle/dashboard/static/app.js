@@ -671,7 +671,8 @@
         el("thead", {}, el("tr", {},
           el("th", {}, "Challenge"), el("th", { class: "num" }, "GPU"), el("th", {}, "Issued (UTC)"),
           el("th", { class: "num" }, "Commit latency"), el("th", { class: "num" }, "Class profile"), el("th", { class: "num" }, "Ratio"),
-          el("th", { class: "num" }, "Deadline"), el("th", {}, "Outcome"), el("th", {}, "Reason"), el("th", {}, "Storm"))),
+          el("th", { class: "num" }, "Deadline"), el("th", { class: "num", title: "memory phase: walk latency against its deadline after the commitment" }, "Walk"),
+          el("th", {}, "Outcome"), el("th", {}, "Reason"), el("th", {}, "Storm"))),
         el("tbody", {},
           ch.map((c) => {
             const lat = num(c.commitLatencyMs), exp = num(c.expectedLatencyMs);
@@ -686,6 +687,8 @@
               el("td", { class: "num" }, exp ? fmtInt(exp) + " ms" : "—"),
               el("td", { class: "num" }, lat && exp ? (lat / exp).toFixed(2) + "×" : "—"),
               el("td", { class: "num" }, budget > 0 ? fmtInt(budget) + " ms" : "—"),
+              el("td", { class: "num", title: num(c.walkExpectedLatencyMs) ? "expected " + fmtInt(num(c.walkExpectedLatencyMs)) + " ms" : "" },
+                num(c.walkDeadlineMs) ? (num(c.walkLatencyMs) ? fmtInt(num(c.walkLatencyMs)) + " ms" : "—") + " / " + fmtInt(num(c.walkDeadlineMs)) + " ms" : "—"),
               el("td", {}, el("span", { class: "badge " + ocClass }, oc || "—")),
               el("td", {}, c.reason ? el("span", { class: "code" }, c.reason) : ""),
               el("td", { class: "mono" }, c.stormId || ""));

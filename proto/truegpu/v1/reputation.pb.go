@@ -309,9 +309,18 @@ type ChallengeRecord struct {
 	// Reason code when rejected or missed.
 	Reason string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Storm id when part of a storm.
-	StormId       string `protobuf:"bytes,10,opt,name=storm_id,json=stormId,proto3" json:"storm_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StormId string `protobuf:"bytes,10,opt,name=storm_id,json=stormId,proto3" json:"storm_id,omitempty"`
+	// Memory phase: the walk latency measured by the leader (commitment
+	// recorded to walk root recorded), ms; 0 without a recorded walk.
+	WalkLatencyMs uint64 `protobuf:"varint,11,opt,name=walk_latency_ms,json=walkLatencyMs,proto3" json:"walk_latency_ms,omitempty"`
+	// Memory phase: the claimed class's expected walk latency, ms; 0
+	// without a memory phase.
+	WalkExpectedLatencyMs uint64 `protobuf:"varint,12,opt,name=walk_expected_latency_ms,json=walkExpectedLatencyMs,proto3" json:"walk_expected_latency_ms,omitempty"`
+	// Memory phase: the walk deadline after the commitment, ms; 0 without
+	// a memory phase.
+	WalkDeadlineMs uint64 `protobuf:"varint,13,opt,name=walk_deadline_ms,json=walkDeadlineMs,proto3" json:"walk_deadline_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ChallengeRecord) Reset() {
@@ -412,6 +421,27 @@ func (x *ChallengeRecord) GetStormId() string {
 		return x.StormId
 	}
 	return ""
+}
+
+func (x *ChallengeRecord) GetWalkLatencyMs() uint64 {
+	if x != nil {
+		return x.WalkLatencyMs
+	}
+	return 0
+}
+
+func (x *ChallengeRecord) GetWalkExpectedLatencyMs() uint64 {
+	if x != nil {
+		return x.WalkExpectedLatencyMs
+	}
+	return 0
+}
+
+func (x *ChallengeRecord) GetWalkDeadlineMs() uint64 {
+	if x != nil {
+		return x.WalkDeadlineMs
+	}
+	return 0
 }
 
 // NodeCounters are lifetime counts for a node.
@@ -1539,7 +1569,7 @@ const file_truegpu_v1_reputation_proto_rawDesc = "" +
 	"\x06Reason\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detail\x120\n" +
-	"\bevidence\x18\x03 \x03(\v2\x14.truegpu.v1.EvidenceR\bevidence\"\xfc\x02\n" +
+	"\bevidence\x18\x03 \x03(\v2\x14.truegpu.v1.EvidenceR\bevidence\"\x87\x04\n" +
 	"\x0fChallengeRecord\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12!\n" +
 	"\fdevice_index\x18\x02 \x01(\rR\vdeviceIndex\x12\x18\n" +
@@ -1551,7 +1581,10 @@ const file_truegpu_v1_reputation_proto_rawDesc = "" +
 	"\aoutcome\x18\b \x01(\tR\aoutcome\x12\x16\n" +
 	"\x06reason\x18\t \x01(\tR\x06reason\x12\x19\n" +
 	"\bstorm_id\x18\n" +
-	" \x01(\tR\astormId\"v\n" +
+	" \x01(\tR\astormId\x12&\n" +
+	"\x0fwalk_latency_ms\x18\v \x01(\x04R\rwalkLatencyMs\x127\n" +
+	"\x18walk_expected_latency_ms\x18\f \x01(\x04R\x15walkExpectedLatencyMs\x12(\n" +
+	"\x10walk_deadline_ms\x18\r \x01(\x04R\x0ewalkDeadlineMs\"v\n" +
 	"\fNodeCounters\x12\x16\n" +
 	"\x06issued\x18\x01 \x01(\x04R\x06issued\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\x04R\baccepted\x12\x1a\n" +
