@@ -670,18 +670,12 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 		// Apply copies them out after checking the signature.
 		return p.decideRecord(ctx, &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: reason, Detail: detail, SignedRequest: signed})
 	}
-	switch {
-	case ch.Timed != nil && len(req.TimedOpenings) == 0:
-		v, err = reject(ReasonTimedInvalid, "the challenge has a timed phase and the proof carries no openings of it")
-	case ch.Timed == nil && len(req.TimedOpenings) != 0:
+	if ch.Timed == nil && len(req.TimedOpenings) != 0 {
 		return nil, fmt.Errorf("%w: the challenge has no timed phase: timed_openings must be empty", ErrInvalidRequest)
-	case ch.Timed != nil && CheckTimed(cs, req.TimedOpenings) != nil:
-		v, err = reject(ReasonTimedInvalid, CheckTimed(cs, req.TimedOpenings).Error())
-	case ch.Memory != nil && len(req.WalkOpenings) == 0:
-		v, err = reject(ReasonWalkInvalid, "the challenge has a memory phase and the proof carries no openings of its walk")
-	case ch.Memory != nil && CheckMemory(cs, req.WalkOpenings) != nil:
-		v, err = reject(ReasonWalkInvalid, CheckMemory(cs, req.WalkOpenings).Error())
-	default:
+	}
+	if reason, detail := nativeChecks(cs, req); reason != "" {
+		v, err = reject(reason, detail)
+	} else {
 		v, err = p.checkProof(ctx, cs, proof, derr, req, signed)
 	}
 	if errors.Is(err, fsm.ErrConflict) {
@@ -696,6 +690,30 @@ func (p *pipeline) Proof(ctx context.Context, req *truegpuv1.SubmitProofRequest)
 // maxTimedOpeningsBytes bounds a timed openings blob: the header and
 // Samples openings at the deepest tree (prover/timed's encoding).
 const maxTimedOpeningsBytes = 4 + 1 + 32 + 2 + timed.Samples*(8+timed.LeafCells+1+timed.MaxDepth*32)
+
+// nativeChecks checks a proof submission's openings natively, each once
+// and in order: the timed phase's, then the memory phase's walk. It
+// returns the rejection of the first that fails, or "" when all pass.
+func nativeChecks(cs *truegpuv1.ChallengeState, req *truegpuv1.SubmitProofRequest) (reason, detail string) {
+	ch := cs.Challenge
+	if ch.Timed != nil {
+		if len(req.TimedOpenings) == 0 {
+			return ReasonTimedInvalid, "the challenge has a timed phase and the proof carries no openings of it"
+		}
+		if err := CheckTimed(cs, req.TimedOpenings); err != nil {
+			return ReasonTimedInvalid, err.Error()
+		}
+	}
+	if ch.Memory != nil {
+		if len(req.WalkOpenings) == 0 {
+			return ReasonWalkInvalid, "the challenge has a memory phase and the proof carries no openings of its walk"
+		}
+		if err := CheckMemory(cs, req.WalkOpenings); err != nil {
+			return ReasonWalkInvalid, err.Error()
+		}
+	}
+	return "", ""
+}
 
 // maxWalkOpeningsBytes bounds a walk openings blob: the header and Checks
 // checks, each a block with its path, a presence flag and two state
