@@ -3,6 +3,7 @@ package memwalk
 import (
 	"context"
 	"errors"
+	"github.com/truegpu/truegpu/prover/timed"
 	"math/rand/v2"
 	"testing"
 
@@ -159,7 +160,7 @@ func wrongTransitions(t *testing.T, tab *Table, w *Walk, s Spec) int {
 	t.Helper()
 	states := make([]uint64, s.Lanes)
 	for l := range states {
-		states[l] = word(uint64(l), w.w0, w.w1)
+		states[l] = timed.Word(uint64(l), w.w0, w.w1)
 	}
 	wrong := 0
 	for step := uint32(0); step < s.Steps; step++ {

@@ -2,6 +2,7 @@ package memwalk
 
 import (
 	"fmt"
+	"github.com/truegpu/truegpu/prover/timed"
 
 	"github.com/truegpu/truegpu/internal/sha256tree"
 )
@@ -57,7 +58,7 @@ func verifyChecks(s Spec, nonce [32]byte, tableRoot [32]byte, walkSeed [SeedSize
 			if op.Before != nil {
 				return fmt.Errorf("%w: check %d (lane %d, step 0) has a before-leaf", ErrMalformed, i, c.Lane)
 			}
-			x = word(uint64(c.Lane), w0, w1)
+			x = timed.Word(uint64(c.Lane), w0, w1)
 		} else {
 			if op.Before == nil {
 				return fmt.Errorf("%w: check %d (lane %d, step %d) has no before-leaf", ErrMalformed, i, c.Lane, c.Step)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/truegpu/truegpu/prover/timed"
 	"maps"
 	"math/bits"
 	"runtime"
@@ -66,7 +67,7 @@ func (t *Table) Walk(ctx context.Context, walkSeed [SeedSize]byte, workers int) 
 
 // WalkPartial walks like Walk but, for every read of a block whose index
 // has held(i) == false, it does not read the block: it sets the lane's
-// next state to fmix(x ^ 0xA0761D6478BD642F), a value derived from the
+// next state to timed.Fmix(x ^ 0xA0761D6478BD642F), a value derived from the
 // state alone. It models a device that holds only part of the table and
 // does not regenerate the rest; its openings are consistent with its
 // commitment, so only the fold check can catch it. A nil held holds every
@@ -95,7 +96,7 @@ func (t *Table) walk(ctx context.Context, walkSeed [SeedSize]byte, workers int, 
 	}
 	states := make([]uint64, s.Lanes)
 	for l := range states {
-		states[l] = word(uint64(l), w.w0, w.w1)
+		states[l] = timed.Word(uint64(l), w.w0, w.w1)
 	}
 
 	// Lanes are split into parts aligned on power-of-two runs of leaves,
@@ -180,7 +181,7 @@ func (w *Walk) advance(states []uint64, n uint32) {
 			if w.held == nil || w.held(a) {
 				x = Fold(x, w.table.block(a))
 			} else {
-				x = fmix(x ^ cheatMix)
+				x = timed.Fmix(x ^ cheatMix)
 			}
 		}
 		states[l] = x
@@ -302,7 +303,7 @@ func (w *Walk) openings(checkSeed [SeedSize]byte, replay StepReplay) (*Openings,
 		var op CheckOpening
 		var x uint64
 		if c.Step == 0 {
-			x = word(uint64(c.Lane), w.w0, w.w1)
+			x = timed.Word(uint64(c.Lane), w.w0, w.w1)
 		} else {
 			before := leaves[key{c.Step, g}]
 			before.Path = slices.Clone(before.Path)

@@ -125,6 +125,14 @@ func fmix(z uint64) uint64 {
 
 func word(ctr, ka, kb uint64) uint64 { return fmix(fmix(ctr^ka) ^ kb) }
 
+// Fmix is the SplitMix64 finalizer of the specification ("Generator" in
+// the package comment), for packages whose specifications build on it
+// (prover/memwalk).
+func Fmix(z uint64) uint64 { return fmix(z) }
+
+// Word is the generator word of the specification: Fmix(Fmix(ctr ^ ka) ^ kb).
+func Word(ctr, ka, kb uint64) uint64 { return word(ctr, ka, kb) }
+
 // RowA writes row i of A (K entries) into out[:K].
 func RowA(s Spec, keys [4]uint64, i uint32, out []int8) {
 	fill(out[:s.K], uint64(i)*uint64(s.K/8), keys[0], keys[1])
