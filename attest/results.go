@@ -86,11 +86,9 @@ func (s *ResultStore) Get(nonce prover.Nonce) ([]int32, error) {
 // at the cells seed selects (timed.Result.Open), or an error wrapping
 // ErrNoResults when no timed result is held for nonce.
 func (s *ResultStore) OpenTimed(nonce prover.Nonce, seed [timed.SeedSize]byte) ([]byte, error) {
-	s.mu.Lock()
-	c, ok := s.cells[nonce]
-	s.mu.Unlock()
+	c, ok := s.lookup(nonce)
 	if !ok || c.timed == nil {
-		return nil, fmt.Errorf("%w %x: no timed phase held (the device keeps the last %d runs)", ErrNoResults, nonce[:8], max(s.cap, MinHeldResults))
+		return nil, s.missing(nonce, "timed phase")
 	}
 	return c.timed.Open(seed)
 }
@@ -99,53 +97,60 @@ func (s *ResultStore) OpenTimed(nonce prover.Nonce, seed [timed.SeedSize]byte) (
 // (after PutRun); it returns an error wrapping ErrNoResults when no run is
 // held for nonce.
 func (s *ResultStore) PutTable(nonce prover.Nonce, t *memwalk.Table) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.cells[nonce]
-	if !ok {
-		return fmt.Errorf("%w %x", ErrNoResults, nonce[:8])
-	}
-	c.table = t
-	s.cells[nonce] = c
-	return nil
+	return s.update(nonce, func(c *held) { c.table = t })
 }
 
 // Table returns the memory phase's table held for nonce, or an error
 // wrapping ErrNoResults.
 func (s *ResultStore) Table(nonce prover.Nonce) (*memwalk.Table, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.cells[nonce]
+	c, ok := s.lookup(nonce)
 	if !ok || c.table == nil {
-		return nil, fmt.Errorf("%w %x: no memory-phase table held (the device keeps the last %d runs)", ErrNoResults, nonce[:8], max(s.cap, MinHeldResults))
+		return nil, s.missing(nonce, "memory-phase table")
 	}
 	return c.table, nil
 }
 
 // PutWalk records the walk of the table held for nonce.
 func (s *ResultStore) PutWalk(nonce prover.Nonce, w *memwalk.Walk) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.cells[nonce]
-	if !ok {
-		return fmt.Errorf("%w %x", ErrNoResults, nonce[:8])
-	}
-	c.walk = w
-	s.cells[nonce] = c
-	return nil
+	return s.update(nonce, func(c *held) { c.walk = w })
 }
 
 // OpenWalk returns the encoded walk openings held for nonce at the checks
 // checkSeed selects (memwalk.Walk.Open), or an error wrapping
 // ErrNoResults.
 func (s *ResultStore) OpenWalk(nonce prover.Nonce, checkSeed [memwalk.SeedSize]byte) ([]byte, error) {
-	s.mu.Lock()
-	c, ok := s.cells[nonce]
-	s.mu.Unlock()
+	c, ok := s.lookup(nonce)
 	if !ok || c.walk == nil {
-		return nil, fmt.Errorf("%w %x: no walk held (the device keeps the last %d runs)", ErrNoResults, nonce[:8], max(s.cap, MinHeldResults))
+		return nil, s.missing(nonce, "walk")
 	}
 	return c.walk.Open(checkSeed)
+}
+
+// lookup returns the run held for nonce.
+func (s *ResultStore) lookup(nonce prover.Nonce) (held, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cells[nonce]
+	return c, ok
+}
+
+// update changes the run held for nonce in place, or returns an error
+// wrapping ErrNoResults when none is held.
+func (s *ResultStore) update(nonce prover.Nonce, f func(*held)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cells[nonce]
+	if !ok {
+		return fmt.Errorf("%w %x", ErrNoResults, nonce[:8])
+	}
+	f(&c)
+	s.cells[nonce] = c
+	return nil
+}
+
+// missing is the error for a part of a run (what) not held for nonce.
+func (s *ResultStore) missing(nonce prover.Nonce, what string) error {
+	return fmt.Errorf("%w %x: no %s held (the device keeps the last %d runs)", ErrNoResults, nonce[:8], what, max(s.cap, MinHeldResults))
 }
 
 // Len returns the number of runs held.
