@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/internal/gpuclass"
@@ -506,33 +505,17 @@ func (d *Forgetful) Run(ctx context.Context, w attest.Workload) (attest.Commitme
 	return d.run(ctx, w, 100, honestWork(w))
 }
 
-// Walk walks the held share of the table and makes up the rest.
+// Walk walks the held share of the table and makes up the rest, on the
+// device's GPU like any walk.
 func (d *Forgetful) Walk(ctx context.Context, w attest.Workload, seed [memwalk.SeedSize]byte) ([32]byte, error) {
-	if err := d.check(); err != nil {
-		return [32]byte{}, err
-	}
-	table, err := d.results.Table(w.Nonce)
-	if err != nil {
-		return [32]byte{}, err
-	}
-	start := time.Now()
 	held := uint64(d.percent)
-	walk, err := table.WalkPartial(ctx, seed, 1, func(b uint64) bool { return b*0x9E3779B97F4A7C15>>32%100 < held })
-	if err != nil {
-		return [32]byte{}, fmt.Errorf("sim device %s: walk: %w", d.fp.UUID, err)
-	}
-	if err := d.results.PutWalk(w.Nonce, walk); err != nil {
-		return [32]byte{}, err
-	}
-	m := w.MemoryModel
-	if m.IsZero() {
-		m = w.Memory
-	}
-	ms := d.timing.WalkExpectedMillis(m.Blocks, m.Lanes, m.Steps) * held / 100
-	if err := sleepUntil(ctx, start.Add(time.Duration(float64(ms)*d.opts.scale())*time.Millisecond)); err != nil {
-		return [32]byte{}, fmt.Errorf("sim device %s: walk: %w", d.fp.UUID, err)
-	}
-	return walk.Root(), nil
+	return d.walk(ctx, w,
+		func(t *memwalk.Table) (*memwalk.Walk, error) {
+			return t.WalkPartial(ctx, seed, 1, func(b uint64) bool { return b*0x9E3779B97F4A7C15>>32%100 < held })
+		},
+		func(m memwalk.Spec) uint64 {
+			return d.timing.WalkExpectedMillis(m.Blocks, m.Lanes, m.Steps) * held / 100
+		})
 }
 
 // Kinds lists the device profiles New accepts, with <class> standing for

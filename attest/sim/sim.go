@@ -337,6 +337,16 @@ func (b *base) run(ctx context.Context, w attest.Workload, percent int, work fun
 // hold, regeneration or its host link for the rest
 // (gpuclass.Class.WalkActualMillis).
 func (b *base) Walk(ctx context.Context, w attest.Workload, seed [memwalk.SeedSize]byte) ([32]byte, error) {
+	return b.walk(ctx, w, func(t *memwalk.Table) (*memwalk.Walk, error) { return t.Walk(ctx, seed, 1) },
+		func(m memwalk.Spec) uint64 {
+			return b.timing.WalkActualMillis(b.claimedClass, m.Blocks, m.Lanes, m.Steps)
+		})
+}
+
+// walk is the common Walk: take the GPU, walk the held table with
+// walkTable, hold the walk, then wait until millis of the production
+// phase (w.MemoryModel), scaled, have passed since the start.
+func (b *base) walk(ctx context.Context, w attest.Workload, walkTable func(*memwalk.Table) (*memwalk.Walk, error), millis func(memwalk.Spec) uint64) ([32]byte, error) {
 	if err := b.check(); err != nil {
 		return [32]byte{}, err
 	}
@@ -351,7 +361,7 @@ func (b *base) Walk(ctx context.Context, w attest.Workload, seed [memwalk.SeedSi
 	}
 	defer func() { <-b.gpu.slot }()
 	start := time.Now()
-	walk, err := table.Walk(ctx, seed, 1)
+	walk, err := walkTable(table)
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("sim device %s: walk: %w", b.fp.UUID, err)
 	}
@@ -362,7 +372,7 @@ func (b *base) Walk(ctx context.Context, w attest.Workload, seed [memwalk.SeedSi
 	if m.IsZero() {
 		m = w.Memory
 	}
-	ms := b.timing.WalkActualMillis(b.claimedClass, m.Blocks, m.Lanes, m.Steps)
+	ms := millis(m)
 	d := time.Duration(math.MaxInt64)
 	if ms < math.MaxInt64/1_000_000 {
 		d = time.Duration(float64(ms)*b.opts.scale()) * time.Millisecond
