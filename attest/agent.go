@@ -494,16 +494,12 @@ func (a *Agent) Handle(ctx context.Context, ch *truegpuv1.Challenge) (*Outcome, 
 	// issue to deadline): the oracle then records how late it was
 	// (COMMITMENT_LATE with its arrival) instead of a silent miss.
 	deadline := time.UnixMilli(ch.GetCommitDeadlineUnixMs())
-	cctx := ctx
-	if ch.GetCommitDeadlineUnixMs() > 0 {
-		grace := a.cfg.ClockSkewAllowance
-		if window := ch.GetCommitDeadlineUnixMs() - ch.GetIssuedAtUnixMs(); window > 0 && ch.GetIssuedAtUnixMs() > 0 {
-			grace += time.Duration(window) * time.Millisecond
-		}
-		var cancel context.CancelFunc
-		cctx, cancel = context.WithDeadline(ctx, deadline.Add(grace))
-		defer cancel()
+	var window int64
+	if ch.GetIssuedAtUnixMs() > 0 {
+		window = ch.GetCommitDeadlineUnixMs() - ch.GetIssuedAtUnixMs()
 	}
+	cctx, cancel := a.overrunContext(ctx, ch.GetCommitDeadlineUnixMs(), window)
+	defer cancel()
 	log.Info("running challenge", "profile", p.ID(), "deadline_in", time.Until(deadline).Round(time.Millisecond), "storm", ch.GetStormId())
 	c, err := dev.Run(cctx, w)
 	if err != nil {
@@ -561,16 +557,8 @@ func (a *Agent) walk(ctx context.Context, log *slog.Logger, ch *truegpuv1.Challe
 	if !ok {
 		return nil, fmt.Errorf("%w: challenge %s has a memory phase and this device cannot run it", ErrNotSupported, ch.GetChallengeId())
 	}
-	wctx := ctx
-	if deadlineMs > 0 {
-		grace := a.cfg.ClockSkewAllowance
-		if mp := ch.GetMemory(); mp != nil {
-			grace += time.Duration(mp.GetWalkDeadlineMs()) * time.Millisecond
-		}
-		var cancel context.CancelFunc
-		wctx, cancel = context.WithDeadline(ctx, time.UnixMilli(deadlineMs).Add(grace))
-		defer cancel()
-	}
+	wctx, cancel := a.overrunContext(ctx, deadlineMs, int64(min(ch.GetMemory().GetWalkDeadlineMs(), 1<<40)))
+	defer cancel()
 	start := time.Now()
 	root, err := walker.Walk(wctx, w, [memwalk.SeedSize]byte(seed[:]))
 	if err != nil {
@@ -595,6 +583,23 @@ func (a *Agent) walk(ctx context.Context, log *slog.Logger, ch *truegpuv1.Challe
 	}
 	log.Info("walked", "walk_root", "0x"+hex.EncodeToString(root[:8]), "device_elapsed", time.Since(start).Round(time.Millisecond))
 	return wresp.GetCheckSeed(), nil
+}
+
+// overrunContext is the context of a time-critical step due at deadlineMs
+// (unix milliseconds; 0: no deadline): it ends one window (windowMs, the
+// time the step was given; ignored when not positive) and the clock-skew
+// allowance after the deadline, so that a step that overruns is still
+// submitted and the oracle records how late it was, instead of a silent
+// miss.
+func (a *Agent) overrunContext(ctx context.Context, deadlineMs, windowMs int64) (context.Context, context.CancelFunc) {
+	if deadlineMs <= 0 {
+		return ctx, func() {}
+	}
+	grace := a.cfg.ClockSkewAllowance
+	if windowMs > 0 {
+		grace += time.Duration(windowMs) * time.Millisecond
+	}
+	return context.WithDeadline(ctx, time.UnixMilli(deadlineMs).Add(grace))
 }
 
 // sampleSeed checks the oracle's sample seed.
