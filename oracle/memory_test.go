@@ -11,7 +11,6 @@ import (
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
-	"github.com/truegpu/truegpu/prover"
 	"github.com/truegpu/truegpu/prover/memwalk"
 	"github.com/truegpu/truegpu/reputation"
 )
@@ -32,47 +31,6 @@ func (d skipWalk) Walk(ctx context.Context, w attest.Workload, seed [memwalk.See
 	r, err := d.walkDevice.Walk(ctx, w, seed)
 	r[0] ^= 0xff
 	return r, err
-}
-
-// forgetful holds only part of the table: it fills and commits it
-// honestly, then walks without regenerating the blocks it dropped, making
-// up the states that would have read them (memwalk.Table.WalkPartial), and
-// answers at once.
-type forgetful struct {
-	walkDevice
-	store *attest.ResultStore
-}
-
-func (d *forgetful) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
-	c, err := d.walkDevice.Run(ctx, w)
-	if err != nil {
-		return c, err
-	}
-	t, err := memwalk.Fill(ctx, w.Memory, w.Nonce, 1)
-	if err != nil {
-		return c, err
-	}
-	d.store.PutRun(w.Nonce, nil, nil)
-	return c, d.store.PutTable(w.Nonce, t)
-}
-
-func (d *forgetful) Walk(ctx context.Context, w attest.Workload, seed [memwalk.SeedSize]byte) ([32]byte, error) {
-	t, err := d.store.Table(w.Nonce)
-	if err != nil {
-		return [32]byte{}, err
-	}
-	walk, err := t.WalkPartial(ctx, seed, 1, func(b uint64) bool { return b%5 < 3 }) // holds 60%
-	if err != nil {
-		return [32]byte{}, err
-	}
-	if err := d.store.PutWalk(w.Nonce, walk); err != nil {
-		return [32]byte{}, err
-	}
-	return walk.Root(), nil
-}
-
-func (d *forgetful) OpenWalk(nonce prover.Nonce, seed [memwalk.SeedSize]byte) ([]byte, error) {
-	return d.store.OpenWalk(nonce, seed)
 }
 
 // TestMemoryPhaseThroughThePipeline runs challenges with a memory phase
@@ -173,7 +131,7 @@ func TestMemoryPhaseThroughThePipeline(t *testing.T) {
 
 	for name, dev := range map[string]attest.Device{
 		"skipper":   skipWalk{device("h100")},
-		"forgetful": &forgetful{walkDevice: device("h100"), store: attest.NewResultStore(4)},
+		"forgetful": device("forget-h100"),
 	} {
 		for _, o := range outcomes(dev, name, 1) {
 			if o.err != nil || o.verdict.GetAccepted() || o.verdict.GetReason() != string(reputation.ReasonWalkInvalid) {
@@ -184,22 +142,8 @@ func TestMemoryPhaseThroughThePipeline(t *testing.T) {
 		}
 	}
 
-	ctx := context.Background()
-	if _, err := m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: time.Now().UnixMilli(), Body: &truegpuv1.Command_CloseEpoch{CloseEpoch: &truegpuv1.CloseEpochCommand{Epoch: 1}}}); err != nil {
-		t.Fatal(err)
-	}
-	es, err := m.fsm.Epoch(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.audit(es); err != nil {
-		t.Fatalf("audit of the epoch: %v", err)
-	}
-	for _, id := range decided {
-		if _, err := m.fsm.Challenge(id); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// The audit re-checks the memory phase of every decided challenge.
+	auditFirstEpoch(t, m, decided)
 }
 
 // historyRow returns the node's history row of challenge id.
