@@ -143,7 +143,7 @@ cluster failed or the timeout passed first, 2 bad usage.`,
 				return finish(err)
 			}
 			if len(pos) != 1 || pos[0] != "classes" {
-				return usageError("eval takes one argument: classes")
+				return usageError("eval takes one argument: classes (see also 'eval fleet' and 'eval scale')")
 			}
 			switch {
 			case ef.target == 0:

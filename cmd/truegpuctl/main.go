@@ -2,7 +2,8 @@
 // cluster, and the local tool for work proofs and key ceremonies.
 //
 // Each verb lives in its own file and adds itself to the command table with
-// register. Exit codes: 0 success, 1 the operation failed, 2 bad usage.
+// register. A verb may be two words ("eval fleet"); the two-word verb wins
+// over the one-word verb with the same first word. Exit codes: 0 success, 1 the operation failed, 2 bad usage.
 package main
 
 import (
@@ -69,6 +70,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if args[0] == "help" {
 		c, ok := commands[args[1]]
+		if len(args) > 2 && commands[args[1]+" "+args[2]] != nil {
+			c, ok = commands[args[1]+" "+args[2]], true
+		}
 		if !ok {
 			fmt.Fprintf(stderr, "truegpuctl: unknown command %q; run 'truegpuctl -h' for the list\n", args[1])
 			return 2
@@ -77,6 +81,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	c, ok := commands[args[0]]
+	if len(args) > 1 && commands[args[0]+" "+args[1]] != nil {
+		// A two-word verb such as "eval fleet".
+		c, ok, args = commands[args[0]+" "+args[1]], true, args[1:]
+	}
 	if !ok {
 		fmt.Fprintf(stderr, "truegpuctl: unknown command %q; run 'truegpuctl -h' for the list\n", args[0])
 		return 2
@@ -118,7 +126,7 @@ func printUsage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].Short)
+		fmt.Fprintf(w, "  %-14s %s\n", n, commands[n].Short)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'truegpuctl help COMMAND' for a command's flags and arguments.")
