@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -51,7 +52,7 @@ func main() {
 	oracle.TuneGC()
 	var err error
 	if len(os.Args) > 1 && os.Args[1] == "dev" {
-		err = runDev(ctx, os.Args[2:])
+		err = runDev(ctx, os.Args[2:], os.Stdout)
 	} else {
 		err = runMember(ctx, os.Args[1:])
 	}
@@ -80,7 +81,7 @@ func envDefaults(fs *flag.FlagSet) error {
 	return errors.Join(errs...)
 }
 
-func runDev(ctx context.Context, args []string) error {
+func runDev(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("oracled dev", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `oracled dev runs a whole TrueGPU cluster in one process: three members on
@@ -128,9 +129,9 @@ Flags:
 	if *adversaries != "" {
 		fleet.Adversaries = strings.Split(*adversaries, ",")
 	}
-	fmt.Printf("oracled dev: starting %d members (profile %s); UNSAFE dev keys: deterministic Groth16 setup and member keys from fixed seeds\n", *members, *profile)
+	fmt.Fprintf(out, "oracled dev: starting %d members (profile %s); UNSAFE dev keys: deterministic Groth16 setup and member keys from fixed seeds\n", *members, *profile)
 	if *shadow {
-		fmt.Println("oracled dev: shadow mode: epoch reports publish every node as probation with score 10000; verdicts are shown, not enforced")
+		fmt.Fprintln(out, "oracled dev: shadow mode: epoch reports publish every node as probation with score 10000; verdicts are shown, not enforced")
 	}
 	start := time.Now()
 	c, err := devcluster.Start(ctx, devcluster.Options{
@@ -142,30 +143,30 @@ Flags:
 		return err
 	}
 	defer func() {
-		fmt.Println("oracled dev: shutting down")
+		fmt.Fprintln(out, "oracled dev: shutting down")
 		if err := c.Close(); err != nil {
 			fmt.Fprintln(os.Stderr, "oracled dev: shutdown:", err)
 		}
 	}()
 	l := c.Leader()
-	fmt.Printf("oracled dev: cluster up in %v; leader %s\n", time.Since(start).Round(time.Millisecond), l.ID)
+	fmt.Fprintf(out, "oracled dev: cluster up in %v; leader %s\n", time.Since(start).Round(time.Millisecond), l.ID)
 	for _, n := range c.Nodes {
-		fmt.Printf("  %s  raft %s  gRPC %s  REST %s\n", n.ID, n.RaftAddr, n.GRPCAddr, n.HTTPURL())
+		fmt.Fprintf(out, "  %s  raft %s  gRPC %s  REST %s\n", n.ID, n.RaftAddr, n.GRPCAddr, n.HTTPURL())
 	}
-	fmt.Printf("oracled dev: dashboard %s/   REST %s/v1/nodes   %s/v1/cluster   gRPC %s\n", c.Nodes[0].HTTPURL(), c.Nodes[0].HTTPURL(), c.Nodes[0].HTTPURL(), c.Nodes[0].GRPCAddr)
+	fmt.Fprintf(out, "oracled dev: dashboard %s/   REST %s/v1/nodes   %s/v1/cluster   gRPC %s\n", c.Nodes[0].HTTPURL(), c.Nodes[0].HTTPURL(), c.Nodes[0].HTTPURL(), c.Nodes[0].GRPCAddr)
 	if c.Fleet != nil {
-		fmt.Printf("oracled dev: simulated fleet of %d nodes (%d honest, adversaries: %s)\n", len(c.Fleet.Nodes), *honest, *adversaries)
+		fmt.Fprintf(out, "oracled dev: simulated fleet of %d nodes (%d honest, adversaries: %s)\n", len(c.Fleet.Nodes), *honest, *adversaries)
 	}
 	devReady(c)
-	progress(ctx, c)
+	progress(ctx, c, out)
 	return nil
 }
 
 // devReady is called once the dev cluster serves (tests hook it).
 var devReady = func(*devcluster.Cluster) {}
 
-// progress prints milestones until ctx ends.
-func progress(ctx context.Context, c *devcluster.Cluster) {
+// progress prints milestones to out until ctx ends.
+func progress(ctx context.Context, c *devcluster.Cluster, out io.Writer) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	var registered, verdict, report bool
@@ -183,7 +184,7 @@ func progress(ctx context.Context, c *devcluster.Cluster) {
 		}
 		if l.ID != leader {
 			if leader != "" {
-				fmt.Printf("oracled dev: leader is now %s\n", l.ID)
+				fmt.Fprintf(out, "oracled dev: leader is now %s\n", l.ID)
 			}
 			leader = l.ID
 		}
@@ -194,19 +195,19 @@ func progress(ctx context.Context, c *devcluster.Cluster) {
 		}
 		if c.Fleet != nil && !registered && int(meta.NodeCount) >= len(c.Fleet.Nodes) {
 			registered = true
-			fmt.Printf("oracled dev: fleet registered (%d nodes)\n", meta.NodeCount)
+			fmt.Fprintf(out, "oracled dev: fleet registered (%d nodes)\n", meta.NodeCount)
 		}
 		if !verdict && meta.TotalVerdicts > 0 {
 			verdict = true
-			fmt.Printf("oracled dev: first verdicts applied\n")
+			fmt.Fprintf(out, "oracled dev: first verdicts applied\n")
 		}
 		if es, err := f.LatestEpoch(true); err == nil && es.Report.Epoch != lastEpoch {
 			lastEpoch = es.Report.Epoch
 			if !report {
 				report = true
-				fmt.Printf("oracled dev: first report signed: epoch %d, %d of %d signatures, root 0x%x\n", es.Report.Epoch, len(es.Report.Signatures), len(es.Report.Signers), es.Report.Root)
+				fmt.Fprintf(out, "oracled dev: first report signed: epoch %d, %d of %d signatures, root 0x%x\n", es.Report.Epoch, len(es.Report.Signatures), len(es.Report.Signers), es.Report.Root)
 			} else {
-				fmt.Println(epochLine(es.Report.Epoch, meta, c.Fleet) + shadowNote(es.Report))
+				fmt.Fprintln(out, epochLine(es.Report.Epoch, meta, c.Fleet)+shadowNote(es.Report))
 			}
 		}
 	}
