@@ -63,46 +63,17 @@ func benchNodeKey(i int) *attest.NodeKey {
 // measure; Apply still checks the signatures).
 func registerDirect(b *testing.B, m *oracle.Member, n int) []ethcrypto.Address {
 	b.Helper()
-	var wg sync.WaitGroup
-	addrs := make([]ethcrypto.Address, n)
-	errs := make(chan error, n)
-	for i := range n {
-		addrs[i] = benchNodeKey(i).Address()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a := addrs[i]
-			devs := []*truegpuv1.Device{{ClaimedClass: "H100-SXM", Fingerprint: &truegpuv1.DeviceFingerprint{Uuid: fmt.Sprintf("GPU-bench-%d", i)}}}
-			req := &truegpuv1.RegisterNodeRequest{Address: a.String(), Devices: devs, TimestampUnixMs: time.Now().UnixMilli()}
-			if err := benchNodeKey(i).Sign(req); err != nil {
-				errs <- err
-				return
-			}
-			signed, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
-			if err != nil {
-				errs <- err
-				return
-			}
-			_, err = m.Propose(context.Background(), &truegpuv1.Command{Body: &truegpuv1.Command_RegisterNode{RegisterNode: &truegpuv1.RegisterNodeCommand{
-				Address: a[:], Devices: devs, SignedRequest: signed}}})
-			if err != nil {
-				errs <- err
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	addrs, err := RegisterNodes(context.Background(), m, n, 0, benchNodeKey, func(i int) []*truegpuv1.Device {
+		return []*truegpuv1.Device{{ClaimedClass: "H100-SXM", Fingerprint: &truegpuv1.DeviceFingerprint{Uuid: fmt.Sprintf("GPU-bench-%d", i)}}}
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 	return addrs
 }
 
 func challengeFor(a ethcrypto.Address, nonce [32]byte, now time.Time, p *prover.Profile) *truegpuv1.IssuedChallenge {
-	ms := now.UnixMilli()
-	id := truegpuv1.ChallengeID(nonce[:], a[:], 0, ms)
-	return &truegpuv1.IssuedChallenge{Id: id[:], Address: a[:], Nonce: nonce[:], Profile: p.ID(), ClaimedClass: "H100-SXM",
-		IssuedAtUnixMs: ms, CommitDeadlineUnixMs: ms + 600_000, ProofDeadlineUnixMs: ms + 1_200_000, ExpectedLatencyMs: 10}
+	return SyntheticChallenge(a, nonce, now, p, "H100-SXM")
 }
 
 // BenchmarkClusterCommit measures commands committed and applied per
