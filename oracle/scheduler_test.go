@@ -227,3 +227,40 @@ func TestTickReadsOnlyDueNodes(t *testing.T) {
 		t.Fatalf("the new node's device is not scheduled (%d devices)", len(s.devs))
 	}
 }
+
+// TestMemberChallengeInterval: a running member's scheduler follows
+// Schedule.Interval. With a 200 ms interval a node that never answers is
+// challenged again each time its challenge expires, so it collects three
+// challenges long before the default 5-minute interval would have issued
+// its second.
+func TestMemberChallengeInterval(t *testing.T) {
+	c := newCluster(t, 1, func(cfg *Config) {
+		cfg.Schedule = ScheduleConfig{Tick: 20 * time.Millisecond, Interval: 200 * time.Millisecond, StormInterval: -1, RandomStormSize: -1}
+	})
+	m := c.leader(5 * time.Second)
+	if m.cfg.Schedule.Interval != 200*time.Millisecond {
+		t.Fatalf("member runs with interval %v, want the configured 200ms", m.cfg.Schedule.Interval)
+	}
+	n := newTestNode(7)
+	if _, err := m.pipeline.Register(context.Background(), n.registerReq(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	const want = 3
+	var hist []*truegpuv1.ChallengeRecord
+	deadline := time.Now().Add(90 * time.Second)
+	for len(hist) < want && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		var err error
+		if hist, _, err = m.fsm.ChallengeHistory(n.key.Address(), 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(hist) < want {
+		t.Fatalf("node challenged %d times, want at least %d", len(hist), want)
+	}
+	for _, r := range hist {
+		if r.StormId != "" {
+			t.Fatalf("challenge %s came from a storm (storms are off): %v", r.ChallengeId, r)
+		}
+	}
+}

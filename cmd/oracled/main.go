@@ -111,6 +111,9 @@ Flags:
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := refuseNegative(fs, "members", "honest", "epoch", "challenge-interval", "time-scale"); err != nil {
+		return err
+	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelDebug
@@ -159,6 +162,22 @@ Flags:
 	}
 	devReady(c)
 	progress(ctx, c, out)
+	return nil
+}
+
+// refuseNegative reports the named numeric flags (counts, rates,
+// durations) that were given a negative value, instead of letting a
+// negative value fall back to a default further down.
+func refuseNegative(fs *flag.FlagSet, names ...string) error {
+	var bad []string
+	for _, name := range names {
+		if v := fs.Lookup(name).Value.String(); strings.HasPrefix(v, "-") {
+			bad = append(bad, fmt.Sprintf("-%s %s", name, v))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("cannot be negative: %s", strings.Join(bad, ", "))
+	}
 	return nil
 }
 
@@ -299,6 +318,9 @@ Member flags:
 	if err := envDefaults(fs); err != nil {
 		return err
 	}
+	if err := refuseNegative(fs, "epoch", "challenge-interval", "new-nodes-per-second", "new-node-burst"); err != nil {
+		return err
+	}
 	var missing []string
 	for name, v := range map[string]string{"node-id": *id, "data-dir": *dataDir, "signer-key": *signerKey} {
 		if v == "" {
@@ -383,9 +405,6 @@ Member flags:
 	}
 	cfg.FSM.Domain = domain
 	cfg.ClusterID = cluster
-	if *newNodeRate < 0 || *newNodeBurst < 0 {
-		return errors.New("-new-nodes-per-second and -new-node-burst cannot be negative")
-	}
 	cfg.Admission = &oracle.RegistrationBudget{PerSecond: *newNodeRate, Burst: *newNodeBurst}
 	if serverTLS != nil {
 		var adv net.Addr

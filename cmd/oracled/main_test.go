@@ -40,6 +40,38 @@ func TestEnvDefaults(t *testing.T) {
 	}
 }
 
+// TestNegativeFlagsRefused: a negative count, rate or duration is an error
+// naming the flag, on a member and in dev mode, not a silent default.
+func TestNegativeFlagsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		dev  bool
+		args []string
+		want []string
+	}{
+		{false, []string{"-challenge-interval", "-5s"}, []string{"-challenge-interval -5s"}},
+		{false, []string{"-epoch", "-1h", "-new-node-burst", "-1"}, []string{"-epoch -1h0m0s", "-new-node-burst -1"}},
+		{false, []string{"-new-nodes-per-second", "-0.5"}, []string{"-new-nodes-per-second -0.5"}},
+		{true, []string{"-challenge-interval", "-1s", "-members", "-3"}, []string{"-challenge-interval -1s", "-members -3"}},
+		{true, []string{"-epoch", "-2s", "-honest", "-1", "-time-scale", "-2"}, []string{"-epoch -2s", "-honest -1", "-time-scale -2"}},
+	} {
+		var err error
+		if tc.dev {
+			err = runDev(context.Background(), tc.args, io.Discard)
+		} else {
+			err = runMember(context.Background(), tc.args)
+		}
+		if err == nil || !strings.Contains(err.Error(), "cannot be negative") {
+			t.Errorf("dev=%v %q: got %v, want a refusal of negative values", tc.dev, tc.args, err)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("dev=%v %q: %q does not name %q", tc.dev, tc.args, err, w)
+			}
+		}
+	}
+}
+
 // TestDevWithoutFleet runs `oracled dev` with an empty fleet (-honest 0
 // -adversaries ”) and one-second epochs on free ports: it serves REST,
 // prints its first signed report and then the line of the next one (which
