@@ -47,7 +47,9 @@ var (
 )
 
 // Config configures a member. Zero fields take the documented defaults;
-// Validate reports every problem at once.
+// Validate reports every problem at once, those of the Schedule and
+// Pipeline sub-configurations included. Start applies the defaults, then
+// validates.
 type Config struct {
 	// ID is the Raft server id; required.
 	ID string
@@ -69,7 +71,8 @@ type Config struct {
 	// SignerKey signs epoch reports; required.
 	SignerKey *ethcrypto.PrivateKey
 	// Bootstrap starts a new cluster of Peers (this member included) when
-	// the data directory holds no Raft state.
+	// the data directory holds no Raft state. Default false: the member
+	// restarts from its data directory or waits to be added by a cluster.
 	Bootstrap bool
 	// Peers is the initial voter set for Bootstrap. Default: this member.
 	Peers []raft.Server
@@ -77,11 +80,14 @@ type Config struct {
 	Profile *prover.Profile
 	// VerifyingKey verifies proofs of Profile; required.
 	VerifyingKey *verifier.VerifyingKey
-	// FSM configures the state machine (model, report domain).
+	// FSM configures the state machine (model, report domain); its zero
+	// fields take fsm.Config's defaults.
 	FSM fsm.Config
-	// Schedule configures challenge scheduling.
+	// Schedule configures challenge scheduling; its zero fields take the
+	// defaults ScheduleConfig names.
 	Schedule ScheduleConfig
-	// Pipeline configures verification.
+	// Pipeline configures verification; its zero fields take the defaults
+	// PipelineConfig names.
 	Pipeline PipelineConfig
 	// EpochInterval is the epoch length. Default 1 minute.
 	EpochInterval time.Duration
@@ -104,7 +110,7 @@ type Config struct {
 	// development clusters).
 	MemberAuth bool
 	// Operators are the member ids (certificate common names) of
-	// operators, who may add and remove any member.
+	// operators, who may add and remove any member. Default none.
 	Operators []string
 	// Admission decides whether new nodes may register (stake, work,
 	// allow lists, budgets). Default: a RegistrationBudget of
@@ -122,6 +128,7 @@ type Config struct {
 	// (fsm: SetShadowModeCommand): while this member leads it switches the
 	// cluster to its value before the next epoch close, and it signs only
 	// reports closed in its value. Set it the same on every member.
+	// Default false: enforcing.
 	Shadow bool
 	// PeerDial are the dial options for calls to other members' gRPC
 	// servers (forwarding, report signatures, member table updates): TLS
@@ -153,6 +160,9 @@ func (c *Config) Validate() error {
 	}
 	if c.EpochInterval < 0 {
 		errs = append(errs, fmt.Errorf("EpochInterval must not be negative, got %v", c.EpochInterval))
+	}
+	if b, ok := c.Admission.(*RegistrationBudget); ok && b != nil && (b.PerSecond < 0 || b.Burst < 0) {
+		errs = append(errs, fmt.Errorf("Admission: a registration budget must not be negative, got %v per second and a burst of %d", b.PerSecond, b.Burst))
 	}
 	if err := c.Schedule.Validate(); err != nil {
 		errs = append(errs, err)

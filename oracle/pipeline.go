@@ -84,7 +84,9 @@ func Reason(err error) string {
 	return ""
 }
 
-// PipelineConfig configures the verification pipeline.
+// PipelineConfig configures the verification pipeline. A zero field takes
+// the default its comment names; Validate refuses negative values and a
+// batch larger than the queue.
 type PipelineConfig struct {
 	// Workers is the number of batches verified at once. Default 2: each
 	// batch spreads its Miller loops over every core, but its final
@@ -96,13 +98,15 @@ type PipelineConfig struct {
 	// QueueDepth bounds the proofs waiting for verification; beyond it
 	// submissions fail with ErrOverloaded. Default 8192.
 	QueueDepth int
-	// MaxBatch is the most proofs verified in one batch. Default 128.
+	// MaxBatch is the most proofs verified in one batch, at most
+	// QueueDepth. Default 128.
 	MaxBatch int
 	// BatchWait is how long the first proof of a batch waits for others.
 	// Default 2ms.
 	BatchWait time.Duration
 	// RatePerNode is the sustained requests per second one node may make
-	// to write endpoints; Burst the bucket size. Defaults 50 and 100.
+	// to write endpoints; Burst the bucket size. Defaults: RatePerNode 50,
+	// Burst twice RatePerNode (100 at the default rate).
 	RatePerNode, Burst int
 	// MaxClockSkew bounds |node timestamp − oracle clock| on signed
 	// requests that carry one. Default 5 minutes.
@@ -127,7 +131,7 @@ func (c *PipelineConfig) ensureDefaults() {
 	if c.RatePerNode == 0 {
 		c.RatePerNode = 50
 	}
-	if c.Burst == 0 {
+	if c.Burst == 0 && c.RatePerNode > 0 {
 		c.Burst = 2 * c.RatePerNode
 	}
 	if c.MaxClockSkew == 0 {
@@ -138,19 +142,33 @@ func (c *PipelineConfig) ensureDefaults() {
 	}
 }
 
-// Validate reports every negative knob (zero means the default).
+// Validate reports every knob that has no meaning, in field order. It
+// judges the values a member runs with: the defaults first take the place
+// of zero fields (on a copy; c is not changed), so zero always means the
+// default, and no knob may be negative.
 func (c *PipelineConfig) Validate() error {
+	d := *c
+	d.ensureDefaults()
 	var errs []error
-	for name, v := range map[string]int{"Workers": c.Workers, "QueueDepth": c.QueueDepth, "MaxBatch": c.MaxBatch,
-		"RatePerNode": c.RatePerNode, "Burst": c.Burst, "MaxDevices": c.MaxDevices} {
-		if v < 0 {
-			errs = append(errs, fmt.Errorf("Pipeline.%s must not be negative, got %d", name, v))
+	for _, k := range []struct {
+		name string
+		v    int
+	}{{"Workers", d.Workers}, {"QueueDepth", d.QueueDepth}, {"MaxBatch", d.MaxBatch},
+		{"RatePerNode", d.RatePerNode}, {"Burst", d.Burst}, {"MaxDevices", d.MaxDevices}} {
+		if k.v < 0 {
+			errs = append(errs, fmt.Errorf("Pipeline.%s must not be negative, got %d", k.name, k.v))
 		}
 	}
-	for name, d := range map[string]time.Duration{"BatchWait": c.BatchWait, "MaxClockSkew": c.MaxClockSkew} {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("Pipeline.%s must not be negative, got %v", name, d))
+	for _, k := range []struct {
+		name string
+		v    time.Duration
+	}{{"BatchWait", d.BatchWait}, {"MaxClockSkew", d.MaxClockSkew}} {
+		if k.v < 0 {
+			errs = append(errs, fmt.Errorf("Pipeline.%s must not be negative, got %v", k.name, k.v))
 		}
+	}
+	if d.QueueDepth > 0 && d.MaxBatch > d.QueueDepth {
+		errs = append(errs, fmt.Errorf("Pipeline.MaxBatch %d exceeds QueueDepth %d: a batch is taken from the proofs waiting in the queue", d.MaxBatch, d.QueueDepth))
 	}
 	return errors.Join(errs...)
 }

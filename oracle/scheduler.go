@@ -22,12 +22,15 @@ import (
 	"github.com/truegpu/truegpu/reputation"
 )
 
-// ScheduleConfig configures challenge scheduling on the leader.
+// ScheduleConfig configures challenge scheduling on the leader. A zero
+// field takes the default its comment names; Validate refuses negative
+// and out-of-range values.
 type ScheduleConfig struct {
 	// Tick is how often the leader looks for due work. Default 1s.
 	Tick time.Duration
 	// Interval is the mean time between two challenges of one device; each
-	// gap is drawn uniformly from [Interval/2, 3·Interval/2). Default 5m.
+	// gap is drawn uniformly from [Interval/2, 3·Interval/2). Default 5m
+	// (oracled -challenge-interval).
 	Interval time.Duration
 	// ProofWindow is the time from the commitment deadline to the proof
 	// deadline. Default 10m.
@@ -47,8 +50,9 @@ type ScheduleConfig struct {
 	RandomStormSize int
 	// TimedTargetMillis sizes the timed phase of every challenge: the
 	// device time it is expected to take on the claimed class (package
-	// gpuclass, docs/PROTOCOL.md "The timed phase"). Zero issues
-	// challenges without a timed phase.
+	// gpuclass, docs/PROTOCOL.md "The timed phase"), at most 600000 (10
+	// minutes). Default 0: challenges without a timed phase
+	// (oracled -timed-target sets gpuclass.DefaultTimedTargetMillis).
 	TimedTargetMillis uint64
 	// TimedStandIn makes nodes compute TimedStandIn-sized stand-in
 	// GEMMs while deadlines stay sized from the TimedTargetMillis workload
@@ -58,15 +62,20 @@ type ScheduleConfig struct {
 	// milliseconds, so such a cluster measures nothing about real hardware.
 	//
 	// It applies to the memory phase too: nodes compute a
-	// StandInMemory-sized table and walk.
+	// StandInMemory-sized table and walk. Default false.
 	TimedStandIn bool
 	// MemoryTargetMillis sizes the memory phase of every challenge: its
 	// table fills MemoryTablePercent of the claimed class's memory and its
 	// walk is expected to take this long on the claimed class (package
-	// gpuclass, docs/PROTOCOL.md "The memory phase"). Zero issues
-	// challenges without a memory phase.
+	// gpuclass, docs/PROTOCOL.md "The memory phase"), at most 600000 (10
+	// minutes). Default 0: challenges without a memory phase
+	// (oracled -memory-target sets gpuclass.DefaultWalkTargetMillis).
 	MemoryTargetMillis uint64
 }
+
+// maxPhaseTargetMillis bounds TimedTargetMillis and MemoryTargetMillis:
+// ten minutes of device time per phase.
+const maxPhaseTargetMillis = 10 * 60 * 1000
 
 // StandInTimed is the timed phase nodes compute on a TimedStandIn cluster.
 var StandInTimed = timed.Spec{M: 32, N: 256, K: 2048}
@@ -96,23 +105,31 @@ func (c *ScheduleConfig) ensureDefaults() {
 	}
 }
 
-// Validate reports every knob that has no meaning: zero means the default,
-// and only StormInterval and RandomStormSize may be negative (disabled).
+// Validate reports every knob that has no meaning, in field order. It
+// judges the values a member runs with: the defaults first take the place
+// of zero fields (on a copy; c is not changed), so zero always means the
+// default and only StormInterval and RandomStormSize may be negative
+// (disabled).
 func (c *ScheduleConfig) Validate() error {
+	d := *c
+	d.ensureDefaults()
 	var errs []error
-	for name, d := range map[string]time.Duration{"Tick": c.Tick, "Interval": c.Interval, "ProofWindow": c.ProofWindow} {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("Schedule.%s must not be negative, got %v", name, d))
+	for _, k := range []struct {
+		name string
+		v    time.Duration
+	}{{"Tick", d.Tick}, {"Interval", d.Interval}, {"ProofWindow", d.ProofWindow}} {
+		if k.v < 0 {
+			errs = append(errs, fmt.Errorf("Schedule.%s must not be negative, got %v", k.name, k.v))
 		}
 	}
-	if c.MaxPerTick < 0 {
-		errs = append(errs, fmt.Errorf("Schedule.MaxPerTick must not be negative, got %d", c.MaxPerTick))
+	if d.MaxPerTick < 0 {
+		errs = append(errs, fmt.Errorf("Schedule.MaxPerTick must not be negative, got %d", d.MaxPerTick))
 	}
-	if c.TimedTargetMillis > 10*60*1000 {
-		errs = append(errs, fmt.Errorf("Schedule.TimedTargetMillis %d exceeds 10 minutes", c.TimedTargetMillis))
+	if d.TimedTargetMillis > maxPhaseTargetMillis {
+		errs = append(errs, fmt.Errorf("Schedule.TimedTargetMillis %d exceeds %d (10 minutes)", d.TimedTargetMillis, maxPhaseTargetMillis))
 	}
-	if c.MemoryTargetMillis > 10*60*1000 {
-		errs = append(errs, fmt.Errorf("Schedule.MemoryTargetMillis %d exceeds 10 minutes", c.MemoryTargetMillis))
+	if d.MemoryTargetMillis > maxPhaseTargetMillis {
+		errs = append(errs, fmt.Errorf("Schedule.MemoryTargetMillis %d exceeds %d (10 minutes)", d.MemoryTargetMillis, maxPhaseTargetMillis))
 	}
 	return errors.Join(errs...)
 }
