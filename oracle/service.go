@@ -235,11 +235,13 @@ func (s *nodeService) StreamChallenges(req *truegpuv1.StreamChallengesRequest, s
 	}
 }
 
-// read prepares a read at the requested consistency and describes it. A
-// linearizable read runs a Barrier, which fails on a follower with
-// ErrNotLeader; the handlers forward linearizable requests to the leader
-// (forward) before they call read, so on a follower read only serves
-// stale reads.
+// read prepares a read at the requested consistency and describes it in
+// the ReadInfo it returns. A linearizable read runs Member.Barrier
+// (VerifyLeader, then Raft's Barrier), which fails with ErrNotLeader on a
+// follower: the handlers call forward for a linearizable request first, so
+// a follower hands it to the leader (or, for a call that arrived already
+// forwarded, answers not-leader) and calls read itself only for stale
+// reads.
 func (m *Member) read(ctx context.Context, c truegpuv1.ReadConsistency) (*truegpuv1.ReadInfo, error) {
 	if c == truegpuv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE {
 		if err := m.Barrier(ctx); err != nil {

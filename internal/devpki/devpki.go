@@ -1,16 +1,23 @@
-// Package devpki mints a throwaway certificate authority and member
-// certificates in memory, for `oracled dev` and for tests that need mutual
-// TLS between oracle members.
+// Package devpki is a throwaway certificate authority for clusters that
+// run on one machine: it creates a CA, issues member certificates of the
+// production shape (subject common name and DNS name = the member id),
+// builds their mutual-TLS 1.3 configurations (through internal/membertls,
+// as production members do), and writes them as PEM files (WritePEM) and
+// reads the CA back (ReadCA) so that more members can be issued later. Its
+// users are `oracled dev` (oracle/devcluster, in memory), `truegpuctl
+// quickstart` and the fault-injection harness (oracle/chaos, PEM files
+// for separate oracled processes), and tests that need mutual TLS between
+// members.
 //
 // It is for development and tests only. Keys are generated in process,
 // never protected by a passphrase or hardware, and WritePEM stores the CA
 // key next to the certificates. A production cluster uses certificates
 // issued by the operator's own CA, passed to each member with its
-// -tls-cert, -tls-key and -tls-ca flags and loaded by internal/membertls;
-// as there, a certificate's subject common name is the member id.
+// -tls-cert, -tls-key and -tls-ca flags and loaded by internal/membertls.
 //
-// The package does not own the transport (oracle/transport), loading TLS
-// material (internal/membertls), or certificate rotation and revocation.
+// The package does not own the transport (oracle/transport), loading a
+// production member's TLS material (internal/membertls), or certificate
+// rotation and revocation.
 package devpki
 
 import (
