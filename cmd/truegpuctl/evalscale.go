@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"text/tabwriter"
+	"time"
 
 	"github.com/truegpu/truegpu/oracle/scaleeval"
 )
@@ -20,6 +21,7 @@ func init() {
 		decided                        float64
 		dir                            string
 		asJSON                         bool
+		fillTime                       time.Duration
 	)
 	register(&command{
 		Name:  "eval scale",
@@ -62,7 +64,10 @@ It prints:
   memory         the Go heap in use and the process's resident set and peak
                  (three members and the load generator share the process)
 
-Progress goes to standard error. The figures are of one process on one
+With -fill-time the registrations stop once that time has passed (checked
+between chunks of a twentieth of -nodes) and the nodes registered by then
+are measured; "nodes asked for" shows -nodes. Progress goes to standard
+error. The figures are of one process on one
 machine and vary with its load; docs/SCALE.md records measured runs.
 
 Exit status: 0 measured, 1 the cluster or a measurement failed, 2 bad usage.`,
@@ -74,6 +79,7 @@ Exit status: 0 measured, 1 the cluster or a measurement failed, 2 bad usage.`,
 			fs.IntVar(&clients, "clients", 8, "concurrent HTTP connections of the read load")
 			fs.IntVar(&workers, "workers", 512, "commands in flight while filling the state")
 			fs.StringVar(&dir, "dir", "", "data `directory`, which must be empty or absent and is kept (default: a temporary directory, removed)")
+			fs.DurationVar(&fillTime, "fill-time", 0, "stop registering after this long and measure the nodes registered by then (0: no limit)")
 			fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 		},
 		Run: func(ctx *runContext, args []string) error {
@@ -89,6 +95,8 @@ Exit status: 0 measured, 1 the cluster or a measurement failed, 2 bad usage.`,
 				return usageError("-reads must be at least 10")
 			case clients < 1 || workers < 1:
 				return usageError("-clients and -workers must be positive")
+			case fillTime < 0:
+				return usageError("-fill-time must not be negative")
 			}
 			if dir != "" {
 				if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
@@ -102,7 +110,7 @@ Exit status: 0 measured, 1 the cluster or a measurement failed, 2 bad usage.`,
 			c, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
 			rep, err := scaleeval.Run(c, scaleeval.Options{Nodes: nodes, Seed: seed, Decided: d, Dir: dir, Reads: reads,
-				Clients: clients, Workers: workers, Progress: ctx.Stderr})
+				Clients: clients, Workers: workers, FillTime: fillTime, Progress: ctx.Stderr})
 			if err != nil {
 				return fmt.Errorf("eval scale: %w", err)
 			}
@@ -121,6 +129,7 @@ func printScale(w io.Writer, r *scaleeval.Report) error {
 	mb := func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 	rows := [][2]string{
 		{"nodes (devices)", fmt.Sprintf("%d (%d)", r.Nodes, r.Devices)},
+		{"nodes asked for", fmt.Sprintf("%d", r.Requested)},
 		{"decided challenges (accepted)", fmt.Sprintf("%d (%d)", r.Decided, r.Accepted)},
 		{"registrations committed", fmt.Sprintf("%.0f/s (%.1f s)", r.RegistrationsPS, r.RegisterMillis/1000)},
 		{"challenge commands committed", fmt.Sprintf("%d at %.0f/s", r.ChallengeCommand, r.ChallengeCmdsPS)},
