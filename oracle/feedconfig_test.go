@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/internal/testwait"
 	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
@@ -21,13 +22,7 @@ func TestFeedConfiguration(t *testing.T) {
 	contract := ethcrypto.MustParseAddress("0x00000000000000000000000000000000000f33d1")
 	c := newCluster(t, 1, func(cfg *Config) { cfg.FSM.Domain = reputation.NewDomain(31337, contract) })
 	l := c.leader(5 * time.Second)
-	deadline := time.Now().Add(10 * time.Second)
-	for !l.selfRegistered() {
-		if time.Now().After(deadline) {
-			t.Fatal("member row never registered")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, 10*time.Second, l.selfRegistered, "member row never registered")
 	if _, err := l.Propose(context.Background(), &truegpuv1.Command{Body: &truegpuv1.Command_CloseEpoch{CloseEpoch: &truegpuv1.CloseEpochCommand{Epoch: 1}}}); err != nil {
 		t.Fatal(err)
 	}

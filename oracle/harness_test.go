@@ -16,6 +16,7 @@ import (
 
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/internal/testwait"
 	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
@@ -187,26 +188,22 @@ func (c *cluster) heal() { c.connectAll() }
 
 func (c *cluster) leader(timeout time.Duration) *Member {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	return testwait.For(c.t, timeout, func() (*Member, bool) {
 		for _, m := range c.members {
 			if m != nil && m.IsLeader() {
-				return m
+				return m, true
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	c.t.Fatal("no leader elected")
-	return nil
+		return nil, false
+	}, "no leader elected")
 }
 
 // converge waits until every running member applied the same index and
 // has the same state hash.
 func (c *cluster) converge(timeout time.Duration) [32]byte {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
+	var hash [32]byte
+	testwait.UntilNil(c.t, timeout, func() error {
 		var hashes [][32]byte
 		var idx []uint64
 		for _, m := range c.members {
@@ -220,18 +217,15 @@ func (c *cluster) converge(timeout time.Duration) [32]byte {
 			hashes = append(hashes, h)
 			idx = append(idx, m.fsm.AppliedIndex())
 		}
-		same := true
 		for i := range hashes {
-			same = same && hashes[i] == hashes[0] && idx[i] == idx[0]
+			if hashes[i] != hashes[0] || idx[i] != idx[0] {
+				return fmt.Errorf("applied indexes %v", idx)
+			}
 		}
-		if same {
-			return hashes[0]
-		}
-		last = fmt.Sprint(idx)
-		time.Sleep(50 * time.Millisecond)
-	}
-	c.t.Fatalf("members did not converge; applied indexes %s", last)
-	return [32]byte{}
+		hash = hashes[0]
+		return nil
+	}, "members did not converge")
+	return hash
 }
 
 // testNode is a node identity with one simulated device record.

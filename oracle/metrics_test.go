@@ -2,12 +2,14 @@ package oracle
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/truegpu/truegpu/internal/testwait"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
@@ -56,13 +58,7 @@ func TestMetricsFollowAnEpoch(t *testing.T) {
 	c := newCluster(t, 1, nil)
 	l := c.leader(5 * time.Second)
 	g := l.Metrics()
-	deadline := time.Now().Add(10 * time.Second)
-	for !l.selfRegistered() {
-		if time.Now().After(deadline) {
-			t.Fatal("member row never registered")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, 10*time.Second, l.selfRegistered, "member row never registered")
 	if _, err := l.Propose(context.Background(), &truegpuv1.Command{Body: &truegpuv1.Command_CloseEpoch{CloseEpoch: &truegpuv1.CloseEpochCommand{Epoch: 1}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -74,26 +70,17 @@ func TestMetricsFollowAnEpoch(t *testing.T) {
 		"truegpu_oracle_latest_report_epoch":               1,
 		"truegpu_oracle_audit_lag_epochs":                  0,
 	}
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		missing := ""
+	testwait.UntilNil(t, 20*time.Second, func() error {
 		for name, v := range want {
 			if got, ok := metricValue(t, g, name, member); !ok || got != v {
-				missing = name
+				return fmt.Errorf("%s is %v (present %v), want %v", name, got, ok, v)
 			}
 		}
 		if passed, _ := metricValue(t, g, "truegpu_oracle_audits_total", map[string]string{"member": l.ID(), "result": "passed"}); passed != 1 {
-			missing = "truegpu_oracle_audits_total"
+			return fmt.Errorf("truegpu_oracle_audits_total{result=passed} is %v, want 1", passed)
 		}
-		if missing == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			v, ok := metricValue(t, g, missing, member)
-			t.Fatalf("%s is %v (present %v)", missing, v, ok)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	}, "the member's metrics did not follow the epoch")
 	for _, name := range []string{"truegpu_oracle_raft_commit_seconds", "truegpu_oracle_raft_entry_commands"} {
 		if n, _ := metricValue(t, g, name, member); n == 0 {
 			t.Errorf("%s has no samples", name)

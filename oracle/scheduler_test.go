@@ -3,10 +3,12 @@ package oracle
 import (
 	"container/heap"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/internal/testwait"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
@@ -247,17 +249,16 @@ func TestMemberChallengeInterval(t *testing.T) {
 	}
 	const want = 3
 	var hist []*truegpuv1.ChallengeRecord
-	deadline := time.Now().Add(90 * time.Second)
-	for len(hist) < want && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+	testwait.UntilNil(t, 90*time.Second, func() error {
 		var err error
 		if hist, _, err = m.fsm.ChallengeHistory(n.key.Address(), 100); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if len(hist) < want {
-		t.Fatalf("node challenged %d times, want at least %d", len(hist), want)
-	}
+		if len(hist) < want {
+			return fmt.Errorf("challenged %d times", len(hist))
+		}
+		return nil
+	}, "node not challenged %d times", want)
 	for _, r := range hist {
 		if r.StormId != "" {
 			t.Fatalf("challenge %s came from a storm (storms are off): %v", r.ChallengeId, r)

@@ -13,6 +13,7 @@ import (
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/attest/sim"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/internal/testwait"
 	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/reputation"
@@ -77,26 +78,12 @@ func closeAndSign(t *testing.T, c *cluster) *truegpuv1.EpochState {
 		}
 		l = c.leader(10 * time.Second)
 	}
-	for time.Now().Before(deadline) {
+	es := testwait.For(t, time.Until(deadline), func() (*truegpuv1.EpochState, bool) {
 		es, err := l.fsm.Epoch(epoch)
-		if err == nil && len(es.Report.Signatures) == len(c.members) && es.Report.Complete {
-			var sigs [][]byte
-			var members []ethcrypto.Address
-			for _, s := range es.Report.Signatures {
-				sigs = append(sigs, s.Signature)
-			}
-			for _, s := range es.Report.Signers {
-				members = append(members, ethcrypto.MustParseAddress(s))
-			}
-			if err := verifyReport(l, es, sigs, members); err != nil {
-				t.Fatal(err)
-			}
-			return es
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("epoch %d: report not signed by every member", epoch)
-	return nil
+		return es, err == nil && len(es.Report.Signatures) == len(c.members) && es.Report.Complete
+	}, "epoch %d: report not signed by every member", epoch)
+	checkSignatures(t, l, es)
+	return es
 }
 
 // TestShadowModeThroughTheCluster runs a three-member cluster in shadow
