@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/internal/gpuclass"
@@ -133,7 +134,7 @@ type RelayGroup struct {
 // NewRelayGroup returns a group backed by one device of the actual
 // hardware (a class or a gpuclass hardware model such as "cpu-128").
 func NewRelayGroup(actual string, opts Options) (*RelayGroup, error) {
-	a, err := canonicalClass(actual)
+	a, err := CanonicalClass(actual)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +148,7 @@ type Relay struct{ *base }
 // Device returns a new identity claiming class, with a fingerprint of its
 // own, backed by the group's device.
 func (g *RelayGroup) Device(claimed string) (*Relay, error) {
-	c, err := canonicalClass(claimed)
+	c, err := CanonicalClass(claimed)
 	if err != nil {
 		return nil, err
 	}
@@ -518,13 +519,50 @@ func (d *Forgetful) Walk(ctx context.Context, w attest.Workload, seed [memwalk.S
 		})
 }
 
+// Silent is an honest device of its class that answers its first
+// Options.Answers challenges (default 2) and then none: every later run
+// waits until the challenge is given up. It is the node that earns a
+// record and leaves, or whose operator stops paying for the machine while
+// keeping the identity registered.
+//
+// Caught by: liveness; every challenge after the last answer is missed.
+type Silent struct {
+	*base
+	answers int
+	runs    atomic.Int64
+}
+
+// NewSilent returns a device of the class that falls silent after its
+// first answers.
+func NewSilent(class string, opts Options) (*Silent, error) {
+	b, err := newBase(class, class, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	n := opts.Answers
+	if n <= 0 {
+		n = 2
+	}
+	return &Silent{base: b, answers: n}, nil
+}
+
+// Run computes honestly until the device has answered its share, then
+// waits for the challenge's end without answering.
+func (d *Silent) Run(ctx context.Context, w attest.Workload) (attest.Commitment, error) {
+	if d.runs.Add(1) > int64(d.answers) {
+		<-ctx.Done()
+		return attest.Commitment{}, fmt.Errorf("sim device %s: %w: silent", d.fp.UUID, attest.ErrUnavailable)
+	}
+	return d.run(ctx, w, 100, honestWork(w))
+}
+
 // Kinds lists the device profiles New accepts, with <class> standing for
 // a class name or alias (h100, h100-pcie, h200, a100, a100-40gb, l40s,
 // rtx4090, rtx3090, cpu).
 func Kinds() []string {
 	return []string{
 		"<class>", "spoof-<class>", "<actual>-as-<claimed>", "clone-<class>",
-		"replay-<class>", "partial-<class>", "grind-<class>", "abandon-<class>", "garbage-<class>", "flaky-<class>", "forget-<class>",
+		"replay-<class>", "partial-<class>", "grind-<class>", "abandon-<class>", "garbage-<class>", "flaky-<class>", "forget-<class>", "silent-<class>",
 	}
 }
 
@@ -535,11 +573,11 @@ func Kinds() []string {
 func New(profile string, opts Options) (attest.Device, error) {
 	kind, rest, found := strings.Cut(strings.ToLower(profile), "-")
 	if actual, claimed, ok := strings.Cut(strings.ToLower(profile), "-as-"); ok {
-		a, err := canonicalClass(actual)
+		a, err := CanonicalClass(actual)
 		if err != nil {
 			return nil, err
 		}
-		c, err := canonicalClass(claimed)
+		c, err := CanonicalClass(claimed)
 		if err != nil {
 			return nil, err
 		}
@@ -547,8 +585,8 @@ func New(profile string, opts Options) (attest.Device, error) {
 	}
 	if found {
 		switch kind {
-		case "spoof", "clone", "replay", "partial", "grind", "abandon", "garbage", "flaky", "forget":
-			class, err := canonicalClass(rest)
+		case "spoof", "clone", "replay", "partial", "grind", "abandon", "garbage", "flaky", "forget", "silent":
+			class, err := CanonicalClass(rest)
 			if err != nil {
 				return nil, err
 			}
@@ -573,12 +611,14 @@ func New(profile string, opts Options) (attest.Device, error) {
 				return NewGarbage(class, opts)
 			case "forget":
 				return NewForgetful(class, opts)
+			case "silent":
+				return NewSilent(class, opts)
 			default:
 				return NewFlaky(class, opts)
 			}
 		}
 	}
-	class, err := canonicalClass(profile)
+	class, err := CanonicalClass(profile)
 	if err != nil {
 		return nil, fmt.Errorf("%w (device profiles: %s)", err, strings.Join(Kinds(), ", "))
 	}

@@ -51,6 +51,9 @@ type Options struct {
 	Percent int
 	// Tries is how many roots a Grinder tries per challenge (default 64).
 	Tries int
+	// Answers is how many challenges a Silent device answers before it
+	// falls silent (default 2).
+	Answers int
 	// Node is the address of the node the device answers for; a Grinder
 	// needs it to predict sample positions.
 	Node prover.Address
@@ -448,9 +451,9 @@ func (d *Honest) Run(ctx context.Context, w attest.Workload) (attest.Commitment,
 	return d.run(ctx, w, 100, honestWork(w))
 }
 
-// Parse maps a device profile such as "h100", "rtx3090-as-h100" or
-// "replay-a100" to a gpuclass name and an adversarial kind; see New.
-func canonicalClass(s string) (string, error) {
+// CanonicalClass maps a class name or alias as device profiles write it
+// ("h100", "a100-40gb", "4090", "cpu-128-amx") to its gpuclass name.
+func CanonicalClass(s string) (string, error) {
 	aliases := map[string]string{
 		"h100": gpuclass.H100SXM, "h100-sxm": gpuclass.H100SXM, "h100-pcie": gpuclass.H100PCIe,
 		"h200": gpuclass.H200, "a100": gpuclass.A100_80, "a100-80gb": gpuclass.A100_80,

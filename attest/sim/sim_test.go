@@ -400,6 +400,27 @@ func TestFlaky(t *testing.T) {
 	}
 }
 
+func TestSilent(t *testing.T) {
+	p := testProfile(t)
+	d, err := New("silent-h100", Options{Seed: []byte("s"), Answers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := d.Run(context.Background(), attest.Workload{Profile: p, Nonce: devicetest.Nonce(i)}); err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := d.Run(ctx, attest.Workload{Profile: p, Nonce: devicetest.Nonce(2)}); !errors.Is(err, attest.ErrUnavailable) {
+		t.Fatalf("third run after two answers: got %v, want a silent device", err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("the silent run returned before its challenge was given up")
+	}
+}
+
 func BenchmarkHonestRun(b *testing.B) {
 	p := testProfile(b)
 	d, _ := NewHonest(gpuclass.H100SXM, Options{TimeScale: 0.001})
