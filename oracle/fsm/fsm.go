@@ -13,7 +13,6 @@
 package fsm
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -25,7 +24,6 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/hashicorp/raft"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
@@ -276,86 +274,6 @@ func (f *FSM) publish(n Notification) {
 		default:
 		}
 	}
-}
-
-// Apply applies one log entry.
-func (f *FSM) Apply(l *raft.Log) interface{} {
-	return f.ApplyBatch([]*raft.Log{l})[0]
-}
-
-// ApplyBatch applies committed entries in order, writing all their changes
-// and the last applied index in one Pebble batch. Entries at or below the
-// applied index (replayed after a restart) are skipped.
-func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
-	out := make([]interface{}, len(logs))
-	tx := &txn{f: f, b: f.db.NewBatch(), staged: map[string][]byte{}}
-	defer func() { tx.b.Close() }()
-	last := f.applied.Load()
-	for i, l := range logs {
-		if l.Index <= last {
-			out[i] = &Result{Index: l.Index, Errs: []error{fmt.Errorf("%w: entry %d already applied", ErrConflict, l.Index)}}
-			continue
-		}
-		last = l.Index
-		if l.Type != raft.LogCommand {
-			out[i] = &Result{Index: l.Index}
-			continue
-		}
-		tx.index, tx.seq = l.Index, 0
-		out[i] = &Result{Index: l.Index, Errs: tx.applyEntry(l.Data)}
-	}
-	if last == f.applied.Load() {
-		return out
-	}
-	if !tx.indexed {
-		writeSorted(tx.b, tx.staged)
-	}
-	var v [8]byte
-	binary.BigEndian.PutUint64(v[:], last)
-	if err := tx.b.Set(keyApplied, v[:], nil); err != nil {
-		panic(fmt.Sprintf("fsm: write applied index: %v", err))
-	}
-	if err := tx.b.Commit(pebble.NoSync); err != nil {
-		// The replica cannot continue with a state that diverges from its
-		// log; stopping is the only safe outcome.
-		panic(fmt.Sprintf("fsm: commit state at index %d: %v", last, err))
-	}
-	f.applied.Store(last)
-	f.open.apply(tx.opens)
-	f.list.commit()
-	if tx.note.ScoreChanges != nil || tx.note.Issued != nil || tx.note.EpochClosed != 0 {
-		tx.note.Index = last
-		f.publish(tx.note)
-	}
-	return out
-}
-
-// applyEntry decodes one entry and applies its command(s).
-func (t *txn) applyEntry(data []byte) []error {
-	var cmd truegpuv1.Command
-	if err := proto.Unmarshal(data, &cmd); err != nil {
-		return []error{fmt.Errorf("%w: decode envelope: %v", ErrInvalidCommand, err)}
-	}
-	if b := cmd.GetBatch(); b != nil && cmd.Version == CommandVersion {
-		errs := make([]error, len(b.Commands))
-		for i, c := range b.Commands {
-			if c.GetBatch() != nil {
-				errs[i] = fmt.Errorf("%w: nested batch", ErrInvalidCommand)
-				continue
-			}
-			if c.LeaderTimeUnixMs == 0 {
-				c.LeaderTimeUnixMs = cmd.LeaderTimeUnixMs // the batch's time
-			}
-			errs[i] = t.applyCommand(c)
-		}
-		return errs
-	}
-	return []error{t.applyCommand(&cmd)}
-}
-
-// Encode marshals a command deterministically for proposing.
-func Encode(c *truegpuv1.Command) ([]byte, error) {
-	return proto.MarshalOptions{Deterministic: true}.Marshal(c)
 }
 
 // quietLogger drops Pebble's informational messages; errors surface through
