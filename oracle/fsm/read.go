@@ -35,15 +35,7 @@ func (f *FSM) getMsg(k []byte, m proto.Message) (bool, error) {
 
 // Node returns a node's record.
 func (f *FSM) Node(addr ethcrypto.Address) (*truegpuv1.NodeRecord, error) {
-	rec := &truegpuv1.NodeRecord{}
-	ok, err := f.getMsg(key(prefixNode, addr[:]), rec)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("%w: node %s", ErrNotFound, addr)
-	}
-	return rec, nil
+	return readNode(f, addr[:])
 }
 
 // Registered reports whether a node is registered, from memory (the device
@@ -109,15 +101,7 @@ func (f *FSM) scanMsgs(prefix, lower []byte, mk func() proto.Message, fn func(pr
 
 // Challenge returns a challenge by id.
 func (f *FSM) Challenge(id []byte) (*truegpuv1.ChallengeState, error) {
-	cs := &truegpuv1.ChallengeState{}
-	ok, err := f.getMsg(key(prefixChallenge, id), cs)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("%w: challenge %s", ErrNotFound, IDString(id))
-	}
-	return cs, nil
+	return readChallenge(f, id)
 }
 
 // OpenChallenges returns the node's challenges that are pending or
@@ -158,17 +142,7 @@ func (f *FSM) DueChallenges(nowMs int64, limit int) ([][]byte, error) {
 }
 
 // Meta returns the cluster-wide counters.
-func (f *FSM) Meta() (*truegpuv1.MetaState, error) {
-	m := &truegpuv1.MetaState{}
-	ok, err := f.getMsg(keyMeta, m)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		m.CurrentEpoch = 1
-	}
-	return m, nil
-}
+func (f *FSM) Meta() (*truegpuv1.MetaState, error) { return readMeta(f) }
 
 // Epoch returns a closed epoch.
 func (f *FSM) Epoch(n uint64) (*truegpuv1.EpochState, error) {

@@ -123,38 +123,10 @@ func (t *txn) scan(prefix []byte, fn func(k, v []byte) error) error {
 	return each(t.b, &pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)}, fn)
 }
 
-func (t *txn) meta() (*truegpuv1.MetaState, error) {
-	m := &truegpuv1.MetaState{}
-	ok, err := t.getMsg(keyMeta, m)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		m.CurrentEpoch = 1
-	}
-	return m, nil
-}
+// The records the handlers read through the transaction (records.go).
 
-func (t *txn) node(addr []byte) (*truegpuv1.NodeRecord, error) {
-	rec := &truegpuv1.NodeRecord{}
-	ok, err := t.getMsg(key(prefixNode, addr), rec)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("%w: node %s", ErrNotFound, addrString(addr))
-	}
-	return rec, nil
-}
+func (t *txn) meta() (*truegpuv1.MetaState, error) { return readMeta(t) }
 
-func (t *txn) challenge(id []byte) (*truegpuv1.ChallengeState, error) {
-	cs := &truegpuv1.ChallengeState{}
-	ok, err := t.getMsg(key(prefixChallenge, id), cs)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("%w: challenge %s", ErrNotFound, IDString(id))
-	}
-	return cs, nil
-}
+func (t *txn) node(addr []byte) (*truegpuv1.NodeRecord, error) { return readNode(t, addr) }
+
+func (t *txn) challenge(id []byte) (*truegpuv1.ChallengeState, error) { return readChallenge(t, id) }
