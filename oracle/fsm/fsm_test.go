@@ -555,10 +555,24 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	})
 }
 
+// FuzzApplyCommand applies arbitrary entries. Every entry is accounted
+// (the applied index advances), and a command that fails leaves no trace:
+// an entry none of whose commands applied changes nothing but the applied
+// index, neither the state hash nor the in-memory indexes, and a twin
+// replica that applies each entry without its failed commands (a no-op
+// entry when none applied) keeps the same state hash.
 func FuzzApplyCommand(f *testing.F) {
 	g := newGen(9)
 	for range 30 {
 		b, _ := Encode(g.next())
+		f.Add(b)
+	}
+	for range 4 {
+		batch := &truegpuv1.CommandBatch{}
+		for range 6 {
+			batch.Commands = append(batch.Commands, g.next())
+		}
+		b, _ := Encode(&truegpuv1.Command{Version: CommandVersion, LeaderTimeUnixMs: g.now, Body: &truegpuv1.Command_Batch{Batch: batch}})
 		f.Add(b)
 	}
 	fsm, err := Open(f.TempDir(), Config{})
@@ -566,13 +580,87 @@ func FuzzApplyCommand(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer fsm.Close()
+	twin, err := Open(f.TempDir(), Config{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer twin.Close()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		idx := fsm.AppliedIndex() + 1
+		before := hashExceptApplied(t, fsm)
+		_, cursor := fsm.DeviceCounts()
+		open := openCopy(fsm)
 		r := fsm.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: b}).(*Result)
 		if r.Index != idx || fsm.AppliedIndex() != idx {
 			t.Fatalf("entry %d not accounted", idx)
 		}
+		twin.Apply(withoutFailed(t, idx, b, r.Errs))
+		if mustHash(t, twin) != mustHash(t, fsm) {
+			t.Fatalf("entry %d: its failed commands (%v) left a trace: the state differs from applying the others alone", idx, r.Errs)
+		}
+		for _, err := range r.Errs {
+			if err == nil {
+				return
+			}
+		}
+		if hashExceptApplied(t, fsm) != before {
+			t.Fatalf("entry %d failed (%v) but changed the state hash", idx, r.Errs)
+		}
+		if _, c := fsm.DeviceCounts(); c != cursor {
+			t.Fatalf("entry %d failed (%v) but recorded device changes", idx, r.Errs)
+		}
+		if !sameOpen(openCopy(fsm), open) {
+			t.Fatalf("entry %d failed (%v) but changed the open challenges", idx, r.Errs)
+		}
 	})
+}
+
+// withoutFailed is entry idx with data b less the commands that failed
+// (errs, one per command as Apply returned them): the batch of the
+// commands that applied, the entry itself when its one command applied,
+// and a no-op entry when nothing applied.
+func withoutFailed(t *testing.T, idx uint64, b []byte, errs []error) *raft.Log {
+	noop := &raft.Log{Index: idx, Type: raft.LogNoop}
+	var cmd truegpuv1.Command
+	if proto.Unmarshal(b, &cmd) != nil {
+		return noop
+	}
+	batch := cmd.GetBatch()
+	if batch == nil || cmd.Version != CommandVersion {
+		if len(errs) == 1 && errs[0] == nil {
+			return &raft.Log{Index: idx, Type: raft.LogCommand, Data: b}
+		}
+		return noop
+	}
+	if len(errs) != len(batch.Commands) {
+		t.Fatalf("entry %d: %d results for %d commands", idx, len(errs), len(batch.Commands))
+	}
+	var kept []*truegpuv1.Command
+	for i, c := range batch.Commands {
+		if errs[i] == nil {
+			kept = append(kept, c)
+		}
+	}
+	if len(kept) == 0 {
+		return noop
+	}
+	batch.Commands = kept
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(&cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &raft.Log{Index: idx, Type: raft.LogCommand, Data: data}
+}
+
+// openCopy copies f's index of open challenges.
+func openCopy(f *FSM) map[[20]byte][][32]byte {
+	f.open.mu.RLock()
+	defer f.open.mu.RUnlock()
+	out := make(map[[20]byte][][32]byte, len(f.open.byNode))
+	for a, ids := range f.open.byNode {
+		out[a] = slices.Clone(ids)
+	}
+	return out
 }
 
 func BenchmarkApplyBatch(b *testing.B) {
