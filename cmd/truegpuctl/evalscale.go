@@ -141,7 +141,7 @@ func printScale(w io.Writer, r *scaleeval.Report) error {
 		{"REST GET /v1/nodes/{address}", readRow(r.GetNode)},
 		{"REST GET /v1/nodes (page of 100)", readRow(r.ListNodes)},
 		{"epoch close (leader; all members)", fmt.Sprintf("%.0f ms; %.0f ms", r.EpochCloseMillis, r.EpochAllMillis)},
-		{"epoch record", fmt.Sprintf("%s, %d leaves", mb(int64(r.EpochRecordBytes)), r.EpochLeaves)},
+		{"epoch record", fmt.Sprintf("%s, %d leaves, read in %.0f ms", mb(int64(r.EpochRecordBytes)), r.EpochLeaves, r.EpochReadMillis)},
 		{"Merkle tree build", fmt.Sprintf("%.0f ms", r.MerkleMillis)},
 		{"Raft snapshot (leader)", fmt.Sprintf("%.0f ms, %s at index %d", r.SnapshotMillis, mb(r.SnapshotBytes), r.SnapshotIndex)},
 		{"snapshot installed on a wiped follower", fmt.Sprintf("%.0f ms (%s, from snapshot: %v)", r.RestoreMillis, r.RestoredMember, r.RestoredFromSnapshot)},

@@ -154,8 +154,12 @@ type Report struct {
 	EpochLeaves      int     `json:"epoch_leaves"`
 	EpochRecordBytes int     `json:"epoch_record_bytes"`
 	MerkleMillis     float64 `json:"merkle_build_ms"`
-	EpochRoot        string  `json:"epoch_root"`
-	MerkleRoot       string  `json:"merkle_root"`
+	// EpochReadMillis reads and decodes the epoch record from the
+	// state (what the feed API and each member's audit loop read), best
+	// of three.
+	EpochReadMillis float64 `json:"epoch_record_read_ms"`
+	EpochRoot       string  `json:"epoch_root"`
+	MerkleRoot      string  `json:"merkle_root"`
 
 	// Snapshot: a user snapshot on the leader (FSM snapshot streamed into
 	// Raft's file snapshot store); its size is the stream's.
@@ -762,6 +766,15 @@ func closeEpoch(ctx context.Context, c *devcluster.Cluster, rep *Report) error {
 	es, err := f.Epoch(meta.CurrentEpoch)
 	if err != nil {
 		return fmt.Errorf("read epoch %d: %w", meta.CurrentEpoch, err)
+	}
+	for range 3 {
+		t := time.Now()
+		if _, err := f.Epoch(meta.CurrentEpoch); err != nil {
+			return err
+		}
+		if d := ms(time.Since(t)); rep.EpochReadMillis == 0 || d < rep.EpochReadMillis {
+			rep.EpochReadMillis = d
+		}
 	}
 	rep.EpochLeaves = len(es.Leaves)
 	rep.EpochRecordBytes = proto.Size(es)

@@ -41,7 +41,7 @@ func TestRunSmall(t *testing.T) {
 		"get_per_s":         rep.GetNode.PerSecond, "get_p99": rep.GetNode.P99Millis, "get_bytes": rep.GetNode.Bytes,
 		"list_per_s": rep.ListNodes.PerSecond, "list_p99": rep.ListNodes.P99Millis, "list_bytes": rep.ListNodes.Bytes,
 		"epoch_close_ms": rep.EpochCloseMillis, "epoch_all_ms": rep.EpochAllMillis, "epoch_record_bytes": float64(rep.EpochRecordBytes),
-		"merkle_ms": rep.MerkleMillis, "snapshot_ms": rep.SnapshotMillis, "snapshot_bytes": float64(rep.SnapshotBytes),
+		"merkle_ms": rep.MerkleMillis, "epoch_read_ms": rep.EpochReadMillis, "snapshot_ms": rep.SnapshotMillis, "snapshot_bytes": float64(rep.SnapshotBytes),
 		"restore_ms": rep.RestoreMillis, "heap_filled": float64(rep.HeapInUseFilled), "heap": float64(rep.HeapInUse),
 		"rss": float64(rep.RSS), "peak_rss": float64(rep.PeakRSS),
 	}
