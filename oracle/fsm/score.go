@@ -76,6 +76,12 @@ func (f *FSM) fillView(rec *truegpuv1.NodeRecord, st reputation.NodeState, at ui
 // reasonDetail is what a reason says beside its code: the dimension, and
 // the identity or timing its evidence names, so that two reasons with one
 // code (a node whose UUID and serial are both shared, say) read apart.
+//
+// The detail is worded here, inside Apply, and stored in the node record,
+// so its wording is replicated state: changing it changes the state (and
+// StateHash) of every node re-scored afterwards, and members that word it
+// differently diverge. A change of wording is a change of the state format
+// (docs/ORACLE.md, Determinism).
 func reasonDetail(base string, refs []string) string {
 	var extra []string
 	for _, r := range refs {
