@@ -57,6 +57,9 @@ type Options struct {
 	// ProofWindow is the time allowed for proofs after the commitment
 	// deadline. Default 2 minutes.
 	ProofWindow time.Duration
+	// RandomStormSize is oracle.ScheduleConfig.RandomStormSize: nodes
+	// drawn at random into each storm. Zero: the scheduler's default.
+	RandomStormSize int
 	// Fleet configures the simulated fleet; the zero value runs none.
 	Fleet FleetOptions
 	// TimedTargetMillis gives every challenge a timed phase sized for
@@ -276,7 +279,8 @@ func (c *Cluster) startNode(i int, trans raft.Transport, grpcAddr, httpAddr stri
 		Bootstrap: true, Peers: c.peers, Profile: c.Profile, VerifyingKey: c.VerifyingKey,
 		Schedule: oracle.ScheduleConfig{Tick: 500 * time.Millisecond, Interval: c.opts.ChallengeInterval, ProofWindow: c.opts.ProofWindow,
 			TimedTargetMillis: c.opts.TimedTargetMillis, MemoryTargetMillis: c.opts.MemoryTargetMillis,
-			TimedStandIn: c.opts.TimedTargetMillis > 0 || c.opts.MemoryTargetMillis > 0},
+			TimedStandIn:    c.opts.TimedTargetMillis > 0 || c.opts.MemoryTargetMillis > 0,
+			RandomStormSize: c.opts.RandomStormSize},
 		Pipeline: c.opts.Pipeline, EpochInterval: c.opts.EpochInterval, Raft: c.opts.Raft, Logger: c.opts.Logger, RaftLog: c.opts.RaftLog,
 		Shadow: c.opts.Shadow,
 	})

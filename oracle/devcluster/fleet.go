@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,8 +37,16 @@ type FleetOptions struct {
 	Adversaries []string
 	// Nodes are sim device profiles of further nodes, one node each, in
 	// order, after the honest and adversarial ones: an exact list such as
-	// "h100", "rtx3090-as-h100", "cpu-128-as-H200".
+	// "h100", "rtx3090-as-h100", "cpu-128-as-H200". Besides sim.New's
+	// profiles it takes "relay-<actual>[-as-<claimed>]" (an identity of a
+	// sim.RelayGroup), "copy-<profile>" (the device of <profile> presenting
+	// the fingerprint of an earlier honest node of the class it claims:
+	// an identity copier) and a suffix "@<group>" on clone- and relay-
+	// profiles: entries with the same profile and group share one device.
 	Nodes []string
+	// Delays, when set, holds one start delay per entry of Nodes: the node
+	// registers that long after the fleet starts (a late joiner).
+	Delays []time.Duration
 	// Jitter, when set, delays every call a node makes to the cluster as a
 	// wide-area link would (see JitterModel). Nil: loopback latency.
 	Jitter *JitterModel
@@ -68,6 +79,10 @@ func DefaultFleet() FleetOptions {
 		"partial-h100", "grind-h100", "flaky-l40s",
 	}}
 }
+
+// FleetLabel is the profiler label key on every goroutine of a fleet's
+// nodes (value "fleet"): CPU profile samples without it are the cluster's.
+const FleetLabel = "truegpu-side"
 
 // FleetStats count what the fleet saw.
 type FleetStats struct {
@@ -111,26 +126,81 @@ func StartFleet(ctx context.Context, c *Cluster, o FleetOptions) (*Fleet, error)
 	}
 	f := &Fleet{}
 	groups := map[string]*sim.CloneGroup{}
+	relays := map[string]*sim.RelayGroup{}
+	victims := map[string][]attest.Fingerprint{} // honest fingerprints by claimed class, for copiers
+	copied := map[string]int{}
 	add := func(kind string, i int) error {
 		seed := []byte(fmt.Sprintf("truegpu dev node %d %s", i, kind))
 		key := attest.NodeKeyFromSeed(seed)
 		opts := sim.Options{Seed: seed, TimeScale: o.TimeScale, Node: key.ProverAddress()}
+		profile, group, grouped := strings.Cut(kind, "@")
 		var dev attest.Device
 		var err error
-		if len(kind) > 6 && kind[:6] == "clone-" {
+		switch {
+		case strings.HasPrefix(profile, "clone-"):
 			g := groups[kind]
 			if g == nil {
-				if g, err = sim.NewCloneGroup(kind[6:], sim.Options{Seed: []byte(kind), TimeScale: o.TimeScale}); err != nil {
+				class, err := sim.CanonicalClass(profile[6:])
+				if err != nil {
+					return fmt.Errorf("devcluster: fleet device %q: %w", kind, err)
+				}
+				if g, err = sim.NewCloneGroup(class, sim.Options{Seed: []byte(kind), TimeScale: o.TimeScale}); err != nil {
 					return err
 				}
 				groups[kind] = g
 			}
 			dev, err = g.Device()
-		} else {
-			dev, err = sim.New(kind, opts)
+		case strings.HasPrefix(profile, "relay-"):
+			actual, claimed, ok := strings.Cut(profile[6:], "-as-")
+			if !ok {
+				claimed = actual
+			}
+			if !grouped {
+				group = strconv.Itoa(i)
+			}
+			g := relays[actual+"@"+group]
+			if g == nil {
+				if g, err = sim.NewRelayGroup(actual, sim.Options{Seed: []byte("relay " + actual + "@" + group), TimeScale: o.TimeScale}); err != nil {
+					return err
+				}
+				relays[actual+"@"+group] = g
+			}
+			dev, err = g.Device(claimed)
+		case strings.HasPrefix(profile, "copy-"):
+			// An identity copier: the device of the rest of the profile,
+			// presenting the fingerprint of an honest node of the class it
+			// claims, as read from the public API.
+			claimed := profile[5:]
+			if _, c, ok := strings.Cut(claimed, "-as-"); ok {
+				claimed = c
+			}
+			if claimed, err = sim.CanonicalClass(claimed); err != nil {
+				return fmt.Errorf("devcluster: fleet device %q: %w", kind, err)
+			}
+			fps := victims[claimed]
+			if len(fps) == 0 {
+				return fmt.Errorf("devcluster: fleet device %q: no honest %s node before it to copy", kind, claimed)
+			}
+			fp := fps[copied[claimed]%len(fps)]
+			copied[claimed]++
+			opts.Fingerprint = &fp
+			dev, err = sim.New(profile[5:], opts)
+		default:
+			dev, err = sim.New(profile, opts)
 		}
 		if err != nil {
 			return fmt.Errorf("devcluster: fleet device %q: %w", kind, err)
+		}
+		if _, honest := dev.(*sim.Honest); honest {
+			fp, err := dev.Fingerprint(context.Background())
+			if err != nil {
+				return err
+			}
+			class, err := sim.CanonicalClass(profile)
+			if err != nil {
+				return err
+			}
+			victims[class] = append(victims[class], fp)
 		}
 		f.Nodes = append(f.Nodes, &SimNode{Kind: kind, Key: key, Device: dev})
 		return nil
@@ -150,29 +220,27 @@ func StartFleet(ctx context.Context, c *Cluster, o FleetOptions) (*Fleet, error)
 			return nil, err
 		}
 	}
-	var clients []truegpuv1.NodeServiceClient
-	if o.Jitter != nil {
-		// One connection per node, each with its own link.
-		for i := range f.Nodes {
-			l := jitter.link(i)
-			cc, err := grpc.NewClient(c.Nodes[i%len(c.Nodes)].GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-				grpc.WithChainUnaryInterceptor(l.unary), grpc.WithChainStreamInterceptor(l.stream))
-			if err != nil {
-				f.Close()
-				return nil, err
-			}
-			f.conns = append(f.conns, cc)
-			clients = append(clients, truegpuv1.NewNodeServiceClient(cc))
+	// A few connections per member, shared by the nodes (a large fleet
+	// would otherwise hold two file descriptors per node in this process);
+	// with a jitter model each node's calls still take its own link.
+	perMember := min(connsPerMember, (len(f.Nodes)+len(c.Nodes)-1)/len(c.Nodes))
+	var pool []*grpc.ClientConn
+	for j := range perMember * len(c.Nodes) {
+		cc, err := grpc.NewClient(c.Nodes[j%len(c.Nodes)].GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			f.Close()
+			return nil, err
 		}
-	} else {
-		for _, n := range c.Nodes {
-			cc, err := grpc.NewClient(n.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				f.Close()
-				return nil, err
-			}
-			f.conns = append(f.conns, cc)
-			clients = append(clients, truegpuv1.NewNodeServiceClient(cc))
+		pool = append(pool, cc)
+	}
+	f.conns = pool
+	clients := make([]truegpuv1.NodeServiceClient, len(f.Nodes))
+	for i := range f.Nodes {
+		cc := pool[i%len(pool)]
+		if o.Jitter != nil {
+			clients[i] = truegpuv1.NewNodeServiceClient(linkedConn{cc, jitter.link(i)})
+		} else {
+			clients[i] = truegpuv1.NewNodeServiceClient(cc)
 		}
 	}
 	keys := func(p *prover.Profile) (*prover.ProvingKey, error) {
@@ -187,7 +255,7 @@ func StartFleet(ctx context.Context, c *Cluster, o FleetOptions) (*Fleet, error)
 	var agents []*attest.Agent
 	for i, n := range f.Nodes {
 		a, err := attest.NewAgent(ctx, attest.AgentConfig{
-			Client: clients[i%len(clients)], Key: n.Key, Devices: []attest.AgentDevice{{Device: n.Device}},
+			Client: clients[i], Key: n.Key, Devices: []attest.AgentDevice{{Device: n.Device}},
 			Keys: keys, ProveSlots: proving, PollInterval: o.Poll, MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
 			Logger:       c.opts.Logger.With("node", n.Key.Address().String(), "kind", n.Kind),
 			OnRegistered: func(*truegpuv1.RegisterNodeResponse) { f.Stats.Registered.Add(1) },
@@ -201,8 +269,22 @@ func StartFleet(ctx context.Context, c *Cluster, o FleetOptions) (*Fleet, error)
 	}
 	var fctx context.Context
 	fctx, f.cancel = context.WithCancel(context.Background())
-	for _, a := range agents {
-		f.wg.Go(func() { a.Run(fctx) })
+	first := o.Honest + len(o.Adversaries)
+	for i, a := range agents {
+		var delay time.Duration
+		if j := i - first; j >= 0 && j < len(o.Delays) {
+			delay = o.Delays[j]
+		}
+		f.wg.Go(func() {
+			// The fleet's goroutines carry a profiler label, so that a CPU
+			// profile of a process running a cluster and its fleet
+			// separates the two (FleetLabel).
+			pprof.Do(fctx, pprof.Labels(FleetLabel, "fleet"), func(ctx context.Context) {
+				if wait(ctx, delay) == nil {
+					a.Run(ctx)
+				}
+			})
+		})
 	}
 	return f, nil
 }
@@ -353,6 +435,28 @@ func (l *link) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.Clien
 		return nil, err
 	}
 	return &laggedStream{ClientStream: s, l: l}, nil
+}
+
+// connsPerMember is how many connections a fleet opens to each member.
+const connsPerMember = 16
+
+// linkedConn is a shared connection seen through one node's link: every
+// call it carries takes the link's delays.
+type linkedConn struct {
+	cc *grpc.ClientConn
+	l  *link
+}
+
+func (c linkedConn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	return c.l.unary(ctx, method, args, reply, c.cc, func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
+		return cc.Invoke(ctx, method, req, reply, opts...)
+	}, opts...)
+}
+
+func (c linkedConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	return c.l.stream(ctx, desc, c.cc, method, func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		return cc.NewStream(ctx, desc, method, opts...)
+	}, opts...)
 }
 
 // laggedStream delivers each received message half a round trip late.
