@@ -23,6 +23,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
 // defaultServer is the oracle member's gRPC address when neither --server nor
@@ -279,4 +281,12 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// statusWord is a status in lower case, e.g. "trusted".
+func statusWord(s truegpuv1.NodeStatus) string {
+	if s == truegpuv1.NodeStatus_NODE_STATUS_UNSPECIFIED {
+		return "-"
+	}
+	return strings.ToLower(strings.TrimPrefix(s.String(), "NODE_STATUS_"))
 }

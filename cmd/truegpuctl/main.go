@@ -2,8 +2,11 @@
 // cluster, and the local tool for work proofs and key ceremonies.
 //
 // Each verb lives in its own file and adds itself to the command table with
-// register. A verb may be two words ("eval fleet"); the two-word verb wins
-// over the one-word verb with the same first word. Exit codes: 0 success, 1 the operation failed, 2 bad usage.
+// register. What several verbs share lives in client.go (the verbs that call
+// an oracle member) and proof.go (the proof and key verbs). A verb may be two
+// words ("eval fleet"); the two-word verb wins over the one-word verb with
+// the same first word. Exit codes: 0 success, 1 the operation failed, 2 bad
+// usage.
 package main
 
 import (

@@ -1,5 +1,9 @@
 package main
 
+// Shared plumbing of the proof and key verbs (setup, prove, verify,
+// solidity, ceremony): the proof bundle format, where keys come from, key
+// files, hex arguments, the -profile flag and output files.
+
 import (
 	"bytes"
 	"encoding/hex"
