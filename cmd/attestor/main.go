@@ -26,6 +26,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/truegpu/truegpu/internal/cli"
 )
 
 // command is one verb.
@@ -42,10 +44,8 @@ type env struct {
 	Stdout, Stderr io.Writer
 }
 
-var errUsage = errors.New("usage")
-
 func usageError(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+	return cli.UsageError(format, args...)
 }
 
 var commands = map[string]*command{}
@@ -95,10 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err := c.Run(ctx, e, opts, fs.Args()); err != nil {
 		fmt.Fprintf(stderr, "attestor %s: %v\n", c.Name, err)
-		if errors.Is(err, errUsage) {
-			return 2
-		}
-		return 1
+		return cli.ExitCode(err)
 	}
 	return 0
 }

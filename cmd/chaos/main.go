@@ -26,16 +26,13 @@ import (
 
 	gnarklog "github.com/consensys/gnark/logger"
 
+	"github.com/truegpu/truegpu/internal/cli"
 	"github.com/truegpu/truegpu/oracle/chaos"
 )
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "chaos:", err)
-		os.Exit(1)
+		cli.Exit("chaos", err)
 	}
 }
 

@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/truegpu/truegpu/internal/cli"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/internal/gpuclass"
 	"github.com/truegpu/truegpu/oracle"
@@ -56,9 +57,8 @@ func main() {
 	} else {
 		err = runMember(ctx, os.Args[1:])
 	}
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "oracled:", err)
-		os.Exit(1)
+	if err != nil {
+		cli.Exit("oracled", err)
 	}
 }
 

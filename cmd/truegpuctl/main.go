@@ -17,6 +17,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/truegpu/truegpu/internal/cli"
 )
 
 // command is one verb of truegpuctl.
@@ -43,11 +45,11 @@ type runContext struct {
 }
 
 // errUsage marks an error caused by bad arguments; it exits with status 2.
-var errUsage = errors.New("usage")
+var errUsage = cli.ErrUsage
 
 // usageError reports bad arguments to a verb.
 func usageError(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+	return cli.UsageError(format, args...)
 }
 
 var commands = map[string]*command{}
