@@ -83,15 +83,16 @@ func TestComposeFleet(t *testing.T) {
 	}
 }
 
-// A small fleet through a real cluster: every kind is present in the
-// report, every node has a decided challenge, and the run's totals are
-// measured.
+// A small fleet through a real cluster in shadow mode: every kind is
+// present in the report, every node has a decided challenge, the run's
+// totals are measured, and the report shows what enforcement would have
+// done (adversaries rejected) while every published status stayed neutral.
 func TestEvalFleetSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a cluster and a fleet")
 	}
 	ff := fleetFlags{nodes: 40, honest: 25, rounds: 1, interval: 4 * time.Second, epoch: 5 * time.Second, proofWin: 20 * time.Second,
-		target: gpuclass.DefaultTimedTargetMillis, memory: gpuclass.DefaultWalkTargetMillis, timeout: 4 * time.Minute, progress: 5 * time.Second, seed: 1}
+		target: gpuclass.DefaultTimedTargetMillis, memory: gpuclass.DefaultWalkTargetMillis, timeout: 4 * time.Minute, progress: 5 * time.Second, seed: 1, shadow: true}
 	nodes, err := composeFleet(ff)
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +117,17 @@ func TestEvalFleetSmall(t *testing.T) {
 	}
 	if rep.Decided == 0 || rep.StateBytes <= 0 || rep.ClusterCPU <= 0 || rep.FleetCPU <= 0 {
 		t.Errorf("totals not measured: %d decided challenges, %d state bytes, cluster CPU %v s, fleet CPU %v s", rep.Decided, rep.StateBytes, rep.ClusterCPU, rep.FleetCPU)
+	}
+	if rep.AdversaryCaught == 0 {
+		t.Error("no adversarial node was rejected")
+	}
+	for st, n := range rep.Published {
+		if st != "probation" {
+			t.Errorf("shadow mode published %d nodes as %s", n, st)
+		}
+	}
+	if rep.Published["probation"] != 40 {
+		t.Errorf("published statuses %v, want all 40 nodes on probation", rep.Published)
 	}
 	var out bytes.Buffer
 	if err := printFleetReport(&out, rep); err != nil {
