@@ -55,7 +55,7 @@ type Options struct {
 	// removed at the end.
 	Dir string
 	// Reads is the number of GET /v1/nodes/{address} requests; list
-	// pages are a tenth of it. Default 20,000.
+	// pages are a tenth of it, at least 10. Default 20,000.
 	Reads int
 	// Clients is the number of concurrent keep-alive HTTP connections of
 	// the read load. Default 8.
@@ -137,7 +137,6 @@ type Report struct {
 	LogicalStateBytes     int64   `json:"logical_state_bytes"`
 	LogicalBytesPerNode   float64 `json:"logical_state_bytes_per_node"`
 	NodeRecordBytes       float64 `json:"node_record_bytes_mean"`
-	CompactionPerformed   bool    `json:"compaction_performed"`
 	StateDirDescription   string  `json:"state_dir"`
 	RaftLogDirDescription string  `json:"raft_log_dir"`
 
@@ -392,7 +391,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		mib(rep.StateBytes), rep.StateBytesPerNode, mib(rep.RaftLogBytes), rep.RaftLogEntries, mib(rep.LogicalStateBytes))
 
 	// REST reads on member 1's gateway.
-	progress("REST reads: %d GET node, %d list pages, %d connections", opts.Reads, opts.Reads/10, opts.Clients)
+	progress("REST reads: %d GET node, %d list pages, %d connections", opts.Reads, listPages(opts.Reads), opts.Clients)
 	if rep.GetNode, rep.ListNodes, err = reads(ctx, m1.HTTPURL(), addrs, opts); err != nil {
 		return nil, err
 	}
@@ -650,7 +649,7 @@ func reads(ctx context.Context, base string, addrs []ethcrypto.Address, opts Opt
 		return get, list, err
 	}
 	statuses := []string{"NODE_STATUS_PROBATION", "NODE_STATUS_TRUSTED", "NODE_STATUS_SUSPECT", ""}
-	lurls := make([]string, max(opts.Reads/10, 10))
+	lurls := make([]string, listPages(opts.Reads))
 	for i := range lurls {
 		q := "pageSize=100&orderBy=score%20desc&class=" + classes[r.IntN(len(classes))].class
 		if s := statuses[r.IntN(len(statuses))]; s != "" {
@@ -734,6 +733,9 @@ func load(ctx context.Context, hc *http.Client, urls []string, clients int) (Rea
 		P50Millis: ms(lat[len(lat)/2]), P99Millis: ms(lat[len(lat)*99/100]), Bytes: float64(total) / float64(len(urls))}, nil
 }
 
+// listPages is the number of list requests for reads node requests.
+func listPages(reads int) int { return max(reads/10, 10) }
+
 func cmpErr(a, b error) error {
 	if a != nil {
 		return a
@@ -749,6 +751,21 @@ func closeEpoch(ctx context.Context, c *devcluster.Cluster, rep *Report) error {
 		return errors.New("the cluster has no leader")
 	}
 	f := l.Member.FSM()
+	// Each member enters the member table itself shortly after start; a
+	// report is signed by the members listed when it closes.
+	for deadline := time.Now().Add(time.Minute); ; {
+		ms, err := f.Members()
+		if err != nil {
+			return err
+		}
+		if len(ms) >= len(c.Nodes) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d members in the member table after a minute", len(ms), len(c.Nodes))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	meta, err := f.Meta()
 	if err != nil {
 		return err
@@ -784,7 +801,7 @@ func closeEpoch(ctx context.Context, c *devcluster.Cluster, rep *Report) error {
 	}
 	// Every member audits the epoch as soon as it is closed, rebuilding
 	// the same tree: measure once they are done, best of three.
-	if err := waitAudits(ctx, c, 10*time.Minute); err != nil {
+	if err := waitAudits(ctx, c, es.Report.GetSigners(), 10*time.Minute); err != nil {
 		return err
 	}
 	for range 3 {
@@ -802,11 +819,14 @@ func closeEpoch(ctx context.Context, c *devcluster.Cluster, rep *Report) error {
 	return nil
 }
 
-// waitAudits waits until every member has audited an epoch (passed or
-// refused), as its audits_total metric counts.
-func waitAudits(ctx context.Context, c *devcluster.Cluster, timeout time.Duration) error {
+// waitAudits waits until every member among the report's signers has
+// audited an epoch (passed or refused), as its audits_total metric counts.
+func waitAudits(ctx context.Context, c *devcluster.Cluster, signers []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for _, n := range c.Nodes {
+		if !slices.Contains(signers, n.Member.Signer().String()) {
+			continue
+		}
 		for {
 			mfs, err := n.Member.Metrics().Gather()
 			if err != nil {
