@@ -142,8 +142,8 @@ passed first (the report so far is printed), 2 bad usage.`,
 			fs.IntVar(&ff.nodes, "nodes", 10000, "nodes in the fleet")
 			fs.IntVar(&ff.honest, "honest", 10, "`percent` of the nodes that are honest")
 			fs.IntVar(&ff.rounds, "rounds", 3, "decided challenges to wait for per node")
-			fs.DurationVar(&ff.interval, "interval", 12*time.Minute, "mean time between challenges of a node (every honest answer is a genuine proof: the fleet's proving bounds the rate)")
-			fs.DurationVar(&ff.lateAfter, "late-after", 0, "when late joiners register (0: one -interval into the run)")
+			fs.DurationVar(&ff.interval, "interval", 0, "mean time between challenges of a node (0: sized to the fleet's proving, 180 ms per node and at least a minute: 30m for 10,000 nodes)")
+			fs.DurationVar(&ff.lateAfter, "late-after", 0, "when late joiners register (0: a third of -interval into the run)")
 			fs.IntVar(&ff.stormSize, "storm-size", 0, "nodes drawn at random into each storm (0: the scheduler's default)")
 			fs.Uint64Var(&ff.target, "target", gpuclass.DefaultTimedTargetMillis, "timed phase device time on the claimed class, in `ms`")
 			fs.Uint64Var(&ff.memory, "memory-target", gpuclass.DefaultWalkTargetMillis, "memory phase walk time on the claimed class, in `ms` (0: no memory phase)")
@@ -167,12 +167,15 @@ passed first (the report so far is printed), 2 bad usage.`,
 				return usageError("-honest must be between 1 and 100")
 			case ff.rounds <= 0:
 				return usageError("-rounds must be positive")
-			case ff.interval <= 0 || ff.timeout <= 0 || ff.progress <= 0 || ff.epoch <= 0 || ff.proofWin <= 0:
-				return usageError("-interval, -epoch, -proof-window, -timeout and -progress must be positive")
+			case ff.interval < 0 || ff.timeout <= 0 || ff.progress <= 0 || ff.epoch <= 0 || ff.proofWin <= 0:
+				return usageError("-epoch, -proof-window, -timeout and -progress must be positive, -interval not negative")
 			case ff.lateAfter < 0 || ff.stormSize < 0:
 				return usageError("-late-after and -storm-size must not be negative")
 			case ff.target == 0:
 				return usageError("-target must be positive")
+			}
+			if ff.interval == 0 {
+				ff.interval = fleetInterval(ff.nodes)
 			}
 			fleet, err := composeFleet(ff)
 			if err != nil {
@@ -194,6 +197,17 @@ passed first (the report so far is printed), 2 bad usage.`,
 			return runErr
 		},
 	})
+}
+
+// fleetInterval is the default challenge interval of a fleet of n nodes.
+// About a quarter of the fleet proves each round (the honest nodes, and
+// the clones, relays, flaky and silent nodes and first replays that
+// compute honestly), one genuine test-profile proof after another at
+// about 0.3 s each on two cores beside the cluster: 180 ms per node keeps
+// the proofs a round asks for within what the machine proves in the
+// interval, so an honest node's proof is never late for want of CPU.
+func fleetInterval(n int) time.Duration {
+	return max(time.Minute, time.Duration(n)*180*time.Millisecond).Round(time.Second)
 }
 
 // fleetNode is one node of the evaluated fleet.
@@ -248,7 +262,7 @@ func composeFleet(ff fleetFlags) ([]fleetNode, error) {
 	var out []fleetNode
 	lateAfter := ff.lateAfter
 	if lateAfter == 0 {
-		lateAfter = ff.interval
+		lateAfter = ff.interval / 3
 	}
 	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
 	group := 0
