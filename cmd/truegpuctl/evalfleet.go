@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -493,7 +493,7 @@ func (o *fleetObserver) pass(ctx context.Context, rep truegpuv1.ReputationServic
 			for a := range work {
 				if err := o.read(ctx, rep, a); err != nil {
 					mu.Lock()
-					first = cmp0(first, fmt.Errorf("node %s: %w", a, err))
+					first = cmp.Or(first, fmt.Errorf("node %s: %w", a, err))
 					mu.Unlock()
 				}
 			}
@@ -508,13 +508,6 @@ func (o *fleetObserver) pass(ctx context.Context, rep truegpuv1.ReputationServic
 	close(work)
 	wg.Wait()
 	return first
-}
-
-func cmp0(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // counts returns how many nodes are done, rejected and decided in all.
@@ -713,14 +706,8 @@ func memberBytes(dir, sub string) int64 {
 			continue
 		}
 		members++
-		filepath.WalkDir(filepath.Join(dir, e.Name(), sub), func(_ string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() {
-				if info, err := d.Info(); err == nil {
-					total += info.Size()
-				}
-			}
-			return nil
-		})
+		n, _ := devcluster.DirSize(filepath.Join(dir, e.Name(), sub))
+		total += n
 	}
 	if members == 0 {
 		return 0

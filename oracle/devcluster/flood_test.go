@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -253,15 +251,10 @@ func countBefore(d []time.Duration, limit time.Duration) int {
 
 // stateSize sums the members' data directories.
 func stateSize(t *testing.T, dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
+	n, err := DirSize(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return n
 }
 

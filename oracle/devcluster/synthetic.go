@@ -2,7 +2,10 @@ package devcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,4 +83,25 @@ func SyntheticChallenge(a ethcrypto.Address, nonce [32]byte, now time.Time, p *p
 	id := truegpuv1.ChallengeID(nonce[:], a[:], 0, ms)
 	return &truegpuv1.IssuedChallenge{Id: id[:], Address: a[:], Nonce: nonce[:], Profile: p.ID(), ClaimedClass: class,
 		IssuedAtUnixMs: ms, CommitDeadlineUnixMs: ms + 600_000, ProofDeadlineUnixMs: ms + 1_200_000, ExpectedLatencyMs: 10}
+}
+
+// DirSize is the total size of the regular files under dir; a directory
+// that does not exist (or a file removed during the walk) counts as empty.
+func DirSize(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				total += info.Size()
+			}
+		}
+		return nil
+	})
+	return total, err
 }

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -346,7 +345,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	m1 := c.Nodes[0]
 	m1dir := filepath.Join(dir, m1.ID)
-	if rep.StateBytesRegistered, err = dirSize(filepath.Join(m1dir, "state")); err != nil {
+	if rep.StateBytesRegistered, err = devcluster.DirSize(filepath.Join(m1dir, "state")); err != nil {
 		return nil, err
 	}
 
@@ -367,10 +366,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	rep.HeapInUseFilled = heapInUse()
 
 	// State on disk.
-	if rep.StateBytes, err = dirSize(filepath.Join(m1dir, "state")); err != nil {
+	if rep.StateBytes, err = devcluster.DirSize(filepath.Join(m1dir, "state")); err != nil {
 		return nil, err
 	}
-	if rep.RaftLogBytes, err = dirSize(filepath.Join(m1dir, "raft")); err != nil {
+	if rep.RaftLogBytes, err = devcluster.DirSize(filepath.Join(m1dir, "raft")); err != nil {
 		return nil, err
 	}
 	st := m1.Member.Raft().Stats()
@@ -970,26 +969,6 @@ func snapshotRestore(ctx context.Context, c *devcluster.Cluster, dir string, rep
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-// dirSize is the total size of the regular files under dir.
-func dirSize(dir string) (int64, error) {
-	var total int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if d.Type().IsRegular() {
-			if info, err := d.Info(); err == nil {
-				total += info.Size()
-			}
-		}
-		return nil
-	})
-	return total, err
-}
 
 func heapInUse() int64 {
 	runtime.GC()
