@@ -662,7 +662,7 @@ func runFleetEval(ctx context.Context, ff fleetFlags, nodes []fleetNode, progres
 		rep2.ClusterCPU, rep2.FleetCPU = splitCPU(cpu.Bytes())
 		rep2.CPUPerNodeHour = rep2.ClusterCPU * 1000 / float64(len(nodes)) / wall.Hours()
 	}
-	stats, err := truegpuv1.NewReputationServiceClient(conn).GetFleetStats(rctx, &truegpuv1.GetFleetStatsRequest{})
+	stats, err := rep.GetFleetStats(rctx, &truegpuv1.GetFleetStatsRequest{})
 	if err == nil {
 		rep2.Verdicts = stats.GetTotalVerdicts()
 	}
