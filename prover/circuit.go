@@ -57,7 +57,32 @@ func bigTag(e interface{ BigInt(*big.Int) *big.Int }) *big.Int {
 	return e.BigInt(new(big.Int))
 }
 
-// Define implements frontend.Circuit.
+// hasher is the protocol hash H (hash.go) inside a circuit.
+type hasher func(a, b frontend.Variable) frontend.Variable
+
+// newHasher returns H for api: the Poseidon2 compression with the
+// protocol's parameters.
+func newHasher(api frontend.API) (hasher, error) {
+	perm, err := p2.NewPoseidon2FromParameters(api, Poseidon2Width, Poseidon2FullRounds, Poseidon2PartialRounds)
+	if err != nil {
+		return nil, err
+	}
+	return func(a, b frontend.Variable) frontend.Variable { return perm.Compress(a, b) }, nil
+}
+
+// chain returns Chain(x0, xs...) = H(...H(H(x0, x1), x2)..., xn).
+func (h hasher) chain(x0 frontend.Variable, xs ...frontend.Variable) frontend.Variable {
+	s := x0
+	for _, x := range xs {
+		s = h(s, x)
+	}
+	return s
+}
+
+// Define implements frontend.Circuit. It composes the gadgets: the PRG
+// gadget (gadget_prg.go) gives the sample positions and re-derives the
+// row of A and the column of B; the Merkle gadget (gadget_merkle.go)
+// packs the sampled word and checks its opening against the root.
 func (c *Circuit) Define(api frontend.API) error {
 	p := c.profile
 	if p == nil {
@@ -66,17 +91,14 @@ func (c *Circuit) Define(api frontend.API) error {
 	if len(c.Samples) != p.Q {
 		return fmt.Errorf("%w: circuit has %d samples, profile %s needs %d", ErrShape, len(c.Samples), p.ID(), p.Q)
 	}
-	perm, err := p2.NewPoseidon2FromParameters(api, Poseidon2Width, Poseidon2FullRounds, Poseidon2PartialRounds)
+	for s := range c.Samples {
+		if n := len(c.Samples[s].Siblings); n != p.Depth() {
+			return fmt.Errorf("%w: sample %d has %d siblings, profile %s needs %d", ErrShape, s, n, p.ID(), p.Depth())
+		}
+	}
+	h, err := newHasher(api)
 	if err != nil {
 		return err
-	}
-	h := func(a, b frontend.Variable) frontend.Variable { return perm.Compress(a, b) }
-	chainV := func(x0 frontend.Variable, xs ...frontend.Variable) frontend.Variable {
-		s := x0
-		for _, x := range xs {
-			s = h(s, x)
-		}
-		return s
 	}
 
 	// Public inputs: the digest is the profile's; the nonce halves, the
@@ -89,81 +111,36 @@ func (c *Circuit) Define(api frontend.API) error {
 	bits.ToBinary(api, c.Node, bits.WithNbDigits(160))
 	bits.ToBinary(api, c.Seed, bits.WithNbDigits(8*SampleSeedSize))
 
-	seed := chainV(bigTag(&tagSeed), c.NonceHi, c.NonceLo, c.Digest)
-	base := chainV(bigTag(&tagSample), c.Root, c.Seed, c.NonceHi, c.NonceLo, c.Node)
+	seed := circuitSeed(h, c.NonceHi, c.NonceLo, c.Digest)
+	base := circuitSampleBase(h, c.Root, c.Seed, c.NonceHi, c.NonceLo, c.Node)
 
 	logN := log2(p.N)
 	logCells := log2(p.Cells())
 	two32 := new(big.Int).Lsh(big.NewInt(1), 32)
 	for s := range c.Samples {
 		sw := &c.Samples[s]
-		hs := h(base, s)
-		// Full canonical decomposition: the low bits of h_s are unique.
-		hb := bits.ToBinary(api, hs)
-		cellBits := hb[:logCells]
+		// The low bits of h_s: lane, word index, column and row.
+		cellBits := circuitSampleBits(api, h, base, s, logCells)
 		row := bits.FromBinary(api, cellBits[logN:], bits.WithUnconstrainedInputs())
 		col := bits.FromBinary(api, cellBits[:logN], bits.WithUnconstrainedInputs())
 
-		a := c.prgVector(api, h, seed, domainA, row)
-		b := c.prgVector(api, h, seed, domainB, col)
+		a := circuitPRGVector(api, h, seed, domainA, row, p.K)
+		b := circuitPRGVector(api, h, seed, domainB, col, p.K)
 		var dot frontend.Variable = 0
 		for k := range a {
 			dot = api.MulAcc(dot, a[k], b[k])
 		}
 
 		// The word's cells are uint32; the sampled lane equals dot mod 2^32.
-		var word frontend.Variable = 0
-		for t := 0; t < CellsPerWord; t++ {
-			bits.ToBinary(api, sw.Word[t], bits.WithNbDigits(32))
-			word = api.Add(word, api.Mul(sw.Word[t], new(big.Int).Lsh(big.NewInt(1), uint(32*t))))
-		}
+		word := circuitPackWord(api, sw.Word)
 		lane := api.Lookup2(cellBits[0], cellBits[1], sw.Word[0], sw.Word[1], sw.Word[2], sw.Word[3])
 		diff := api.Sub(lane, dot)
 		api.AssertIsEqual(api.Mul(diff, api.Sub(diff, two32)), 0)
 
 		// Merkle opening of the word at index cell>>2.
-		node := word
-		for d, sib := range sw.Siblings {
-			bit := cellBits[2+d]
-			swap := api.Mul(bit, api.Sub(sib, node))
-			left := api.Add(node, swap)
-			right := api.Sub(sib, swap)
-			node = h(left, right)
-		}
-		api.AssertIsEqual(node, c.Root)
+		circuitAssertOpening(api, h, c.Root, word, cellBits[2:], sw.Siblings)
 	}
 	return nil
-}
-
-// prgVector re-derives the K int8 values of PRG domain (sel, index) as field
-// elements (negative values as r - |v|).
-func (c *Circuit) prgVector(api frontend.API, h func(a, b frontend.Variable) frontend.Variable, seed frontend.Variable, sel int64, index frontend.Variable) []frontend.Variable {
-	p := c.profile
-	out := make([]frontend.Variable, 0, p.K)
-	selPart := new(big.Int).Lsh(big.NewInt(sel), 64)
-	two32 := new(big.Int).Lsh(big.NewInt(1), 32)
-	for j := 0; j < p.Chunks(); j++ {
-		d := api.Add(selPart, api.Mul(index, two32), j)
-		out = append(out, chunkInt8s(api, h(seed, d), min(bytesPerChunk, p.K-len(out)))...)
-	}
-	return out
-}
-
-// chunkInt8s returns the first n int8 values of a PRG output e: byte t of
-// e's canonical little-endian encoding, two's complement. The full
-// decomposition of e is canonical (bits.ToBinary checks it is below r), so
-// each value is the unique byte of e and lies in [-128, 127].
-func chunkInt8s(api frontend.API, e frontend.Variable, n int) []frontend.Variable {
-	eb := bits.ToBinary(api, e)
-	out := make([]frontend.Variable, n)
-	for t := range out {
-		var v frontend.Variable = 0
-		for b := 0; b < 7; b++ {
-			v = api.Add(v, api.Mul(eb[8*t+b], 1<<b))
-		}
-		out[t] = api.Sub(v, api.Mul(eb[8*t+7], 128))
-	}
-	return out
 }
 
 func log2(v int) int {

@@ -1,11 +1,13 @@
 package prover
 
 import (
+	"errors"
 	"math/big"
 	"testing"
 
 	"github.com/consensys/gnark-crypto/ecc"
 	"github.com/consensys/gnark/frontend"
+	"github.com/consensys/gnark/frontend/cs/r1cs"
 	"github.com/consensys/gnark/test"
 )
 
@@ -162,67 +164,52 @@ func TestCircuitAssignments(t *testing.T) {
 	}
 }
 
-// int8Circuit checks chunkInt8s: the n values derived from E must equal V.
-type int8Circuit struct {
-	E frontend.Variable
-	V [bytesPerChunk]frontend.Variable
-}
-
-func (c *int8Circuit) Define(api frontend.API) error {
-	got := chunkInt8s(api, c.E, bytesPerChunk)
-	for i := range got {
-		api.AssertIsEqual(got[i], c.V[i])
-	}
-	return nil
-}
-
-func TestChunkInt8s(t *testing.T) {
-	p := mustProfile(t, "test")
-	seed := seedElement(p, testNonce(1))
-	d := domainWord(domainA, 3, 0)
-	e := compress(&seed, &d)
-	want := make([]int8, bytesPerChunk)
-	prgVector(&seed, domainA, 3, want)
-	assign := func(vals []*big.Int) *int8Circuit {
-		c := &int8Circuit{E: e.BigInt(new(big.Int))}
-		for i := range c.V {
-			c.V[i] = vals[i]
-		}
-		return c
-	}
-	vals := make([]*big.Int, bytesPerChunk)
-	for i, v := range want {
-		vals[i] = big.NewInt(int64(v))
-	}
-	field := ecc.BN254.ScalarField()
-	if err := test.IsSolved(&int8Circuit{}, assign(vals), field); err != nil {
-		t.Fatalf("values from the reference PRG rejected: %v", err)
-	}
+// TestCircuitConstraintSystem pins the size of the compiled circuit of
+// the test and demo profiles: a change to any count changes the circuit,
+// and the proving and verifying keys of every profile with it (a new
+// version, section 10 of docs/PROTOCOL.md).
+func TestCircuitConstraintSystem(t *testing.T) {
 	tests := []struct {
-		name string
-		edit func(v []*big.Int)
+		profile                     string
+		constraints, public, secret int
 	}{
-		{"value above 127 (unsigned byte)", func(v []*big.Int) {
-			for i := range v {
-				if v[i].Sign() < 0 {
-					v[i] = new(big.Int).Add(v[i], big.NewInt(256))
-					return
-				}
-			}
-		}},
-		{"value below -128", func(v []*big.Int) { v[0] = new(big.Int).Sub(v[0], big.NewInt(256)) }},
-		{"off by one", func(v []*big.Int) { v[5] = new(big.Int).Add(v[5], big.NewInt(1)) }},
+		// public counts the constant wire and the six public inputs;
+		// secret is Q·(4 + depth).
+		{"test", 21085, 7, 40},
+		{"demo", 57477, 7, 112},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			bad := make([]*big.Int, len(vals))
-			for i := range vals {
-				bad[i] = new(big.Int).Set(vals[i])
+		t.Run(tc.profile, func(t *testing.T) {
+			ccs, err := CompileCircuit(mustProfile(t, tc.profile))
+			if err != nil {
+				t.Fatal(err)
 			}
-			tc.edit(bad)
-			if err := test.IsSolved(&int8Circuit{}, assign(bad), field); err == nil {
-				t.Fatal("out-of-range or wrong int8 values accepted")
+			if got := ccs.GetNbConstraints(); got != tc.constraints {
+				t.Errorf("%d constraints, want %d", got, tc.constraints)
+			}
+			if got := ccs.GetNbPublicVariables(); got != tc.public {
+				t.Errorf("%d public variables, want %d", got, tc.public)
+			}
+			if got := ccs.GetNbSecretVariables(); got != tc.secret {
+				t.Errorf("%d secret variables, want %d", got, tc.secret)
 			}
 		})
+	}
+}
+
+// TestCircuitShape checks that Define refuses a circuit whose samples do
+// not have the profile's shape instead of compiling a different circuit.
+func TestCircuitShape(t *testing.T) {
+	p := mustProfile(t, "test")
+	field := ecc.BN254.ScalarField()
+	short := NewCircuit(p)
+	short.Samples[2].Siblings = short.Samples[2].Siblings[:p.Depth()-1]
+	if _, err := frontend.Compile(field, r1cs.NewBuilder, short); !errors.Is(err, ErrShape) {
+		t.Errorf("circuit with a short Merkle path: got %v, want ErrShape", err)
+	}
+	few := NewCircuit(p)
+	few.Samples = few.Samples[:p.Q-1]
+	if _, err := frontend.Compile(field, r1cs.NewBuilder, few); !errors.Is(err, ErrShape) {
+		t.Errorf("circuit with Q-1 samples: got %v, want ErrShape", err)
 	}
 }
