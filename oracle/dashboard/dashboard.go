@@ -3,8 +3,9 @@
 // reasons and evidence behind a node's status, the cluster, and the latest
 // signed epoch report.
 //
-// The page is plain HTML, CSS and JavaScript embedded in the binary (no
-// frontend build step) and reads only the public REST API under /v1, so it
+// The page is plain HTML, CSS and JavaScript modules embedded in the binary
+// (no frontend build step: static/app.js imports the other modules by
+// relative path) and reads only the public REST API under /v1, so it
 // shows exactly what any API consumer can see. It updates live from the
 // GET /v1/watch/scores stream and falls back to polling when the stream is
 // unavailable. Charts use the vendored uPlot library (MIT, see
@@ -39,6 +40,15 @@ const AssetPrefix = "/ui/"
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
 	"img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
+// contentTypes fixes the types of the page's own files, whatever the
+// host's MIME tables say: browsers refuse to run a module script (app.js and
+// the modules it imports) that is not served with a JavaScript type.
+var contentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+}
+
 type asset struct {
 	body        []byte
 	etag        string
@@ -58,7 +68,10 @@ func Handler() http.Handler {
 			return err
 		}
 		sum := sha256.Sum256(body)
-		ct := mime.TypeByExtension(path.Ext(p))
+		ct := contentTypes[path.Ext(p)]
+		if ct == "" {
+			ct = mime.TypeByExtension(path.Ext(p))
+		}
 		if ct == "" {
 			ct = "application/octet-stream"
 		}

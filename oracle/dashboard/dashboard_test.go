@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,10 +21,11 @@ func TestHandler(t *testing.T) {
 		wantType     string
 		wantBody     string
 	}{
-		{"GET", "/", 200, "text/html; charset=utf-8", `<script src="/ui/app.js">`},
+		{"GET", "/", 200, "text/html; charset=utf-8", `<script type="module" src="/ui/app.js">`},
 		{"GET", "/index.html", 200, "text/html; charset=utf-8", "<title>TrueGPU oracle</title>"},
 		{"HEAD", "/", 200, "text/html; charset=utf-8", ""},
-		{"GET", "/ui/app.js", 200, "text/javascript; charset=utf-8", "watch/scores"},
+		{"GET", "/ui/app.js", 200, "text/javascript; charset=utf-8", `from "./live.js"`},
+		{"GET", "/ui/api.js", 200, "text/javascript; charset=utf-8", "/v1/watch/scores"},
 		{"GET", "/ui/app.css", 200, "text/css; charset=utf-8", "--trusted"},
 		{"GET", "/ui/vendor/uPlot.iife.min.js", 200, "text/javascript; charset=utf-8", "uPlot"},
 		{"GET", "/ui/vendor/uPlot.LICENSE", 200, "", "MIT"},
@@ -97,5 +100,62 @@ func TestPageUsesOnlyLocalAssets(t *testing.T) {
 	}
 	if regexp.MustCompile(`<script>|<script [^>]*>[^<]`).Match(body) {
 		t.Error("page has an inline script")
+	}
+}
+
+// TestModulesResolve follows the page's module scripts and their relative
+// imports: each must be served as JavaScript (browsers refuse a module of
+// another type), and every module in static/ must be reached.
+func TestModulesResolve(t *testing.T) {
+	h := dashboard.Handler()
+	get := func(p string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		return rec
+	}
+	page := get("/").Body.String()
+	var queue []string
+	for _, m := range regexp.MustCompile(`<script type="module" src="([^"]+)">`).FindAllStringSubmatch(page, -1) {
+		queue = append(queue, m[1])
+	}
+	if len(queue) != 1 {
+		t.Fatalf("page has %d module scripts, want 1: %q", len(queue), queue)
+	}
+	importRE := regexp.MustCompile(`(?m)^import (?:[^"]* from )?"([^"]+)";`)
+	seen := map[string]bool{}
+	for len(queue) > 0 {
+		u := queue[0]
+		queue = queue[1:]
+		if seen[u] {
+			continue
+		}
+		seen[u] = true
+		rec := get(u)
+		if rec.Code != http.StatusOK {
+			t.Errorf("%s: status %d", u, rec.Code)
+			continue
+		}
+		if ct := rec.Header().Get("Content-Type"); ct != "text/javascript; charset=utf-8" {
+			t.Errorf("%s: Content-Type %q, want text/javascript", u, ct)
+		}
+		for _, m := range importRE.FindAllStringSubmatch(rec.Body.String(), -1) {
+			if !strings.HasPrefix(m[1], "./") {
+				t.Errorf("%s imports %q, not a relative path", u, m[1])
+				continue
+			}
+			queue = append(queue, path.Join(path.Dir(u), m[1]))
+		}
+	}
+	entries, err := os.ReadDir("static")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if u := dashboard.AssetPrefix + e.Name(); strings.HasSuffix(e.Name(), ".js") && !seen[u] {
+			t.Errorf("module %s is not imported by the page", u)
+		}
+	}
+	if !seen["/ui/api.js"] {
+		t.Errorf("the page's modules do not reach api.js: %v", seen)
 	}
 }
