@@ -144,58 +144,58 @@ func (m *Member) audit(es *truegpuv1.EpochState) error {
 		case v.Accepted:
 			if cs.Challenge.Timed != nil {
 				if err := CheckTimed(cs, v.TimedOpenings); err != nil {
-					return fmt.Errorf("%w: accepted verdict for %s: its timed phase does not check: %w", ErrAuditFailed, fsm.IDString(id), err)
+					return fmt.Errorf("%w: accepted verdict for %s: its timed phase does not check: %w", ErrAuditFailed, truegpuv1.FormatChallengeID(id), err)
 				}
 			}
 			if cs.Challenge.Memory != nil {
 				if err := CheckMemory(cs, v.WalkOpenings); err != nil {
-					return fmt.Errorf("%w: accepted verdict for %s: its memory phase does not check: %w", ErrAuditFailed, fsm.IDString(id), err)
+					return fmt.Errorf("%w: accepted verdict for %s: its memory phase does not check: %w", ErrAuditFailed, truegpuv1.FormatChallengeID(id), err)
 				}
 			}
 			p, err := verifier.DecodeProof(v.Proof)
 			if err != nil {
-				return fmt.Errorf("%w: accepted verdict for %s has a malformed proof", ErrAuditFailed, fsm.IDString(id))
+				return fmt.Errorf("%w: accepted verdict for %s has a malformed proof", ErrAuditFailed, truegpuv1.FormatChallengeID(id))
 			}
 			pub, err := m.publicInputs(cs)
 			if err != nil {
-				return fmt.Errorf("%w: accepted verdict for %s: %w", ErrAuditFailed, fsm.IDString(id), err)
+				return fmt.Errorf("%w: accepted verdict for %s: %w", ErrAuditFailed, truegpuv1.FormatChallengeID(id), err)
 			}
 			proofs, pubs = append(proofs, p), append(pubs, pub)
 		case v.Reason == ReasonProofMalformed:
 			if _, err := verifier.DecodeProof(v.Proof); err == nil {
-				return fmt.Errorf("%w: %s was rejected as malformed but decodes", ErrAuditFailed, fsm.IDString(id))
+				return fmt.Errorf("%w: %s was rejected as malformed but decodes", ErrAuditFailed, truegpuv1.FormatChallengeID(id))
 			}
 		case v.Reason == ReasonProofInvalid:
 			p, err := verifier.DecodeProof(v.Proof)
 			if err != nil {
-				return fmt.Errorf("%w: %s was rejected as invalid but its proof does not decode (malformed)", ErrAuditFailed, fsm.IDString(id))
+				return fmt.Errorf("%w: %s was rejected as invalid but its proof does not decode (malformed)", ErrAuditFailed, truegpuv1.FormatChallengeID(id))
 			}
 			pub, err := m.publicInputs(cs)
 			if err == nil && verifier.Verify(m.cfg.VerifyingKey, p, pub) == nil {
-				return fmt.Errorf("%w: %s was rejected but its proof verifies", ErrAuditFailed, fsm.IDString(id))
+				return fmt.Errorf("%w: %s was rejected but its proof verifies", ErrAuditFailed, truegpuv1.FormatChallengeID(id))
 			}
 		case v.Reason == ReasonTimedInvalid:
 			if cs.Challenge.Timed != nil && CheckTimed(cs, v.TimedOpenings) == nil {
-				return fmt.Errorf("%w: %s was rejected for its timed phase, but its openings check", ErrAuditFailed, fsm.IDString(id))
+				return fmt.Errorf("%w: %s was rejected for its timed phase, but its openings check", ErrAuditFailed, truegpuv1.FormatChallengeID(id))
 			}
 		case v.Reason == ReasonWalkInvalid:
 			if cs.Challenge.Memory != nil && CheckMemory(cs, v.WalkOpenings) == nil {
-				return fmt.Errorf("%w: %s was rejected for its memory phase, but its walk openings check", ErrAuditFailed, fsm.IDString(id))
+				return fmt.Errorf("%w: %s was rejected for its memory phase, but its walk openings check", ErrAuditFailed, truegpuv1.FormatChallengeID(id))
 			}
 		case v.Reason == ReasonWalkLate:
 			if v.WalkReceivedAtUnixMs <= fsm.WalkDeadline(cs) {
-				return fmt.Errorf("%w: %s was rejected as a late walk without an arrival after its deadline", ErrAuditFailed, fsm.IDString(id))
+				return fmt.Errorf("%w: %s was rejected as a late walk without an arrival after its deadline", ErrAuditFailed, truegpuv1.FormatChallengeID(id))
 			}
 		case v.Reason == ReasonProfileMismatch:
 			if cs.Challenge.Profile == m.cfg.Profile.ID() {
-				return fmt.Errorf("%w: %s was rejected for its profile, but %s is the profile this cluster verifies", ErrAuditFailed, fsm.IDString(id), cs.Challenge.Profile)
+				return fmt.Errorf("%w: %s was rejected for its profile, but %s is the profile this cluster verifies", ErrAuditFailed, truegpuv1.FormatChallengeID(id), cs.Challenge.Profile)
 			}
 		case v.Reason == ReasonCommitmentLate:
 			if v.CommitReceivedAtUnixMs <= cs.Challenge.CommitDeadlineUnixMs {
-				return fmt.Errorf("%w: %s was rejected as late without an arrival after its deadline", ErrAuditFailed, fsm.IDString(id))
+				return fmt.Errorf("%w: %s was rejected as late without an arrival after its deadline", ErrAuditFailed, truegpuv1.FormatChallengeID(id))
 			}
 		default:
-			return fmt.Errorf("%w: %s was rejected for %q, which no verdict may carry", ErrAuditFailed, fsm.IDString(id), v.Reason)
+			return fmt.Errorf("%w: %s was rejected for %q, which no verdict may carry", ErrAuditFailed, truegpuv1.FormatChallengeID(id), v.Reason)
 		}
 	}
 	m.metrics.auditBatch.Observe(float64(len(proofs)))

@@ -45,22 +45,3 @@ func TestToStatus(t *testing.T) {
 		})
 	}
 }
-
-func FuzzParseChallengeID(f *testing.F) {
-	f.Add("0x" + strings.Repeat("ab", 32))
-	f.Add("0x12")
-	f.Add("")
-	f.Add(strings.Repeat("a", 64))
-	f.Fuzz(func(t *testing.T, s string) {
-		id, err := ParseChallengeID(s)
-		if err != nil {
-			if !errors.Is(err, ErrInvalidRequest) {
-				t.Fatalf("error class: %v", err)
-			}
-			return
-		}
-		if len(id) != 32 || !strings.EqualFold(fsm.IDString(id), s) {
-			t.Fatalf("%q parsed to %x", s, id)
-		}
-	})
-}

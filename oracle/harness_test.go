@@ -17,7 +17,6 @@ import (
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/internal/testwait"
-	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
 	"github.com/truegpu/truegpu/verifier"
@@ -283,7 +282,7 @@ func work(t testing.TB, p *prover.Profile, ch *truegpuv1.IssuedChallenge) *prove
 }
 
 func (n *testNode) commitReq(ch *truegpuv1.IssuedChallenge, root [32]byte) *truegpuv1.SubmitCommitmentRequest {
-	r := &truegpuv1.SubmitCommitmentRequest{ChallengeId: fsm.IDString(ch.Id), Address: n.addr(), Root: root[:]}
+	r := &truegpuv1.SubmitCommitmentRequest{ChallengeId: truegpuv1.FormatChallengeID(ch.Id), Address: n.addr(), Root: root[:]}
 	if err := n.key.Sign(r); err != nil {
 		panic(err)
 	}
@@ -291,7 +290,7 @@ func (n *testNode) commitReq(ch *truegpuv1.IssuedChallenge, root [32]byte) *true
 }
 
 func (n *testNode) proofReq(ch *truegpuv1.IssuedChallenge, proof []byte) *truegpuv1.SubmitProofRequest {
-	r := &truegpuv1.SubmitProofRequest{ChallengeId: fsm.IDString(ch.Id), Address: n.addr(), Proof: proof}
+	r := &truegpuv1.SubmitProofRequest{ChallengeId: truegpuv1.FormatChallengeID(ch.Id), Address: n.addr(), Proof: proof}
 	if err := n.key.Sign(r); err != nil {
 		panic(err)
 	}
@@ -301,7 +300,7 @@ func (n *testNode) proofReq(ch *truegpuv1.IssuedChallenge, proof []byte) *truegp
 // signedProof is the node's signed proof submission for a challenge, as
 // the replicated verdict carries it.
 func (n *testNode) signedProof(id []byte, proof []byte) []byte {
-	r := &truegpuv1.SubmitProofRequest{ChallengeId: fsm.IDString(id), Address: n.addr(), Proof: proof}
+	r := &truegpuv1.SubmitProofRequest{ChallengeId: truegpuv1.FormatChallengeID(id), Address: n.addr(), Proof: proof}
 	if err := n.key.Sign(r); err != nil {
 		panic(err)
 	}
@@ -321,7 +320,7 @@ func prove(t testing.TB, m *Member, pk *prover.ProvingKey, tree *prover.Tree, ch
 		t.Fatal(err)
 	}
 	if len(cs.SampleSeed) != prover.SampleSeedSize {
-		t.Fatalf("challenge %s has no sample seed (outcome %s)", fsm.IDString(ch.Id), cs.Outcome)
+		t.Fatalf("challenge %s has no sample seed (outcome %s)", truegpuv1.FormatChallengeID(ch.Id), cs.Outcome)
 	}
 	proof, err := prover.ProveTree(pk, tree, prover.Nonce(ch.Nonce), prover.Address(ch.Address), prover.SampleSeed(cs.SampleSeed))
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/attest/sim"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
-	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover/memwalk"
 	"github.com/truegpu/truegpu/reputation"
@@ -154,10 +153,10 @@ func historyRow(t *testing.T, m *Member, addr ethcrypto.Address, id []byte) *tru
 		t.Fatal(err)
 	}
 	for _, r := range hist {
-		if r.ChallengeId == fsm.IDString(id) {
+		if r.ChallengeId == truegpuv1.FormatChallengeID(id) {
 			return r
 		}
 	}
-	t.Fatalf("challenge %s is not in the node's history", fsm.IDString(id))
+	t.Fatalf("challenge %s is not in the node's history", truegpuv1.FormatChallengeID(id))
 	return nil
 }

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"github.com/truegpu/truegpu/prover/memwalk"
 	"github.com/truegpu/truegpu/prover/timed"
-	"strings"
 	"sync"
 	"time"
 
@@ -326,15 +324,6 @@ func checkSigned(recover func([32]byte, []byte) (ethcrypto.Address, error), req 
 	return addr, nil
 }
 
-// ParseChallengeID parses a 0x-prefixed 32-byte hex challenge id.
-func ParseChallengeID(s string) ([]byte, error) {
-	b, err := hex.DecodeString(strings.TrimPrefix(s, "0x"))
-	if err != nil || len(b) != 32 || !strings.HasPrefix(s, "0x") {
-		return nil, fmt.Errorf("%w: challenge id must be 0x and 64 hex digits", ErrInvalidRequest)
-	}
-	return b, nil
-}
-
 // admit passes a signed submission from addr on: the node is registered
 // (checked in memory, before any state is read for it) and within its rate
 // limit.
@@ -439,9 +428,9 @@ func (p *pipeline) signedChallenge(req interface {
 // openChallenge loads the challenge a submission names and checks that it
 // belongs to the node.
 func (p *pipeline) openChallenge(idStr string, addr ethcrypto.Address) (*truegpuv1.ChallengeState, error) {
-	id, err := ParseChallengeID(idStr)
+	id, err := truegpuv1.ParseChallengeID(idStr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
 	cs, err := p.m.fsm.Challenge(id)
 	if errors.Is(err, fsm.ErrNotFound) || (err == nil && string(cs.Challenge.Address) != string(addr[:])) {
@@ -827,7 +816,7 @@ func (m *Member) verdictView(id []byte, idx uint64) (*truegpuv1.Verdict, error) 
 		return nil, err
 	}
 	ch := cs.Challenge
-	v := &truegpuv1.Verdict{ChallengeId: fsm.IDString(id), Address: ethcrypto.Address(ch.Address).String(),
+	v := &truegpuv1.Verdict{ChallengeId: truegpuv1.FormatChallengeID(id), Address: ethcrypto.Address(ch.Address).String(),
 		CommitLatencyMs: latencyMs(ch.IssuedAtUnixMs, cs.ReceivedAtUnixMs), ExpectedLatencyMs: ch.ExpectedLatencyMs, AppliedIndex: idx}
 	v.WalkLatencyMs, v.WalkExpectedLatencyMs = fsm.WalkLatency(cs)
 	if cs.Verdict != nil {

@@ -58,7 +58,7 @@ func runSampling(t *testing.T, m *Member, dev attest.Device, key *attest.NodeKey
 			// The samples fell on cells the node did not compute: no proof.
 			r.unproven++
 		default:
-			t.Fatalf("challenge %s: %v", fsm.IDString(ch.Id), err)
+			t.Fatalf("challenge %s: %v", truegpuv1.FormatChallengeID(ch.Id), err)
 		}
 	}
 	return r

@@ -132,7 +132,7 @@ func (m *Member) challengeView(ch *truegpuv1.IssuedChallenge, rec *truegpuv1.Nod
 	p := m.cfg.Profile
 	digest := p.Digest()
 	c := &truegpuv1.Challenge{
-		ChallengeId: fsm.IDString(ch.Id), Address: ethcrypto.Address(ch.Address).String(), DeviceIndex: ch.DeviceIndex,
+		ChallengeId: truegpuv1.FormatChallengeID(ch.Id), Address: ethcrypto.Address(ch.Address).String(), DeviceIndex: ch.DeviceIndex,
 		Nonce: ch.Nonce, IssuedAtUnixMs: ch.IssuedAtUnixMs, CommitDeadlineUnixMs: ch.CommitDeadlineUnixMs,
 		ProofDeadlineUnixMs: ch.ProofDeadlineUnixMs, StormId: ch.StormId,
 		Params: &truegpuv1.WorkloadParams{Profile: ch.Profile, M: uint32(p.M), N: uint32(p.N), K: uint32(p.K), Samples: uint32(p.Q), ParamsDigest: digest[:]},
@@ -217,7 +217,7 @@ func (s *nodeService) StreamChallenges(req *truegpuv1.StreamChallengesRequest, s
 			}
 			var rec *truegpuv1.NodeRecord
 			for _, ch := range n.Issued {
-				if string(ch.Address) != string(addr[:]) || sent[fsm.IDString(ch.Id)] {
+				if string(ch.Address) != string(addr[:]) || sent[truegpuv1.FormatChallengeID(ch.Id)] {
 					continue
 				}
 				if rec == nil {

@@ -41,7 +41,7 @@ func answerOn(t *testing.T, c *cluster, dev attest.Device, key *attest.NodeKey, 
 					return err
 				}
 				if _, err := a.Handle(ctx, m.challengeView(ch, rec)); err != nil {
-					return fmt.Errorf("answering %s: %w", fsm.IDString(ch.Id), err)
+					return fmt.Errorf("answering %s: %w", truegpuv1.FormatChallengeID(ch.Id), err)
 				}
 			}
 			return nil

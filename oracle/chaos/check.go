@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"bufio"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"os"
@@ -70,7 +69,7 @@ func ReadState(id, dataDir string, acks *Acks) (*MemberState, error) {
 	}
 	acks.mu.Unlock()
 	for _, cid := range ids {
-		raw, err := hex.DecodeString(strings.TrimPrefix(cid, "0x"))
+		raw, err := truegpuv1.ParseChallengeID(cid)
 		if err != nil {
 			continue
 		}

@@ -32,7 +32,6 @@ import (
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/oracle"
-	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
 	"github.com/truegpu/truegpu/verifier"
@@ -201,7 +200,7 @@ func BenchmarkAttestationsE2E(b *testing.B) {
 		for i, cp := range proofs {
 			key := benchNodeKey(cp.Node)
 			ch := challengeFor(key.Address(), cp.Nonce, now, p)
-			creq := &truegpuv1.SubmitCommitmentRequest{ChallengeId: fsm.IDString(ch.Id), Address: key.Address().String(), Root: cp.Root[:]}
+			creq := &truegpuv1.SubmitCommitmentRequest{ChallengeId: truegpuv1.FormatChallengeID(ch.Id), Address: key.Address().String(), Root: cp.Root[:]}
 			if err := key.Sign(creq); err != nil {
 				b.Fatal(err)
 			}
@@ -217,7 +216,7 @@ func BenchmarkAttestationsE2E(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			reqs[i] = &truegpuv1.SubmitProofRequest{ChallengeId: fsm.IDString(ch.Id), Address: key.Address().String(), Proof: cp.Proof}
+			reqs[i] = &truegpuv1.SubmitProofRequest{ChallengeId: truegpuv1.FormatChallengeID(ch.Id), Address: key.Address().String(), Proof: cp.Proof}
 			if err := key.Sign(reqs[i]); err != nil {
 				b.Fatal(err)
 			}

@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
 // The apply cache holds what the commonest command, a challenge issue,
@@ -262,10 +264,10 @@ func (o *openIndex) load(f *FSM) error {
 		id := [32]byte(k[len(prefixDeadline)+8:])
 		cs, err := f.Challenge(id[:])
 		if err != nil {
-			return fmt.Errorf("fsm: deadline row of challenge %s: %w", IDString(id[:]), err)
+			return fmt.Errorf("fsm: deadline row of challenge %s: %w", truegpuv1.FormatChallengeID(id[:]), err)
 		}
 		if len(cs.GetChallenge().GetAddress()) != 20 {
-			return fmt.Errorf("fsm: corrupt challenge %s: no address", IDString(id[:]))
+			return fmt.Errorf("fsm: corrupt challenge %s: no address", truegpuv1.FormatChallengeID(id[:]))
 		}
 		a := [20]byte(cs.Challenge.Address)
 		byNode[a] = append(byNode[a], id)

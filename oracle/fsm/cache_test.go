@@ -191,7 +191,7 @@ func TestRetention(t *testing.T) {
 		}
 	}
 	hist, _, err := f.ChallengeHistory(a, 16)
-	if err != nil || len(hist) != 1 || hist[0].ChallengeId != IDString(ch3.Id) {
+	if err != nil || len(hist) != 1 || hist[0].ChallengeId != truegpuv1.FormatChallengeID(ch3.Id) {
 		t.Fatalf("history after pruning epoch 1: %v %v, want only the epoch-2 challenge", hist, err)
 	}
 	rec, err := f.Node(a)
@@ -218,7 +218,7 @@ func TestRetention(t *testing.T) {
 			closer.Close()
 		}
 		if !errors.Is(err, pebble.ErrNotFound) {
-			t.Fatalf("nonce of pruned challenge %s still in the state (%v)", IDString(ch.Id), err)
+			t.Fatalf("nonce of pruned challenge %s still in the state (%v)", truegpuv1.FormatChallengeID(ch.Id), err)
 		}
 	}
 }

@@ -47,28 +47,28 @@ func (t *txn) issueChallenges(c *truegpuv1.IssueChallengesCommand) error {
 			return invalid("issue: challenge %d: commitment deadline passed before the issue was applied", i)
 		}
 		if ids[string(ch.Id)] {
-			return invalid("issue: challenge %s listed twice", IDString(ch.Id))
+			return invalid("issue: challenge %s listed twice", truegpuv1.FormatChallengeID(ch.Id))
 		}
 		ids[string(ch.Id)] = true
 		// A nonce seeds the workload; a repeat would let a node answer
 		// from a cached result. Nonces are unique among the challenges
 		// the state holds (retention prunes both together).
 		if ids["nonce:"+string(ch.Nonce)] {
-			return invalid("issue: nonce of challenge %s listed twice", IDString(ch.Id))
+			return invalid("issue: nonce of challenge %s listed twice", truegpuv1.FormatChallengeID(ch.Id))
 		}
 		ids["nonce:"+string(ch.Nonce)] = true
 		if t.f.cache.nonces.mayContain(ch.Nonce) {
 			if v, ok, err := t.get(key(prefixNonce, ch.Nonce)); err != nil {
 				return err
 			} else if ok {
-				return fmt.Errorf("%w: challenge %s reuses the nonce of challenge %s", ErrConflict, IDString(ch.Id), IDString(v))
+				return fmt.Errorf("%w: challenge %s reuses the nonce of challenge %s", ErrConflict, truegpuv1.FormatChallengeID(ch.Id), truegpuv1.FormatChallengeID(v))
 			}
 		}
 		if t.f.cache.ids.mayContain(ch.Id) {
 			if _, ok, err := t.get(key(prefixChallenge, ch.Id)); err != nil {
 				return err
 			} else if ok {
-				return fmt.Errorf("%w: challenge %s already issued", ErrConflict, IDString(ch.Id))
+				return fmt.Errorf("%w: challenge %s already issued", ErrConflict, truegpuv1.FormatChallengeID(ch.Id))
 			}
 		}
 		devs, ok := t.f.cache.devices[[20]byte(ch.Address)]
@@ -102,21 +102,21 @@ func (t *txn) recordCommitment(c *truegpuv1.RecordCommitmentCommand) error {
 		return err
 	}
 	if cs.Outcome != OutcomePending {
-		return fmt.Errorf("%w: challenge %s is %s", ErrConflict, IDString(c.ChallengeId), cs.Outcome)
+		return fmt.Errorf("%w: challenge %s is %s", ErrConflict, truegpuv1.FormatChallengeID(c.ChallengeId), cs.Outcome)
 	}
 	ch := cs.Challenge
 	switch {
 	case ch.Timed != nil && len(c.TimedRoot) != 32:
-		return invalid("commitment: %s has a timed phase: its root must be 32 bytes, got %d", IDString(c.ChallengeId), len(c.TimedRoot))
+		return invalid("commitment: %s has a timed phase: its root must be 32 bytes, got %d", truegpuv1.FormatChallengeID(c.ChallengeId), len(c.TimedRoot))
 	case ch.Timed == nil && len(c.TimedRoot) != 0:
-		return invalid("commitment: %s has no timed phase but carries a timed root", IDString(c.ChallengeId))
+		return invalid("commitment: %s has no timed phase but carries a timed root", truegpuv1.FormatChallengeID(c.ChallengeId))
 	case ch.Memory != nil && len(c.TableRoot) != 32:
-		return invalid("commitment: %s has a memory phase: its table root must be 32 bytes, got %d", IDString(c.ChallengeId), len(c.TableRoot))
+		return invalid("commitment: %s has a memory phase: its table root must be 32 bytes, got %d", truegpuv1.FormatChallengeID(c.ChallengeId), len(c.TableRoot))
 	case ch.Memory == nil && len(c.TableRoot) != 0:
-		return invalid("commitment: %s has no memory phase but carries a table root", IDString(c.ChallengeId))
+		return invalid("commitment: %s has no memory phase but carries a table root", truegpuv1.FormatChallengeID(c.ChallengeId))
 	}
 	if c.ReceivedAtUnixMs > ch.CommitDeadlineUnixMs {
-		return fmt.Errorf("%w: commitment for %s arrived %d ms after its deadline", ErrLate, IDString(c.ChallengeId), c.ReceivedAtUnixMs-ch.CommitDeadlineUnixMs)
+		return fmt.Errorf("%w: commitment for %s arrived %d ms after its deadline", ErrLate, truegpuv1.FormatChallengeID(c.ChallengeId), c.ReceivedAtUnixMs-ch.CommitDeadlineUnixMs)
 	}
 	if err := checkSignedCommitment(t.f.cfg.Recover, c, ch); err != nil {
 		return err
@@ -178,7 +178,7 @@ func (t *txn) recordWalk(c *truegpuv1.RecordWalkCommand) error {
 	if err != nil {
 		return err
 	}
-	id := IDString(c.ChallengeId)
+	id := truegpuv1.FormatChallengeID(c.ChallengeId)
 	switch {
 	case cs.Challenge.Memory == nil:
 		return invalid("walk: %s has no memory phase", id)

@@ -63,6 +63,3 @@ func addrString(a []byte) string {
 	}
 	return ethcrypto.Address(a).String()
 }
-
-// IDString is the API form of a challenge id.
-func IDString(id []byte) string { return "0x" + hex.EncodeToString(id) }

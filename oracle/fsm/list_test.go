@@ -167,7 +167,7 @@ func (lf *listFleet) round() {
 		}
 		root := bytes.Repeat([]byte{byte(r + 1)}, 32)
 		commit := &truegpuv1.RecordCommitmentCommand{ChallengeId: c.id, Root: root, ReceivedAtUnixMs: lf.now, SampleSeed: root[:SampleSeedSize]}
-		commit.SignedRequest = lf.sign(c.addr, &truegpuv1.SubmitCommitmentRequest{ChallengeId: IDString(c.id), Address: ethcrypto.Address(c.addr).String(), Root: root})
+		commit.SignedRequest = lf.sign(c.addr, &truegpuv1.SubmitCommitmentRequest{ChallengeId: truegpuv1.FormatChallengeID(c.id), Address: ethcrypto.Address(c.addr).String(), Root: root})
 		lf.apply(commit)
 		if k == 1 && r == 5 {
 			expire = append(expire, c.id) // commits, never proves
@@ -177,7 +177,7 @@ func (lf *listFleet) round() {
 		if !v.Accepted {
 			v.Reason = string(reputation.ReasonProofInvalid)
 		}
-		v.SignedRequest = lf.sign(c.addr, &truegpuv1.SubmitProofRequest{ChallengeId: IDString(c.id), Address: ethcrypto.Address(c.addr).String(), Proof: v.Proof})
+		v.SignedRequest = lf.sign(c.addr, &truegpuv1.SubmitProofRequest{ChallengeId: truegpuv1.FormatChallengeID(c.id), Address: ethcrypto.Address(c.addr).String(), Proof: v.Proof})
 		verdicts.Verdicts = append(verdicts.Verdicts, v)
 	}
 	lf.now += 200

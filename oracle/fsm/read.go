@@ -224,7 +224,7 @@ func (f *FSM) ChallengeHistory(addr ethcrypto.Address, n int) ([]*truegpuv1.Chal
 func ChallengeRecordOf(cs *truegpuv1.ChallengeState) *truegpuv1.ChallengeRecord {
 	ch := cs.Challenge
 	r := &truegpuv1.ChallengeRecord{
-		ChallengeId: IDString(ch.Id), DeviceIndex: ch.DeviceIndex, Profile: ch.Profile,
+		ChallengeId: truegpuv1.FormatChallengeID(ch.Id), DeviceIndex: ch.DeviceIndex, Profile: ch.Profile,
 		IssuedAtUnixMs: ch.IssuedAtUnixMs, CommitDeadlineUnixMs: ch.CommitDeadlineUnixMs,
 		ExpectedLatencyMs: ch.ExpectedLatencyMs, Outcome: cs.Outcome, StormId: ch.StormId,
 		CommitLatencyMs: latency(ch.IssuedAtUnixMs, cs.ReceivedAtUnixMs),

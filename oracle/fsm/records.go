@@ -56,7 +56,7 @@ func readChallenge(r msgReader, id []byte) (*truegpuv1.ChallengeState, error) {
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: challenge %s", ErrNotFound, IDString(id))
+		return nil, fmt.Errorf("%w: challenge %s", ErrNotFound, truegpuv1.FormatChallengeID(id))
 	}
 	return cs, nil
 }

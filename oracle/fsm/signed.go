@@ -65,7 +65,7 @@ func checkSignedBy(recover recoverFunc, what, subject string, signed []byte, msg
 // checkNodeSigned is checkSignedBy for a request about challenge ch: it
 // must also name that challenge.
 func checkNodeSigned(recover recoverFunc, what string, signed []byte, msg nodeRequest, ch *truegpuv1.IssuedChallenge) error {
-	id := IDString(ch.Id)
+	id := truegpuv1.FormatChallengeID(ch.Id)
 	if err := checkSignedBy(recover, what, id, signed, msg, ch.Address); err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func checkSignedCommitment(recover recoverFunc, c *truegpuv1.RecordCommitmentCom
 		return err
 	}
 	if !bytes.Equal(req.Root, c.Root) || !bytes.Equal(req.TimedRoot, c.TimedRoot) {
-		return invalid("commitment: %s: the recorded roots are not the ones the node signed", IDString(ch.Id))
+		return invalid("commitment: %s: the recorded roots are not the ones the node signed", truegpuv1.FormatChallengeID(ch.Id))
 	}
 	return nil
 }
@@ -96,7 +96,7 @@ func checkSignedWalk(recover recoverFunc, c *truegpuv1.RecordWalkCommand, ch *tr
 		return err
 	}
 	if !bytes.Equal(req.WalkRoot, c.WalkRoot) {
-		return invalid("walk: %s: the recorded walk root is not the one the node signed", IDString(ch.Id))
+		return invalid("walk: %s: the recorded walk root is not the one the node signed", truegpuv1.FormatChallengeID(ch.Id))
 	}
 	return nil
 }
@@ -121,7 +121,7 @@ func checkSignedVerdict(recover recoverFunc, v *truegpuv1.VerdictRecord, ch *tru
 		return err
 	}
 	if !bytes.Equal(req.Proof, v.Proof) || !bytes.Equal(req.TimedOpenings, v.TimedOpenings) || !bytes.Equal(req.WalkOpenings, v.WalkOpenings) {
-		return invalid("verdicts: %s: the judged proof is not the one the node signed", IDString(ch.Id))
+		return invalid("verdicts: %s: the judged proof is not the one the node signed", truegpuv1.FormatChallengeID(ch.Id))
 	}
 	return nil
 }

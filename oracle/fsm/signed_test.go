@@ -52,14 +52,14 @@ func signedReq(addr []byte, m proto.Message) []byte {
 // signCommit fills a commitment command's signed request from the node
 // addr.
 func signCommit(addr []byte, c *truegpuv1.RecordCommitmentCommand) *truegpuv1.RecordCommitmentCommand {
-	c.SignedRequest = signedReq(addr, &truegpuv1.SubmitCommitmentRequest{ChallengeId: IDString(c.ChallengeId),
+	c.SignedRequest = signedReq(addr, &truegpuv1.SubmitCommitmentRequest{ChallengeId: truegpuv1.FormatChallengeID(c.ChallengeId),
 		Address: ethcrypto.Address(addr).String(), Root: c.Root, TimedRoot: c.TimedRoot, TableRoot: c.TableRoot})
 	return c
 }
 
 // signWalk fills a walk command's signed request from the node addr.
 func signWalk(addr []byte, c *truegpuv1.RecordWalkCommand) *truegpuv1.RecordWalkCommand {
-	c.SignedRequest = signedReq(addr, &truegpuv1.SubmitWalkRequest{ChallengeId: IDString(c.ChallengeId),
+	c.SignedRequest = signedReq(addr, &truegpuv1.SubmitWalkRequest{ChallengeId: truegpuv1.FormatChallengeID(c.ChallengeId),
 		Address: ethcrypto.Address(addr).String(), WalkRoot: c.WalkRoot})
 	return c
 }
@@ -68,16 +68,16 @@ func signWalk(addr []byte, c *truegpuv1.RecordWalkCommand) *truegpuv1.RecordWalk
 // late commitment for COMMITMENT_LATE, the proof submission otherwise.
 func signVerdict(addr []byte, v *truegpuv1.VerdictRecord) *truegpuv1.VerdictRecord {
 	if v.Reason == string(reputation.ReasonWalkLate) {
-		v.SignedRequest = signedReq(addr, &truegpuv1.SubmitWalkRequest{ChallengeId: IDString(v.ChallengeId),
+		v.SignedRequest = signedReq(addr, &truegpuv1.SubmitWalkRequest{ChallengeId: truegpuv1.FormatChallengeID(v.ChallengeId),
 			Address: ethcrypto.Address(addr).String(), WalkRoot: make([]byte, 32)})
 		return v
 	}
 	if v.Reason == string(reputation.ReasonCommitmentLate) {
-		v.SignedRequest = signedReq(addr, &truegpuv1.SubmitCommitmentRequest{ChallengeId: IDString(v.ChallengeId),
+		v.SignedRequest = signedReq(addr, &truegpuv1.SubmitCommitmentRequest{ChallengeId: truegpuv1.FormatChallengeID(v.ChallengeId),
 			Address: ethcrypto.Address(addr).String(), Root: make([]byte, 32)})
 		return v
 	}
-	v.SignedRequest = signedReq(addr, &truegpuv1.SubmitProofRequest{ChallengeId: IDString(v.ChallengeId),
+	v.SignedRequest = signedReq(addr, &truegpuv1.SubmitProofRequest{ChallengeId: truegpuv1.FormatChallengeID(v.ChallengeId),
 		Address: ethcrypto.Address(addr).String(), Proof: v.Proof, TimedOpenings: v.TimedOpenings, WalkOpenings: v.WalkOpenings})
 	return v
 }
@@ -155,7 +155,7 @@ func TestSignedRequestsCheckedInApply(t *testing.T) {
 		"acceptance of another proof":           func() *truegpuv1.VerdictRecord { v := signVerdict(a[:], accept()); v.Proof = []byte{4}; return v }(),
 		"acceptance signed by another node": func() *truegpuv1.VerdictRecord {
 			v := accept()
-			v.SignedRequest = signedReq(b[:], &truegpuv1.SubmitProofRequest{ChallengeId: IDString(id), Address: a.String(), Proof: v.Proof})
+			v.SignedRequest = signedReq(b[:], &truegpuv1.SubmitProofRequest{ChallengeId: truegpuv1.FormatChallengeID(id), Address: a.String(), Proof: v.Proof})
 			return v
 		}(),
 	} {
@@ -208,7 +208,7 @@ func TestSignedRequestsCheckedInApply(t *testing.T) {
 
 // signCommitAs signs c's request for node addr with the key of signer.
 func signCommitAs(signer, addr []byte, c *truegpuv1.RecordCommitmentCommand) *truegpuv1.RecordCommitmentCommand {
-	c.SignedRequest = signedReq(signer, &truegpuv1.SubmitCommitmentRequest{ChallengeId: IDString(c.ChallengeId),
+	c.SignedRequest = signedReq(signer, &truegpuv1.SubmitCommitmentRequest{ChallengeId: truegpuv1.FormatChallengeID(c.ChallengeId),
 		Address: ethcrypto.Address(addr).String(), Root: c.Root, TimedRoot: c.TimedRoot})
 	return c
 }

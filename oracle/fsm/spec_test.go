@@ -207,7 +207,7 @@ func (s *spec) run(t *testing.T, d *datadriven.TestData) string {
 			ClaimedClass: "H100-SXM", IssuedAtUnixMs: s.now, CommitDeadlineUnixMs: s.now + commit, ProofDeadlineUnixMs: s.now + proof,
 			ExpectedLatencyMs: expected}
 		s.challenges[name] = ch
-		s.names[IDString(id[:])] = name
+		s.names[truegpuv1.FormatChallengeID(id[:])] = name
 		return s.apply(t, &truegpuv1.IssueChallengesCommand{Challenges: []*truegpuv1.IssuedChallenge{ch}})
 	case "commit":
 		ch := s.challenge(t, str("challenge"))
@@ -286,7 +286,7 @@ func (s *spec) dump(t *testing.T, kinds map[string]bool) string {
 	var b strings.Builder
 	want := func(k string) bool { return len(kinds) == 0 || kinds[k] }
 	name := func(raw []byte) string { return s.name(addrString(raw)) }
-	cname := func(id []byte) string { return s.name(IDString(id)) }
+	cname := func(id []byte) string { return s.name(truegpuv1.FormatChallengeID(id)) }
 	unmarshal := func(v []byte, m proto.Message) {
 		if err := proto.Unmarshal(v, m); err != nil {
 			t.Fatal(err)
@@ -394,7 +394,7 @@ func (s *spec) dumpNode(b *strings.Builder, rec *truegpuv1.NodeRecord) {
 func (s *spec) dumpChallenge(b *strings.Builder, cs *truegpuv1.ChallengeState) {
 	ch := cs.Challenge
 	fmt.Fprintf(b, "challenge %s: node=%s device=%d outcome=%s issued=%s commit-by=%s prove-by=%s",
-		s.name(IDString(ch.Id)), s.name(addrString(ch.Address)), ch.DeviceIndex, cs.Outcome,
+		s.name(truegpuv1.FormatChallengeID(ch.Id)), s.name(addrString(ch.Address)), ch.DeviceIndex, cs.Outcome,
 		offset(ch.IssuedAtUnixMs), offset(ch.CommitDeadlineUnixMs), offset(ch.ProofDeadlineUnixMs))
 	if cs.ReceivedAtUnixMs != 0 {
 		fmt.Fprintf(b, " committed=%s", offset(cs.ReceivedAtUnixMs))
@@ -432,7 +432,7 @@ func (s *spec) dumpEpoch(b *strings.Builder, es *truegpuv1.EpochState) {
 	}
 	var ids []string
 	for _, id := range es.VerdictChallengeIds {
-		ids = append(ids, s.name(IDString(id)))
+		ids = append(ids, s.name(truegpuv1.FormatChallengeID(id)))
 	}
 	if len(ids) > 0 {
 		fmt.Fprintf(b, "  verdicts: %s\n", strings.Join(ids, ","))

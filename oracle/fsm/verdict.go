@@ -26,7 +26,7 @@ var VerdictReasons = []reputation.Reason{
 // deadline; a proof's rejection applies to a committed challenge and
 // carries the proof it rejects (which may be empty only when malformed).
 func checkVerdict(recover recoverFunc, v *truegpuv1.VerdictRecord, cs *truegpuv1.ChallengeState) error {
-	id := IDString(v.ChallengeId)
+	id := truegpuv1.FormatChallengeID(v.ChallengeId)
 	if cs.Outcome != OutcomePending && cs.Outcome != OutcomeCommitted {
 		return fmt.Errorf("%w: challenge %s already %s", ErrConflict, id, cs.Outcome)
 	}
@@ -101,7 +101,7 @@ func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
 	seen := map[string]bool{}
 	for _, v := range c.Verdicts {
 		if seen[string(v.ChallengeId)] {
-			return invalid("verdicts: challenge %s listed twice", IDString(v.ChallengeId))
+			return invalid("verdicts: challenge %s listed twice", truegpuv1.FormatChallengeID(v.ChallengeId))
 		}
 		seen[string(v.ChallengeId)] = true
 		cs, err := t.challenge(v.ChallengeId)
@@ -132,7 +132,7 @@ func (t *txn) recordVerdicts(c *truegpuv1.RecordVerdictsCommand) error {
 		if int(ch.DeviceIndex) < len(rec.Devices) {
 			dev = rec.Devices[ch.DeviceIndex].GetFingerprint().GetUuid()
 		}
-		ev := reputation.Event{Challenge: IDString(ch.Id), Verdict: fmt.Sprintf("%d/%d", t.index, i), Device: dev}
+		ev := reputation.Event{Challenge: truegpuv1.FormatChallengeID(ch.Id), Verdict: fmt.Sprintf("%d/%d", t.index, i), Device: dev}
 		if it.v.Accepted {
 			it.cs.Outcome = OutcomeAccepted
 			rec.Counters.Accepted++
@@ -219,7 +219,7 @@ func (t *txn) expireChallenges(c *truegpuv1.ExpireChallengesCommand) error {
 		if int(ch.DeviceIndex) < len(rec.Devices) {
 			dev = rec.Devices[ch.DeviceIndex].GetFingerprint().GetUuid()
 		}
-		ev := reputation.Event{Kind: reputation.EventChallengeMissed, Challenge: IDString(ch.Id), Device: dev}
+		ev := reputation.Event{Kind: reputation.EventChallengeMissed, Challenge: truegpuv1.FormatChallengeID(ch.Id), Device: dev}
 		switch {
 		case committed && ch.Memory != nil && len(cs.WalkRoot) == 0:
 			// Committed but never walked: the walk deadline is sized from

@@ -67,7 +67,7 @@ func TestWalkCommand(t *testing.T) {
 		}(),
 		"signed by another node": func() *truegpuv1.RecordWalkCommand {
 			c := walk(id, now+500)
-			c.SignedRequest = signedReq(b[:], &truegpuv1.SubmitWalkRequest{ChallengeId: IDString(id), Address: a.String(), WalkRoot: c.WalkRoot})
+			c.SignedRequest = signedReq(b[:], &truegpuv1.SubmitWalkRequest{ChallengeId: truegpuv1.FormatChallengeID(id), Address: a.String(), WalkRoot: c.WalkRoot})
 			return c
 		}(),
 		"short seed": func() *truegpuv1.RecordWalkCommand {
@@ -148,7 +148,7 @@ func TestWalkCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 		if cs.Outcome != c.outcome {
-			t.Errorf("challenge %s: outcome %s, want %s", IDString(c.id), cs.Outcome, c.outcome)
+			t.Errorf("challenge %s: outcome %s, want %s", truegpuv1.FormatChallengeID(c.id), cs.Outcome, c.outcome)
 		}
 	}
 	rec, err := f.Node(a)

@@ -504,7 +504,7 @@ func decide(ctx context.Context, c *devcluster.Cluster, fl fleet, addrs []ethcry
 					p := ps[j]
 					key := fl.key(p.i)
 					addr := addrs[p.i].String()
-					id := fsm.IDString(p.ch.Id)
+					id := truegpuv1.FormatChallengeID(p.ch.Id)
 					creq := &truegpuv1.SubmitCommitmentRequest{ChallengeId: id, Address: addr, Root: p.root[:]}
 					proof := make([]byte, verifier.ProofSize)
 					for k := range proof {
