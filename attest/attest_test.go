@@ -93,8 +93,12 @@ func TestFingerprintDigest(t *testing.T) {
 	base := f.Digest()
 	same := f.Clone()
 	same.DriverVersion, same.PowerLimitMilliwatts, same.CCMode = "560.1", 1, "off"
+	same.PCIBusID, same.MaxSMClockMHz = "00000000:99:00.0", 1
 	if same.Digest() != base {
-		t.Error("digest changed with driver, power limit or CC mode")
+		t.Error("digest changed with driver, power limit, CC mode, clocks or PCI slot")
+	}
+	if base != truegpuv1.FingerprintDigest(f.Proto()) {
+		t.Error("the attestor's digest is not the one the oracle records")
 	}
 	mutations := []func(*attest.Fingerprint){
 		func(f *attest.Fingerprint) { f.UUID = "GPU-2" },
@@ -102,6 +106,9 @@ func TestFingerprintDigest(t *testing.T) {
 		func(f *attest.Fingerprint) { f.BoardID = 8 },
 		func(f *attest.Fingerprint) { f.Name = "NVIDIA A100-SXM4-80GB" },
 		func(f *attest.Fingerprint) { f.MemoryTotalBytes-- },
+		func(f *attest.Fingerprint) { f.VBIOSVersion = "96.00.99.00.01" },
+		func(f *attest.Fingerprint) { f.PCIDeviceID++ },
+		func(f *attest.Fingerprint) { f.ComputeCapabilityMinor++ },
 		// Length prefixes keep field boundaries: moving a byte between
 		// adjacent strings changes the digest.
 		func(f *attest.Fingerprint) { f.UUID, f.Serial = "GPU-11", "65" },

@@ -2,9 +2,10 @@ package attest
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"slices"
+
+	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
 // Fingerprint is the identity of one device as the attestor reports it at
@@ -92,38 +93,13 @@ func (f Fingerprint) identity() comparableFingerprint {
 		f.MaxMemoryClockMHz, f.PowerLimitMilliwatts, f.MIGEnabled, f.CCMode}
 }
 
-// Digest returns a SHA-256 digest of the identity fields of f (UUID,
-// serial, board part number and id, PCI ids, name, memory and VBIOS),
-// leaving out what changes with driver upgrades, clocks and power
-// settings. Two devices with equal digests claim to be the same board.
-func (f Fingerprint) Digest() [32]byte {
-	h := sha256.New()
-	str := func(s string) {
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
-	}
-	u64 := func(v uint64) {
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], v)
-		h.Write(b[:])
-	}
-	str("truegpu/fingerprint/v1")
-	str(f.UUID)
-	str(f.Serial)
-	str(f.BoardPartNumber)
-	u64(f.BoardID)
-	str(f.PCIBusID)
-	u64(uint64(f.PCIDeviceID))
-	u64(uint64(f.PCISubsystemID))
-	str(f.Name)
-	u64(f.MemoryTotalBytes)
-	str(f.VBIOSVersion)
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
-}
+// Digest is the oracle's digest of the stable fields of f
+// (truegpuv1.FingerprintDigest): UUID, serial, board part number and id,
+// PCI device and subsystem ids, name, memory, VBIOS and compute capability,
+// leaving out what changes with driver upgrades, clocks, power settings
+// and the PCI slot. Two devices with equal digests claim to be the same
+// board.
+func (f Fingerprint) Digest() [32]byte { return truegpuv1.FingerprintDigest(f.Proto()) }
 
 // uuidFromSeed formats the first 16 bytes of SHA-256(label || seed) as an
 // NVML-style UUID ("GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx") with the

@@ -161,11 +161,11 @@ func (m *Member) audit(es *truegpuv1.EpochState) error {
 				return fmt.Errorf("%w: accepted verdict for %s: %w", ErrAuditFailed, truegpuv1.FormatChallengeID(id), err)
 			}
 			proofs, pubs = append(proofs, p), append(pubs, pub)
-		case v.Reason == ReasonProofMalformed:
+		case v.Reason == string(reputation.ReasonProofMalformed):
 			if _, err := verifier.DecodeProof(v.Proof); err == nil {
 				return fmt.Errorf("%w: %s was rejected as malformed but decodes", ErrAuditFailed, truegpuv1.FormatChallengeID(id))
 			}
-		case v.Reason == ReasonProofInvalid:
+		case v.Reason == string(reputation.ReasonProofInvalid):
 			p, err := verifier.DecodeProof(v.Proof)
 			if err != nil {
 				return fmt.Errorf("%w: %s was rejected as invalid but its proof does not decode (malformed)", ErrAuditFailed, truegpuv1.FormatChallengeID(id))
@@ -174,23 +174,23 @@ func (m *Member) audit(es *truegpuv1.EpochState) error {
 			if err == nil && verifier.Verify(m.cfg.VerifyingKey, p, pub) == nil {
 				return fmt.Errorf("%w: %s was rejected but its proof verifies", ErrAuditFailed, truegpuv1.FormatChallengeID(id))
 			}
-		case v.Reason == ReasonTimedInvalid:
+		case v.Reason == string(reputation.ReasonTimedInvalid):
 			if cs.Challenge.Timed != nil && CheckTimed(cs, v.TimedOpenings) == nil {
 				return fmt.Errorf("%w: %s was rejected for its timed phase, but its openings check", ErrAuditFailed, truegpuv1.FormatChallengeID(id))
 			}
-		case v.Reason == ReasonWalkInvalid:
+		case v.Reason == string(reputation.ReasonWalkInvalid):
 			if cs.Challenge.Memory != nil && CheckMemory(cs, v.WalkOpenings) == nil {
 				return fmt.Errorf("%w: %s was rejected for its memory phase, but its walk openings check", ErrAuditFailed, truegpuv1.FormatChallengeID(id))
 			}
-		case v.Reason == ReasonWalkLate:
+		case v.Reason == string(reputation.ReasonWalkLate):
 			if v.WalkReceivedAtUnixMs <= fsm.WalkDeadline(cs) {
 				return fmt.Errorf("%w: %s was rejected as a late walk without an arrival after its deadline", ErrAuditFailed, truegpuv1.FormatChallengeID(id))
 			}
-		case v.Reason == ReasonProfileMismatch:
+		case v.Reason == string(reputation.ReasonInputMismatch):
 			if cs.Challenge.Profile == m.cfg.Profile.ID() {
 				return fmt.Errorf("%w: %s was rejected for its profile, but %s is the profile this cluster verifies", ErrAuditFailed, truegpuv1.FormatChallengeID(id), cs.Challenge.Profile)
 			}
-		case v.Reason == ReasonCommitmentLate:
+		case v.Reason == string(reputation.ReasonCommitmentLate):
 			if v.CommitReceivedAtUnixMs <= cs.Challenge.CommitDeadlineUnixMs {
 				return fmt.Errorf("%w: %s was rejected as late without an arrival after its deadline", ErrAuditFailed, truegpuv1.FormatChallengeID(id))
 			}

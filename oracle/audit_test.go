@@ -8,6 +8,7 @@ import (
 
 	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/reputation"
 )
 
 // TestAuditRechecksEveryRejection plays a leader that records verdicts of
@@ -66,7 +67,7 @@ func TestAuditRechecksEveryRejection(t *testing.T) {
 	}
 	other, _ := committed()
 	_, wrongProof := committed() // a valid proof, but of another challenge
-	if err := audited(&truegpuv1.VerdictRecord{ChallengeId: other.Id, Reason: ReasonProofInvalid, Proof: wrongProof}); err != nil {
+	if err := audited(&truegpuv1.VerdictRecord{ChallengeId: other.Id, Reason: string(reputation.ReasonProofInvalid), Proof: wrongProof}); err != nil {
 		t.Fatalf("audit of an honest invalid-proof rejection: %v", err)
 	}
 
@@ -76,19 +77,19 @@ func TestAuditRechecksEveryRejection(t *testing.T) {
 	}{
 		{"honest proof rejected as invalid", func() *truegpuv1.VerdictRecord {
 			ch, proof := committed()
-			return &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: ReasonProofInvalid, Proof: proof}
+			return &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: string(reputation.ReasonProofInvalid), Proof: proof}
 		}},
 		{"undecodable proof labelled invalid", func() *truegpuv1.VerdictRecord {
 			ch, _ := committed()
-			return &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: ReasonProofInvalid, Proof: []byte{1, 2, 3}}
+			return &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: string(reputation.ReasonProofInvalid), Proof: []byte{1, 2, 3}}
 		}},
 		{"honest proof rejected as malformed", func() *truegpuv1.VerdictRecord {
 			ch, proof := committed()
-			return &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: ReasonProofMalformed, Proof: proof}
+			return &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: string(reputation.ReasonProofMalformed), Proof: proof}
 		}},
 		{"the cluster's own profile rejected as a mismatch", func() *truegpuv1.VerdictRecord {
 			ch, proof := committed()
-			return &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: ReasonProfileMismatch, Proof: proof}
+			return &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: string(reputation.ReasonInputMismatch), Proof: proof}
 		}},
 		{"acceptance of a proof that does not verify", func() *truegpuv1.VerdictRecord {
 			ch, _ := committed()

@@ -38,27 +38,22 @@ var (
 	ErrUnknownClass   = errors.New("oracle: claimed class is not in the class table")
 )
 
-// Reason codes of rejections, as returned to clients and recorded in
-// verdicts.
+// Reason codes of refused requests, carried in the gRPC error's ErrorInfo
+// (and the REST error body) so that a client can act on them. They are
+// never recorded: a verdict's reason, and every reason in a node's standing,
+// is a reputation.Reason, the one vocabulary of what a node did.
 const (
-	ReasonBadSignature    = "SIGNATURE_INVALID"
-	ReasonUnknownNode     = "NODE_UNKNOWN"
-	ReasonRateLimited     = "RATE_LIMITED"
-	ReasonTooLarge        = "MESSAGE_TOO_LARGE"
-	ReasonClockSkew       = "TIMESTAMP_SKEW"
-	ReasonUnknownNonce    = "NONCE_UNKNOWN"
-	ReasonNonceReused     = "NONCE_REUSED"
-	ReasonNotCommitted    = "NOT_COMMITTED"
-	ReasonProofLate       = "PROOF_LATE"
-	ReasonInvalidRequest  = "INVALID_REQUEST"
-	ReasonUnknownClass    = "CLASS_UNKNOWN"
-	ReasonCommitmentLate  = string(reputation.ReasonCommitmentLate)
-	ReasonProofMalformed  = string(reputation.ReasonProofMalformed)
-	ReasonProofInvalid    = string(reputation.ReasonProofInvalid)
-	ReasonProfileMismatch = string(reputation.ReasonInputMismatch)
-	ReasonTimedInvalid    = string(reputation.ReasonTimedInvalid)
-	ReasonWalkLate        = string(reputation.ReasonWalkLate)
-	ReasonWalkInvalid     = string(reputation.ReasonWalkInvalid)
+	ReasonBadSignature   = "SIGNATURE_INVALID"
+	ReasonUnknownNode    = "NODE_UNKNOWN"
+	ReasonRateLimited    = "RATE_LIMITED"
+	ReasonTooLarge       = "MESSAGE_TOO_LARGE"
+	ReasonClockSkew      = "TIMESTAMP_SKEW"
+	ReasonUnknownNonce   = "NONCE_UNKNOWN"
+	ReasonNonceReused    = "NONCE_REUSED"
+	ReasonNotCommitted   = "NOT_COMMITTED"
+	ReasonProofLate      = "PROOF_LATE"
+	ReasonInvalidRequest = "INVALID_REQUEST"
+	ReasonUnknownClass   = "CLASS_UNKNOWN"
 )
 
 // Reason returns the reason code of a pipeline rejection, or "" for other
@@ -475,19 +470,19 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 	resp := &truegpuv1.SubmitCommitmentResponse{ReceivedAtUnixMs: arrival, ProofDeadlineUnixMs: ch.ProofDeadlineUnixMs}
 	if cs.Outcome == fsm.OutcomeMissed {
 		// Expired before the commitment arrived: late, already counted.
-		resp.Reason = ReasonCommitmentLate
+		resp.Reason = string(reputation.ReasonCommitmentLate)
 		return resp, nil
 	}
 	if cs.Outcome != fsm.OutcomePending {
 		return p.recommitted(cs, req)
 	}
 	if arrival > ch.CommitDeadlineUnixMs {
-		late := &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: ReasonCommitmentLate, CommitReceivedAtUnixMs: arrival,
+		late := &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: string(reputation.ReasonCommitmentLate), CommitReceivedAtUnixMs: arrival,
 			Detail: fmt.Sprintf("arrived %d ms after the deadline", arrival-ch.CommitDeadlineUnixMs), SignedRequest: signed}
 		if _, err := p.decideRecord(ctx, late); err != nil && !errors.Is(err, fsm.ErrConflict) {
 			return nil, err
 		}
-		resp.Reason = ReasonCommitmentLate
+		resp.Reason = string(reputation.ReasonCommitmentLate)
 		return resp, nil
 	}
 	seed := p.drawSeed()
@@ -502,7 +497,7 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 		}
 		return nil, fmt.Errorf("%w: challenge %s", ErrNonceReused, req.ChallengeId)
 	case errors.Is(err, fsm.ErrLate):
-		resp.Reason = ReasonCommitmentLate
+		resp.Reason = string(reputation.ReasonCommitmentLate)
 		return resp, nil
 	case err != nil:
 		return nil, err
@@ -563,19 +558,19 @@ func (p *pipeline) Walk(ctx context.Context, req *truegpuv1.SubmitWalkRequest) (
 			return resp, nil
 		}
 		return nil, fmt.Errorf("%w: challenge %s already has another walk root", ErrNonceReused, req.ChallengeId)
-	case cs.Outcome == fsm.OutcomeRejected && cs.GetVerdict().GetReason() == ReasonWalkLate, cs.Outcome == fsm.OutcomeMissed:
-		resp.Reason = ReasonWalkLate
+	case cs.Outcome == fsm.OutcomeRejected && cs.GetVerdict().GetReason() == string(reputation.ReasonWalkLate), cs.Outcome == fsm.OutcomeMissed:
+		resp.Reason = string(reputation.ReasonWalkLate)
 		return resp, nil
 	case cs.Outcome != fsm.OutcomeCommitted:
 		return nil, fmt.Errorf("%w: challenge %s is %s", ErrNonceReused, req.ChallengeId, cs.Outcome)
 	}
 	if dl := fsm.WalkDeadline(cs); arrival > dl {
-		late := &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: ReasonWalkLate, WalkReceivedAtUnixMs: arrival,
+		late := &truegpuv1.VerdictRecord{ChallengeId: ch.Id, Reason: string(reputation.ReasonWalkLate), WalkReceivedAtUnixMs: arrival,
 			Detail: fmt.Sprintf("walk root arrived %d ms after the deadline (%d ms after the commitment; allowed %d ms)", arrival-dl, arrival-cs.ReceivedAtUnixMs, ch.Memory.WalkDeadlineMs), SignedRequest: signed}
 		if _, err := p.decideRecord(ctx, late); err != nil && !errors.Is(err, fsm.ErrConflict) {
 			return nil, err
 		}
-		resp.Reason = ReasonWalkLate
+		resp.Reason = string(reputation.ReasonWalkLate)
 		return resp, nil
 	}
 	seed := drawSeed()
@@ -589,7 +584,7 @@ func (p *pipeline) Walk(ctx context.Context, req *truegpuv1.SubmitWalkRequest) (
 		}
 		return nil, fmt.Errorf("%w: challenge %s", ErrNonceReused, req.ChallengeId)
 	case errors.Is(err, fsm.ErrLate):
-		resp.Reason = ReasonWalkLate
+		resp.Reason = string(reputation.ReasonWalkLate)
 		return resp, nil
 	case err != nil:
 		return nil, err
@@ -705,18 +700,18 @@ func nativeChecks(cs *truegpuv1.ChallengeState, req *truegpuv1.SubmitProofReques
 	ch := cs.Challenge
 	if ch.Timed != nil {
 		if len(req.TimedOpenings) == 0 {
-			return ReasonTimedInvalid, "the challenge has a timed phase and the proof carries no openings of it"
+			return string(reputation.ReasonTimedInvalid), "the challenge has a timed phase and the proof carries no openings of it"
 		}
 		if err := CheckTimed(cs, req.TimedOpenings); err != nil {
-			return ReasonTimedInvalid, err.Error()
+			return string(reputation.ReasonTimedInvalid), err.Error()
 		}
 	}
 	if ch.Memory != nil {
 		if len(req.WalkOpenings) == 0 {
-			return ReasonWalkInvalid, "the challenge has a memory phase and the proof carries no openings of its walk"
+			return string(reputation.ReasonWalkInvalid), "the challenge has a memory phase and the proof carries no openings of its walk"
 		}
 		if err := CheckMemory(cs, req.WalkOpenings); err != nil {
-			return ReasonWalkInvalid, err.Error()
+			return string(reputation.ReasonWalkInvalid), err.Error()
 		}
 	}
 	return "", ""
@@ -779,13 +774,13 @@ func (p *pipeline) checkProof(ctx context.Context, cs *truegpuv1.ChallengeState,
 	var err error
 	switch {
 	case derr != nil:
-		v, err = decide(false, ReasonProofMalformed, "proof does not decode")
+		v, err = decide(false, string(reputation.ReasonProofMalformed), "proof does not decode")
 	case ch.Profile != p.m.cfg.Profile.ID():
-		v, err = decide(false, ReasonProfileMismatch, "challenge profile has no verifying key here")
+		v, err = decide(false, string(reputation.ReasonInputMismatch), "challenge profile has no verifying key here")
 	default:
 		pub, perr := p.m.publicInputs(cs)
 		if perr != nil {
-			v, err = decide(false, ReasonProofInvalid, "committed root is not a field element")
+			v, err = decide(false, string(reputation.ReasonProofInvalid), "committed root is not a field element")
 			break
 		}
 		job := verifyJob{proof: proof, pub: pub, ok: make(chan bool, 1)}
@@ -803,7 +798,7 @@ func (p *pipeline) checkProof(ctx context.Context, cs *truegpuv1.ChallengeState,
 		if ok {
 			v, err = decide(true, "", "")
 		} else {
-			v, err = decide(false, ReasonProofInvalid, "proof does not verify")
+			v, err = decide(false, string(reputation.ReasonProofInvalid), "proof does not verify")
 		}
 	}
 	return v, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/reputation"
 )
 
 // TestPipelineRejections submits each kind of bad input to a one-member
@@ -76,8 +77,8 @@ func TestPipelineRejections(t *testing.T) {
 		{"reused nonce: proof resubmitted", func() error { _, err := m.pipeline.Proof(ctx, reusedProof); return err }, ErrNonceReused, ReasonNonceReused},
 		{"oversized proof", func() error { _, err := m.pipeline.Proof(ctx, oversized); return err }, ErrTooLarge, ReasonTooLarge},
 		{"proof before commitment", func() error { _, err := m.pipeline.Proof(ctx, uncommitted); return err }, ErrNotCommitted, ReasonNotCommitted},
-		{"malformed proof", verdictErr(ctx, m, malformed, ReasonProofMalformed), nil, ""},
-		{"proof of another challenge", verdictErr(ctx, m, otherProof, ReasonProofInvalid), nil, ""},
+		{"malformed proof", verdictErr(ctx, m, malformed, string(reputation.ReasonProofMalformed)), nil, ""},
+		{"proof of another challenge", verdictErr(ctx, m, otherProof, string(reputation.ReasonProofInvalid)), nil, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,11 +96,11 @@ func TestPipelineRejections(t *testing.T) {
 		ch := issue(t, m, node)
 		clock.Advance(time.Duration(ch.CommitDeadlineUnixMs-ch.IssuedAtUnixMs+1) * time.Millisecond)
 		r, err := m.pipeline.Commit(ctx, node.commitReq(ch, work(t, p, ch).Root()))
-		if err != nil || r.Accepted || r.Reason != ReasonCommitmentLate {
+		if err != nil || r.Accepted || r.Reason != string(reputation.ReasonCommitmentLate) {
 			t.Fatalf("late commitment: %v %v", r, err)
 		}
 		cs, err := m.fsm.Challenge(ch.Id)
-		if err != nil || cs.Outcome != fsm.OutcomeRejected || cs.Verdict.Reason != ReasonCommitmentLate {
+		if err != nil || cs.Outcome != fsm.OutcomeRejected || cs.Verdict.Reason != string(reputation.ReasonCommitmentLate) {
 			t.Fatalf("late challenge state: %v %v", cs, err)
 		}
 		// The record keeps how late it was, not a latency of zero.
@@ -137,7 +138,7 @@ func TestPipelineRejections(t *testing.T) {
 			t.Fatal(err)
 		}
 		r, err := m.pipeline.Commit(ctx, node.commitReq(ch, work(t, p, ch).Root()))
-		if err != nil || r.Accepted || r.Reason != ReasonCommitmentLate {
+		if err != nil || r.Accepted || r.Reason != string(reputation.ReasonCommitmentLate) {
 			t.Fatalf("got %v %v", r, err)
 		}
 	})

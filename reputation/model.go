@@ -168,8 +168,9 @@ func (r Reason) Valid() bool {
 
 // Evidence references are strings with a type prefix, for example
 // "challenge:9f3a…", "verdict:17", "node:0xAbC…", "device:GPU-…",
-// "identity:uuid:GPU-…", "timing:1250ms/1000ms". Readers of Penalty and
-// Finding evidence split on these prefixes.
+// "identity:uuid:GPU-…", "timing:1250ms/1000ms". They are part of the
+// state format (penalties and findings store them); readers split them with
+// SplitRef.
 const (
 	RefChallenge = "challenge:"
 	RefVerdict   = "verdict:"
@@ -181,6 +182,20 @@ const (
 	// points of the expectation, that a capacity penalty was judged on.
 	RefTypicalTiming = "typical:"
 )
+
+var refKinds = []string{RefChallenge, RefVerdict, RefNode, RefDevice, RefIdentity, RefTiming, RefTypicalTiming}
+
+// SplitRef splits an evidence reference into its type prefix (one of the
+// Ref constants) and the value after it. ok is false for a reference with
+// none of the known prefixes.
+func SplitRef(ref string) (kind, value string, ok bool) {
+	for _, k := range refKinds {
+		if v, found := strings.CutPrefix(ref, k); found {
+			return k, v, true
+		}
+	}
+	return "", ref, false
+}
 
 // Device is a registered device's identity as the model sees it.
 type Device struct {

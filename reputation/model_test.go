@@ -297,3 +297,21 @@ func TestModelScripts(t *testing.T) {
 		})
 	})
 }
+
+func TestSplitRef(t *testing.T) {
+	for _, c := range []struct{ ref, kind, value string }{
+		{RefChallenge + "0x01", RefChallenge, "0x01"},
+		{RefIdentity + "uuid:GPU-1", RefIdentity, "uuid:GPU-1"},
+		{RefTiming + "1250ms/1000ms", RefTiming, "1250ms/1000ms"},
+		{RefTypicalTiming + "10400", RefTypicalTiming, "10400"},
+		{RefNode, RefNode, ""},
+	} {
+		kind, value, ok := SplitRef(c.ref)
+		if !ok || kind != c.kind || value != c.value {
+			t.Errorf("SplitRef(%q) = %q, %q, %v; want %q, %q", c.ref, kind, value, ok, c.kind, c.value)
+		}
+	}
+	if kind, value, ok := SplitRef("elsewhere:1"); ok || kind != "" || value != "elsewhere:1" {
+		t.Errorf("unknown prefix: %q, %q, %v", kind, value, ok)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 
-	"google.golang.org/protobuf/proto"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
@@ -14,22 +13,6 @@ import (
 )
 
 // Node registration and the identity index.
-
-// FingerprintDigest is the digest of a device's stable fingerprint fields
-// (those that do not change with a driver update or clock settings).
-func FingerprintDigest(fp *truegpuv1.DeviceFingerprint) [32]byte {
-	if fp == nil {
-		return ethcrypto.Keccak256(nil)
-	}
-	stable := &truegpuv1.DeviceFingerprint{
-		Uuid: fp.Uuid, Serial: fp.Serial, BoardPartNumber: fp.BoardPartNumber, BoardId: fp.BoardId,
-		PciDeviceId: fp.PciDeviceId, PciSubsystemId: fp.PciSubsystemId, Name: fp.Name,
-		MemoryTotalBytes: fp.MemoryTotalBytes, VbiosVersion: fp.VbiosVersion,
-		ComputeCapabilityMajor: fp.ComputeCapabilityMajor, ComputeCapabilityMinor: fp.ComputeCapabilityMinor,
-	}
-	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(stable)
-	return ethcrypto.Keccak256([]byte("truegpu.v1 fingerprint\x00"), b)
-}
 
 // identities returns the identity strings a device presents: its UUID and,
 // when reported, its serial.
@@ -67,7 +50,7 @@ func (t *txn) registerNode(c *truegpuv1.RegisterNodeCommand) error {
 			}
 			seen[id] = true
 		}
-		devs = append(devs, reputation.Device{UUID: d.Fingerprint.Uuid, Fingerprint: FingerprintDigest(d.Fingerprint)})
+		devs = append(devs, reputation.Device{UUID: d.Fingerprint.Uuid, Fingerprint: truegpuv1.FingerprintDigest(d.Fingerprint)})
 	}
 	rec := &truegpuv1.NodeRecord{}
 	existed, err := t.getMsg(key(prefixNode, c.Address), rec)

@@ -85,11 +85,11 @@ func (f *FSM) fillView(rec *truegpuv1.NodeRecord, st reputation.NodeState, at ui
 func reasonDetail(base string, refs []string) string {
 	var extra []string
 	for _, r := range refs {
-		switch {
-		case strings.HasPrefix(r, reputation.RefIdentity):
-			extra = append(extra, "shared "+strings.TrimPrefix(r, reputation.RefIdentity))
-		case strings.HasPrefix(r, reputation.RefTiming):
-			extra = append(extra, "latency "+strings.TrimPrefix(r, reputation.RefTiming)+" (measured/expected)")
+		switch kind, v, _ := reputation.SplitRef(r); kind {
+		case reputation.RefIdentity:
+			extra = append(extra, "shared "+v)
+		case reputation.RefTiming:
+			extra = append(extra, "latency "+v+" (measured/expected)")
 		}
 	}
 	if len(extra) == 0 {
@@ -104,12 +104,12 @@ func evidence(refs []string, self string, index uint64, at int64) []*truegpuv1.E
 	var out []*truegpuv1.Evidence
 	var related []string
 	for _, r := range refs {
-		switch {
-		case strings.HasPrefix(r, reputation.RefChallenge):
-			out = append(out, &truegpuv1.Evidence{ChallengeId: strings.TrimPrefix(r, reputation.RefChallenge), AppliedIndex: index, AtUnixMs: at})
-		case strings.HasPrefix(r, reputation.RefNode):
-			if n := strings.TrimPrefix(r, reputation.RefNode); !strings.EqualFold(n, self) {
-				related = append(related, n)
+		switch kind, v, _ := reputation.SplitRef(r); kind {
+		case reputation.RefChallenge:
+			out = append(out, &truegpuv1.Evidence{ChallengeId: v, AppliedIndex: index, AtUnixMs: at})
+		case reputation.RefNode:
+			if !strings.EqualFold(v, self) {
+				related = append(related, v)
 			}
 		}
 	}
