@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 
-
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/reputation"
