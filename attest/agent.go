@@ -63,6 +63,11 @@ type AgentDevice struct {
 	// means: ask the device (ClassClaimer), else match its NVML product
 	// name.
 	Class string
+	// Prove, if set, produces the device's proofs instead of the honest
+	// prover; it is handed the honest proof as a function to call (see
+	// ProveFunc). Nil: every proof is the honest one. Only simulations
+	// set it (sim.ProveHook).
+	Prove ProveFunc
 }
 
 // AgentConfig configures an Agent.
@@ -484,9 +489,10 @@ func (a *Agent) Handle(ctx context.Context, ch *truegpuv1.Challenge) (*Outcome, 
 		return out, err
 	}
 	p := w.Profile
-	dev := a.cfg.Devices[idx].Device
+	ad := a.cfg.Devices[idx]
+	dev := ad.Device
 	if len(ch.GetRoot()) != 0 || len(ch.GetSampleSeed()) != 0 {
-		return a.resume(ctx, log, ch, dev, w, out)
+		return a.resume(ctx, log, ch, ad, w, out)
 	}
 
 	// Time-critical part: run and commit before the deadline. A run that
@@ -540,7 +546,7 @@ func (a *Agent) Handle(ctx context.Context, ch *truegpuv1.Challenge) (*Outcome, 
 	if err != nil {
 		return out, err
 	}
-	return a.proveAndSubmit(ctx, log, ch, dev, w, c.Root, seed, check, out)
+	return a.proveAndSubmit(ctx, log, ch, ad, w, c.Root, seed, check, out)
 }
 
 // walk runs the memory phase's walk once the oracle's walk seed (the
@@ -615,7 +621,8 @@ func sampleSeed(b []byte) (prover.SampleSeed, error) {
 // answer to the commitment was lost, or the stream reconnected): possible
 // only while the device still holds results that hash to the recorded
 // root.
-func (a *Agent) resume(ctx context.Context, log *slog.Logger, ch *truegpuv1.Challenge, dev Device, w Workload, out *Outcome) (*Outcome, error) {
+func (a *Agent) resume(ctx context.Context, log *slog.Logger, ch *truegpuv1.Challenge, ad AgentDevice, w Workload, out *Outcome) (*Outcome, error) {
+	dev := ad.Device
 	if len(ch.GetRoot()) != 32 {
 		return out, fmt.Errorf("%w: committed challenge %s carries a root of %d bytes", ErrBadChallenge, ch.GetChallengeId(), len(ch.GetRoot()))
 	}
@@ -635,13 +642,15 @@ func (a *Agent) resume(ctx context.Context, log *slog.Logger, ch *truegpuv1.Chal
 			return out, err
 		}
 	}
-	return a.proveAndSubmit(ctx, log, ch, dev, w, root, seed, check, out)
+	return a.proveAndSubmit(ctx, log, ch, ad, w, root, seed, check, out)
 }
 
 // proveAndSubmit proves the cells the sample seed selects from the
-// committed results and submits the proof. It is not time-critical: the
-// proof deadline is minutes away.
-func (a *Agent) proveAndSubmit(ctx context.Context, log *slog.Logger, ch *truegpuv1.Challenge, dev Device, w Workload, root [32]byte, seed prover.SampleSeed, check []byte, out *Outcome) (*Outcome, error) {
+// committed results (with the device's prove hook, if it has one) and
+// submits the proof. It is not time-critical: the proof deadline is
+// minutes away.
+func (a *Agent) proveAndSubmit(ctx context.Context, log *slog.Logger, ch *truegpuv1.Challenge, ad AgentDevice, w Workload, root [32]byte, seed prover.SampleSeed, check []byte, out *Outcome) (*Outcome, error) {
+	dev := ad.Device
 	pctx := ctx
 	if d := ch.GetProofDeadlineUnixMs(); d > 0 {
 		var cancel context.CancelFunc
@@ -653,7 +662,7 @@ func (a *Agent) proveAndSubmit(ctx context.Context, log *slog.Logger, ch *truegp
 	case <-pctx.Done():
 		return out, fmt.Errorf("attest: waiting to prove %s: %w", ch.GetChallengeId(), pctx.Err())
 	}
-	proof, err := a.proof(pctx, log, dev, w, root, seed)
+	proof, err := a.proof(pctx, log, ad, w, root, seed)
 	<-a.prove
 	if err != nil {
 		return out, fmt.Errorf("attest: prove %s: %w", ch.GetChallengeId(), err)
@@ -735,12 +744,13 @@ func (a *Agent) validate(ch *truegpuv1.Challenge) (Workload, int, error) {
 	return w, idx, nil
 }
 
-// proof produces the proof for a committed workload, reporting progress
+// proof produces the proof for a committed workload with the device's
+// prove hook, or the honest proof when it has none, reporting progress
 // while it runs.
-func (a *Agent) proof(ctx context.Context, log *slog.Logger, dev Device, w Workload, root [32]byte, seed prover.SampleSeed) ([]byte, error) {
+func (a *Agent) proof(ctx context.Context, log *slog.Logger, ad AgentDevice, w Workload, root [32]byte, seed prover.SampleSeed) ([]byte, error) {
 	node := a.cfg.Key.ProverAddress()
 	honest := func(ctx context.Context) ([]byte, error) {
-		cells, err := dev.Results(w.Nonce)
+		cells, err := ad.Device.Results(w.Nonce)
 		if err != nil {
 			return nil, err
 		}
@@ -780,8 +790,8 @@ func (a *Agent) proof(ctx context.Context, log *slog.Logger, dev Device, w Workl
 		}
 	}
 	log.Info("proving", "profile", w.Profile.ID())
-	if ps, ok := dev.(ProofSource); ok {
-		return ps.Proof(ctx, w, Sampling{Root: root, Seed: seed}, node, honest)
+	if ad.Prove != nil {
+		return ad.Prove(ctx, w, Sampling{Root: root, Seed: seed}, node, honest)
 	}
 	return honest(ctx)
 }

@@ -270,12 +270,19 @@ func newFixture(t *testing.T) *fixture {
 		keys: func(*prover.Profile) (*prover.ProvingKey, error) { return pk, nil }}
 }
 
+// agent returns an agent for devs, each with its simulated prove hook
+// (sim.AgentDevice; nil for devices that prove honestly).
 func (f *fixture) agent(t *testing.T, seed string, devs ...attest.Device) *attest.Agent {
 	t.Helper()
 	var ads []attest.AgentDevice
 	for _, d := range devs {
-		ads = append(ads, attest.AgentDevice{Device: d})
+		ads = append(ads, sim.AgentDevice(d))
 	}
+	return f.agentOf(t, seed, ads...)
+}
+
+func (f *fixture) agentOf(t *testing.T, seed string, ads ...attest.AgentDevice) *attest.Agent {
+	t.Helper()
 	a, err := attest.NewAgent(context.Background(), attest.AgentConfig{
 		Client: f.client, Key: attest.NodeKeyFromSeed([]byte(seed)), Devices: ads, Keys: f.keys,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, ShutdownGrace: 5 * time.Second,
@@ -412,6 +419,81 @@ func TestAgentHandle(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAgentProveHook covers AgentDevice.Prove: the hook is handed the
+// committed workload, root, sample seed and the node's prover address, and
+// what it returns is submitted; an error from it submits nothing; and a
+// device without a hook gets the honest prover whatever its type (a
+// Garbage device, whose own proofs come only through its hook, then has
+// no results to prove from).
+func TestAgentProveHook(t *testing.T) {
+	f := newFixture(t)
+	t.Run("wraps the honest proof", func(t *testing.T) {
+		dev, err := sim.New("h100", sim.Options{Seed: []byte("hook")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var calls int
+		var got attest.Sampling
+		var gotW attest.Workload
+		var gotNode prover.Address
+		a := f.agentOf(t, "hook-node", attest.AgentDevice{Device: dev, Prove: func(ctx context.Context, w attest.Workload, s attest.Sampling, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error) {
+			calls++
+			gotW, got, gotNode = w, s, node
+			return honest(ctx)
+		}})
+		if _, err := a.Register(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ch := f.oracle.issue(a.Address(), 0, uuidOf(t, dev), 10*time.Second, false)
+		out, err := a.Handle(context.Background(), ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !out.Verdict.GetAccepted() {
+			t.Fatalf("verdict rejected: %s", out.Verdict.GetDetail())
+		}
+		want := attest.NodeKeyFromSeed([]byte("hook-node")).ProverAddress()
+		if calls != 1 || got.Root != out.Root || got.Seed == (prover.SampleSeed{}) || gotNode != want || !bytes.Equal(gotW.Nonce[:], ch.GetNonce()) {
+			t.Fatalf("hook called %d times with root %x seed %x node %x nonce %x; want once with root %x, a seed, node %x, nonce %x",
+				calls, got.Root[:4], got.Seed[:4], gotNode[:4], gotW.Nonce[:4], out.Root[:4], want[:4], ch.GetNonce()[:4])
+		}
+	})
+	t.Run("an error submits nothing", func(t *testing.T) {
+		dev, err := sim.New("h100", sim.Options{Seed: []byte("hook error")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused := errors.New("declined")
+		a := f.agentOf(t, "hook-error-node", attest.AgentDevice{Device: dev, Prove: func(context.Context, attest.Workload, attest.Sampling, prover.Address, func(context.Context) ([]byte, error)) ([]byte, error) {
+			return nil, refused
+		}})
+		if _, err := a.Register(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		out, err := a.Handle(context.Background(), f.oracle.issue(a.Address(), 0, uuidOf(t, dev), 10*time.Second, false))
+		if !errors.Is(err, refused) || out.Verdict != nil {
+			t.Fatalf("Handle: %v, verdict %v; want the hook's error and no verdict", err, out.Verdict)
+		}
+	})
+	t.Run("no hook proves honestly", func(t *testing.T) {
+		dev, err := sim.New("garbage-h100", sim.Options{Seed: []byte("hookless garbage")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sim.ProveHook(dev) == nil {
+			t.Fatal("sim.ProveHook: no hook for a Garbage device")
+		}
+		a := f.agentOf(t, "hookless-node", attest.AgentDevice{Device: dev})
+		if _, err := a.Register(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		out, err := a.Handle(context.Background(), f.oracle.issue(a.Address(), 0, uuidOf(t, dev), 10*time.Second, false))
+		if !errors.Is(err, attest.ErrNoResults) || out.Verdict != nil {
+			t.Fatalf("Handle: %v, verdict %v; want ErrNoResults from the honest prover and no verdict", err, out.Verdict)
+		}
+	})
 }
 
 // TestAgentSampleSeed covers the sample seed's paths through the agent: an

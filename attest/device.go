@@ -156,14 +156,20 @@ type ClassClaimer interface {
 	ClaimedClass() string
 }
 
-// ProofSource is implemented by devices that produce their own proofs
-// instead of the attestor's honest prover. Only adversarial simulations
-// implement it, to model nodes that replay old proofs or send garbage;
-// the oracle must reject what they send. honest produces the honest proof
-// for w (from the device's held results) when the device wants one.
-type ProofSource interface {
-	Proof(ctx context.Context, w Workload, s Sampling, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error)
-}
+// ProveFunc produces the proof the agent submits for a committed workload:
+// w is the workload, s the committed root and the oracle's sample seed,
+// node the prover address the proof binds, and honest produces the honest
+// proof (prover.Prove over the device's held results with the agent's
+// proving key, checked against the committed root) when the hook wants
+// one. An error means no proof is submitted for the challenge.
+//
+// AgentDevice.Prove sets one per device; a device without one gets the
+// honest proof. Adversarial simulations (attest/sim's Replayer, Grinder,
+// Abandoner and Garbage, whose Proof methods are ProveFuncs; sim.ProveHook
+// picks the one a simulated device needs) use it to model nodes that
+// replay old proofs, send garbage or abandon challenges; the oracle must
+// reject what they send.
+type ProveFunc func(ctx context.Context, w Workload, s Sampling, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error)
 
 // Sampling is what selects the cells a proof opens: the committed root and
 // the sample seed the oracle drew when it recorded that root.

@@ -213,8 +213,9 @@ func (d *Replayer) Run(ctx context.Context, w attest.Workload) (attest.Commitmen
 	})
 }
 
-// Proof proves the first challenge honestly and returns that proof for
-// every later one.
+// Proof is the device's prove hook (an attest.ProveFunc; see ProveHook):
+// it proves the first challenge honestly and returns that proof for every
+// later one.
 func (d *Replayer) Proof(ctx context.Context, w attest.Workload, _ attest.Sampling, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -345,7 +346,8 @@ func (d *Grinder) Run(ctx context.Context, w attest.Workload) (attest.Commitment
 	})
 }
 
-// Proof remembers the oracle's seed as its next guess and proves honestly
+// Proof is the device's prove hook (an attest.ProveFunc; see ProveHook):
+// it remembers the oracle's seed as its next guess and proves honestly
 // (which fails when a sample falls on a cell it did not compute).
 func (d *Grinder) Proof(ctx context.Context, w attest.Workload, s attest.Sampling, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error) {
 	d.mu.Lock()
@@ -376,7 +378,8 @@ func NewAbandoner(class string, opts Options) (*Abandoner, error) {
 	return &Abandoner{p}, nil
 }
 
-// Proof proves only when every sampled cell was computed.
+// Proof is the device's prove hook (an attest.ProveFunc; see ProveHook):
+// it proves only when every sampled cell was computed.
 func (d *Abandoner) Proof(ctx context.Context, w attest.Workload, s attest.Sampling, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error) {
 	computed := computedCells(w.Profile, d.percent)
 	if !prover.SamplesHit(w.Profile, s.Root, s.Seed, w.Nonce, node, func(c int) bool { return c < computed }) {
@@ -423,7 +426,8 @@ func (d *Garbage) Run(ctx context.Context, w attest.Workload) (attest.Commitment
 	})
 }
 
-// Proof returns random bytes of verifier.ProofSize.
+// Proof is the device's prove hook (an attest.ProveFunc; see ProveHook):
+// it returns random bytes of verifier.ProofSize.
 func (d *Garbage) Proof(ctx context.Context, w attest.Workload, _ attest.Sampling, node prover.Address, honest func(context.Context) ([]byte, error)) ([]byte, error) {
 	p := make([]byte, verifier.ProofSize)
 	d.fill(p)
@@ -554,6 +558,32 @@ func (d *Silent) Run(ctx context.Context, w attest.Workload) (attest.Commitment,
 		return attest.Commitment{}, fmt.Errorf("sim device %s: %w: silent", d.fp.UUID, attest.ErrUnavailable)
 	}
 	return d.run(ctx, w, 100, honestWork(w))
+}
+
+// ProveHook returns the prove hook a simulated device needs in
+// attest.AgentDevice.Prove: the Proof method of the devices that make
+// their own proofs (Replayer, Grinder, Abandoner, Garbage), and nil for
+// every other device, which proves honestly. An agent given a device
+// without its hook runs the honest prover over the device's held results
+// instead of the device's own proof behaviour.
+func ProveHook(d attest.Device) attest.ProveFunc {
+	switch d := d.(type) {
+	case *Replayer:
+		return d.Proof
+	case *Grinder:
+		return d.Proof
+	case *Abandoner:
+		return d.Proof
+	case *Garbage:
+		return d.Proof
+	}
+	return nil
+}
+
+// AgentDevice returns the agent's entry for a simulated device: the device
+// with its prove hook (ProveHook); the class is the device's own claim.
+func AgentDevice(d attest.Device) attest.AgentDevice {
+	return attest.AgentDevice{Device: d, Prove: ProveHook(d)}
 }
 
 // Kinds lists the device profiles New accepts, with <class> standing for

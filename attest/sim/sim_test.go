@@ -90,6 +90,35 @@ func TestNew(t *testing.T) {
 	}
 }
 
+// TestProveHook: exactly the devices that make their own proofs have a
+// prove hook, and it is theirs.
+func TestProveHook(t *testing.T) {
+	own := map[string]bool{"replay": true, "grind": true, "abandon": true, "garbage": true}
+	for _, kind := range Kinds() {
+		profile := strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(kind, "<class>", "h100"), "<actual>", "rtx3090"), "<claimed>", "h100")
+		d, err := New(profile, Options{Seed: []byte(profile)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, _, _ := strings.Cut(profile, "-")
+		hook := ProveHook(d)
+		if (hook != nil) != own[k] {
+			t.Errorf("ProveHook(%s): hook %v, want one: %v", profile, hook != nil, own[k])
+		}
+		if ad := AgentDevice(d); ad.Device != d || (ad.Prove != nil) != own[k] || ad.Class != "" {
+			t.Errorf("AgentDevice(%s) = %+v", profile, ad)
+		}
+	}
+	g, err := NewGarbage(gpuclass.H100SXM, Options{Seed: []byte("hook")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := ProveHook(g)(context.Background(), attest.Workload{}, attest.Sampling{}, prover.Address{}, nil)
+	if err != nil || len(pr) != verifier.ProofSize {
+		t.Fatalf("Garbage's hook: %d bytes, %v; want %d random bytes", len(pr), err, verifier.ProofSize)
+	}
+}
+
 func TestSynthesizedFingerprintsMatchTheirClass(t *testing.T) {
 	for _, c := range gpuclass.Classes() {
 		fp, err := SynthesizeFingerprint(c.Name, []byte("x"))

@@ -90,7 +90,10 @@ type FleetStats struct {
 }
 
 // Fleet is a running simulated fleet. Every node runs the production
-// attestor loop (attest.Agent) over the public gRPC API.
+// attestor loop (attest.Agent) over the public gRPC API; adversaries that
+// make their own proofs plug in through the agent's prove hook
+// (attest.AgentDevice.Prove), and Stats are counted from the agent's
+// OnRegistered and OnOutcome hooks.
 type Fleet struct {
 	Nodes []*SimNode
 	Stats FleetStats
@@ -105,6 +108,10 @@ type SimNode struct {
 	Kind   string
 	Key    *attest.NodeKey
 	Device attest.Device
+	// Prove is the device's prove hook (sim.ProveHook): set for the
+	// adversaries that make their own proofs, nil for devices that prove
+	// honestly.
+	Prove attest.ProveFunc
 }
 
 // StartFleet creates the fleet's nodes and starts their attestors against
@@ -202,7 +209,7 @@ func StartFleet(ctx context.Context, c *Cluster, o FleetOptions) (*Fleet, error)
 			}
 			victims[class] = append(victims[class], fp)
 		}
-		f.Nodes = append(f.Nodes, &SimNode{Kind: kind, Key: key, Device: dev})
+		f.Nodes = append(f.Nodes, &SimNode{Kind: kind, Key: key, Device: dev, Prove: sim.ProveHook(dev)})
 		return nil
 	}
 	for i := range o.Honest {
@@ -255,7 +262,7 @@ func StartFleet(ctx context.Context, c *Cluster, o FleetOptions) (*Fleet, error)
 	var agents []*attest.Agent
 	for i, n := range f.Nodes {
 		a, err := attest.NewAgent(ctx, attest.AgentConfig{
-			Client: clients[i], Key: n.Key, Devices: []attest.AgentDevice{{Device: n.Device}},
+			Client: clients[i], Key: n.Key, Devices: []attest.AgentDevice{{Device: n.Device, Prove: n.Prove}},
 			Keys: keys, ProveSlots: proving, PollInterval: o.Poll, MinBackoff: 100 * time.Millisecond, MaxBackoff: 2 * time.Second,
 			Logger:       c.opts.Logger.With("node", n.Key.Address().String(), "kind", n.Kind),
 			OnRegistered: func(*truegpuv1.RegisterNodeResponse) { f.Stats.Registered.Add(1) },
