@@ -104,7 +104,7 @@ func checkSigned(recover func([32]byte, []byte) (ethcrypto.Address, error), req 
 // (checked in memory, before any state is read for it) and within its rate
 // limit.
 func (p *pipeline) admit(addr ethcrypto.Address) error {
-	if !p.m.fsm.Registered(addr) {
+	if !p.state.Registered(addr) {
 		return fmt.Errorf("%w: %s", ErrUnknownNode, addr)
 	}
 	if !p.limits.allow(addr, p.m.cfg.Now()) {
@@ -170,20 +170,20 @@ func (p *pipeline) Register(ctx context.Context, req *truegpuv1.RegisterNodeRequ
 	if !p.limits.allow(addr, now) {
 		return nil, fmt.Errorf("%w: node %s", ErrRateLimited, addr)
 	}
-	if err := p.m.admitNew(addr, req, now); err != nil {
+	if err := p.admitNew(addr, req, now); err != nil {
 		return nil, err
 	}
 	signed, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	idx, err := p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now.UnixMilli(), Body: &truegpuv1.Command_RegisterNode{
+	idx, err := p.proposer.propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now.UnixMilli(), Body: &truegpuv1.Command_RegisterNode{
 		RegisterNode: &truegpuv1.RegisterNodeCommand{Address: addr[:], Devices: req.Devices, SignedRequest: signed}}})
 	if err != nil {
 		return nil, err
 	}
 	resp := &truegpuv1.RegisterNodeResponse{Address: addr.String(), AppliedIndex: idx}
-	if rec, err := p.m.fsm.Node(addr); err == nil {
+	if rec, err := p.state.Node(addr); err == nil {
 		resp.Status = rec.Status
 	}
 	return resp, nil
@@ -212,11 +212,11 @@ func checkDevice(i int, d *truegpuv1.Device) error {
 }
 
 // admitNew asks the admission policy about a node that is not registered.
-func (m *Member) admitNew(addr ethcrypto.Address, req *truegpuv1.RegisterNodeRequest, now time.Time) error {
-	if m.fsm.Registered(addr) {
+func (p *pipeline) admitNew(addr ethcrypto.Address, req *truegpuv1.RegisterNodeRequest, now time.Time) error {
+	if p.state.Registered(addr) {
 		return nil
 	}
-	err := m.cfg.Admission.AdmitRegistration(addr, req, now)
+	err := p.m.cfg.Admission.AdmitRegistration(addr, req, now)
 	if err == nil || errors.Is(err, ErrRateLimited) || errors.Is(err, ErrNotAdmitted) {
 		return err
 	}

@@ -20,7 +20,7 @@ var StandInMemory = memwalk.Spec{Blocks: 64, Lanes: 32, Steps: 32}
 
 // challenge builds one challenge sized for the device's claimed class.
 func (s *scheduler) challenge(addr ethcrypto.Address, d *truegpuv1.Device, now time.Time, storm string) (*truegpuv1.IssuedChallenge, error) {
-	p := s.m.cfg.Profile
+	p := s.profile
 	class, err := gpuclass.Lookup(d.ClaimedClass)
 	if err != nil {
 		return nil, err

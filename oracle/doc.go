@@ -30,6 +30,11 @@
 //	openings.go     native checks of timed and walk openings
 //	verifyqueue.go  the bounded queue and batched Groth16 verification
 //
+// The pipeline and the scheduler read the replicated state through small
+// interfaces (pipelineState, scheduleState: *fsm.FSM on a member) and
+// replicate through commandProposer (Member.Propose), so they run without
+// Raft over stand-ins.
+//
 // Scheduling and epochs (leader only):
 //
 //	scheduler.go    due-time heap, ticks: expiry and issue of due challenges

@@ -261,7 +261,7 @@ func issue(t testing.TB, m *Member, n *testNode) *truegpuv1.IssuedChallenge {
 
 // tryIssue is issue returning the proposal's error.
 func tryIssue(m *Member, n *testNode) (*truegpuv1.IssuedChallenge, error) {
-	s := &scheduler{m: m, cfg: m.cfg.Schedule}
+	s := newScheduler(m)
 	ch, err := s.challenge(n.key.Address(), n.dev, m.cfg.Now(), "")
 	if err != nil {
 		return nil, err

@@ -44,7 +44,8 @@ func (m *Member) lead(ctx context.Context) {
 		m.log.Warn("leader barrier failed", "err", err)
 		return
 	}
-	s := &scheduler{m: m, cfg: m.cfg.Schedule, lastStorm: m.cfg.Now()}
+	s := newScheduler(m)
+	s.lastStorm = m.cfg.Now()
 	since := m.cfg.Now()
 	t := time.NewTicker(s.cfg.Tick)
 	defer t.Stop()

@@ -178,7 +178,7 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.proposer = newProposer(m)
-	m.pipeline = newPipeline(m)
+	m.pipeline = newPipeline(m, m.fsm, proposeFunc(m.Propose))
 	m.goLoop(m.proposer.run)
 	m.goLoop(m.pipeline.run)
 	m.goLoop(m.leaderLoop)

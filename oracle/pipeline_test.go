@@ -107,7 +107,7 @@ func TestPipelineRejections(t *testing.T) {
 		if got, want := cs.ReceivedAtUnixMs, ch.CommitDeadlineUnixMs+1; got != want {
 			t.Fatalf("late commitment recorded as arriving at %d, want %d", got, want)
 		}
-		v, err := m.verdictView(ch.Id, 0)
+		v, err := m.pipeline.verdictView(ch.Id, 0)
 		if err != nil || v.CommitLatencyMs <= v.ExpectedLatencyMs || v.CommitLatencyMs != uint64(ch.CommitDeadlineUnixMs+1-ch.IssuedAtUnixMs) {
 			t.Fatalf("late verdict view: latency %d ms (expected %d ms), %v", v.GetCommitLatencyMs(), v.GetExpectedLatencyMs(), err)
 		}

@@ -27,6 +27,20 @@ const (
 	proposeQueue = 16384
 )
 
+// commandProposer replicates one command and returns the Raft index at
+// which it was applied, or the state machine's error for it. The pipeline
+// and the scheduler propose through it (Member.Propose on a member).
+type commandProposer interface {
+	propose(ctx context.Context, c *truegpuv1.Command) (uint64, error)
+}
+
+// proposeFunc is a commandProposer of a function.
+type proposeFunc func(ctx context.Context, c *truegpuv1.Command) (uint64, error)
+
+func (f proposeFunc) propose(ctx context.Context, c *truegpuv1.Command) (uint64, error) {
+	return f(ctx, c)
+}
+
 type proposal struct {
 	cmd  *truegpuv1.Command
 	done chan proposeResult

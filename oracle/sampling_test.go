@@ -36,7 +36,7 @@ func runSampling(t *testing.T, m *Member, dev attest.Device, key *attest.NodeKey
 	ctx := context.Background()
 	a, rec := registeredAgent(t, m, dialMember(t, m), dev, key)
 	addr := key.Address()
-	s := &scheduler{m: m, cfg: m.cfg.Schedule}
+	s := newScheduler(m)
 	var r samplingRun
 	for range n {
 		ch, err := s.challenge(addr, rec.Devices[0], m.cfg.Now(), "")

@@ -7,11 +7,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
+	"github.com/truegpu/truegpu/prover"
 )
 
 // randUint64 draws from the leader's operating-system random source. The
@@ -71,9 +73,16 @@ func (h *dueHeap) Pop() any {
 // device or in a storm. The storm groups (undecided identity contests,
 // suspect nodes by claimed class) are learned from the records the
 // scheduler reads anyway: every device is read at least once per interval.
+//
+// It reads the replicated state only through state and replicates only
+// through proposer.
 type scheduler struct {
-	m         *Member
 	cfg       ScheduleConfig
+	state     scheduleState
+	proposer  commandProposer
+	now       func() time.Time
+	profile   *prover.Profile
+	log       *slog.Logger
 	lastStorm time.Time
 
 	synced bool
@@ -96,10 +105,28 @@ type scheduler struct {
 	reads int
 }
 
+// scheduleState is what the scheduler reads of the replicated state
+// (*fsm.FSM): the in-memory device counts and their change log, node
+// records, open challenges and the deadline index.
+type scheduleState interface {
+	DeviceCounts() ([]fsm.DeviceCount, uint64)
+	DeviceChanges(cursor uint64, max int) (changes []fsm.DeviceCount, next uint64, ok bool)
+	Node(addr ethcrypto.Address) (*truegpuv1.NodeRecord, error)
+	OpenChallenges(addr ethcrypto.Address) ([]*truegpuv1.ChallengeState, error)
+	DueChallenges(nowMs int64, limit int) ([][]byte, error)
+}
+
+// newScheduler returns a scheduler of m's configuration that reads m's
+// state machine and proposes through m. Its last storm is the zero time:
+// the first tick storms unless lastStorm is set.
+func newScheduler(m *Member) *scheduler {
+	return &scheduler{cfg: m.cfg.Schedule, state: m.fsm, proposer: proposeFunc(m.Propose), now: m.cfg.Now, profile: m.cfg.Profile, log: m.log}
+}
+
 // node reads one node record.
 func (s *scheduler) node(addr ethcrypto.Address) (*truegpuv1.NodeRecord, error) {
 	s.reads++
-	return s.m.fsm.Node(addr)
+	return s.state.Node(addr)
 }
 
 // maxChangesPerTick bounds the registrations a tick takes in; the rest wait
@@ -117,7 +144,7 @@ func (s *scheduler) sync(now time.Time) {
 		s.pos = map[deviceKey]int{}
 		s.gens = map[deviceKey]uint64{}
 		s.due = nil
-		all, cursor := s.m.fsm.DeviceCounts()
+		all, cursor := s.state.DeviceCounts()
 		for _, c := range all {
 			s.setCount(c.Address, c.Devices, now)
 		}
@@ -130,7 +157,7 @@ func (s *scheduler) sync(now time.Time) {
 		s.nodeSuspect = map[ethcrypto.Address]string{}
 	}
 	for taken := 0; taken < maxChangesPerTick; {
-		changes, next, ok := s.m.fsm.DeviceChanges(s.cursor, 4096)
+		changes, next, ok := s.state.DeviceChanges(s.cursor, 4096)
 		if !ok {
 			s.synced = false
 			s.sync(now)
@@ -184,15 +211,14 @@ func (s *scheduler) setCount(addr ethcrypto.Address, n uint32, now time.Time) {
 // groups. Its reads are the due devices' node records, the storms' and
 // bounded lists of due challenges and registration changes.
 func (s *scheduler) tick(ctx context.Context) error {
-	m := s.m
-	now := m.cfg.Now()
+	now := s.now()
 	s.sync(now)
-	due, err := m.fsm.DueChallenges(now.UnixMilli(), 4096)
+	due, err := s.state.DueChallenges(now.UnixMilli(), 4096)
 	if err != nil {
 		return err
 	}
 	if len(due) > 0 {
-		if _, err := m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now.UnixMilli(), Body: &truegpuv1.Command_ExpireChallenges{
+		if _, err := s.proposer.propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now.UnixMilli(), Body: &truegpuv1.Command_ExpireChallenges{
 			ExpireChallenges: &truegpuv1.ExpireChallengesCommand{ChallengeIds: due}}}); err != nil {
 			return fmt.Errorf("expire: %w", err)
 		}
@@ -253,7 +279,7 @@ func (s *scheduler) tick(ctx context.Context) error {
 	}
 	for len(chs) > 0 {
 		n := min(len(chs), issueChunk)
-		if _, err := m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now.UnixMilli(), Body: &truegpuv1.Command_IssueChallenges{
+		if _, err := s.proposer.propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now.UnixMilli(), Body: &truegpuv1.Command_IssueChallenges{
 			IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: chs[:n]}}}); err != nil {
 			return fmt.Errorf("issue: %w", err)
 		}
@@ -271,7 +297,7 @@ func (s *scheduler) tick(ctx context.Context) error {
 
 func (s *scheduler) busyDevices(addr ethcrypto.Address, rec *truegpuv1.NodeRecord) (map[uint32]bool, error) {
 	busy := map[uint32]bool{}
-	css, err := s.m.fsm.OpenChallenges(addr)
+	css, err := s.state.OpenChallenges(addr)
 	if err != nil {
 		return nil, err
 	}

@@ -3,12 +3,15 @@ package oracle
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/internal/gpuclass"
 	"github.com/truegpu/truegpu/internal/testwait"
+	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
@@ -36,7 +39,7 @@ func TestStormDuplicateIdentity(t *testing.T) {
 	if err := m.fsm.Nodes(func(r *truegpuv1.NodeRecord) bool { recs = append(recs, r); return true }); err != nil {
 		t.Fatal(err)
 	}
-	s := &scheduler{m: m, cfg: m.cfg.Schedule}
+	s := newScheduler(m)
 	s.sync(clock.Now())
 	for _, r := range recs { // as the ticks read them when their devices are due
 		s.observe(r)
@@ -96,7 +99,8 @@ func TestRandomStorm(t *testing.T) {
 	}
 	cfg := m.cfg.Schedule
 	cfg.RandomStormSize = 4
-	s := &scheduler{m: m, cfg: cfg}
+	s := newScheduler(m)
+	s.cfg = cfg
 	if err := s.randomStorm(ctx, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +144,8 @@ func TestScheduleIssuesFromClaimedClass(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := &scheduler{m: m, cfg: m.cfg.Schedule, lastStorm: clock.Now()}
+	s := newScheduler(m)
+	s.lastStorm = clock.Now()
 	if err := s.tick(ctx); err != nil { // learns due times
 		t.Fatal(err)
 	}
@@ -191,7 +196,8 @@ func TestTickReadsOnlyDueNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := &scheduler{m: m, cfg: m.cfg.Schedule, lastStorm: clock.Now()}
+	s := newScheduler(m)
+	s.lastStorm = clock.Now()
 	s.sync(clock.Now())
 	if len(s.devs) != fleet {
 		t.Fatalf("scheduler knows %d devices, want %d", len(s.devs), fleet)
@@ -263,5 +269,100 @@ func TestMemberChallengeInterval(t *testing.T) {
 		if r.StormId != "" {
 			t.Fatalf("challenge %s came from a storm (storms are off): %v", r.ChallengeId, r)
 		}
+	}
+}
+
+// TestSchedulerWithoutRaft drives ticks through the scheduler's seams: a
+// tick expires what the state says is overdue before it issues, takes due
+// devices earliest first (at most MaxPerTick), skips a device with an open
+// challenge, and issues challenges sized from the claimed class.
+func TestSchedulerWithoutRaft(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	m := bareMember(t, clock.Now, func(c *Config) {
+		c.Schedule = ScheduleConfig{StormInterval: -1, RandomStormSize: -1, MaxPerTick: 1}
+	})
+	st, prop := newFakeState(), &fakeProposer{}
+	s := newScheduler(m)
+	s.state, s.proposer, s.lastStorm = st, prop, clock.Now()
+	a, b, c, busy := newTestNode(1), newTestNode(2), newTestNode(3), newTestNode(4)
+	for _, n := range []*testNode{a, b, c, busy} {
+		st.addNode(n)
+	}
+	busyAddr := busy.key.Address()
+	open := &truegpuv1.IssuedChallenge{Id: []byte("open challenge"), Address: busyAddr[:]}
+	st.addChallenge(&truegpuv1.ChallengeState{Challenge: open, Outcome: fsm.OutcomePending})
+	s.sync(clock.Now())
+	if len(s.devs) != 4 {
+		t.Fatalf("scheduler knows %d devices, want 4", len(s.devs))
+	}
+	// Due times: a at +1s, c at +2s, busy at +2.5s, b at +3s.
+	start := clock.Now()
+	s.due = nil
+	for n, at := range map[*testNode]time.Duration{a: time.Second, c: 2 * time.Second, busy: 2500 * time.Millisecond, b: 3 * time.Second} {
+		k := deviceKey{n.key.Address(), 0}
+		heap.Push(&s.due, dueEntry{start.Add(at), k, s.gens[k]})
+	}
+	overdue := []byte("overdue challenge")
+	st.due = [][]byte{overdue}
+
+	issued := func() []ethcrypto.Address {
+		var out []ethcrypto.Address
+		for _, cmd := range prop.proposed() {
+			for _, ch := range cmd.GetIssueChallenges().GetChallenges() {
+				out = append(out, ethcrypto.Address(ch.Address))
+			}
+		}
+		return out
+	}
+	clock.Advance(2600 * time.Millisecond) // a, c and busy are due; b is not
+	for range 3 {
+		if err := s.tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmds := prop.proposed()
+	if len(cmds) == 0 || len(cmds[0].GetExpireChallenges().GetChallengeIds()) != 1 || string(cmds[0].GetExpireChallenges().ChallengeIds[0]) != string(overdue) {
+		t.Fatalf("first command %v, want the expiry of the overdue challenge", cmds)
+	}
+	got := issued()
+	if len(got) != 2 || got[0] != a.key.Address() || got[1] != c.key.Address() {
+		t.Fatalf("issued to %v, want %s then %s (earliest due first, one per tick; the busy device skipped, b not due)", got, a.addr(), c.addr())
+	}
+	var ch *truegpuv1.IssuedChallenge
+	for _, cmd := range cmds {
+		if is := cmd.GetIssueChallenges(); is != nil {
+			ch = is.Challenges[0]
+			break
+		}
+	}
+	class, err := gpuclass.Lookup(a.dev.ClaimedClass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.cfg.Profile
+	id := truegpuv1.ChallengeID(ch.Nonce, ch.Address, ch.DeviceIndex, ch.IssuedAtUnixMs)
+	if len(ch.Nonce) != 32 || string(ch.Id) != string(id[:]) || ch.IssuedAtUnixMs != clock.Now().UnixMilli() ||
+		ch.CommitDeadlineUnixMs-ch.IssuedAtUnixMs != int64(class.Deadline(p.M, p.N, p.K)) || ch.Profile != p.ID() {
+		t.Fatalf("challenge %v not sized from the claimed class %s", ch, class.Name)
+	}
+	// b becomes due; busy still has its open challenge.
+	clock.Advance(time.Second)
+	if err := s.tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := issued(); len(got) != 3 || got[2] != b.key.Address() {
+		t.Fatalf("issued to %v, want b third", got)
+	}
+	// A refused issue is the tick's error.
+	prop.fail = func(cmd *truegpuv1.Command) error {
+		if cmd.GetIssueChallenges() != nil {
+			return ErrNotLeader
+		}
+		return nil
+	}
+	k := deviceKey{a.key.Address(), 0}
+	heap.Push(&s.due, dueEntry{clock.Now(), k, s.gens[k]})
+	if err := s.tick(context.Background()); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("tick with a refused issue: %v", err)
 	}
 }

@@ -30,7 +30,7 @@ func answerOn(t *testing.T, c *cluster, dev attest.Device, key *attest.NodeKey, 
 		m := c.leader(10 * time.Second)
 		err := func() error {
 			a, rec := registeredAgent(t, m, dialMember(t, m), dev, key)
-			s := &scheduler{m: m, cfg: m.cfg.Schedule}
+			s := newScheduler(m)
 			for range n {
 				ch, err := s.challenge(key.Address(), rec.Devices[0], m.cfg.Now(), "")
 				if err != nil {

@@ -121,11 +121,11 @@ func (s *scheduler) storms(ctx context.Context, now time.Time) error {
 			continue
 		}
 		budget -= len(chs)
-		if _, err := s.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now.UnixMilli(), Body: &truegpuv1.Command_IssueChallenges{
+		if _, err := s.proposer.propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now.UnixMilli(), Body: &truegpuv1.Command_IssueChallenges{
 			IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: chs}}}); err != nil {
 			return fmt.Errorf("storm %s: %w", stormID, err)
 		}
-		s.m.log.Info("storm issued", "storm", stormID, "group", k, "challenges", len(chs))
+		s.log.Info("storm issued", "storm", stormID, "group", k, "challenges", len(chs))
 	}
 	return nil
 }
@@ -212,10 +212,10 @@ func (s *scheduler) randomStorm(ctx context.Context, now time.Time) error {
 	if len(chs) < 2 {
 		return nil
 	}
-	if _, err := s.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now.UnixMilli(), Body: &truegpuv1.Command_IssueChallenges{
+	if _, err := s.proposer.propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now.UnixMilli(), Body: &truegpuv1.Command_IssueChallenges{
 		IssueChallenges: &truegpuv1.IssueChallengesCommand{Challenges: chs}}}); err != nil {
 		return fmt.Errorf("storm %s: %w", stormID, err)
 	}
-	s.m.log.Info("storm issued", "storm", stormID, "group", "random", "challenges", len(chs))
+	s.log.Info("storm issued", "storm", stormID, "group", "random", "challenges", len(chs))
 	return nil
 }

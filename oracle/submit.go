@@ -41,7 +41,7 @@ func (p *pipeline) openChallenge(idStr string, addr ethcrypto.Address) (*truegpu
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
-	cs, err := p.m.fsm.Challenge(id)
+	cs, err := p.state.Challenge(id)
 	if errors.Is(err, fsm.ErrNotFound) || (err == nil && string(cs.Challenge.Address) != string(addr[:])) {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownNonce, idStr)
 	}
@@ -100,13 +100,13 @@ func (p *pipeline) Commit(ctx context.Context, req *truegpuv1.SubmitCommitmentRe
 		return resp, nil
 	}
 	seed := p.drawSeed()
-	_, err = p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: arrival, Body: &truegpuv1.Command_RecordCommitment{
+	_, err = p.proposer.propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: arrival, Body: &truegpuv1.Command_RecordCommitment{
 		RecordCommitment: &truegpuv1.RecordCommitmentCommand{ChallengeId: ch.Id, Root: req.Root, ReceivedAtUnixMs: arrival, SampleSeed: seed[:],
 			TimedRoot: req.TimedRoot, TableRoot: req.TableRoot, SignedRequest: signed}}})
 	switch {
 	case errors.Is(err, fsm.ErrConflict):
 		// Another copy of the request won the race: answer as it was.
-		if cs, rerr := p.m.fsm.Challenge(ch.Id); rerr == nil {
+		if cs, rerr := p.state.Challenge(ch.Id); rerr == nil {
 			return p.recommitted(cs, req)
 		}
 		return nil, fmt.Errorf("%w: challenge %s", ErrNonceReused, req.ChallengeId)
@@ -188,11 +188,11 @@ func (p *pipeline) Walk(ctx context.Context, req *truegpuv1.SubmitWalkRequest) (
 		return resp, nil
 	}
 	seed := drawSeed()
-	_, err = p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: arrival, Body: &truegpuv1.Command_RecordWalk{
+	_, err = p.proposer.propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: arrival, Body: &truegpuv1.Command_RecordWalk{
 		RecordWalk: &truegpuv1.RecordWalkCommand{ChallengeId: ch.Id, WalkRoot: req.WalkRoot, ReceivedAtUnixMs: arrival, CheckSeed: seed[:], SignedRequest: signed}}})
 	switch {
 	case errors.Is(err, fsm.ErrConflict):
-		if cs, rerr := p.m.fsm.Challenge(ch.Id); rerr == nil && bytes.Equal(cs.WalkRoot, req.WalkRoot) {
+		if cs, rerr := p.state.Challenge(ch.Id); rerr == nil && bytes.Equal(cs.WalkRoot, req.WalkRoot) {
 			resp.Accepted, resp.ReceivedAtUnixMs, resp.CheckSeed = true, cs.WalkReceivedAtUnixMs, cs.CheckSeed
 			return resp, nil
 		}
@@ -219,12 +219,12 @@ func drawSeed() [fsm.SampleSeedSize]byte {
 func (p *pipeline) decideRecord(ctx context.Context, v *truegpuv1.VerdictRecord) (*truegpuv1.Verdict, error) {
 	now := p.m.cfg.Now().UnixMilli()
 	v.DecidedAtUnixMs = now
-	idx, err := p.m.Propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now, Body: &truegpuv1.Command_RecordVerdicts{
+	idx, err := p.proposer.propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: now, Body: &truegpuv1.Command_RecordVerdicts{
 		RecordVerdicts: &truegpuv1.RecordVerdictsCommand{Verdicts: []*truegpuv1.VerdictRecord{v}}}})
 	if err != nil {
 		return nil, err
 	}
-	return p.m.verdictView(v.ChallengeId, idx)
+	return p.verdictView(v.ChallengeId, idx)
 }
 
 // Proof checks a proof submission and returns the verdict.

@@ -33,7 +33,7 @@ func answerTimed(t *testing.T, m *Member, dev attest.Device, key *attest.NodeKey
 	t.Helper()
 	ctx := context.Background()
 	a, rec := registeredAgent(t, m, dialMember(t, m), dev, key)
-	s := &scheduler{m: m, cfg: m.cfg.Schedule}
+	s := newScheduler(m)
 	var out []timedOutcome
 	for range n {
 		now := m.cfg.Now()
@@ -270,7 +270,7 @@ func TestOneDeviceBehindManyIdentities(t *testing.T) {
 		fps[fp] = true
 	}
 
-	s := &scheduler{m: m, cfg: m.cfg.Schedule}
+	s := newScheduler(m)
 	for storm := range 2 {
 		now := m.cfg.Now()
 		var chs []*truegpuv1.IssuedChallenge

@@ -105,8 +105,8 @@ func summary(rec *truegpuv1.NodeRecord) *truegpuv1.NodeSummary {
 }
 
 // verdictView builds the API view of a challenge's verdict.
-func (m *Member) verdictView(id []byte, idx uint64) (*truegpuv1.Verdict, error) {
-	cs, err := m.fsm.Challenge(id)
+func (p *pipeline) verdictView(id []byte, idx uint64) (*truegpuv1.Verdict, error) {
+	cs, err := p.state.Challenge(id)
 	if err != nil {
 		return nil, err
 	}
