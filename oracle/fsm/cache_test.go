@@ -118,7 +118,11 @@ func TestApplyCacheRebuilt(t *testing.T) {
 	defer f.Close()
 	check("reopened", f)
 
-	g := openFSM(t)
+	g, err := Open(t.TempDir(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
 	// A replica whose cache holds other state before the restore.
 	other := nodeKey([]byte("other")).Address()
 	g.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: mustEncode(t, &truegpuv1.Command{Version: 1, Body: &truegpuv1.Command_RegisterNode{RegisterNode: signRegister(&truegpuv1.RegisterNodeCommand{

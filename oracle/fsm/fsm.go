@@ -118,7 +118,7 @@ func (c *Config) ensureDefaults() error {
 	if c.Domain.Name == "" {
 		c.Domain = reputation.NewDomain(0, ethcrypto.Address{})
 	}
-	if c.MaxReasons <= 0 {
+	if c.MaxReasons == 0 {
 		c.MaxReasons = 8
 	}
 	if c.RetainEpochs == 0 {
@@ -127,7 +127,7 @@ func (c *Config) ensureDefaults() error {
 	if c.Recover == nil {
 		c.Recover = ethcrypto.RecoverAddress
 	}
-	if c.ReportLifetime <= 0 {
+	if c.ReportLifetime == 0 {
 		c.ReportLifetime = reputation.DefaultReportLifetime
 	}
 	if c.ReportClockSkew == 0 {
@@ -181,6 +181,9 @@ func Open(dir string, cfg Config) (*FSM, error) {
 	if err := cfg.ensureDefaults(); err != nil {
 		return nil, err
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	opts := &pebble.Options{
 		Logger: quietLogger{},
 		// Small memtables keep skiplist inserts cheap; history rows and
@@ -221,6 +224,10 @@ func Open(dir string, cfg Config) (*FSM, error) {
 		return nil, err
 	}
 	f.applied.Store(idx)
+	if err := f.checkConfig(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := f.loadIndexes(); err != nil {
 		db.Close()
 		return nil, err

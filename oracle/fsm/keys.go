@@ -13,6 +13,7 @@ import (
 var (
 	keyApplied      = []byte("\x00applied")
 	keyMeta         = []byte("\x00meta")
+	keyConfig       = []byte("\x00config") // the replicated configuration (config.go)
 	prefixNode      = []byte("n/") // n/<addr20> -> NodeRecord
 	prefixIdentity  = []byte("i/") // i/<identity>\x00<addr20> -> ""
 	prefixChallenge = []byte("c/") // c/<id32> -> ChallengeState

@@ -162,6 +162,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	defer closeTable()
+	want := f.cfg.replicated()
 	applied, err := decodeSnapshot(rc, func(k, v []byte) error {
 		if w == nil || size >= restoreTableBytes {
 			if err := closeTable(); err != nil {
@@ -175,6 +176,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			w = sstable.NewWriter(objstorageprovider.NewFileWritable(file), f.opts.MakeWriterOptions(len(f.opts.Levels)-1, f.db.TableFormat()))
 			paths = append(paths, path)
 			size = 0
+		}
+		if bytes.Equal(k, keyConfig) && !bytes.Equal(v, want) {
+			return fmt.Errorf("%w (%s): this member cannot apply the cluster's log", ErrConfigMismatch, configDiff(v, want))
 		}
 		size += len(k) + len(v)
 		return w.Set(k, v)
@@ -200,6 +204,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore: ingest: %w", err)
 	}
 	f.applied.Store(applied)
+	if err := f.checkConfig(); err != nil {
+		return fmt.Errorf("fsm: restore: %w", err)
+	}
 	if err := f.loadIndexes(); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
