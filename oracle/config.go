@@ -62,7 +62,9 @@ type Config struct {
 	// EpochInterval is the epoch length. Default 1 minute.
 	EpochInterval time.Duration
 	// Raft tunes timeouts; nil means raft.DefaultConfig with snapshots
-	// every 8192 entries.
+	// every 8192 entries. The member uses a copy, in which it sets LocalID,
+	// Logger, NoSnapshotRestoreOnStart and NotifyCh (its leader-only work
+	// follows the leadership changes reported there).
 	Raft *raft.Config
 	// Now is the clock of leader-side stamping. Default time.Now.
 	Now func() time.Time

@@ -14,7 +14,7 @@
 //	config.go       Config, PipelineConfig, ScheduleConfig: defaults, Validate
 //	errors.go       the member's errors, request refusals (Err*), their reason codes and Reason
 //	proposer.go     batching of commands into log entries
-//	leader.go       leader-only work started and stopped on leadership changes
+//	leader.go       leader-only work started and stopped on Raft's leadership changes (NotifyCh)
 //	membership.go   Join, Remove, the member table and this member's own row
 //	raftlog.go      Raft's logger bridged into slog
 //	metrics.go      Prometheus metrics

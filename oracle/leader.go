@@ -2,38 +2,67 @@ package oracle
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	"time"
 )
 
-// leaderLoop runs the leader-only work while this member leads.
+// leadershipBuffer is the capacity of the channel Raft reports leadership
+// changes on (raft.Config.NotifyCh). Raft blocks on a full channel; the
+// leader loop takes each change at once, so the buffer only has to hold the
+// few changes around a member's start and close, when the loop is not
+// running.
+const leadershipBuffer = 16
+
+// leaderLoop runs the leader-only work (lead: the scheduler and the epoch
+// closer) from each leadership gain that Raft reports on the member's
+// NotifyCh to the loss that follows it.
 func (m *Member) leaderLoop(ctx context.Context) {
+	followLeadership(ctx, m.leadership, &m.wg, m.log, m.lead)
+}
+
+// followLeadership runs work while changes says this member leads. Raft
+// sends every change on NotifyCh, in order: true when the member becomes
+// the leader, false when it steps down. On true, work starts in its own
+// goroutine (counted in wg); on false its context is cancelled at once. A
+// true while work runs is a new term, after a loss that was not reported:
+// the work is restarted, so that it begins again with the new term's
+// Barrier. When ctx ends, the work's context is cancelled and
+// followLeadership returns.
+func followLeadership(ctx context.Context, changes <-chan bool, wg *sync.WaitGroup, log *slog.Logger, work func(context.Context)) {
 	var cancel context.CancelFunc
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			if cancel != nil {
-				cancel()
-			}
-			return
-		case <-t.C:
-		}
-		leading := m.IsLeader()
-		switch {
-		case leading && cancel == nil:
-			var lctx context.Context
-			lctx, cancel = context.WithCancel(ctx)
-			m.log.Info("leadership gained; starting scheduler and epoch closer")
-			m.wg.Add(1)
-			go func() {
-				defer m.wg.Done()
-				m.lead(lctx)
-			}()
-		case !leading && cancel != nil:
-			m.log.Info("leadership lost")
+	stop := func() {
+		if cancel != nil {
 			cancel()
 			cancel = nil
+		}
+	}
+	defer stop()
+	for {
+		var leading bool
+		select {
+		case <-ctx.Done():
+			return
+		case leading = <-changes:
+		}
+		switch {
+		case leading:
+			if cancel != nil {
+				log.Info("leadership gained again; restarting scheduler and epoch closer")
+				stop()
+			} else {
+				log.Info("leadership gained; starting scheduler and epoch closer")
+			}
+			lctx, c := context.WithCancel(ctx)
+			cancel = c
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				work(lctx)
+			}()
+		case cancel != nil:
+			log.Info("leadership lost")
+			stop()
 		}
 	}
 }

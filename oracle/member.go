@@ -40,6 +40,8 @@ type Member struct {
 	// that Apply does not recover again what the pipeline checked.
 	recovered *ethcrypto.RecoverCache
 	metrics   *memberMetrics
+	// leadership receives Raft's leadership changes (raft.Config.NotifyCh).
+	leadership chan bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -147,6 +149,9 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	}
 	rc.LocalID = raft.ServerID(cfg.ID)
 	rc.Logger = hlog
+	// Leader-only work starts and stops on the changes Raft reports here.
+	m.leadership = make(chan bool, leadershipBuffer)
+	rc.NotifyCh = m.leadership
 	// The state survives restarts on its own (applied index in the same
 	// batch); restoring an older snapshot over it would move it backwards.
 	rc.NoSnapshotRestoreOnStart = true
