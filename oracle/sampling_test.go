@@ -84,7 +84,7 @@ func registeredAgent(t testing.TB, m *Member, cc *grpc.ClientConn, dev attest.De
 	ctx := context.Background()
 	_, pk, _ := testKeys(t)
 	a, err := attest.NewAgent(ctx, attest.AgentConfig{
-		Client: truegpuv1.NewNodeServiceClient(cc), Key: key, Devices: []attest.AgentDevice{{Device: dev}},
+		Client: truegpuv1.NewNodeServiceClient(cc), Key: key, Devices: []attest.AgentDevice{sim.AgentDevice(dev)},
 		Keys: func(*prover.Profile) (*prover.ProvingKey, error) { return pk, nil },
 	})
 	if err != nil {
