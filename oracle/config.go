@@ -223,7 +223,9 @@ type PipelineConfig struct {
 	// MaxClockSkew bounds |node timestamp − oracle clock| on signed
 	// requests that carry one. Default 5 minutes.
 	MaxClockSkew time.Duration
-	// MaxDevices bounds the devices of one registration. Default 64.
+	// MaxDevices bounds the devices of one registration. Default and
+	// largest value reputation.MaxDevices (64), the most the reputation
+	// model records for one node.
 	MaxDevices int
 }
 
@@ -250,7 +252,7 @@ func (c *PipelineConfig) ensureDefaults() {
 		c.MaxClockSkew = 5 * time.Minute
 	}
 	if c.MaxDevices == 0 {
-		c.MaxDevices = 64
+		c.MaxDevices = reputation.MaxDevices
 	}
 }
 
@@ -278,6 +280,9 @@ func (c *PipelineConfig) Validate() error {
 		if k.v < 0 {
 			errs = append(errs, fmt.Errorf("Pipeline.%s must not be negative, got %v", k.name, k.v))
 		}
+	}
+	if d.MaxDevices > reputation.MaxDevices {
+		errs = append(errs, fmt.Errorf("Pipeline.MaxDevices %d exceeds %d, the most devices the reputation model records for one node", d.MaxDevices, reputation.MaxDevices))
 	}
 	if d.QueueDepth > 0 && d.MaxBatch > d.QueueDepth {
 		errs = append(errs, fmt.Errorf("Pipeline.MaxBatch %d exceeds QueueDepth %d: a batch is taken from the proofs waiting in the queue", d.MaxBatch, d.QueueDepth))

@@ -98,6 +98,7 @@ func TestPipelineConfigValidate(t *testing.T) {
 		{"negative rate", func(c *PipelineConfig) { c.RatePerNode = -10 }, []string{"Pipeline.RatePerNode must not be negative, got -10"}, []string{"Burst"}},
 		{"negative burst", func(c *PipelineConfig) { c.Burst = -1 }, []string{"Pipeline.Burst must not be negative"}, []string{"RatePerNode"}},
 		{"negative max devices", func(c *PipelineConfig) { c.MaxDevices = -64 }, []string{"Pipeline.MaxDevices must not be negative"}, nil},
+		{"too many devices", func(c *PipelineConfig) { c.MaxDevices = 65 }, []string{"Pipeline.MaxDevices 65 exceeds 64"}, nil},
 		{"negative batch wait", func(c *PipelineConfig) { c.BatchWait = -time.Millisecond }, []string{"Pipeline.BatchWait must not be negative, got -1ms"}, nil},
 		{"negative clock skew", func(c *PipelineConfig) { c.MaxClockSkew = -time.Minute }, []string{"Pipeline.MaxClockSkew must not be negative"}, nil},
 		{"batch larger than the queue", func(c *PipelineConfig) { c.MaxBatch, c.QueueDepth = 200, 100 }, []string{"Pipeline.MaxBatch 200 exceeds QueueDepth 100"}, nil},

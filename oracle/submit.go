@@ -187,7 +187,7 @@ func (p *pipeline) Walk(ctx context.Context, req *truegpuv1.SubmitWalkRequest) (
 		resp.Reason = string(reputation.ReasonWalkLate)
 		return resp, nil
 	}
-	seed := drawSeed()
+	seed := p.drawSeed()
 	_, err = p.proposer.propose(ctx, &truegpuv1.Command{LeaderTimeUnixMs: arrival, Body: &truegpuv1.Command_RecordWalk{
 		RecordWalk: &truegpuv1.RecordWalkCommand{ChallengeId: ch.Id, WalkRoot: req.WalkRoot, ReceivedAtUnixMs: arrival, CheckSeed: seed[:], SignedRequest: signed}}})
 	switch {

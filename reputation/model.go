@@ -308,8 +308,8 @@ func (ev *Event) Validate() error {
 	}
 	switch ev.Kind {
 	case EventRegistered:
-		if len(ev.Devices) == 0 || len(ev.Devices) > maxDevices {
-			return bad("want 1..%d devices, got %d", maxDevices, len(ev.Devices))
+		if len(ev.Devices) == 0 || len(ev.Devices) > MaxDevices {
+			return bad("want 1..%d devices, got %d", MaxDevices, len(ev.Devices))
 		}
 		seen := map[string]bool{}
 		for _, d := range ev.Devices {
@@ -574,9 +574,12 @@ func (c *Conflict) contestedDevice(device string) bool {
 	return c.Outcome == ConflictOpen && (c.Device == "" || c.Device == device)
 }
 
+// MaxDevices is the most devices one node registers: the model refuses a
+// registration with more, so an oracle must not admit one.
+const MaxDevices = 64
+
 // Limits on state sizes, enforced by Validate and the decoder.
 const (
-	maxDevices       = 64
 	maxConflicts     = 64
 	maxConflictNodes = 256
 	maxEvidenceRefs  = 16

@@ -170,7 +170,7 @@ func (st *NodeState) UnmarshalBinary(data []byte) error {
 	var out NodeState
 	out.Updated = d.uvarint("updated")
 	out.Registered = d.uvarint("registered")
-	if n := d.count("devices", maxDevices); n > 0 {
+	if n := d.count("devices", MaxDevices); n > 0 {
 		out.Devices = make([]Device, n)
 		for i := range out.Devices {
 			out.Devices[i].UUID = d.str("device uuid", maxRefLen)

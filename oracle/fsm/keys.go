@@ -14,17 +14,17 @@ var (
 	keyApplied      = []byte("\x00applied")
 	keyMeta         = []byte("\x00meta")
 	keyConfig       = []byte("\x00config") // the replicated configuration (config.go)
-	prefixNode      = []byte("n/") // n/<addr20> -> NodeRecord
-	prefixIdentity  = []byte("i/") // i/<identity>\x00<addr20> -> ""
-	prefixChallenge = []byte("c/") // c/<id32> -> ChallengeState
-	prefixDeadline  = []byte("d/") // d/<be64 ms><id32> -> ""
-	prefixEpoch     = []byte("e/") // e/<be64 epoch> -> EpochState
-	prefixEpochVerd = []byte("v/") // v/<be64 epoch><be64 index><be32 seq> -> id32
-	prefixMember    = []byte("m/") // m/<id> -> SetMemberCommand
-	prefixHistory   = []byte("h/") // h/<addr20><be64 issued ms><id32> -> ""
-	prefixDevCount  = []byte("k/") // k/<addr20> -> device count (uvarint)
-	prefixNonce     = []byte("u/") // u/<nonce32> -> id32 of the challenge that used it
-	prefixContest   = []byte("x/") // x/<identity> -> "": identities with an undecided contest
+	prefixNode      = []byte("n/")         // n/<addr20> -> NodeRecord
+	prefixIdentity  = []byte("i/")         // i/<identity>\x00<addr20> -> ""
+	prefixChallenge = []byte("c/")         // c/<id32> -> ChallengeState
+	prefixDeadline  = []byte("d/")         // d/<be64 ms><id32> -> ""
+	prefixEpoch     = []byte("e/")         // e/<be64 epoch> -> EpochState
+	prefixEpochVerd = []byte("v/")         // v/<be64 epoch><be64 index><be32 seq> -> id32
+	prefixMember    = []byte("m/")         // m/<id> -> SetMemberCommand
+	prefixHistory   = []byte("h/")         // h/<addr20><be64 issued ms><id32> -> ""
+	prefixDevCount  = []byte("k/")         // k/<addr20> -> device count (uvarint)
+	prefixNonce     = []byte("u/")         // u/<nonce32> -> id32 of the challenge that used it
+	prefixContest   = []byte("x/")         // x/<identity> -> "": identities with an undecided contest
 )
 
 func key(prefix []byte, parts ...[]byte) []byte {
