@@ -230,20 +230,13 @@ type fixture struct {
 	keys   attest.KeySource
 }
 
-var (
-	devKeysOnce sync.Once
-	devPK       *prover.ProvingKey
-	devVK       *verifier.VerifyingKey
-	devErr      error
-)
-
 func testKeys(t *testing.T, p *prover.Profile) (*prover.ProvingKey, *verifier.VerifyingKey) {
 	t.Helper()
-	devKeysOnce.Do(func() { devPK, devVK, devErr = prover.UnsafeDevKeys(p, "") })
-	if devErr != nil {
-		t.Fatalf("dev setup: %v", devErr)
+	pk, vk, err := prover.UnsafeDevKeys(p, "") // set up once per process and profile
+	if err != nil {
+		t.Fatalf("dev setup: %v", err)
 	}
-	return devPK, devVK
+	return pk, vk
 }
 
 func newFixture(t *testing.T) *fixture {

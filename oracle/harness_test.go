@@ -22,24 +22,17 @@ import (
 	"github.com/truegpu/truegpu/verifier"
 )
 
-var (
-	testKeysOnce sync.Once
-	testPK       *prover.ProvingKey
-	testVK       *verifier.VerifyingKey
-	testKeysErr  error
-)
-
 func testKeys(t testing.TB) (*prover.Profile, *prover.ProvingKey, *verifier.VerifyingKey) {
 	t.Helper()
 	p, err := prover.ProfileByName("test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	testKeysOnce.Do(func() { testPK, testVK, testKeysErr = prover.UnsafeDevKeys(p, "") })
-	if testKeysErr != nil {
-		t.Fatal(testKeysErr)
+	pk, vk, err := prover.UnsafeDevKeys(p, "") // set up once per process
+	if err != nil {
+		t.Fatal(err)
 	}
-	return p, testPK, testVK
+	return p, pk, vk
 }
 
 // fakeClock is a settable clock for leader-side stamping.
