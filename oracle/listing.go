@@ -11,28 +11,16 @@ import (
 	"slices"
 
 	"github.com/truegpu/truegpu/oracle/fsm"
+	"github.com/truegpu/truegpu/oracle/nodelist"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/reputation"
 )
 
 // ListNodes and GetFleetStats read the state machine's listing index and
 // in-memory counts (oracle/fsm/list.go): a page costs what its rows cost,
-// whatever the size of the fleet.
-
-// ListNodes page sizes: 0 asks for the default; larger sizes are capped.
-const (
-	defaultPageSize = 100
-	maxPageSize     = 1000
-)
-
-// nodeOrders maps order_by to the state machine's orders.
-var nodeOrders = map[string]fsm.NodeOrder{
-	"":             fsm.OrderAddress,
-	"address":      fsm.OrderAddress,
-	"score":        fsm.OrderScoreAsc,
-	"score desc":   fsm.OrderScoreDesc,
-	"updated desc": fsm.OrderUpdatedDesc,
-}
+// whatever the size of the fleet. What a request means (page sizes, order
+// names, filters, orders) is package nodelist's, shared with the API test
+// fixture.
 
 // A page token is base64url(version | order | filter digest (4 bytes) |
 // the state machine's cursor): the position after the previous page's last
@@ -75,18 +63,13 @@ func decodePageToken(order fsm.NodeOrder, req *truegpuv1.ListNodesRequest) ([]by
 }
 
 func (s *reputationService) ListNodes(ctx context.Context, req *truegpuv1.ListNodesRequest) (*truegpuv1.ListNodesResponse, error) {
-	size := int(req.PageSize)
-	switch {
-	case size < 0:
-		return nil, fmt.Errorf("%w: page_size %d is negative; use 1 to %d, or 0 for %d", ErrInvalidRequest, size, maxPageSize, defaultPageSize)
-	case size == 0:
-		size = defaultPageSize
-	case size > maxPageSize:
-		size = maxPageSize
+	size, err := nodelist.PageSize(req.PageSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
-	order, ok := nodeOrders[req.OrderBy]
-	if !ok {
-		return nil, fmt.Errorf("%w: order_by %q; use score, score desc, address or updated desc", ErrInvalidRequest, req.OrderBy)
+	order, err := nodelist.ParseOrder(req.OrderBy)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
 	cursor, err := decodePageToken(order, req)
 	if err != nil {

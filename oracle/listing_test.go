@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/truegpu/truegpu/oracle/nodelist"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
@@ -50,30 +51,27 @@ func TestListNodesServed(t *testing.T) {
 			req.PageToken = resp.NextPageToken
 		}
 	}
+	// Every listing is exactly the records nodelist.Keep keeps, in
+	// nodelist.Compare's order: the semantics the API test fixture serves.
 	for _, class := range append(classes, "") {
-		for _, order := range []string{"", "address", "score", "score desc", "updated desc"} {
+		for _, orderBy := range []string{"", "address", "score", "score desc", "updated desc"} {
+			order, err := nodelist.ParseOrder(orderBy)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, st := range []truegpuv1.NodeStatus{0, truegpuv1.NodeStatus_NODE_STATUS_PROBATION, truegpuv1.NodeStatus_NODE_STATUS_REJECTED} {
-				got := list(&truegpuv1.ListNodesRequest{Class: class, OrderBy: order, Status: st, PageSize: 4})
-				var want []string
-				for _, r := range recs {
-					sm := summary(r)
-					if (class == "" || slices.Contains(sm.Classes, class)) && (st == 0 || r.Status == st) {
-						want = append(want, sm.Address)
+				for _, minScore := range []uint32{0, 1} {
+					req := &truegpuv1.ListNodesRequest{Class: class, OrderBy: orderBy, Status: st, MinScoreBp: minScore, PageSize: 4}
+					var want []*truegpuv1.NodeSummary
+					for _, r := range recs {
+						if sm := summary(r); nodelist.Keep(req, sm) {
+							want = append(want, sm)
+						}
 					}
-				}
-				var addrs []string
-				for _, n := range got {
-					addrs = append(addrs, n.Address)
-				}
-				if order == "" || order == "address" {
-					if !slices.Equal(addrs, want) {
-						t.Errorf("class %q status %v order %q: %v, want %v", class, st, order, addrs, want)
-					}
-				} else {
-					slices.Sort(addrs)
-					want = slices.Sorted(slices.Values(want))
-					if !slices.Equal(addrs, want) {
-						t.Errorf("class %q status %v order %q: %d nodes, want %d", class, st, order, len(addrs), len(want))
+					slices.SortFunc(want, func(a, b *truegpuv1.NodeSummary) int { return nodelist.Compare(order, a, b) })
+					got := list(req)
+					if !slices.EqualFunc(got, want, func(a, b *truegpuv1.NodeSummary) bool { return a.Address == b.Address }) {
+						t.Errorf("class %q status %v order %q min score %d: %v, want %v", class, st, orderBy, minScore, addresses(got), addresses(want))
 					}
 				}
 			}
@@ -145,4 +143,12 @@ func TestListNodesServed(t *testing.T) {
 			t.Fatalf("timeline points %v then %v", tl[i-1], tl[i])
 		}
 	}
+}
+
+func addresses(ns []*truegpuv1.NodeSummary) []string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = n.Address
+	}
+	return out
 }

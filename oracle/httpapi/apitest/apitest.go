@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/oracle/nodelist"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
@@ -196,20 +197,20 @@ func (s reputationServer) GetNode(ctx context.Context, req *truegpuv1.GetNodeReq
 	return &truegpuv1.GetNodeResponse{Node: n, Read: readInfo()}, nil
 }
 
-// ListNodes filters and orders like the oracle's ListNodes (ties included)
-// and pages by offset: page tokens are opaque offsets.
+// ListNodes filters and orders as the oracle's ListNodes does, ties
+// included (package nodelist holds both's semantics), and pages by offset:
+// page tokens are opaque offsets.
 func (s reputationServer) ListNodes(ctx context.Context, req *truegpuv1.ListNodesRequest) (*truegpuv1.ListNodesResponse, error) {
 	if err := s.f.begin(ctx, "ListNodes"); err != nil {
 		return nil, err
 	}
-	size := int(req.GetPageSize())
-	switch {
-	case size < 0:
-		return nil, status.Errorf(codes.InvalidArgument, "page_size %d is negative", size)
-	case size == 0:
-		size = 100
-	case size > 1000:
-		size = 1000
+	size, err := nodelist.PageSize(req.GetPageSize())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	order, err := nodelist.ParseOrder(req.GetOrderBy())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	offset := 0
 	if t := req.GetPageToken(); t != "" {
@@ -223,32 +224,13 @@ func (s reputationServer) ListNodes(ctx context.Context, req *truegpuv1.ListNode
 	var rows []*truegpuv1.NodeSummary
 	for _, n := range s.f.nodes {
 		sum := summarize(n)
-		if req.GetStatus() != truegpuv1.NodeStatus_NODE_STATUS_UNSPECIFIED && sum.Status != req.GetStatus() {
-			continue
-		}
-		if req.GetClass() != "" && !slices.Contains(sum.Classes, req.GetClass()) {
-			continue
-		}
-		if sum.ScoreBp < req.GetMinScoreBp() {
+		if !nodelist.Keep(req, sum) {
 			continue
 		}
 		rows = append(rows, sum)
 	}
 	s.f.mu.Unlock()
-	switch req.GetOrderBy() {
-	case "", "address":
-	case "score": // equal scores by address descending, as the oracle's index reads them
-		slices.Reverse(rows)
-		slices.SortStableFunc(rows, func(a, b *truegpuv1.NodeSummary) int { return int(a.ScoreBp) - int(b.ScoreBp) })
-	case "score desc":
-		slices.SortStableFunc(rows, func(a, b *truegpuv1.NodeSummary) int { return int(b.ScoreBp) - int(a.ScoreBp) })
-	case "updated desc":
-		slices.SortStableFunc(rows, func(a, b *truegpuv1.NodeSummary) int {
-			return int(b.UpdatedAtUnixMs - a.UpdatedAtUnixMs)
-		})
-	default:
-		return nil, status.Errorf(codes.InvalidArgument, "order_by %q is not one of \"score\", \"score desc\", \"address\", \"updated desc\"", req.GetOrderBy())
-	}
+	slices.SortFunc(rows, func(a, b *truegpuv1.NodeSummary) int { return nodelist.Compare(order, a, b) })
 	resp := &truegpuv1.ListNodesResponse{TotalSize: uint32(len(rows)), Read: readInfo()}
 	if offset < len(rows) {
 		end := min(offset+size, len(rows))
