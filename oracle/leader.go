@@ -68,10 +68,21 @@ func followLeadership(ctx context.Context, changes <-chan bool, wg *sync.WaitGro
 }
 
 func (m *Member) lead(ctx context.Context) {
-	// Apply everything committed by earlier leaders before deciding.
-	if err := m.raft.Barrier(10 * time.Second).Error(); err != nil {
-		m.log.Warn("leader barrier failed", "err", err)
-		return
+	// Apply everything committed by earlier leaders before deciding. A
+	// barrier that fails (slow disks, a term about to end) is retried for
+	// as long as this member leads: giving up would leave a leader that
+	// never schedules.
+	for {
+		err := m.raft.Barrier(10 * time.Second).Error()
+		if err == nil {
+			break
+		}
+		m.log.Warn("leader barrier failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
 	}
 	s := newScheduler(m)
 	s.lastStorm = m.cfg.Now()
