@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/internal/testlog"
 	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
@@ -134,7 +135,7 @@ func (p *fakeProposer) proposed() []*truegpuv1.Command {
 // configuration before the defaults are applied.
 func bareMember(t testing.TB, now func() time.Time, tune func(*Config)) *Member {
 	t.Helper()
-	cfg := Config{ID: "bare", Now: now, Logger: quietLog()}
+	cfg := Config{ID: "bare", Now: now, Logger: testlog.New(t)}
 	if tune != nil {
 		tune(&cfg)
 	}

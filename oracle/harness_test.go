@@ -16,6 +16,7 @@ import (
 
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/internal/testlog"
 	"github.com/truegpu/truegpu/internal/testwait"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
@@ -63,6 +64,9 @@ type cluster struct {
 	peers   []raft.Server
 	servers []*grpc.Server
 	tune    func(*Config)
+	// log is every member's logger (each adds its member attribute): the
+	// test's log.
+	log *slog.Logger
 }
 
 func fastRaft() *raft.Config {
@@ -84,7 +88,8 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 
 func newCluster(t testing.TB, n int, tune func(*Config)) *cluster {
 	t.Helper()
-	c := &cluster{t: t, tune: tune}
+	// The logger first: its cleanup then runs after the members' close.
+	c := &cluster{t: t, tune: tune, log: testlog.New(t)}
 	for i := range n {
 		addr, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("m%d", i)))
 		c.trans = append(c.trans, tr)
@@ -126,7 +131,7 @@ func (c *cluster) start(i int) {
 		SignerKey: ethcrypto.KeyFromSeed([]byte(fmt.Sprintf("test member %d", i))),
 		Bootstrap: true, Peers: c.peers, Profile: p, VerifyingKey: vk,
 		Schedule: ScheduleConfig{Tick: time.Hour}, EpochInterval: time.Hour,
-		Raft: fastRaft(), Logger: quietLog(), RaftLog: io.Discard,
+		Raft: fastRaft(), Logger: c.log,
 	}
 	if c.tune != nil {
 		c.tune(&cfg)

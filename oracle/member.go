@@ -87,10 +87,15 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	if cfg.FSM.Recover == nil {
 		cfg.FSM.Recover = m.recovered.Recover
 	}
+	// The state's and the Raft log's Pebble stores log through the
+	// member's logger.
+	if cfg.FSM.Logger == nil {
+		cfg.FSM.Logger = m.log
+	}
 	if m.fsm, err = fsm.Open(filepath.Join(cfg.DataDir, "state"), cfg.FSM); err != nil {
 		return nil, err
 	}
-	if m.store, err = raftstore.Open(filepath.Join(cfg.DataDir, "raft"), nil); err != nil {
+	if m.store, err = raftstore.Open(filepath.Join(cfg.DataDir, "raft"), &raftstore.Options{Logger: m.log}); err != nil {
 		cleanup()
 		return nil, fmt.Errorf("oracle: raft log: %w", err)
 	}
@@ -219,6 +224,10 @@ func (m *Member) Close() error {
 
 // ID returns the member's Raft server id.
 func (m *Member) ID() string { return m.cfg.ID }
+
+// Logger returns the member's logger: Config.Logger with the member's id
+// as the "member" attribute. Everything of the member logs through it.
+func (m *Member) Logger() *slog.Logger { return m.log }
 
 // FSM returns the member's state machine (for reads).
 func (m *Member) FSM() *fsm.FSM { return m.fsm }

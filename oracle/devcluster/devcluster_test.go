@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/truegpu/truegpu/attest"
+	"github.com/truegpu/truegpu/internal/testlog"
 	"github.com/truegpu/truegpu/oracle"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
@@ -24,7 +23,7 @@ import (
 func startTest(t *testing.T, fleet FleetOptions) *Cluster {
 	t.Helper()
 	c, err := Start(context.Background(), Options{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", EpochInterval: time.Second,
-		ChallengeInterval: time.Second, Fleet: fleet, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RaftLog: io.Discard})
+		ChallengeInterval: time.Second, Fleet: fleet, Logger: testlog.New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

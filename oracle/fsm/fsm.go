@@ -13,8 +13,10 @@
 package fsm
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -71,8 +73,9 @@ var (
 	ErrBadSnapshot = errors.New("fsm: malformed snapshot")
 )
 
-// Config configures the state machine. Every replica must use equal values:
-// they decide scores and report digests.
+// Config configures the state machine. Every replica must use equal values
+// of the settings that decide scores and report digests (replicated, in
+// config.go); Recover and Logger are local to a replica.
 type Config struct {
 	// Model is the reputation model. Default: reputation.DefaultParams().
 	Model *reputation.Model
@@ -105,6 +108,11 @@ type Config struct {
 	// the leader's clock. Default reputation.DefaultReportClockSkew;
 	// negative means none.
 	ReportClockSkew time.Duration
+	// Logger receives what the state's Pebble store reports: its
+	// informational messages at Debug, its errors at Error (with
+	// component=fsm/pebble). Default slog.Default(). Not part of the
+	// replicated configuration.
+	Logger *slog.Logger
 }
 
 func (c *Config) ensureDefaults() error {
@@ -132,6 +140,9 @@ func (c *Config) ensureDefaults() error {
 	}
 	if c.ReportClockSkew == 0 {
 		c.ReportClockSkew = reputation.DefaultReportClockSkew
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 	return nil
 }
@@ -185,7 +196,7 @@ func Open(dir string, cfg Config) (*FSM, error) {
 		return nil, err
 	}
 	opts := &pebble.Options{
-		Logger: quietLogger{},
+		Logger: pebbleLogger{cfg.Logger},
 		// Small memtables keep skiplist inserts cheap; history rows and
 		// node records land at random places (node addresses), and
 		// inserts into a large memtable miss the CPU cache at every level.
@@ -283,12 +294,26 @@ func (f *FSM) publish(n Notification) {
 	}
 }
 
-// quietLogger drops Pebble's informational messages; errors surface through
-// the calls that fail.
-type quietLogger struct{}
+// pebbleLogger passes what Pebble reports to a slog.Logger: informational
+// messages (flushes, compactions) at Debug, errors at Error.
+type pebbleLogger struct{ l *slog.Logger }
 
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf("fsm: pebble: "+format, args...))
+func (p pebbleLogger) log(level slog.Level, format string, args ...any) {
+	ctx := context.Background()
+	if !p.l.Enabled(ctx, level) {
+		return
+	}
+	p.l.Log(ctx, level, fmt.Sprintf(format, args...), "component", "fsm/pebble")
+}
+
+func (p pebbleLogger) Infof(format string, args ...any)  { p.log(slog.LevelDebug, format, args...) }
+func (p pebbleLogger) Errorf(format string, args ...any) { p.log(slog.LevelError, format, args...) }
+
+// Fatalf logs at Error and panics: Pebble calls it only for unrecoverable
+// internal inconsistencies, after which applying more entries could
+// corrupt the state.
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf("fsm: pebble: "+format, args...)
+	p.l.Log(context.Background(), slog.LevelError, msg, "component", "fsm/pebble")
+	panic(msg)
 }

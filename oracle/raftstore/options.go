@@ -36,8 +36,9 @@ type Options struct {
 	FS vfs.FS
 
 	// Logger receives Pebble's informational messages (at Debug) and errors
-	// (at Error). Pebble's fatal errors are logged at Error and then panic;
-	// see the package documentation. Default slog.Default().
+	// (at Error), with component=raftstore/pebble. Pebble's fatal errors are
+	// logged at Error and then panic; see the package documentation.
+	// Default slog.Default(); an oracle member passes its own logger.
 	Logger *slog.Logger
 }
 
@@ -111,7 +112,11 @@ func (o *Options) Validate() error {
 type pebbleLogger struct{ l *slog.Logger }
 
 func (p pebbleLogger) Infof(format string, args ...any) {
-	p.l.Log(context.Background(), slog.LevelDebug, fmt.Sprintf(format, args...), "component", "raftstore/pebble")
+	ctx := context.Background()
+	if !p.l.Enabled(ctx, slog.LevelDebug) {
+		return // Pebble reports every flush and compaction; skip formatting them
+	}
+	p.l.Log(ctx, slog.LevelDebug, fmt.Sprintf(format, args...), "component", "raftstore/pebble")
 }
 
 func (p pebbleLogger) Errorf(format string, args ...any) {
