@@ -68,7 +68,11 @@ type Config struct {
 	Raft *raft.Config
 	// Now is the clock of leader-side stamping. Default time.Now.
 	Now func() time.Time
-	// Logger. Default slog.Default().
+	// Logger is the member's logger. Default slog.Default(). The member
+	// adds its id as the "member" attribute and everything of the member
+	// logs through it: its loops, Raft (unless RaftLog is set), the Pebble
+	// stores of the state (unless FSM.Logger is set) and of the Raft log,
+	// and the servers of package serve.
 	Logger *slog.Logger
 	// RaftLog, when set, receives Raft's own warnings and errors as text.
 	// Default: Raft logs through Logger (see RaftLogger), with the

@@ -20,7 +20,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -30,8 +29,6 @@ import (
 
 	gnarklog "github.com/consensys/gnark/logger"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/truegpu/truegpu/internal/cli"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
@@ -39,7 +36,7 @@ import (
 	"github.com/truegpu/truegpu/oracle"
 	"github.com/truegpu/truegpu/oracle/devcluster"
 	"github.com/truegpu/truegpu/oracle/fsm"
-	"github.com/truegpu/truegpu/oracle/httpapi"
+	"github.com/truegpu/truegpu/oracle/serve"
 	"github.com/truegpu/truegpu/oracle/transport"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/prover"
@@ -380,16 +377,20 @@ Member flags:
 	if *grpcAdv == "" {
 		*grpcAdv = *grpcAddr
 	}
-	gl, err := net.Listen("tcp", *grpcAddr)
+	lis, err := serve.Listen(*grpcAddr, *httpAddr)
 	if err != nil {
 		return err
 	}
-	hl, err := net.Listen("tcp", *httpAddr)
-	if err != nil {
-		return err
-	}
+	// The listeners are the server's from serve.Start on; until then they
+	// are closed here on every error.
+	started := false
+	defer func() {
+		if !started {
+			lis.Close()
+		}
+	}()
 	cfg := oracle.Config{ID: *id, DataDir: *dataDir, RaftAddr: *raftAddr, RaftAdvertise: *raftAdv,
-		GRPCAdvertise: *grpcAdv, HTTPAdvertise: hl.Addr().String(), SignerKey: key, Bootstrap: *bootstrap,
+		GRPCAdvertise: *grpcAdv, SignerKey: key, Bootstrap: *bootstrap,
 		Profile: p, VerifyingKey: vk, EpochInterval: *epoch, Logger: log}
 	cfg.FSM.RetainEpochs = *retain
 	cfg.Shadow = *shadow
@@ -413,14 +414,14 @@ Member flags:
 				return fmt.Errorf("-raft-advertise: %w", err)
 			}
 		}
-		sl, err := transport.Listen(*raftAddr, adv, serverTLS, clientTLS, transport.WithLogger(log), transport.WithVerifyPeer(verifyRaftPeer))
+		sl, err := transport.Listen(*raftAddr, adv, serverTLS, clientTLS, transport.WithLogger(log.With("member", *id)), transport.WithVerifyPeer(verifyRaftPeer))
 		if err != nil {
 			return err
 		}
 		cfg.StreamLayer = sl
 	}
-	if clientTLS != nil {
-		cfg.PeerDial = []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(clientTLS))}
+	if creds != nil {
+		cfg.PeerDial = []grpc.DialOption{serve.DialOption(creds)}
 		cfg.MemberAuth = true
 	}
 	if *operators != "" {
@@ -429,47 +430,24 @@ Member flags:
 	if err := faults.apply(ctx, &cfg, *devKeys, os.Stderr); err != nil {
 		return err
 	}
-	m, err := oracle.Start(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	var gopts []grpc.ServerOption
-	dial := grpc.WithTransportCredentials(insecure.NewCredentials())
-	if serverTLS != nil {
-		// Nodes and consumers connect without client certificates; member-
-		// only calls demand one.
-		apiTLS := serverTLS.Clone()
-		apiTLS.ClientAuth = tls.VerifyClientCertIfGiven
-		apiTLS.NextProtos = []string{"h2"}
-		gopts = append(gopts, grpc.Creds(credentials.NewTLS(apiTLS)), oracle.RequireMemberCert())
-		dial = grpc.WithTransportCredentials(credentials.NewTLS(clientTLS))
-	}
-	gs := oracle.NewGRPCServer(m, gopts...)
-	go gs.Serve(gl)
-	defer gs.Stop()
-	conn, err := grpc.NewClient(*grpcAdv, dial)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	hopts := &httpapi.Options{Metrics: m.Metrics(), Logger: log}
+	sopts := serve.Options{TLS: creds, GatewayTarget: *grpcAdv}
 	if *corsOrigins != "" {
-		hopts.AllowedOrigins = strings.Split(*corsOrigins, ",")
+		sopts.AllowedOrigins = strings.Split(*corsOrigins, ",")
 	}
-	h, err := httpapi.New(ctx, oracle.LocalConn(m, conn), hopts)
+	started = true
+	srv, err := serve.Start(ctx, cfg, lis, sopts)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
-	go hs.Serve(hl)
-	defer hs.Close()
+	defer srv.Close()
+	m := srv.Member()
+	dial := srv.Dial()
 	if *join != "" {
 		if err := joinCluster(ctx, *join, dial, m); err != nil {
 			return err
 		}
 	}
-	fmt.Printf("oracled: member %s serving gRPC on %s, REST on http://%s, Raft on %s\n", *id, gl.Addr(), hl.Addr(), m.RaftAddress())
+	fmt.Printf("oracled: member %s serving gRPC on %s, REST on http://%s, Raft on %s\n", *id, srv.GRPCAddr(), srv.HTTPAddr(), m.RaftAddress())
 	fmt.Printf("oracled: reports for chain %d, feed contract %s; feed params digest 0x%x (profile %s, reputation parameters)\n",
 		domain.ChainID, domain.VerifyingContract, oracle.FeedParamsDigest(p, nil), p.ID())
 	if creds == nil {

@@ -2,7 +2,9 @@
 // loopback: several members with Raft, gRPC and HTTP (REST and dashboard),
 // data in a temporary directory, and optionally a simulated fleet of honest
 // and adversarial nodes driven through the public gRPC API. It backs
-// `oracled dev` and end-to-end tests.
+// `oracled dev` and end-to-end tests. Each member is served by package
+// serve, as a production member is: gRPC in plaintext on loopback (Raft
+// runs mutual TLS), REST and the dashboard over HTTP.
 //
 // Everything here is for development: the Groth16 keys come from the
 // deterministic unsafe dev setup and member keys from fixed seeds.
@@ -14,22 +16,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/truegpu/truegpu/internal/devpki"
 	"github.com/truegpu/truegpu/internal/ethcrypto"
 	"github.com/truegpu/truegpu/oracle"
 	"github.com/truegpu/truegpu/oracle/fsm"
-	"github.com/truegpu/truegpu/oracle/httpapi"
+	"github.com/truegpu/truegpu/oracle/serve"
 	"github.com/truegpu/truegpu/oracle/transport"
 	"github.com/truegpu/truegpu/prover"
 	"github.com/truegpu/truegpu/reputation"
@@ -92,7 +90,9 @@ type Options struct {
 	// Shadow runs the cluster in shadow mode (oracle.Config.Shadow on every
 	// member): epoch reports publish every node with the neutral leaf.
 	Shadow bool
-	// Logger. Default slog.Default().
+	// Logger is every member's logger; each member labels its lines with
+	// its id (member=member-1), those of its Raft transport, Pebble stores
+	// and servers included. Default slog.Default().
 	Logger *slog.Logger
 	// RaftLog, when set, receives Raft's warnings as text. Default: Raft
 	// logs through Logger, each member's lines labelled with its id.
@@ -144,10 +144,7 @@ type Node struct {
 	// GRPCAddr and HTTPAddr are the addresses actually listened on.
 	GRPCAddr, HTTPAddr string
 
-	grpcSrv *grpc.Server
-	httpSrv *http.Server
-	conn    *grpc.ClientConn
-	cancel  context.CancelFunc
+	srv     *serve.Server
 	running bool
 }
 
@@ -247,22 +244,11 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 
 func (c *Cluster) startNode(i int, trans raft.Transport, grpcAddr, httpAddr string) error {
 	n := c.Nodes[i]
-	gl, err := net.Listen("tcp", grpcAddr)
-	if err != nil {
-		return fmt.Errorf("devcluster: %s gRPC listener on %s: %w", n.ID, grpcAddr, err)
-	}
-	hl, err := net.Listen("tcp", httpAddr)
-	if err != nil {
-		gl.Close()
-		return fmt.Errorf("devcluster: %s HTTP listener on %s: %w", n.ID, httpAddr, err)
-	}
-	n.GRPCAddr, n.HTTPAddr = gl.Addr().String(), hl.Addr().String()
 	var fcfg fsm.Config
 	if c.opts.Reputation != nil {
 		model, err := reputation.NewModel(*c.opts.Reputation)
 		if err != nil {
-			gl.Close()
-			hl.Close()
+			closeTransport(trans)
 			return fmt.Errorf("devcluster: reputation parameters: %w", err)
 		}
 		fcfg.Model = model
@@ -272,10 +258,15 @@ func (c *Cluster) startNode(i int, trans raft.Transport, grpcAddr, httpAddr stri
 	if c.opts.Admission != nil {
 		adm = c.opts.Admission()
 	}
-	m, err := oracle.Start(context.Background(), oracle.Config{
+	l, err := serve.Listen(grpcAddr, httpAddr)
+	if err != nil {
+		closeTransport(trans)
+		return fmt.Errorf("devcluster: %s %w", n.ID, err)
+	}
+	srv, err := serve.Start(context.Background(), oracle.Config{
 		FSM: fcfg, Admission: adm,
 		ID: n.ID, DataDir: filepath.Join(c.dir, n.ID), Transport: trans,
-		GRPCAdvertise: n.GRPCAddr, HTTPAdvertise: n.HTTPAddr, SignerKey: MemberKey(i),
+		SignerKey: MemberKey(i),
 		Bootstrap: true, Peers: c.peers, Profile: c.Profile, VerifyingKey: c.VerifyingKey,
 		Schedule: oracle.ScheduleConfig{Tick: 500 * time.Millisecond, Interval: c.opts.ChallengeInterval, ProofWindow: c.opts.ProofWindow,
 			TimedTargetMillis: c.opts.TimedTargetMillis, MemoryTargetMillis: c.opts.MemoryTargetMillis,
@@ -283,49 +274,35 @@ func (c *Cluster) startNode(i int, trans raft.Transport, grpcAddr, httpAddr stri
 			RandomStormSize: c.opts.RandomStormSize},
 		Pipeline: c.opts.Pipeline, EpochInterval: c.opts.EpochInterval, Raft: c.opts.Raft, Logger: c.opts.Logger, RaftLog: c.opts.RaftLog,
 		Shadow: c.opts.Shadow,
-	})
+	}, l, serve.Options{ShutdownGrace: shutdownGrace})
 	if err != nil {
-		gl.Close()
-		hl.Close()
+		closeTransport(trans) // a member that failed to start may not have closed it
 		return fmt.Errorf("devcluster: start %s: %w", n.ID, err)
 	}
-	n.Member = m
-	n.grpcSrv = oracle.NewGRPCServer(m)
-	go n.grpcSrv.Serve(gl)
-	n.conn, err = grpc.NewClient(n.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	var ctx context.Context
-	ctx, n.cancel = context.WithCancel(context.Background())
-	h, err := httpapi.New(ctx, oracle.LocalConn(m, n.conn), &httpapi.Options{Metrics: m.Metrics(), Logger: c.opts.Logger})
-	if err != nil {
-		return fmt.Errorf("devcluster: %s HTTP handler: %w", n.ID, err)
-	}
-	n.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
-	go n.httpSrv.Serve(hl)
+	n.srv, n.Member = srv, srv.Member()
+	n.GRPCAddr, n.HTTPAddr = srv.GRPCAddr(), srv.HTTPAddr()
 	n.running = true
 	return nil
 }
+
+// closeTransport closes a Raft transport that no member took. Closing the
+// network transport again is harmless.
+func closeTransport(t raft.Transport) {
+	if c, ok := t.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+// shutdownGrace is how long a stopping member lets HTTP requests and gRPC
+// calls in flight finish.
+const shutdownGrace = 2 * time.Second
 
 func (n *Node) stop() error {
 	if !n.running {
 		return nil
 	}
 	n.running = false
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	n.httpSrv.Shutdown(sctx)
-	n.cancel()
-	n.conn.Close()
-	done := make(chan struct{})
-	go func() { n.grpcSrv.GracefulStop(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-		n.grpcSrv.Stop()
-	}
-	return n.Member.Close()
+	return n.srv.Close()
 }
 
 // StopMember stops member i as a crash would (it stays in the
@@ -365,14 +342,15 @@ func (c *Cluster) raftTransport(id, addr string) (raft.Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	layer, err := transport.Listen(addr, nil, devpki.ServerConfig(c.ca, cert), devpki.ClientConfig(c.ca, cert), transport.WithLogger(c.opts.Logger))
+	log := c.opts.Logger.With("member", id) // as the member labels its own lines
+	layer, err := transport.Listen(addr, nil, devpki.ServerConfig(c.ca, cert), devpki.ClientConfig(c.ca, cert), transport.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
 	if c.opts.RaftLog != nil {
 		return raft.NewNetworkTransport(layer, 4, 5*time.Second, c.opts.RaftLog), nil
 	}
-	hlog := oracle.RaftLogger(c.opts.Logger.With("member", id)).Named("transport")
+	hlog := oracle.RaftLogger(log).Named("transport")
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 4, Timeout: 5 * time.Second, Logger: hlog}), nil
 }
 

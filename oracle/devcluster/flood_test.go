@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/truegpu/truegpu/attest"
@@ -141,12 +143,20 @@ func TestRegistrationFlood(t *testing.T) {
 	var admittedAt []time.Duration
 	var amu sync.Mutex
 	start := time.Now()
+	// One connection per member, shared by its workers.
+	conns := make([]*grpc.ClientConn, len(c.Nodes))
+	for i, n := range c.Nodes {
+		if conns[i], err = grpc.NewClient(n.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+			t.Fatal(err)
+		}
+		defer conns[i].Close()
+	}
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cl := truegpuv1.NewNodeServiceClient(c.Nodes[w%len(c.Nodes)].conn)
+			cl := truegpuv1.NewNodeServiceClient(conns[w%len(conns)])
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= total {
