@@ -40,7 +40,9 @@ func openDevices(f *deviceFlags, seed string) ([]attest.AgentDevice, func(), err
 			_ = d.Device.Close()
 		}
 	}
-	add := func(d attest.Device) { devs = append(devs, attest.AgentDevice{Device: d, Class: f.class, Prove: sim.ProveHook(d)}) }
+	add := func(d attest.Device) {
+		devs = append(devs, attest.AgentDevice{Device: d, Class: f.class, Prove: sim.ProveHook(d)})
+	}
 	kind, arg, _ := strings.Cut(f.spec, ":")
 	switch kind {
 	case "cpu":
