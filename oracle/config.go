@@ -61,6 +61,9 @@ type Config struct {
 	Pipeline PipelineConfig
 	// EpochInterval is the epoch length. Default 1 minute.
 	EpochInterval time.Duration
+	// Timing holds the member's internal timeouts and retry intervals;
+	// its zero fields take the defaults TimingConfig names.
+	Timing TimingConfig
 	// Raft tunes timeouts; nil means raft.DefaultConfig with snapshots
 	// every 8192 entries. The member uses a copy, in which it sets LocalID,
 	// Logger, NoSnapshotRestoreOnStart and NotifyCh (its leader-only work
@@ -146,6 +149,9 @@ func (c *Config) Validate() error {
 	if err := c.Pipeline.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Timing.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
 	}
@@ -183,7 +189,71 @@ func (c *Config) ensureDefaults() error {
 	}
 	c.Schedule.ensureDefaults()
 	c.Pipeline.ensureDefaults()
+	c.Timing.ensureDefaults()
 	return nil
+}
+
+// TimingConfig holds a member's internal timeouts and retry intervals. A
+// zero field takes the default its comment names; Validate refuses
+// negative values.
+type TimingConfig struct {
+	// RaftTimeout bounds how long a Raft operation waits to be taken up:
+	// a proposal's log entry, adding or removing a voter, the barrier a
+	// new leader applies before it schedules. Default 10 s.
+	RaftTimeout time.Duration
+	// TransportPool is the connections the Raft network transport keeps
+	// open to each peer. Default 4.
+	TransportPool int
+	// TransportTimeout bounds one Raft transport exchange. Default 10 s.
+	TransportTimeout time.Duration
+	// ReadBarrierTimeout bounds the barrier of a linearizable read whose
+	// context has no deadline. Default 5 s.
+	ReadBarrierTimeout time.Duration
+	// RequestTimeout bounds a member's own requests: proposing or
+	// forwarding its row of the member table, and its epoch report
+	// signatures. Default 5 s.
+	RequestTimeout time.Duration
+	// SelfRegisterInterval is how often a member checks its row in the
+	// member table and proposes it again when it is missing or stale.
+	// Default 500 ms.
+	SelfRegisterInterval time.Duration
+	// AuditInterval is how often a member looks for closed epochs it has
+	// not audited and signed, besides doing so when one closes. It is also
+	// the wait before a failed leader barrier is retried. Default 1 s.
+	AuditInterval time.Duration
+}
+
+func (c *TimingConfig) ensureDefaults() {
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&c.RaftTimeout, 10 * time.Second}, {&c.TransportTimeout, 10 * time.Second}, {&c.ReadBarrierTimeout, 5 * time.Second},
+		{&c.RequestTimeout, 5 * time.Second}, {&c.SelfRegisterInterval, 500 * time.Millisecond}, {&c.AuditInterval, time.Second}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if c.TransportPool == 0 {
+		c.TransportPool = 4
+	}
+}
+
+// Validate refuses negative values.
+func (c *TimingConfig) Validate() error {
+	var errs []error
+	for _, k := range []struct {
+		name string
+		v    time.Duration
+	}{{"RaftTimeout", c.RaftTimeout}, {"TransportTimeout", c.TransportTimeout}, {"ReadBarrierTimeout", c.ReadBarrierTimeout},
+		{"RequestTimeout", c.RequestTimeout}, {"SelfRegisterInterval", c.SelfRegisterInterval}, {"AuditInterval", c.AuditInterval}} {
+		if k.v < 0 {
+			errs = append(errs, fmt.Errorf("Timing.%s must not be negative, got %v", k.name, k.v))
+		}
+	}
+	if c.TransportPool < 0 {
+		errs = append(errs, fmt.Errorf("Timing.TransportPool must not be negative, got %d", c.TransportPool))
+	}
+	return errors.Join(errs...)
 }
 
 // FeedParamsDigest is the paramsDigest of a member's epoch reports

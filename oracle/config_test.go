@@ -127,6 +127,7 @@ func TestConfigValidateSubConfigs(t *testing.T) {
 	c.Schedule.MaxPerTick = -1
 	c.Pipeline.MaxBatch, c.Pipeline.QueueDepth = 10, 5
 	c.Admission = &RegistrationBudget{PerSecond: -1, Burst: 10}
+	c.Timing.RaftTimeout, c.Timing.TransportPool = -time.Second, -1
 	for _, defaults := range []bool{false, true} {
 		d := c
 		if defaults {
@@ -138,7 +139,8 @@ func TestConfigValidateSubConfigs(t *testing.T) {
 		if !errors.Is(err, ErrInvalidConfig) {
 			t.Fatalf("defaults applied %v: Validate: %v, want ErrInvalidConfig", defaults, err)
 		}
-		checkValidate(t, "member", err, []string{"Schedule.MaxPerTick", "Pipeline.MaxBatch 10 exceeds QueueDepth 5", "Admission: a registration budget must not be negative"}, []string{"ID", "DataDir"})
+		checkValidate(t, "member", err, []string{"Schedule.MaxPerTick", "Pipeline.MaxBatch 10 exceeds QueueDepth 5", "Admission: a registration budget must not be negative",
+			"Timing.RaftTimeout must not be negative, got -1s", "Timing.TransportPool must not be negative"}, []string{"ID", "DataDir", "Timing.AuditInterval"})
 	}
 	if _, err := Start(t.Context(), c); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("Start: %v, want ErrInvalidConfig", err)

@@ -73,7 +73,7 @@ func (m *Member) lead(ctx context.Context) {
 	// as long as this member leads: giving up would leave a leader that
 	// never schedules.
 	for {
-		err := m.raft.Barrier(10 * time.Second).Error()
+		err := m.raft.Barrier(m.cfg.Timing.RaftTimeout).Error()
 		if err == nil {
 			break
 		}
@@ -81,7 +81,7 @@ func (m *Member) lead(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Second):
+		case <-time.After(m.cfg.Timing.AuditInterval):
 		}
 	}
 	s := newScheduler(m)

@@ -128,7 +128,7 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	case cfg.Transport != nil:
 		m.trans = cfg.Transport
 	case cfg.StreamLayer != nil:
-		m.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: cfg.StreamLayer, MaxPool: 4, Timeout: 10 * time.Second, Logger: hlog})
+		m.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: cfg.StreamLayer, MaxPool: cfg.Timing.TransportPool, Timeout: cfg.Timing.TransportTimeout, Logger: hlog})
 	default:
 		var adv net.Addr
 		if cfg.RaftAdvertise != cfg.RaftAddr {
@@ -139,7 +139,7 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 			}
 			adv = a
 		}
-		if m.trans, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, adv, 4, 10*time.Second, hlog); err != nil {
+		if m.trans, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, adv, cfg.Timing.TransportPool, cfg.Timing.TransportTimeout, hlog); err != nil {
 			cleanup()
 			return nil, fmt.Errorf("oracle: raft transport on %s: %w", cfg.RaftAddr, err)
 		}
@@ -284,7 +284,7 @@ func (m *Member) Barrier(ctx context.Context) error {
 	if err := m.raft.VerifyLeader().Error(); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotLeader, err)
 	}
-	timeout := 5 * time.Second
+	timeout := m.cfg.Timing.ReadBarrierTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}

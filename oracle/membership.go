@@ -48,7 +48,7 @@ func (m *Member) join(ctx context.Context, meta *truegpuv1.SetMemberCommand, ref
 		}
 	}
 	if !present {
-		f := m.raft.AddVoter(raft.ServerID(meta.Id), raft.ServerAddress(meta.RaftAddress), 0, 10*time.Second)
+		f := m.raft.AddVoter(raft.ServerID(meta.Id), raft.ServerAddress(meta.RaftAddress), 0, m.cfg.Timing.RaftTimeout)
 		if err := f.Error(); err != nil {
 			return 0, mapRaftError(err)
 		}
@@ -66,7 +66,7 @@ func (m *Member) Remove(ctx context.Context, id string) (uint64, error) {
 	if !m.IsLeader() {
 		return 0, m.notLeaderError()
 	}
-	f := m.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second)
+	f := m.raft.RemoveServer(raft.ServerID(id), 0, m.cfg.Timing.RaftTimeout)
 	if err := f.Error(); err != nil {
 		return 0, mapRaftError(err)
 	}
@@ -130,7 +130,7 @@ func (m *Member) signedSelfMeta() (*truegpuv1.SetMemberCommand, error) {
 // leader proposes its own row; a follower asks the leader through
 // AdminService.JoinMember (idempotent for an existing voter).
 func (m *Member) selfRegisterLoop(ctx context.Context) {
-	t := time.NewTicker(500 * time.Millisecond)
+	t := time.NewTicker(m.cfg.Timing.SelfRegisterInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -146,7 +146,7 @@ func (m *Member) selfRegisterLoop(ctx context.Context) {
 			m.log.Error("cannot sign this member's row", "err", err)
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, m.cfg.Timing.RequestTimeout)
 		if m.IsLeader() {
 			_, err = m.Propose(cctx, &truegpuv1.Command{Body: &truegpuv1.Command_SetMember{SetMember: want}})
 		} else if _, addr := m.LeaderInfo(); addr != "" {

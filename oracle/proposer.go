@@ -122,7 +122,7 @@ func (p *proposer) run(ctx context.Context) {
 			continue
 		}
 		start := time.Now()
-		f := p.m.raft.Apply(data, 10*time.Second)
+		f := p.m.raft.Apply(data, p.m.cfg.Timing.RaftTimeout)
 		p.m.metrics.entryCommands.Observe(float64(len(batch)))
 		select {
 		case p.pending <- inflight{f, batch, start}:

@@ -14,7 +14,7 @@ import (
 func (m *Member) auditLoop(ctx context.Context) {
 	notes, cancel := m.fsm.Subscribe(16)
 	defer cancel()
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(m.cfg.Timing.AuditInterval)
 	defer t.Stop()
 	refused := map[uint64]bool{}
 	passed := map[uint64]bool{} // audited and agreed; only the signature is pending
@@ -99,7 +99,7 @@ func (m *Member) signReport(ctx context.Context, es *truegpuv1.EpochState) error
 		return err
 	}
 	ms := &truegpuv1.MemberSignature{MemberId: m.cfg.ID, SignerAddress: m.signer.String(), Signature: sig[:]}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timing.RequestTimeout)
 	defer cancel()
 	if m.IsLeader() {
 		_, err := m.Propose(ctx, &truegpuv1.Command{Body: &truegpuv1.Command_AddReportSignature{AddReportSignature: &truegpuv1.AddReportSignatureCommand{Epoch: es.Report.Epoch, Signature: ms}}})
