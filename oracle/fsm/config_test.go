@@ -52,6 +52,16 @@ func TestConfigRecorded(t *testing.T) {
 		}
 	}
 
+	// A tool reading a stopped member's state opens it whatever its values.
+	in, err := Inspect(dir)
+	if err != nil {
+		t.Fatalf("Inspect: %v", err)
+	}
+	if in.AppliedIndex() != 20 {
+		t.Fatalf("Inspect: applied index %d, want 20", in.AppliedIndex())
+	}
+	in.Close()
+
 	other, err := Open(t.TempDir(), Config{MaxReasons: 4})
 	if err != nil {
 		t.Fatal(err)
