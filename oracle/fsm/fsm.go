@@ -13,7 +13,6 @@
 package fsm
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +27,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/truegpu/truegpu/internal/ethcrypto"
+	"github.com/truegpu/truegpu/internal/pebblelog"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 	"github.com/truegpu/truegpu/reputation"
 	"github.com/truegpu/truegpu/verifier"
@@ -205,7 +205,7 @@ func open(dir string, cfg Config, inspect bool) (*FSM, error) {
 		return nil, err
 	}
 	opts := &pebble.Options{
-		Logger: pebbleLogger{cfg.Logger},
+		Logger: pebbleLogger(cfg.Logger),
 		// Small memtables keep skiplist inserts cheap; history rows and
 		// node records land at random places (node addresses), and
 		// inserts into a large memtable miss the CPU cache at every level.
@@ -305,26 +305,8 @@ func (f *FSM) publish(n Notification) {
 	}
 }
 
-// pebbleLogger passes what Pebble reports to a slog.Logger: informational
-// messages (flushes, compactions) at Debug, errors at Error.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) log(level slog.Level, format string, args ...any) {
-	ctx := context.Background()
-	if !p.l.Enabled(ctx, level) {
-		return
-	}
-	p.l.Log(ctx, level, fmt.Sprintf(format, args...), "component", "fsm/pebble")
-}
-
-func (p pebbleLogger) Infof(format string, args ...any)  { p.log(slog.LevelDebug, format, args...) }
-func (p pebbleLogger) Errorf(format string, args ...any) { p.log(slog.LevelError, format, args...) }
-
-// Fatalf logs at Error and panics: Pebble calls it only for unrecoverable
-// internal inconsistencies, after which applying more entries could
-// corrupt the state.
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf("fsm: pebble: "+format, args...)
-	p.l.Log(context.Background(), slog.LevelError, msg, "component", "fsm/pebble")
-	panic(msg)
+// pebbleLogger is the state's Pebble logger: through l, with Fatalf's
+// panic beginning "fsm: pebble: ".
+func pebbleLogger(l *slog.Logger) pebblelog.Logger {
+	return pebblelog.Logger{L: l, Component: "fsm/pebble", FatalPrefix: "fsm: pebble: "}
 }

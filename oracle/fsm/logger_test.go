@@ -25,7 +25,7 @@ func TestPebbleLogger(t *testing.T) {
 	}
 
 	buf.Reset()
-	p := pebbleLogger{slog.New(slog.NewTextHandler(&buf, nil))} // Info and above
+	p := pebbleLogger(slog.New(slog.NewTextHandler(&buf, nil))) // Info and above
 	p.Infof("flushed %d", 1)
 	if buf.Len() != 0 {
 		t.Errorf("an informational message reached an Info logger: %s", buf.String())

@@ -1,12 +1,13 @@
 package raftstore
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/truegpu/truegpu/internal/pebblelog"
 )
 
 // MaxEntrySizeLimit is the largest value Options.MaxEntrySize may take, and
@@ -108,25 +109,8 @@ func (o *Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// pebbleLogger adapts a *slog.Logger to pebble.Logger.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) Infof(format string, args ...any) {
-	ctx := context.Background()
-	if !p.l.Enabled(ctx, slog.LevelDebug) {
-		return // Pebble reports every flush and compaction; skip formatting them
-	}
-	p.l.Log(ctx, slog.LevelDebug, fmt.Sprintf(format, args...), "component", "raftstore/pebble")
-}
-
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Log(context.Background(), slog.LevelError, fmt.Sprintf(format, args...), "component", "raftstore/pebble")
-}
-
-// Fatalf logs and panics: Pebble calls it only for unrecoverable internal
-// inconsistencies, after which continuing could corrupt the log.
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	p.l.Log(context.Background(), slog.LevelError, msg, "component", "raftstore/pebble")
-	panic("raftstore: pebble fatal error: " + msg)
+// pebbleLogger is the log store's Pebble logger: through l, with Fatalf's
+// panic beginning "raftstore: pebble fatal error: ".
+func pebbleLogger(l *slog.Logger) pebblelog.Logger {
+	return pebblelog.Logger{L: l, Component: "raftstore/pebble", FatalPrefix: "raftstore: pebble fatal error: "}
 }

@@ -118,7 +118,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		FS:           o.FS,
 		Cache:        cache,
 		MemTableSize: o.MemTableSize,
-		Logger:       pebbleLogger{o.Logger},
+		Logger:       pebbleLogger(o.Logger),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: open %s: %w", dir, err)
