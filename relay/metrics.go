@@ -17,10 +17,10 @@ type Metrics struct {
 	Relayed prometheus.Counter
 	// Skipped counts reports not submitted, by reason: on_chain (the
 	// feed has the epoch or a newer one), incomplete, backlog, missing,
-	// expired.
+	// expired, superseded_config.
 	Skipped *prometheus.CounterVec
 	// Failed counts reports not relayed, by reason: wrong_domain,
-	// reverted, retries_exhausted.
+	// wrong_config, reverted, retries_exhausted.
 	Failed *prometheus.CounterVec
 	// LastRelayed is the epoch of the last report this relayer relayed.
 	LastRelayed prometheus.Gauge
@@ -41,10 +41,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "truegpu_relay_reports_relayed_total", Help: "Epoch reports submitted to the feed contract and accepted.",
 		}),
 		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "truegpu_relay_reports_skipped_total", Help: "Epoch reports not submitted, by reason (on_chain, incomplete, backlog, missing, expired).",
+			Name: "truegpu_relay_reports_skipped_total", Help: "Epoch reports not submitted, by reason (on_chain, incomplete, backlog, missing, expired, superseded_config).",
 		}, []string{"reason"}),
 		Failed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "truegpu_relay_reports_failed_total", Help: "Epoch reports not relayed, by reason (wrong_domain, reverted, retries_exhausted).",
+			Name: "truegpu_relay_reports_failed_total", Help: "Epoch reports not relayed, by reason (wrong_domain, wrong_config, reverted, retries_exhausted).",
 		}, []string{"reason"}),
 		LastRelayed: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "truegpu_relay_last_relayed_epoch", Help: "Epoch of the last report this relayer got accepted.",

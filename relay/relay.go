@@ -15,6 +15,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	_ "embed"
@@ -168,8 +169,19 @@ const (
 	SkippedExpired Outcome = "expired"
 	// FailedDomain: signed for another chain or contract.
 	FailedDomain Outcome = "wrong_domain"
+	// SkippedSuperseded: the report is signed under a configuration
+	// (members, threshold, parameters) other than the feed's, so the feed
+	// can never accept it, and a newer complete report is under the
+	// feed's configuration. The first epochs of a cluster whose members
+	// had not all registered their keys yet end here.
+	SkippedSuperseded Outcome = "superseded_config"
 	// FailedReverted: the contract refuses the report.
 	FailedReverted Outcome = "reverted"
+	// FailedConfig: the newest report is signed under a configuration
+	// other than the feed's. It is tried again on the next pass: once the
+	// feed's configuration is updated (truegpuctl feed update-config) the
+	// reports are relayed.
+	FailedConfig Outcome = "wrong_config"
 	// FailedRetries: every attempt failed to get a transaction mined.
 	FailedRetries Outcome = "retries_exhausted"
 )
@@ -234,6 +246,20 @@ func (r *Relayer) ChainEpoch(ctx context.Context) (uint64, error) {
 		m.ChainEpoch.Set(float64(e))
 	}
 	return e, nil
+}
+
+// feedConfigDigest reads the digest of the configuration the feed
+// verifies reports under.
+func (r *Relayer) feedConfigDigest(ctx context.Context) ([32]byte, error) {
+	out, err := r.view(ctx, "configDigest")
+	if err != nil {
+		return [32]byte{}, err
+	}
+	d, ok := out[0].([32]byte)
+	if !ok {
+		return [32]byte{}, fmt.Errorf("configDigest returned %T", out[0])
+	}
+	return d, nil
 }
 
 func (r *Relayer) view(ctx context.Context, method string, args ...any) ([]any, error) {
@@ -313,6 +339,11 @@ func (r *Relayer) Step(ctx context.Context) (map[uint64]Outcome, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the feed's latest epoch: %w", err)
 	}
+	feedDigest, err := r.feedConfigDigest(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the feed's configuration digest: %w", err)
+	}
+	latestFits := bytes.Equal(latest.ConfigDigest, feedDigest[:])
 	oldest := uint64(1)
 	if latest.Epoch > uint64(r.cfg.MaxBacklog) {
 		oldest = latest.Epoch - uint64(r.cfg.MaxBacklog) + 1
@@ -343,6 +374,18 @@ func (r *Relayer) Step(ctx context.Context) (map[uint64]Outcome, error) {
 				out = SkippedIncomplete
 				break
 			}
+			if !bytes.Equal(rep.ConfigDigest, feedDigest[:]) {
+				if latestFits && e < latest.Epoch {
+					out = SkippedSuperseded
+					break
+				}
+				// Not given up: the feed's configuration may be updated.
+				out = FailedConfig
+				r.count(e, out)
+				done[e] = out
+				return done, fmt.Errorf("epoch %d is signed under configuration %x but the feed holds %x: if the cluster's members or parameters changed, update the feed's configuration (truegpuctl feed update-config)",
+					e, rep.ConfigDigest, feedDigest)
+			}
 			out, err = r.Submit(ctx, rep)
 			if err != nil && out == "" {
 				return done, err
@@ -372,7 +415,7 @@ func (r *Relayer) count(epoch uint64, out Outcome) {
 			m.Relayed.Inc()
 			m.LastRelayed.Set(float64(epoch))
 		}
-	case SkippedOnChain, SkippedIncomplete, SkippedBacklog, SkippedMissing, SkippedExpired:
+	case SkippedOnChain, SkippedIncomplete, SkippedBacklog, SkippedMissing, SkippedExpired, SkippedSuperseded:
 		r.log.Debug("report skipped", "epoch", epoch, "reason", string(out))
 		if m != nil {
 			m.Skipped.WithLabelValues(string(out)).Inc()

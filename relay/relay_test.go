@@ -169,6 +169,9 @@ type fakeSource struct {
 	// validFrom and expiresAt are every report's window; expiresAt 0
 	// means 2000.
 	validFrom, expiresAt uint64
+	// configs holds the configuration digest of the epochs signed under
+	// another configuration than the zero digest.
+	configs map[uint64][32]byte
 }
 
 func (s *fakeSource) report(e uint64) *truegpuv1.EpochReport {
@@ -180,7 +183,8 @@ func (s *fakeSource) report(e uint64) *truegpuv1.EpochReport {
 	if until == 0 {
 		until = 2000
 	}
-	return &truegpuv1.EpochReport{Epoch: e, ConfigDigest: make([]byte, 32), Root: make([]byte, 32), Complete: !s.incomplete[e], Domain: d,
+	cfg := s.configs[e]
+	return &truegpuv1.EpochReport{Epoch: e, ConfigDigest: cfg[:], Root: make([]byte, 32), Complete: !s.incomplete[e], Domain: d,
 		ValidFrom: s.validFrom, ExpiresAt: until,
 		Signatures: []*truegpuv1.MemberSignature{{Signature: make([]byte, 65)}}}
 }
@@ -259,6 +263,49 @@ func TestStepRelaysSkipsAndResumes(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(m2.Relayed); v != 0 {
 		t.Fatalf("restarted relayer relayed %v", v)
+	}
+}
+
+// TestStepConfigurations: reports signed under a configuration other than
+// the feed's are never sent. Older ones, superseded by a newer report
+// under the feed's configuration, are skipped; a newest one fails the
+// pass and is relayed once the feed holds its configuration.
+func TestStepConfigurations(t *testing.T) {
+	other := [32]byte{7}
+	ch := &fakeChain{}
+	src := &fakeSource{latest: 3, configs: map[uint64][32]byte{1: other}}
+	r, m := newTest(t, src, ch, 8)
+	got, err := r.Step(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[1] != SkippedSuperseded || got[2] != Relayed || got[3] != Relayed || len(ch.sent) != 2 {
+		t.Fatalf("outcomes %v after %d transactions, want epoch 1 %s and 2, 3 relayed in 2", got, len(ch.sent), SkippedSuperseded)
+	}
+	if v := testutil.ToFloat64(m.Skipped.WithLabelValues(string(SkippedSuperseded))); v != 1 {
+		t.Fatalf("superseded skips = %v", v)
+	}
+
+	// The cluster's members change; the feed is not updated yet.
+	src.latest = 5
+	src.configs[4], src.configs[5] = other, other
+	got, err = r.Step(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "update-config") || got[4] != FailedConfig {
+		t.Fatalf("a newest report under another configuration: outcomes %v, error %v", got, err)
+	}
+	if len(ch.sent) != 2 {
+		t.Fatalf("%d transactions, want none sent under another configuration", len(ch.sent))
+	}
+	if v := testutil.ToFloat64(m.Failed.WithLabelValues(string(FailedConfig))); v != 1 {
+		t.Fatalf("wrong_config failures = %v", v)
+	}
+	// The feed's configuration is updated: the same epochs are relayed.
+	ch.mu.Lock()
+	ch.cfgDigest = other
+	ch.mu.Unlock()
+	got, err = r.Step(context.Background())
+	if err != nil || got[4] != Relayed || got[5] != Relayed || ch.epoch != 5 {
+		t.Fatalf("after the update: outcomes %v, error %v, chain at %d", got, err, ch.epoch)
 	}
 }
 

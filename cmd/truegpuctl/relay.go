@@ -10,9 +10,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/big"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -250,15 +252,15 @@ func runRelay(ctx *runContext, args []string) error {
 
 	if f.once {
 		done, err := r.Step(sigCtx)
-		for e, out := range done {
-			fmt.Fprintf(ctx.Stdout, "epoch %d: %s\n", e, out)
+		for _, e := range slices.Sorted(maps.Keys(done)) {
+			fmt.Fprintf(ctx.Stdout, "epoch %d: %s\n", e, done[e])
 		}
 		if err != nil {
 			return fmt.Errorf("relay: %w", err)
 		}
 		for _, out := range done {
 			switch out {
-			case relay.FailedDomain, relay.FailedReverted, relay.FailedRetries:
+			case relay.FailedDomain, relay.FailedReverted, relay.FailedRetries, relay.FailedConfig:
 				return errors.New("relay: a report was not relayed (see the log above)")
 			}
 		}

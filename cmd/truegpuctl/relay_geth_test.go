@@ -77,13 +77,17 @@ func TestFeedRelayOnceToGeth(t *testing.T) {
 	}
 	defer dc.Close()
 	// The relayer reads member 0, which may apply the leader's complete
-	// report a moment after the leader: wait for it there.
+	// report a moment after the leader: wait for it there. An epoch that
+	// closed before every member had registered its signing key carries
+	// another configuration digest, which the feed rightly refuses: wait
+	// for a report under the configuration the feed was deployed with.
+	want := reputation.ConfigDigest(members, n/2+1, oracle.FeedParamsDigest(p, nil))
 	for {
-		if es, err := dc.Nodes[0].Member.FSM().LatestEpoch(true); err == nil && es.Report.Epoch > 0 {
+		if es, err := dc.Nodes[0].Member.FSM().LatestEpoch(true); err == nil && es.Report.Epoch > 0 && bytes.Equal(es.Report.ConfigDigest, want[:]) {
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatal("the cluster closed no complete report before the deadline")
+			t.Fatal("the cluster closed no complete report under the feed's configuration before the deadline")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
