@@ -894,7 +894,14 @@ func (d Decision) String() string {
 //   - with no answerer, failing newcomers Lose, but a failing incumbent is
 //     undecided: nobody answering is no evidence that its identity is not
 //     its own (its liveness already pays for the misses). An incumbent
-//     whose every rival has lost Wins.
+//     whose every rival has lost Wins;
+//   - with no answerer, a failing newcomer that is the only holder to have
+//     answered the device at all (at least one accepted challenge, every
+//     rival none) is undecided, not lost: an accepted proof at a storm's
+//     deadline is evidence of the device, and a copier without the GPU
+//     has none. Like an incumbent, it Wins once every rival has lost. A
+//     copier that registered first therefore cannot evict the holder
+//     that answers for the device by making the contest long.
 //
 // Holders without an open contest for identity are Undecided, and a holder
 // that lost before counts as lost.
@@ -905,7 +912,7 @@ func DecideConflict(identity string, states []NodeState) []Decision {
 		answers, fails, lostAlready bool
 	}
 	hs := make([]holder, len(states))
-	answerers := 0
+	answerers, everAnswered := 0, 0
 	for i := range states {
 		j, found := slices.BinarySearchFunc(states[i].Conflicts, identity, func(c Conflict, id string) int { return strings.Compare(c.Identity, id) })
 		if !found {
@@ -923,7 +930,15 @@ func DecideConflict(identity string, states []NodeState) []Decision {
 		case c.Failed >= ContestMinFailures && c.Failed > c.Answered:
 			h.fails = true
 		}
+		if c.Outcome == ConflictOpen && c.Answered > 0 {
+			everAnswered++
+		}
 		hs[i] = h
+	}
+	// onlyEvidence: with no answerer, the holder is the only one that has
+	// answered the device at all.
+	onlyEvidence := func(h holder) bool {
+		return answerers == 0 && everAnswered == 1 && h.c.Answered > 0
 	}
 	for i, h := range hs {
 		if h.c == nil || h.c.Outcome != ConflictOpen {
@@ -932,13 +947,13 @@ func DecideConflict(identity string, states []NodeState) []Decision {
 		switch {
 		case answerers >= 2 && h.answers:
 			out[i] = Clone
-		case h.fails && (answerers > 0 || !h.c.Incumbent):
+		case h.fails && (answerers > 0 || !h.c.Incumbent) && !onlyEvidence(h):
 			out[i] = Loses
 		}
 	}
 	// A holder wins when every other holder has lost.
 	for i, h := range hs {
-		if h.c == nil || h.c.Outcome != ConflictOpen || out[i] != Undecided || !(h.answers || h.c.Incumbent) {
+		if h.c == nil || h.c.Outcome != ConflictOpen || out[i] != Undecided || !(h.answers || h.c.Incumbent || onlyEvidence(h)) {
 			continue
 		}
 		rivals, lost := 0, 0

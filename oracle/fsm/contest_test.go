@@ -219,3 +219,28 @@ func TestContestOneMachineTwoNames(t *testing.T) {
 		t.Fatalf("holder that answered is %v with conflicts %+v", c.status(a), c.conflicts(a))
 	}
 }
+
+// TestContestCopierFirstHolderLate: a copier without the GPU registers a
+// device's identity first; the real holder registers after it, so it is the
+// contest's newcomer, and it answers one storm but misses two more (a lossy
+// link). Nobody answers by the usual count, yet the holder is the only one
+// that ever answered for the device: the copier loses, the holder's
+// contest ends in its favour and it is not rejected for the identity.
+func TestContestCopierFirstHolderLate(t *testing.T) {
+	c := &contest{t: t, f: openFSM(t), now: 1_700_000_000_000}
+	copier := nodeKey([]byte("early-copier")).Address()
+	holder := nodeKey([]byte("late-holder")).Address()
+	c.register(copier, "GPU-late")
+	c.register(holder, "GPU-late")
+	both := []ethcrypto.Address{copier, holder}
+	c.challenge(both, map[ethcrypto.Address]bool{holder: true})
+	c.challenge(both, nil)
+	c.challenge(both, nil)
+	c.closeEpoch()
+	if s := c.status(copier); s != rejected || !c.hasReason(copier, "IDENTITY_DUPLICATE_LOST") {
+		t.Fatalf("copier that never answered is %v without IDENTITY_DUPLICATE_LOST", s)
+	}
+	if c.hasReason(holder, "IDENTITY_DUPLICATE_LOST") || c.hasReason(holder, "IDENTITY_DUPLICATE") || len(c.conflicts(holder)) != 0 {
+		t.Fatalf("the only holder that answered lost the identity or is still contested: %+v", c.conflicts(holder))
+	}
+}
