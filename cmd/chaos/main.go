@@ -6,6 +6,7 @@
 //	go run ./cmd/chaos -runs-per-fault 100 -seed 7
 //	go run ./cmd/chaos -faults kill-leader -runs-per-fault 1 -seed 7007   # rerun one failed seed's kind
 //	go run ./cmd/chaos -run-seed 7000142 -faults pause-leader              # rerun one run exactly
+//	go run ./cmd/chaos -runs-per-fault 100 -seed 7 -journal chaos-7.jsonl -max-duration 2h  # in sittings
 //
 // It builds cmd/oracled from the module it runs in, so run it from the
 // repository. Linux only.
@@ -70,6 +71,7 @@ Flags:
 	dir := fs.String("dir", "", "scratch directory (default a new temporary one; failed runs are kept there)")
 	verbose := fs.Bool("v", false, "print each run's progress")
 	maxDuration := fs.Duration("max-duration", 0, "start no run after this long (0: no limit); the table covers the runs done")
+	journal := fs.String("journal", "", "record each finished run in this file and skip the runs it already holds for this -seed and -episodes, so a long campaign can run in sittings; the table covers every recorded run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -124,17 +126,28 @@ Flags:
 	if *maxDuration > 0 {
 		until = start.Add(*maxDuration)
 	}
-	rows, err := chaos.Campaign(ctx, base, kinds, *runs, *seed, until, func(k chaos.Fault, i int, r *chaos.RunResult) {
+	var j *chaos.Journal
+	if *journal != "" {
+		if j, err = chaos.OpenJournal(*journal, chaos.OracledBuild(bin)); err != nil {
+			return err
+		}
+		defer j.Close()
+	}
+	rows, err := chaos.Campaign(ctx, base, kinds, *runs, *seed, until, j, func(k chaos.Fault, i int, r *chaos.RunResult) {
 		report(stderr, k, i, r)
 	})
-	fmt.Fprintf(stdout, "\ncampaign seed %d, -runs-per-fault %d, %d episode(s) per run, %v\n\n", *seed, *runs, *episodes, time.Since(start).Round(time.Second))
+	fmt.Fprintf(stdout, "\ncampaign seed %d, -runs-per-fault %d, %d episode(s) per run, %v\n", *seed, *runs, *episodes, time.Since(start).Round(time.Second))
+	if j != nil {
+		fmt.Fprintf(stdout, "runs recorded in %s, by oracled build: %s\n", *journal, strings.Join(j.Builds(*seed, max(*episodes, 1)), ", "))
+	}
+	fmt.Fprintln(stdout)
 	chaos.WriteTable(stdout, rows)
 	if err != nil {
 		return err
 	}
 	for _, r := range rows {
 		if r.Passed != r.Runs {
-			return fmt.Errorf("some runs failed; their files are in %s", *dir)
+			return fmt.Errorf("some runs failed (the table names their seeds); the files of those run now are in %s", *dir)
 		}
 	}
 	os.RemoveAll(*dir)

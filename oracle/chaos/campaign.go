@@ -608,14 +608,23 @@ type Row struct {
 // kinds (so a campaign cut short by ctx or by until keeps its rows
 // balanced), run i of the kind at index k with seed RunSeed(seed, k, i). It
 // starts no run after until (zero: no limit). Each run's result goes to
-// onRun as it finishes; a passed run's directory is removed.
-func Campaign(ctx context.Context, base RunConfig, kinds []Fault, runsPerFault int, seed uint64, until time.Time, onRun func(Fault, int, *RunResult)) ([]Row, error) {
+// onRun as it finishes; a passed run's directory is removed. With a
+// journal, runs it holds are counted from it and not run again, and each
+// finished run is recorded in it.
+func Campaign(ctx context.Context, base RunConfig, kinds []Fault, runsPerFault int, seed uint64, until time.Time, j *Journal, onRun func(Fault, int, *RunResult)) ([]Row, error) {
 	rows := make([]Row, len(kinds))
 	for k, kind := range kinds {
 		rows[k].Fault = kind
 	}
+	episodes := max(base.Episodes, 1)
 	for i := range runsPerFault {
 		for k, kind := range kinds {
+			if j != nil {
+				if row, ok := j.Done(seed, episodes, kind, i); ok {
+					rows[k].merge(row)
+					continue
+				}
+			}
 			if ctx.Err() != nil {
 				return rows, ctx.Err()
 			}
@@ -626,7 +635,7 @@ func Campaign(ctx context.Context, base RunConfig, kinds []Fault, runsPerFault i
 			cfg.Fault = kind
 			cfg.Seed = RunSeed(seed, k, i)
 			cfg.Dir = filepath.Join(base.Dir, fmt.Sprintf("%s-%d", kind, i))
-			r := Run(ctx, cfg)
+			r := runOne(ctx, cfg)
 			if r.Passed() {
 				os.RemoveAll(cfg.Dir)
 			}
@@ -634,10 +643,19 @@ func Campaign(ctx context.Context, base RunConfig, kinds []Fault, runsPerFault i
 			if onRun != nil {
 				onRun(kind, i, r)
 			}
+			// A run the interrupt cut short is not recorded: it runs again.
+			if j != nil && ctx.Err() == nil {
+				if err := j.Record(seed, episodes, kind, i, r); err != nil {
+					return rows, err
+				}
+			}
 		}
 	}
 	return rows, nil
 }
+
+// runOne is Run; tests of the campaign's bookkeeping replace it.
+var runOne = Run
 
 // RunSeed is the seed of run i of the kind at index kind of a campaign
 // with seed seed.
@@ -688,20 +706,7 @@ func WriteTable(w io.Writer, rows []Row) {
 	var t Row
 	for _, r := range rows {
 		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", r.Fault, r.Runs, r.Passed, r.Ops, r.Acked, r.Lost, r.LinViolations, r.LinUndecided, r.StaleViolations, r.Diverged, r.NoReports, r.Panics, r.FaultChecks, r.Harness, r.ForcedStops)
-		t.Runs += r.Runs
-		t.Passed += r.Passed
-		t.Ops += r.Ops
-		t.Acked += r.Acked
-		t.Lost += r.Lost
-		t.LinViolations += r.LinViolations
-		t.LinUndecided += r.LinUndecided
-		t.ForcedStops += r.ForcedStops
-		t.StaleViolations += r.StaleViolations
-		t.Diverged += r.Diverged
-		t.NoReports += r.NoReports
-		t.Panics += r.Panics
-		t.FaultChecks += r.FaultChecks
-		t.Harness += r.Harness
+		t.merge(r)
 	}
 	fmt.Fprintf(w, "| **all** | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", t.Runs, t.Passed, t.Ops, t.Acked, t.Lost, t.LinViolations, t.LinUndecided, t.StaleViolations, t.Diverged, t.NoReports, t.Panics, t.FaultChecks, t.Harness, t.ForcedStops)
 	var failed []string

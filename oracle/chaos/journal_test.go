@@ -1,0 +1,164 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+func passedRun(seed uint64) *RunResult {
+	return &RunResult{Seed: seed, Ops: 100, Acked: 40, Linearizable: LinearizabilityResult{Result: porcupine.Ok}, ReportsResumed: true, Duration: 20 * time.Second}
+}
+
+// TestJournalResumes: runs recorded in one sitting are counted, not run, in
+// the next; a line cut short by a kill is dropped and the file stays
+// appendable; a corrupt line is an error naming it.
+func TestJournalResumes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "campaign.jsonl")
+	j, err := OpenJournal(path, "abc123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := passedRun(RunSeed(7, 1, 0))
+	failed.Lost = []string{"verdict 01"}
+	for _, rec := range []struct {
+		kind Fault
+		i    int
+		r    *RunResult
+	}{{KillLeader, 0, passedRun(RunSeed(7, 0, 0))}, {KillFollower, 0, failed}, {KillLeader, 1, passedRun(RunSeed(7, 0, 1))}} {
+		if err := j.Record(7, 1, rec.kind, rec.i, rec.r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	// A kill in the middle of the next write.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"campaign":7,"episodes":1,"fau`)
+	f.Close()
+
+	j, err = OpenJournal(path, "def456")
+	if err != nil {
+		t.Fatalf("reopen after a torn line: %v", err)
+	}
+	defer j.Close()
+	// Every run of this two-kind, two-run campaign but kill-follower 1 is
+	// recorded: Campaign counts three from the journal and starts one run
+	// (here a stand-in for the real one, which could not start a cluster),
+	// which is recorded too.
+	var started []uint64
+	runOne = func(_ context.Context, cfg RunConfig) *RunResult {
+		started = append(started, cfg.Seed)
+		return &RunResult{Seed: cfg.Seed, Err: errors.New("the cluster did not start")}
+	}
+	t.Cleanup(func() { runOne = Run })
+	dir := t.TempDir()
+	rows, err := Campaign(context.Background(), RunConfig{Dir: dir}, []Fault{KillLeader, KillFollower}, 2, 7, time.Time{}, j, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[0].Runs != 2 || rows[0].Passed != 2 || rows[0].Ops != 200 || rows[0].Acked != 80 {
+		t.Fatalf("kill-leader row %+v, want the two recorded passed runs", rows[0])
+	}
+	if rows[1].Runs != 2 || rows[1].Lost != 1 || rows[1].Harness != 1 || len(rows[1].FailedSeeds) != 2 {
+		t.Fatalf("kill-follower row %+v, want the recorded run that lost an item and a new one that could not start", rows[1])
+	}
+	if !reflect.DeepEqual(started, []uint64{RunSeed(7, 1, 1)}) {
+		t.Fatalf("runs started: seeds %v, want only kill-follower 1's %d", started, RunSeed(7, 1, 1))
+	}
+	if got := j.Builds(7, 1); !reflect.DeepEqual(got, []string{"abc123: 3", "def456: 1"}) {
+		t.Fatalf("builds %v", got)
+	}
+	if _, ok := j.Done(8, 1, KillLeader, 0); ok {
+		t.Fatal("a run of another campaign seed counted")
+	}
+	j.Close()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("journal has %d lines, want 4 (the torn one dropped):\n%s", len(lines), data)
+	}
+	for _, l := range lines {
+		if _, err := ParseJournalEntry([]byte(l)); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+	}
+
+	// A corrupt line that is not the last one is refused, by number.
+	bad := filepath.Join(t.TempDir(), "bad.jsonl")
+	os.WriteFile(bad, []byte(lines[0]+"\n{\"campaign\":\"x\"}\n"+lines[1]+"\n"), 0o644)
+	if _, err := OpenJournal(bad, "x"); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("corrupt line 2: %v", err)
+	}
+}
+
+// TestParseJournalEntryRefuses: entries whose counts are not one run's.
+func TestParseJournalEntryRefuses(t *testing.T) {
+	row := Row{Fault: KillLeader}
+	row.add(passedRun(5))
+	good := JournalEntry{Campaign: 1, Episodes: 1, Fault: KillLeader, Seed: 5, Build: "b", Row: row}
+	enc := func(e JournalEntry) []byte { b, _ := json.Marshal(e); return b }
+	if _, err := ParseJournalEntry(enc(good)); err != nil {
+		t.Fatalf("a good entry: %v", err)
+	}
+	for name, mutate := range map[string]func(*JournalEntry){
+		"two runs":       func(e *JournalEntry) { e.Row.Runs = 2 },
+		"negative lost":  func(e *JournalEntry) { e.Row.Lost = -1 },
+		"unknown kind":   func(e *JournalEntry) { e.Fault, e.Row.Fault = "kill-all", "kill-all" },
+		"kind mismatch":  func(e *JournalEntry) { e.Row.Fault = KillFollower },
+		"failed no seed": func(e *JournalEntry) { e.Row.Passed = 0 },
+		"no episodes":    func(e *JournalEntry) { e.Episodes = 0 },
+	} {
+		e := good
+		e.Row.FailedSeeds = nil
+		mutate(&e)
+		if _, err := ParseJournalEntry(enc(e)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := ParseJournalEntry([]byte(`{"campaign":1,"extra":2}`)); err == nil || strings.Contains(err.Error(), "json") {
+		t.Errorf("unknown field: %v (want a refusal without decoder internals)", err)
+	}
+}
+
+func FuzzParseJournalEntry(f *testing.F) {
+	row := Row{Fault: PauseLeader}
+	row.add(passedRun(9))
+	b, _ := json.Marshal(JournalEntry{Campaign: 3, Episodes: 2, Fault: PauseLeader, Index: 4, Seed: 9, Build: "abc", Row: row})
+	f.Add(b)
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"campaign":1}{"campaign":2}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		e, err := ParseJournalEntry(line)
+		if err != nil {
+			if strings.Contains(err.Error(), "json:") {
+				t.Fatalf("decoder internals in the message: %v", err)
+			}
+			return
+		}
+		again, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e2, err := ParseJournalEntry(again)
+		if err != nil {
+			t.Fatalf("an accepted entry, written again, is refused: %v\n%s", err, again)
+		}
+		if third, _ := json.Marshal(e2); string(third) != string(again) {
+			t.Fatalf("an accepted entry does not survive a round trip:\n%s\n%s", again, third)
+		}
+	})
+}
