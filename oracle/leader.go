@@ -27,10 +27,13 @@ func (m *Member) leaderLoop(ctx context.Context) {
 // goroutine (counted in wg); on false its context is cancelled at once. A
 // true while work runs is a new term, after a loss that was not reported:
 // the work is restarted, so that it begins again with the new term's
-// Barrier. When ctx ends, the work's context is cancelled and
+// Barrier. A new run of work begins only after the previous one has
+// returned, so two never overlap (an old term's last tick with the new
+// term's first). When ctx ends, the work's context is cancelled and
 // followLeadership returns.
 func followLeadership(ctx context.Context, changes <-chan bool, wg *sync.WaitGroup, log *slog.Logger, work func(context.Context)) {
 	var cancel context.CancelFunc
+	var prevDone chan struct{} // closed when the last run of work returned
 	stop := func() {
 		if cancel != nil {
 			cancel()
@@ -55,9 +58,19 @@ func followLeadership(ctx context.Context, changes <-chan bool, wg *sync.WaitGro
 			}
 			lctx, c := context.WithCancel(ctx)
 			cancel = c
+			prev, done := prevDone, make(chan struct{})
+			prevDone = done
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				defer close(done)
+				if prev != nil {
+					select {
+					case <-prev:
+					case <-lctx.Done():
+						return
+					}
+				}
 				work(lctx)
 			}()
 		case cancel != nil:

@@ -16,21 +16,30 @@ import (
 // TestFollowLeadership: leader work starts on a reported gain, is
 // cancelled as soon as the loss is reported, starts again on the next
 // gain, restarts on a gain reported while it runs, and stops with the
-// member.
+// member. Two runs never overlap, even when a run takes a while to return
+// after its cancellation.
 func TestFollowLeadership(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	changes := make(chan bool)
 	started, stopped := make(chan int, 8), make(chan int, 8)
 	var mu sync.Mutex
-	runs := 0
+	runs, running, overlaps := 0, 0, 0
 	work := func(ctx context.Context) {
 		mu.Lock()
 		runs++
 		run := runs
+		running++
+		if running > 1 {
+			overlaps++
+		}
 		mu.Unlock()
 		started <- run
 		<-ctx.Done()
+		time.Sleep(30 * time.Millisecond) // an in-flight tick finishing
+		mu.Lock()
+		running--
+		mu.Unlock()
 		stopped <- run
 	}
 	var wg sync.WaitGroup
@@ -80,6 +89,9 @@ func TestFollowLeadership(t *testing.T) {
 	}
 	wg.Wait()
 	quiet(started, "started")
+	if overlaps > 0 {
+		t.Fatalf("%d runs of the leader work began while an earlier one was still running", overlaps)
+	}
 }
 
 // TestLeaderWorkFollowsLeadership: on a running cluster, the leader's work
