@@ -108,6 +108,17 @@ func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
+// click clicks the element selector names, found and clicked in one
+// step in the page: the fleet table is rendered again whenever a live
+// change arrives, so an element found by one protocol call may be gone by
+// the next.
+func click(t *testing.T, ctx context.Context, selector string) {
+	t.Helper()
+	if !eval[bool](t, ctx, `(() => { const e = document.querySelector(`+jsString(selector)+`); if (!e) return false; e.click(); return true; })()`) {
+		t.Fatalf("no element %s to click", selector)
+	}
+}
+
 func navigate(t *testing.T, ctx context.Context, url string) {
 	t.Helper()
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
@@ -183,9 +194,7 @@ func checkFleetPage(t *testing.T, ctx context.Context, base string, wantNodes in
 	}
 
 	// Ordering by score (descending on the first click), done by the server.
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`th[data-sort="score"]`))); err != nil {
-		t.Fatal(err)
-	}
+	click(t, ctx, `th[data-sort="score"]`)
 	waitFor(t, ctx, "the table ordered by score", `document.getElementById("nodes-table").dataset.order === "score desc"`)
 	scores := eval[[]float64](t, ctx, `[...`+rowsJS+`].map(tr => parseFloat(tr.querySelector("td.score span").textContent))`)
 	for i := 1; i < len(scores); i++ {
@@ -214,9 +223,7 @@ func checkPaging(t *testing.T, ctx context.Context, wantNodes int) {
 	setSelect(t, ctx, "f-size", "25")
 	waitFor(t, ctx, "a page of 25", rowsJS+`.length === 25`)
 	first := eval[[]string](t, ctx, addrs)
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("page-next"))); err != nil {
-		t.Fatal(err)
-	}
+	click(t, ctx, "#page-next")
 	waitFor(t, ctx, "the second page", `document.getElementById("nodes-table").dataset.page === "2"`)
 	second := eval[[]string](t, ctx, addrs)
 	if len(second) != wantNodes-25 {
@@ -233,9 +240,7 @@ func checkPaging(t *testing.T, ctx context.Context, wantNodes int) {
 	if !eval[bool](t, ctx, `document.getElementById("page-next").disabled`) {
 		t.Error("Next is enabled on the last page")
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("page-prev"))); err != nil {
-		t.Fatal(err)
-	}
+	click(t, ctx, "#page-prev")
 	waitFor(t, ctx, "the first page again", `document.getElementById("nodes-table").dataset.page === "1"`)
 	if again := eval[[]string](t, ctx, addrs); !slices.Equal(again, first) {
 		t.Errorf("first page again: %q, before %q", again, first)

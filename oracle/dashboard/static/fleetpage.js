@@ -283,9 +283,25 @@ export function fleetPage(app) {
     }
   }
 
-  // A change updates its row in place at once; the page itself is read
-  // again at most every few seconds (the row may move, leave the filter,
-  // or another node come in).
+  // sortRows puts the page's rows back in the listing's order after a
+  // change moved one (the server's order: ties by address, ascending but
+  // for the ascending score order, which is the descending one read
+  // backwards).
+  function sortRows() {
+    const addr = (n) => String(n.address).toLowerCase();
+    const byAddr = (a, b) => (addr(a) < addr(b) ? -1 : addr(a) > addr(b) ? 1 : 0);
+    const by = {
+      "score desc": (a, b) => num(b.scoreBp) - num(a.scoreBp) || byAddr(a, b),
+      score: (a, b) => num(a.scoreBp) - num(b.scoreBp) || byAddr(b, a),
+      "updated desc": (a, b) => num(b.updatedAtUnixMs) - num(a.updatedAtUnixMs) || byAddr(a, b),
+    }[table.order] || byAddr;
+    rows.sort(by);
+  }
+
+  // A change updates its row in place at once, in its place in the page's
+  // order; the page itself is read again at most every few seconds (the
+  // row may move to another page, leave the filter, or another node come
+  // in).
   let fleetTimer = null;
   let pageTimer = null;
   function onChange(c) {
@@ -295,6 +311,7 @@ export function fleetPage(app) {
       row.status = c.newStatus;
       row.updatedAtUnixMs = c.atUnixMs;
       if (c.reason) row.topReason = c.reason;
+      sortRows();
       renderTable();
       const tr = tableBox.querySelector('tr[data-address="' + CSS.escape(row.address) + '"]');
       if (tr) {
