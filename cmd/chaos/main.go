@@ -147,7 +147,7 @@ Flags:
 	}
 	for _, r := range rows {
 		if r.Passed != r.Runs {
-			return fmt.Errorf("some runs failed (the table names their seeds); the files of those run now are in %s", *dir)
+			return fmt.Errorf("some runs failed (the table names their seeds); the files of the runs that failed in this sitting are in %s", *dir)
 		}
 	}
 	os.RemoveAll(*dir)

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -67,7 +66,7 @@ func ParseJournalEntry(line []byte) (JournalEntry, error) {
 	if dec.More() {
 		return JournalEntry{}, errors.New("more than one value on the line")
 	}
-	if _, err := ParseFault(string(e.Fault)); err != nil && e.Fault != Mixed {
+	if _, err := ParseFault(string(e.Fault)); err != nil {
 		return JournalEntry{}, fmt.Errorf("unknown fault kind %q", e.Fault)
 	}
 	r := e.Row
@@ -202,7 +201,7 @@ func OracledBuild(path string) string {
 	if modified {
 		rev += "+modified"
 	}
-	return strings.TrimSpace(rev)
+	return rev
 }
 
 // merge adds o's counts to row.
