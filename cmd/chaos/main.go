@@ -71,6 +71,7 @@ Flags:
 	dir := fs.String("dir", "", "scratch directory (default a new temporary one; failed runs are kept there)")
 	verbose := fs.Bool("v", false, "print each run's progress")
 	maxDuration := fs.Duration("max-duration", 0, "start no run after this long (0: no limit); the table covers the runs done")
+	parallel := fs.Int("parallel", 1, "runs at once, each on its own cluster (seeds and order are those of -parallel 1)")
 	journal := fs.String("journal", "", "record each finished run in this file and skip the runs it already holds for this -seed and -episodes, so a long campaign can run in sittings; the table covers every recorded run")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -80,6 +81,9 @@ Flags:
 	}
 	if *runs < 1 {
 		return errors.New("-runs-per-fault must be at least 1")
+	}
+	if *parallel < 1 {
+		return errors.New("-parallel must be at least 1")
 	}
 	kinds, err := parseFaults(*faults)
 	if err != nil {
@@ -133,10 +137,10 @@ Flags:
 		}
 		defer j.Close()
 	}
-	rows, err := chaos.Campaign(ctx, base, kinds, *runs, *seed, until, j, func(k chaos.Fault, i int, r *chaos.RunResult) {
+	rows, err := chaos.Campaign(ctx, base, kinds, *runs, *seed, until, j, *parallel, func(k chaos.Fault, i int, r *chaos.RunResult) {
 		report(stderr, k, i, r)
 	})
-	fmt.Fprintf(stdout, "\ncampaign seed %d, -runs-per-fault %d, %d episode(s) per run, %v\n", *seed, *runs, *episodes, time.Since(start).Round(time.Second))
+	fmt.Fprintf(stdout, "\ncampaign seed %d, -runs-per-fault %d, %d episode(s) per run, %d at once, %v\n", *seed, *runs, *episodes, *parallel, time.Since(start).Round(time.Second))
 	if j != nil {
 		fmt.Fprintf(stdout, "runs recorded in %s, by oracled build: %s\n", *journal, strings.Join(j.Builds(*seed, max(*episodes, 1)), ", "))
 	}

@@ -9,8 +9,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -607,51 +609,91 @@ type Row struct {
 // Campaign runs runsPerFault runs of each fault kind, round-robin over the
 // kinds (so a campaign cut short by ctx or by until keeps its rows
 // balanced), run i of the kind at index k with seed RunSeed(seed, k, i). It
-// starts no run after until (zero: no limit). Each run's result goes to
-// onRun as it finishes; a passed run's directory is removed. With a
-// journal, runs it holds are counted from it and not run again, and each
-// finished run is recorded in it.
-func Campaign(ctx context.Context, base RunConfig, kinds []Fault, runsPerFault int, seed uint64, until time.Time, j *Journal, onRun func(Fault, int, *RunResult)) ([]Row, error) {
+// starts no run after until (zero: no limit). Up to parallel runs (at least
+// one) go at once, each on its own cluster, ports and directory; they are
+// started in the same order and keep the same seeds, so a run's result
+// depends on its seed and on how busy the machine is, not on which runs
+// shared it. Each run's result goes to onRun as it finishes (one call at a
+// time); a passed run's directory is removed. With a journal, runs it holds
+// are counted from it and not run again, and each finished run is recorded
+// in it. Each row's failed seeds come out sorted.
+func Campaign(ctx context.Context, base RunConfig, kinds []Fault, runsPerFault int, seed uint64, until time.Time, j *Journal, parallel int, onRun func(Fault, int, *RunResult)) ([]Row, error) {
 	rows := make([]Row, len(kinds))
 	for k, kind := range kinds {
 		rows[k].Fault = kind
 	}
 	episodes := max(base.Episodes, 1)
+	var (
+		mu      sync.Mutex // guards rows, the journal and onRun
+		wg      sync.WaitGroup
+		slots   = make(chan struct{}, max(parallel, 1))
+		failure error
+	)
+	finish := func() ([]Row, error) {
+		wg.Wait()
+		for k := range rows {
+			slices.Sort(rows[k].FailedSeeds)
+		}
+		return rows, failure
+	}
 	for i := range runsPerFault {
 		for k, kind := range kinds {
 			if j != nil {
-				if row, ok := j.Done(seed, episodes, kind, i); ok {
+				mu.Lock()
+				row, ok := j.Done(seed, episodes, kind, i)
+				if ok {
 					rows[k].merge(row)
+				}
+				mu.Unlock()
+				if ok {
 					continue
 				}
 			}
-			if ctx.Err() != nil {
-				return rows, ctx.Err()
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
 			}
-			if !until.IsZero() && time.Now().After(until) {
-				return rows, nil
+			mu.Lock()
+			stop := failure != nil
+			mu.Unlock()
+			if ctx.Err() != nil {
+				mu.Lock()
+				failure = ctx.Err()
+				mu.Unlock()
+				return finish()
+			}
+			if stop || (!until.IsZero() && time.Now().After(until)) {
+				<-slots
+				return finish()
 			}
 			cfg := base
 			cfg.Fault = kind
 			cfg.Seed = RunSeed(seed, k, i)
 			cfg.Dir = filepath.Join(base.Dir, fmt.Sprintf("%s-%d", kind, i))
-			r := runOne(ctx, cfg)
-			if r.Passed() {
-				os.RemoveAll(cfg.Dir)
-			}
-			rows[k].add(r)
-			if onRun != nil {
-				onRun(kind, i, r)
-			}
-			// A run the interrupt cut short is not recorded: it runs again.
-			if j != nil && ctx.Err() == nil {
-				if err := j.Record(seed, episodes, kind, i, r); err != nil {
-					return rows, err
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				r := runOne(ctx, cfg)
+				if r.Passed() {
+					os.RemoveAll(cfg.Dir)
 				}
-			}
+				mu.Lock()
+				defer mu.Unlock()
+				rows[k].add(r)
+				if onRun != nil {
+					onRun(kind, i, r)
+				}
+				// A run the interrupt cut short is not recorded: it runs again.
+				if j != nil && ctx.Err() == nil {
+					if err := j.Record(seed, episodes, kind, i, r); err != nil && failure == nil {
+						failure = err
+					}
+				}
+			}()
 		}
 	}
-	return rows, nil
+	return finish()
 }
 
 // runOne is Run; tests of the campaign's bookkeeping replace it.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestJournalResumes(t *testing.T) {
 	}
 	t.Cleanup(func() { runOne = Run })
 	dir := t.TempDir()
-	rows, err := Campaign(context.Background(), RunConfig{Dir: dir}, []Fault{KillLeader, KillFollower}, 2, 7, time.Time{}, j, nil)
+	rows, err := Campaign(context.Background(), RunConfig{Dir: dir}, []Fault{KillLeader, KillFollower}, 2, 7, time.Time{}, j, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,4 +162,75 @@ func FuzzParseJournalEntry(f *testing.F) {
 			t.Fatalf("an accepted entry does not survive a round trip:\n%s\n%s", again, third)
 		}
 	})
+}
+
+// TestCampaignParallel: with -parallel 3 no more than three runs go at
+// once and three do, every run of the campaign runs exactly once with the
+// seed it has when the runs go one at a time, each is recorded, a failed
+// run's seed is in its row (sorted), and a budget stops new runs while
+// letting the started ones finish and be recorded.
+func TestCampaignParallel(t *testing.T) {
+	var (
+		mu            sync.Mutex
+		running, peak int
+		started       = map[uint64]int{}
+	)
+	runOne = func(_ context.Context, cfg RunConfig) *RunResult {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		started[cfg.Seed]++
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		running--
+		mu.Unlock()
+		r := passedRun(cfg.Seed)
+		if cfg.Seed%2 == 0 {
+			r.Lost = []string{"verdict 01"}
+		}
+		return r
+	}
+	t.Cleanup(func() { runOne = Run })
+	kinds := []Fault{KillLeader, KillFollower, PauseLeader}
+	j, err := OpenJournal(filepath.Join(t.TempDir(), "campaign.jsonl"), "abc123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	rows, err := Campaign(context.Background(), RunConfig{Dir: t.TempDir()}, kinds, 4, 9, time.Time{}, j, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peak != 3 {
+		t.Errorf("at most %d runs went at once, want 3", peak)
+	}
+	for k, kind := range kinds {
+		var failed []uint64
+		for i := range 4 {
+			s := RunSeed(9, k, i)
+			if started[s] != 1 {
+				t.Errorf("%s run %d (seed %d) ran %d times", kind, i, s, started[s])
+			}
+			if _, ok := j.Done(9, 1, kind, i); !ok {
+				t.Errorf("%s run %d not recorded", kind, i)
+			}
+			if s%2 == 0 {
+				failed = append(failed, s)
+			}
+		}
+		if rows[k].Runs != 4 || rows[k].Passed != 4-len(failed) || !reflect.DeepEqual(rows[k].FailedSeeds, failed) && len(failed) > 0 {
+			t.Errorf("%s row %+v, want 4 runs with failed seeds %v", kind, rows[k], failed)
+		}
+	}
+	if len(started) != 12 {
+		t.Errorf("%d distinct seeds ran, want 12", len(started))
+	}
+
+	// A budget already spent: the next campaign seed starts nothing.
+	clear(started)
+	rows, err = Campaign(context.Background(), RunConfig{Dir: t.TempDir()}, kinds, 4, 10, time.Now().Add(-time.Second), j, 3, nil)
+	if err != nil || len(started) != 0 || rows[0].Runs != 0 {
+		t.Fatalf("spent budget: err %v, %d runs started, row %+v", err, len(started), rows[0])
+	}
 }
