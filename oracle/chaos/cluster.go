@@ -28,13 +28,18 @@ import (
 // go.mod.
 func BuildOracled(ctx context.Context, moduleRoot, dir string) (string, error) {
 	bin := filepath.Join(dir, "oracled")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/oracled")
-	cmd.Dir = moduleRoot
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("chaos: go build ./cmd/oracled: %w\n%s", err, out)
+	// The binary names its VCS revision (OracledBuild) even where GOFLAGS
+	// turns stamping off; where git cannot read the tree, it goes without.
+	var out []byte
+	var err error
+	for _, vcs := range []string{"-buildvcs=auto", "-buildvcs=false"} {
+		cmd := exec.CommandContext(ctx, "go", "build", vcs, "-o", bin, "./cmd/oracled")
+		cmd.Dir = moduleRoot
+		if out, err = cmd.CombinedOutput(); err == nil {
+			return bin, nil
+		}
 	}
-	return bin, nil
+	return "", fmt.Errorf("chaos: go build ./cmd/oracled: %w\n%s", err, out)
 }
 
 // ModuleRoot returns the directory of the go.mod above the working
