@@ -64,4 +64,8 @@
 //	identity.go            who may make member-only calls
 //	redact.go              device identifiers shown as digests
 //	localconn.go           in-process connection for the REST gateway
+//
+// The fault campaign's planted defect (package oracle/chaos):
+//
+//	plant.go, plant_chaosplant.go  off in every build but one with the chaosplant tag
 package oracle

@@ -136,7 +136,7 @@ func latencyMs(from, to int64) uint64 {
 // forwarded, answers not-leader) and calls read itself only for stale
 // reads.
 func (m *Member) read(ctx context.Context, c truegpuv1.ReadConsistency) (*truegpuv1.ReadInfo, error) {
-	if c == truegpuv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE {
+	if linearizable(c) {
 		if err := m.Barrier(ctx); err != nil {
 			return nil, err
 		}
@@ -144,8 +144,11 @@ func (m *Member) read(ctx context.Context, c truegpuv1.ReadConsistency) (*truegp
 	return &truegpuv1.ReadInfo{ServedBy: m.cfg.ID, Linearizable: c == truegpuv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE, AppliedIndex: m.fsm.AppliedIndex()}, nil
 }
 
+// linearizable reports whether a read at c must be linearizable: handed
+// to the leader, which confirms its leadership and applies every committed
+// entry first.
 func linearizable(c truegpuv1.ReadConsistency) bool {
-	return c == truegpuv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE
+	return c == truegpuv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE && !plantedStaleReads
 }
 
 func parseAddress(s string) (ethcrypto.Address, error) {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/anishathalye/porcupine"
 )
 
 // TestShortCampaign is the campaign CI runs: one seeded run over a fresh
@@ -46,5 +48,48 @@ func TestShortCampaign(t *testing.T) {
 	}
 	if r.Err == nil && (r.Ops == 0 || r.Acked == 0) {
 		t.Errorf("the workload did nothing: %d operations, %d acknowledged", r.Ops, r.Acked)
+	}
+}
+
+// TestCheckersCatchPlantedStaleReads: the checkers catch a defect planted
+// in the real binary, not only in histories handed to them. oracled built
+// with the chaosplant tag answers linearizable reads on any member from
+// its own state, without the leader, VerifyLeader or Barrier (oracle
+// plant_chaosplant.go); a run that cuts a follower off makes that member's
+// answers stale while the others acknowledge writes, and the
+// linearizability checker must fail the run.
+func TestCheckersCatchPlantedStaleReads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a planted oracled and runs a real cluster for about half a minute; skipped with -short")
+	}
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	bin, err := BuildOracled(ctx, root, dir, "chaosplant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := OracledBuild(bin); !strings.HasSuffix(b, "+chaosplant") {
+		t.Fatalf("the planted binary names its build %q, without +chaosplant", b)
+	}
+	var log strings.Builder
+	r := Run(ctx, RunConfig{
+		Binary: bin, Dir: dir + "/run", Seed: 20261201, Fault: PartitionFollower,
+		Warmup: 2 * time.Second, Hold: 3 * time.Second, Log: &log,
+	})
+	t.Logf("faults: %s; %d operations, %d acknowledged, linearizability %s over %d operations",
+		strings.Join(r.Faults, "; "), r.Ops, r.Acked, r.Linearizable.Result, r.Linearizable.Ops)
+	if r.Err != nil {
+		t.Fatalf("the run did not complete, so nothing was checked: %v\n%s", r.Err, log.String())
+	}
+	if r.Linearizable.Result != porcupine.Illegal {
+		t.Fatalf("linearizability %s with reads served without the leader or a barrier; want a violation found\n%s", r.Linearizable.Result, log.String())
+	}
+	if r.Passed() {
+		t.Fatal("the run passed with a planted stale-read defect")
 	}
 }

@@ -25,15 +25,16 @@ import (
 
 // BuildOracled builds cmd/oracled of the module that holds this package
 // into dir and returns the binary's path. moduleRoot is the directory of
-// go.mod.
-func BuildOracled(ctx context.Context, moduleRoot, dir string) (string, error) {
+// go.mod. tags are build tags: "chaosplant" plants a defect
+// (TestCheckersCatchPlantedStaleReads).
+func BuildOracled(ctx context.Context, moduleRoot, dir string, tags ...string) (string, error) {
 	bin := filepath.Join(dir, "oracled")
 	// The binary names its VCS revision (OracledBuild) even where GOFLAGS
 	// turns stamping off; where git cannot read the tree, it goes without.
 	var out []byte
 	var err error
 	for _, vcs := range []string{"-buildvcs=auto", "-buildvcs=false"} {
-		cmd := exec.CommandContext(ctx, "go", "build", vcs, "-o", bin, "./cmd/oracled")
+		cmd := exec.CommandContext(ctx, "go", "build", vcs, "-tags="+strings.Join(tags, ","), "-o", bin, "./cmd/oracled")
 		cmd.Dir = moduleRoot
 		if out, err = cmd.CombinedOutput(); err == nil {
 			return bin, nil

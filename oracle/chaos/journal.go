@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -185,21 +186,26 @@ func OracledBuild(path string) string {
 	if err != nil {
 		return "unknown"
 	}
-	rev, modified := "", false
+	rev, modified, planted := "", false, false
 	for _, s := range info.Settings {
 		switch s.Key {
 		case "vcs.revision":
 			rev = s.Value
 		case "vcs.modified":
 			modified = s.Value == "true"
+		case "-tags":
+			planted = slices.Contains(strings.Split(s.Value, ","), "chaosplant")
 		}
 	}
 	if rev == "" {
-		return "unknown"
+		rev = "unknown"
 	}
 	rev = rev[:min(12, len(rev))]
 	if modified {
 		rev += "+modified"
+	}
+	if planted {
+		rev += "+chaosplant"
 	}
 	return rev
 }
