@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/truegpu/truegpu/oracle"
+	"github.com/truegpu/truegpu/oracle/fsm"
 	"github.com/truegpu/truegpu/oracle/raftstore"
 )
 
@@ -35,20 +36,26 @@ import (
 //	-unsafe-snapshot-every N     a Raft snapshot every N new entries, checked
 //	                             every half second, keeping N/4 entries (at
 //	                             least 16) behind it
+//	-unsafe-restore-hold-file PATH
+//	                             when a snapshot restore reaches the stage PATH
+//	                             names (fsm.RestoreStage: "started" or
+//	                             "tables-written"), it creates PATH.held and
+//	                             waits while PATH exists, at most a minute
 type devFaults struct {
-	clockFile, diskFaultFile *string
-	snapshotEvery            *uint64
+	clockFile, diskFaultFile, restoreHoldFile *string
+	snapshotEvery                             *uint64
 }
 
 // devFaultFlagNames are the hidden flags.
-var devFaultFlagNames = map[string]bool{"unsafe-clock-file": true, "unsafe-disk-fault-file": true, "unsafe-snapshot-every": true}
+var devFaultFlagNames = map[string]bool{"unsafe-clock-file": true, "unsafe-disk-fault-file": true, "unsafe-snapshot-every": true, "unsafe-restore-hold-file": true}
 
 // devFaultFlags registers the hidden flags on fs.
 func devFaultFlags(fs *flag.FlagSet) *devFaults {
 	return &devFaults{
-		clockFile:     fs.String("unsafe-clock-file", "", "development only (needs -unsafe-dev-keys): offset this member's clock by the milliseconds in this file"),
-		diskFaultFile: fs.String("unsafe-disk-fault-file", "", "development only (needs -unsafe-dev-keys): fail the Raft log's writes while this file exists"),
-		snapshotEvery: fs.Uint64("unsafe-snapshot-every", 0, "development only (needs -unsafe-dev-keys): take a Raft snapshot every N entries"),
+		clockFile:       fs.String("unsafe-clock-file", "", "development only (needs -unsafe-dev-keys): offset this member's clock by the milliseconds in this file"),
+		diskFaultFile:   fs.String("unsafe-disk-fault-file", "", "development only (needs -unsafe-dev-keys): fail the Raft log's writes while this file exists"),
+		snapshotEvery:   fs.Uint64("unsafe-snapshot-every", 0, "development only (needs -unsafe-dev-keys): take a Raft snapshot every N entries"),
+		restoreHoldFile: fs.String("unsafe-restore-hold-file", "", "development only (needs -unsafe-dev-keys): hold a snapshot restore at the stage this file names while it exists"),
 	}
 }
 
@@ -69,11 +76,15 @@ func printVisibleDefaults(fs *flag.FlagSet) {
 // apply installs the hooks the flags ask for into cfg (and the Raft log's
 // default file system). The watchers run until ctx ends.
 func (d *devFaults) apply(ctx context.Context, cfg *oracle.Config, devKeys bool, warn io.Writer) error {
-	if *d.clockFile == "" && *d.diskFaultFile == "" && *d.snapshotEvery == 0 {
+	if *d.clockFile == "" && *d.diskFaultFile == "" && *d.snapshotEvery == 0 && *d.restoreHoldFile == "" {
 		return nil
 	}
 	if !devKeys {
-		return errors.New("-unsafe-clock-file, -unsafe-disk-fault-file and -unsafe-snapshot-every inject faults for fault-injection campaigns and need -unsafe-dev-keys")
+		return errors.New("-unsafe-clock-file, -unsafe-disk-fault-file, -unsafe-snapshot-every and -unsafe-restore-hold-file inject faults for fault-injection campaigns and need -unsafe-dev-keys")
+	}
+	if path := *d.restoreHoldFile; path != "" {
+		fsm.RestoreHold = func(stage fsm.RestoreStage) { holdRestore(path, stage, warn) }
+		fmt.Fprintf(warn, "oracled: WARNING: -unsafe-restore-hold-file: snapshot restores hold at the stage %s names while it exists\n", path)
 	}
 	if path := *d.clockFile; path != "" {
 		c := &fileClock{path: path}
@@ -119,6 +130,27 @@ func (d *devFaults) apply(ctx context.Context, cfg *oracle.Config, devKeys bool,
 		fmt.Fprintf(warn, "oracled: WARNING: -unsafe-snapshot-every: a Raft snapshot every %d entries\n", n)
 	}
 	return nil
+}
+
+// holdRestore holds a restore at stage while path exists and names that
+// stage, at most a minute, after creating path.held to say so.
+func holdRestore(path string, stage fsm.RestoreStage, warn io.Writer) {
+	want, err := os.ReadFile(path)
+	if err != nil || fsm.RestoreStage(strings.TrimSpace(string(want))) != stage {
+		return
+	}
+	if err := os.WriteFile(path+".held", nil, 0o600); err != nil {
+		fmt.Fprintf(warn, "oracled: UNSAFE restore hold: %v\n", err)
+		return
+	}
+	fmt.Fprintf(warn, "oracled: UNSAFE restore held at %s\n", stage)
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(path); err != nil {
+			break
+		}
+	}
+	os.Remove(path + ".held")
+	fmt.Fprintf(warn, "oracled: UNSAFE restore released at %s\n", stage)
 }
 
 // poll calls f every 20ms until ctx ends.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/truegpu/truegpu/oracle"
+	"github.com/truegpu/truegpu/oracle/fsm"
 )
 
 // The fault hooks are refused without -unsafe-dev-keys, hidden from -h,
@@ -56,5 +57,49 @@ func TestDevFaultFlags(t *testing.T) {
 	}
 	if off := time.Until(cfg.Now()); off > -1900*time.Millisecond || off < -2100*time.Millisecond {
 		t.Fatalf("clock offset %v after the file changed, want -2s", off)
+	}
+}
+
+// TestHoldRestore: a restore holds only at the stage the file names,
+// announces the hold with PATH.held, and goes on once the file is gone.
+func TestHoldRestore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hold")
+	// No file, or another stage: no hold.
+	holdRestore(path, fsm.RestoreStarted, io.Discard)
+	if err := os.WriteFile(path, []byte("tables-written\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	holdRestore(path, fsm.RestoreStarted, io.Discard)
+	if _, err := os.Stat(path + ".held"); err == nil {
+		t.Fatal("held at a stage the file does not name")
+	}
+	done := make(chan struct{})
+	go func() {
+		holdRestore(path, fsm.RestoreTablesWritten, io.Discard)
+		close(done)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(path + ".held"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no .held file at the named stage")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case <-done:
+		t.Fatal("the restore went on while the file exists")
+	case <-time.After(100 * time.Millisecond):
+	}
+	os.Remove(path)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the restore still held after the file was removed")
+	}
+	if _, err := os.Stat(path + ".held"); err == nil {
+		t.Fatal(".held left behind after the release")
 	}
 }

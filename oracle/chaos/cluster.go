@@ -105,8 +105,11 @@ type Member struct {
 	Signer               ethcrypto.Address
 	// ClockFile holds the offset in milliseconds of the member's clock
 	// (oracled -unsafe-clock-file); DiskFaultFile, while it exists, makes
-	// the writes of the member's Raft log fail (-unsafe-disk-fault-file).
-	ClockFile, DiskFaultFile string
+	// the writes of the member's Raft log fail (-unsafe-disk-fault-file);
+	// RestoreHoldFile, while it exists, holds a snapshot restore at the
+	// stage it names and RestoreHoldFile+".held" says one is held
+	// (-unsafe-restore-hold-file).
+	ClockFile, DiskFaultFile, RestoreHoldFile string
 	// CertFile and KeyFile are the member's TLS certificate and key.
 	CertFile, KeyFile string
 
@@ -187,7 +190,8 @@ func (c *Cluster) prepare() error {
 	c.tls = &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: c.ca.Pool()}
 	for i, id := range ids {
 		m := &Member{Index: i, ID: id, DataDir: filepath.Join(c.Config.Dir, id), LogPath: filepath.Join(c.Config.Dir, id+".log"),
-			ClockFile: filepath.Join(c.Config.Dir, id+".clock"), DiskFaultFile: filepath.Join(c.Config.Dir, id+".diskfault")}
+			ClockFile: filepath.Join(c.Config.Dir, id+".clock"), DiskFaultFile: filepath.Join(c.Config.Dir, id+".diskfault"),
+			RestoreHoldFile: filepath.Join(c.Config.Dir, id+".restorehold")}
 		for _, p := range []*string{&m.RaftAddr, &m.GRPCAddr, &m.HTTPAddr} {
 			if *p, err = freePort(); err != nil {
 				return err
@@ -218,6 +222,7 @@ func (c *Cluster) prepare() error {
 			"-unsafe-dev-keys", "-timed-stand-in", "-profile", "test", "-retain-epochs", "100000",
 			"-epoch", c.Config.Epoch.String(), "-challenge-interval", c.Config.ChallengeInterval.String(),
 			"-unsafe-clock-file", m.ClockFile, "-unsafe-disk-fault-file", m.DiskFaultFile,
+			"-unsafe-restore-hold-file", m.RestoreHoldFile,
 		}
 		if c.Config.SnapshotEvery > 0 {
 			m.args = append(m.args, "-unsafe-snapshot-every", fmt.Sprint(c.Config.SnapshotEvery))

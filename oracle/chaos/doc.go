@@ -19,7 +19,8 @@
 // disk is a file size limit of 0 set on the running process (prlimit(2),
 // no hook). With frequent snapshots (-unsafe-snapshot-every) a follower
 // that lost its data directory or fell behind is sent a snapshot and is
-// killed the moment the state's restore directory appears. A spare member
+// killed while its restore is held at a drawn stage
+// (-unsafe-restore-hold-file). A spare member
 // joins and an old one is removed with the admin API.
 //
 // While faults come and go, a workload drives the public gRPC API: real

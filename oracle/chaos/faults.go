@@ -21,6 +21,7 @@ import (
 
 	"github.com/truegpu/truegpu/attest"
 	"github.com/truegpu/truegpu/internal/gpuclass"
+	"github.com/truegpu/truegpu/oracle/fsm"
 	truegpuv1 "github.com/truegpu/truegpu/proto/truegpu/v1"
 )
 
@@ -304,24 +305,26 @@ func restoreDirs(m *Member) map[string]bool {
 	return out
 }
 
-// killDuringRestore watches m (just started) for a new restore directory
-// and sends SIGKILL the moment one appears. It returns "hit" when the
-// directory was still there after the process died (the restore was
-// interrupted), "missed" when the restore had finished first, and "none"
-// when no restore began within d or the process exited by itself.
+// killDuringRestore, for m just started with its restore hold file
+// naming a stage, waits for m to hold a new restore there and sends
+// SIGKILL. It returns "hit" when the restore directory was still there
+// after the process died (the restore was interrupted), "missed" when it
+// was not, and "none" when no restore reached the stage within d or the
+// process exited by itself. The hold file is removed before it returns.
 func killDuringRestore(ctx context.Context, c *Cluster, m *Member, old map[string]bool, d time.Duration) (string, error) {
+	defer os.Remove(m.RestoreHoldFile)
+	defer os.Remove(m.RestoreHoldFile + ".held")
 	exited := m.Exited()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		for name := range restoreDirs(m) {
-			if old[name] {
-				continue
-			}
+		if _, err := os.Stat(m.RestoreHoldFile + ".held"); err == nil {
 			if err := c.Kill(m); err != nil {
 				return "", err
 			}
-			if _, err := os.Stat(filepath.Join(m.DataDir, "state", name)); err == nil {
-				return "hit", nil
+			for name := range restoreDirs(m) {
+				if !old[name] {
+					return "hit", nil
+				}
 			}
 			return "missed", nil
 		}
@@ -329,7 +332,7 @@ func killDuringRestore(ctx context.Context, c *Cluster, m *Member, old map[strin
 		case <-exited:
 			c.Reap(m)
 			return "none", nil
-		case <-time.After(500 * time.Microsecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 	return "none", ctx.Err()
@@ -389,6 +392,15 @@ func injectCrashRestore(ctx context.Context, c *Cluster, rng *rand.Rand, m *Memb
 	hits := 0
 	for attempt := 0; attempt < want+2 && hits < want; attempt++ {
 		old := restoreDirs(m)
+		// Where the kill lands: as the restore begins, or with the whole
+		// snapshot decoded into tables and the state not yet replaced.
+		stage := fsm.RestoreStarted
+		if rng.IntN(2) == 0 {
+			stage = fsm.RestoreTablesWritten
+		}
+		if err := os.WriteFile(m.RestoreHoldFile, []byte(stage), 0o600); err != nil {
+			return desc, err
+		}
 		var err error
 		if attempt == 0 && lost {
 			err = c.StartFresh(ctx, m)
@@ -402,7 +414,7 @@ func injectCrashRestore(ctx context.Context, c *Cluster, rng *rand.Rand, m *Memb
 		if err != nil {
 			return desc, err
 		}
-		phases = append(phases, phase)
+		phases = append(phases, phase+" at "+string(stage))
 		if phase == "hit" {
 			hits++
 		}

@@ -252,8 +252,23 @@ func TestRestoreManyTables(t *testing.T) {
 	for i := range 50 {
 		dst.Apply(entry(t, uint64(i+1), h.next()))
 	}
+	// RestoreHold sees both stages, in order, with the tables written
+	// (and the state not yet replaced) at the second.
+	var stages []RestoreStage
+	RestoreHold = func(st RestoreStage) {
+		tables, _ := filepath.Glob(filepath.Join(dir, "restore-*", "*.sst"))
+		if st == RestoreTablesWritten && (len(tables) < 8 || dst.AppliedIndex() != 50) {
+			t.Errorf("at %s: %d tables, applied index %d; want the tables written and the old state", st, len(tables), dst.AppliedIndex())
+		}
+		stages = append(stages, st)
+	}
+	defer func() { RestoreHold = nil }()
 	if err := dst.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
 		t.Fatal(err)
+	}
+	RestoreHold = nil
+	if !slices.Equal(stages, []RestoreStage{RestoreStarted, RestoreTablesWritten}) {
+		t.Fatalf("RestoreHold saw %v", stages)
 	}
 	if mustHash(t, dst) != mustHash(t, src) || dst.AppliedIndex() != src.AppliedIndex() {
 		t.Fatal("restored state differs from the source")

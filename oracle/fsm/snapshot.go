@@ -148,6 +148,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+	if RestoreHold != nil {
+		RestoreHold(RestoreStarted)
+	}
 	var (
 		paths []string
 		w     *sstable.Writer
@@ -189,6 +192,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := closeTable(); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
+	if RestoreHold != nil {
+		RestoreHold(RestoreTablesWritten)
+	}
 	everything := pebble.KeyRange{Start: []byte{0}, End: []byte{0xff}}
 	if len(paths) == 0 {
 		// An empty snapshot: delete everything.
@@ -213,6 +219,26 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.publish(Notification{Index: applied})
 	return nil
 }
+
+// RestoreStage names a point inside Restore.
+type RestoreStage string
+
+// The points at which Restore calls RestoreHold.
+const (
+	// RestoreStarted: the restore directory exists and holds nothing yet.
+	RestoreStarted RestoreStage = "started"
+	// RestoreTablesWritten: the snapshot is decoded and checked into the
+	// restore directory's tables; the state is not yet replaced.
+	RestoreTablesWritten RestoreStage = "tables-written"
+)
+
+// RestoreHold, when set, is called by Restore at each RestoreStage, on the
+// restoring goroutine. Production code leaves it nil; oracled sets it only
+// with its development flag -unsafe-restore-hold-file (which needs
+// -unsafe-dev-keys), so the fault-injection campaigns (oracle/chaos) can
+// kill a member at a chosen point inside a restore, which otherwise lasts
+// milliseconds.
+var RestoreHold func(RestoreStage)
 
 // restoreTableBytes is the size at which Restore starts another table.
 var restoreTableBytes = 64 << 20 // a variable for tests
