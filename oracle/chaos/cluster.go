@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -134,14 +136,50 @@ type Cluster struct {
 	tls     *tls.Config
 }
 
-// freePort returns a loopback address with a port free right now.
+// freePort returns a loopback address with a port free right now, drawn
+// below the kernel's ephemeral range where it can: a member's port is
+// free while the member is down (killed, restarting), and a port of the
+// ephemeral range may then be handed to any outgoing connection on the
+// machine (another run's, with -parallel), which kept the member from
+// binding it again.
 func freePort() (string, error) {
+	if lo := ephemeralLow(); lo > minMemberPort+1000 {
+		for range 50 {
+			port := minMemberPort + rand.IntN(lo-minMemberPort)
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err == nil {
+				l.Close()
+				return l.Addr().String(), nil
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// minMemberPort is the lowest port freePort draws.
+const minMemberPort = 20000
+
+// ephemeralLow returns the first port of the kernel's ephemeral range
+// (Linux's ip_local_port_range), or 0 when it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return lo
 }
 
 // StartCluster prepares keys, certificates and proxies, starts the first

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -113,5 +114,31 @@ func TestProxyLeavesUnknownDiallersAlone(t *testing.T) {
 	n.Block(0, 1)
 	if !roundTrip(dial(t, addr)) {
 		t.Fatal("an unidentified dialler was blocked")
+	}
+}
+
+// TestFreePortBelowEphemeralRange: members' ports come from below the
+// kernel's ephemeral range, which outgoing connections draw from, and are
+// free to bind.
+func TestFreePortBelowEphemeralRange(t *testing.T) {
+	lo := ephemeralLow()
+	if lo <= minMemberPort+1000 {
+		t.Skipf("ephemeral range starts at %d: freePort falls back to any free port", lo)
+	}
+	for range 20 {
+		addr, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, p, _ := net.SplitHostPort(addr)
+		port, _ := strconv.Atoi(p)
+		if port < minMemberPort || port >= lo {
+			t.Fatalf("port %d outside [%d, %d)", port, minMemberPort, lo)
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("the free port %s cannot be bound: %v", addr, err)
+		}
+		l.Close()
 	}
 }
