@@ -72,6 +72,7 @@ Flags:
 	verbose := fs.Bool("v", false, "print each run's progress")
 	maxDuration := fs.Duration("max-duration", 0, "start no run after this long (0: no limit); the table covers the runs done")
 	parallel := fs.Int("parallel", 1, "runs at once, each on its own cluster (seeds and order are those of -parallel 1)")
+	tableOnly := fs.Bool("table", false, "with -journal: print the table of the runs the journal holds for this -seed and -episodes, and run nothing")
 	journal := fs.String("journal", "", "record each finished run in this file and skip the runs it already holds for this -seed and -episodes, so a long campaign can run in sittings; the table covers every recorded run")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -91,6 +92,26 @@ Flags:
 	}
 	if *runSeed != 0 && len(kinds) != 1 {
 		return errors.New("-run-seed needs exactly one -faults kind")
+	}
+	if *tableOnly {
+		if *journal == "" {
+			return errors.New("-table needs -journal")
+		}
+		j, err := chaos.ReadJournal(*journal)
+		if err != nil {
+			return err
+		}
+		defer j.Close()
+		ep := max(*episodes, 1)
+		rows := j.Rows(*seed, ep, kinds)
+		total := 0
+		for _, r := range rows {
+			total += r.Runs
+		}
+		fmt.Fprintf(stdout, "campaign seed %d, %d episode(s) per run: %d of %d runs recorded in %s, by oracled build: %s\n\n",
+			*seed, ep, total, *runs*len(kinds), *journal, strings.Join(j.Builds(*seed, ep), ", "))
+		chaos.WriteTable(stdout, rows)
+		return nil
 	}
 	// The attestors prove in this process; gnark's progress lines would
 	// bury the table.

@@ -84,8 +84,19 @@ func ParseJournalEntry(line []byte) (JournalEntry, error) {
 // runs to come use (OracledBuild). A last line cut short (the process
 // killed while writing it) is dropped; any other line that does not parse
 // is an error naming it.
-func OpenJournal(path, build string) (*Journal, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+func OpenJournal(path, build string) (*Journal, error) { return openJournal(path, build, true) }
+
+// ReadJournal reads the journal at path without changing it (a campaign
+// may be appending to it): a cut-short last line is left out, not
+// dropped from the file. Its Record fails.
+func ReadJournal(path string) (*Journal, error) { return openJournal(path, "", false) }
+
+func openJournal(path, build string, write bool) (*Journal, error) {
+	flags := os.O_RDONLY
+	if write {
+		flags = os.O_RDWR | os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("chaos: open the journal: %w", err)
 	}
@@ -95,7 +106,7 @@ func OpenJournal(path, build string) (*Journal, error) {
 	for n := 1; ; n++ {
 		line, err := r.ReadBytes('\n')
 		if errors.Is(err, io.EOF) {
-			if len(bytes.TrimSpace(line)) > 0 {
+			if len(bytes.TrimSpace(line)) > 0 && write {
 				// A torn last line: drop it so the next entry starts clean.
 				if err := f.Truncate(good); err != nil {
 					f.Close()
@@ -173,6 +184,27 @@ func (j *Journal) Builds(seed uint64, episodes int) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Rows returns, for the campaign with this seed and episodes per run, one
+// table row per kind of kinds from every run the journal holds of it,
+// whichever runs are still missing; failed seeds come out sorted.
+func (j *Journal) Rows(seed uint64, episodes int, kinds []Fault) []Row {
+	rows := make([]Row, len(kinds))
+	at := map[Fault]int{}
+	for k, kind := range kinds {
+		rows[k].Fault = kind
+		at[kind] = k
+	}
+	for key, e := range j.entries {
+		if k, ok := at[key.fault]; ok && key.campaign == seed && key.episodes == episodes {
+			rows[k].merge(e.Row)
+		}
+	}
+	for k := range rows {
+		slices.Sort(rows[k].FailedSeeds)
+	}
+	return rows
 }
 
 // Close closes the file.

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -232,5 +233,58 @@ func TestCampaignParallel(t *testing.T) {
 	rows, err = Campaign(context.Background(), RunConfig{Dir: t.TempDir()}, kinds, 4, 10, time.Now().Add(-time.Second), j, 3, nil)
 	if err != nil || len(started) != 0 || rows[0].Runs != 0 {
 		t.Fatalf("spent budget: err %v, %d runs started, row %+v", err, len(started), rows[0])
+	}
+}
+
+// TestJournalRowsAndReading: Rows counts every recorded run of the
+// campaign, gaps and all, and nothing of another campaign; ReadJournal
+// reads a journal a campaign is appending to without touching it (a torn
+// last line is left out, and left in the file).
+func TestJournalRowsAndReading(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "campaign.jsonl")
+	j, err := OpenJournal(path, "abc123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := passedRun(RunSeed(7, 1, 3))
+	failed.Lost = []string{"verdict 01"}
+	for _, rec := range []struct {
+		seed uint64
+		kind Fault
+		i    int
+		r    *RunResult
+	}{
+		{7, KillLeader, 0, passedRun(RunSeed(7, 0, 0))}, {7, KillLeader, 5, passedRun(RunSeed(7, 0, 5))},
+		{7, KillFollower, 3, failed}, {8, KillLeader, 0, passedRun(RunSeed(8, 0, 0))},
+	} {
+		if err := j.Record(rec.seed, 1, rec.kind, rec.i, rec.r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	torn := `{"campaign":7,"episodes":1,"fau`
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(torn)
+	f.Close()
+	before, _ := os.ReadFile(path)
+
+	r, err := ReadJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rows := r.Rows(7, 1, []Fault{KillLeader, KillFollower, PauseLeader})
+	if rows[0].Runs != 2 || rows[0].Passed != 2 || rows[1].Runs != 1 || rows[1].Lost != 1 ||
+		!reflect.DeepEqual(rows[1].FailedSeeds, []uint64{RunSeed(7, 1, 3)}) || rows[2].Runs != 0 || rows[2].Fault != PauseLeader {
+		t.Fatalf("rows %+v", rows)
+	}
+	if err := r.Record(7, 1, PauseLeader, 0, passedRun(1)); err == nil {
+		t.Fatal("a journal opened for reading recorded a run")
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
+		t.Fatalf("reading changed the file:\n%s", after)
 	}
 }
