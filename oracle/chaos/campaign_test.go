@@ -21,17 +21,7 @@ func TestShortCampaign(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real oracled processes for about two and a half minutes; skipped with -short")
 	}
-	root, err := ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)
-	t.Cleanup(cancel)
-	bin, err := BuildOracled(ctx, root, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, dir, bin := buildForTest(t, 7*time.Minute)
 	var log strings.Builder
 	r := Run(ctx, RunConfig{
 		Binary: bin, Dir: dir + "/run", Seed: 20261130,
@@ -62,17 +52,7 @@ func TestCheckersCatchPlantedStaleReads(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a planted oracled and runs a real cluster for about half a minute; skipped with -short")
 	}
-	root, err := ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	t.Cleanup(cancel)
-	bin, err := BuildOracled(ctx, root, dir, "chaosplant")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, dir, bin := buildForTest(t, 5*time.Minute, "chaosplant")
 	if b := OracledBuild(bin); !strings.HasSuffix(b, "+chaosplant") {
 		t.Fatalf("the planted binary names its build %q, without +chaosplant", b)
 	}
@@ -92,4 +72,22 @@ func TestCheckersCatchPlantedStaleReads(t *testing.T) {
 	if r.Passed() {
 		t.Fatal("the run passed with a planted stale-read defect")
 	}
+}
+
+// buildForTest builds oracled with tags into a test directory and returns
+// a context that ends after timeout, the directory and the binary.
+func buildForTest(t *testing.T, timeout time.Duration, tags ...string) (context.Context, string, string) {
+	t.Helper()
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	bin, err := BuildOracled(ctx, root, dir, tags...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, dir, bin
 }

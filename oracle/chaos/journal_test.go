@@ -20,6 +20,20 @@ func passedRun(seed uint64) *RunResult {
 	return &RunResult{Seed: seed, Ops: 100, Acked: 40, Linearizable: LinearizabilityResult{Result: porcupine.Ok}, ReportsResumed: true, Duration: 20 * time.Second}
 }
 
+// appendTornLine appends the start of an entry, as a kill in the middle
+// of a write leaves it.
+func appendTornLine(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(`{"campaign":7,"episodes":1,"fau`); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestJournalResumes: runs recorded in one sitting are counted, not run, in
 // the next; a line cut short by a kill is dropped and the file stays
 // appendable; a corrupt line is an error naming it.
@@ -41,13 +55,7 @@ func TestJournalResumes(t *testing.T) {
 		}
 	}
 	j.Close()
-	// A kill in the middle of the next write.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteString(`{"campaign":7,"episodes":1,"fau`)
-	f.Close()
+	appendTornLine(t, path)
 
 	j, err = OpenJournal(path, "def456")
 	if err != nil {
@@ -262,13 +270,7 @@ func TestJournalRowsAndReading(t *testing.T) {
 		}
 	}
 	j.Close()
-	torn := `{"campaign":7,"episodes":1,"fau`
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteString(torn)
-	f.Close()
+	appendTornLine(t, path)
 	before, _ := os.ReadFile(path)
 
 	r, err := ReadJournal(path)
